@@ -1,0 +1,52 @@
+# Drexfy developer commands. `make demo` and `make test` are all a fresh machine needs.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+LEDGER ?= evm
+# Tests run on both cores; set JOBS=1 to debug.
+JOBS ?= 2
+
+.PHONY: install node test test-fast lint demo contracts bench serve clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+$(NODE_STAMP): package.json
+	npm install --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+install: $(STAMP) $(NODE_STAMP)
+
+node: $(NODE_STAMP)
+
+test: install
+	$(PY) -m pytest -q -n $(JOBS) --dist loadgroup -p no:cacheprovider
+
+test-fast: install
+	$(PY) -m pytest -q -x tests/unit tests/bdd
+
+lint: install
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy
+
+contracts: $(NODE_STAMP)
+	node tools/build-contracts.js
+
+demo: install
+	$(VENV)/bin/drexfy demo --ledger $(LEDGER)
+
+serve: install
+	$(VENV)/bin/drexfy serve
+
+bench: install
+	$(PY) -m bench.run
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,254 @@
+"""An in-memory Ledger for unit tests, the BDD suite and offline runs.
+
+It keeps balances, classifications, eligibility and freezes with the same rules the real ledgers
+enforce on chain (an ineligible, sanctioned or frozen party is refused with ComplianceRejected), and
+the at-most-once contract per operation id. It is selected only when the configuration names it
+(`ledger = "memory"`). Fault injection (`fail_next`, `crash_after_effect`) lets tests play a node that
+goes away or a process that dies between the ledger's effect and the store's commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from drexfy.adapters.secp256k1 import evm_address
+from drexfy.domain.classification import Classification
+from drexfy.domain.errors import ComplianceRejected, LedgerRejected, LedgerUnavailable, OperationConflict
+from drexfy.domain.model import Wallet
+from drexfy.domain.money import Money
+from drexfy.domain.ports import InstrumentSpec, IssuedInstrument, LedgerResult, Payout, Purchase
+
+
+class SimulatedCrash(Exception):
+    """Raised by the memory ledger *after* applying an effect, to simulate a process dying before
+    it could record the result."""
+
+
+@attrs.define
+class _Token:
+    symbol: str
+    eligible: frozenset[Classification]
+    total_units: int
+    balances: dict[str, int] = attrs.field(factory=lambda: defaultdict(int))
+    frozen: set[str] = attrs.field(factory=set)
+
+
+class MemoryLedger:
+    """Ledger port in memory. Addresses are EVM-style (checksummed hex) derived from the public key."""
+
+    kind = "memory"
+
+    def __init__(self, currency: str = "EUR") -> None:
+        self.currency = currency
+        self.activated: set[str] = set()
+        self.classes: dict[str, Classification] = {}
+        self.frozen: set[str] = set()
+        self.stablecoin: dict[str, int] = defaultdict(int)
+        self.stablecoin_supply = 0
+        self.tokens: dict[str, _Token] = {}
+        self.issuer = "issuer"
+        self._ops: dict[str, tuple[str, Any]] = {}
+        self._tx_counter = 0
+        self.transactions: list[tuple[str, str]] = []  # (tx id, description), for inspection
+        self._fail_next: list[Exception] = []
+        self._crash_after: set[str] = set()
+        self.online = True
+
+    # --- fault injection --------------------------------------------------------------------
+    def fail_next(self, error: Exception | None = None) -> None:
+        """The next write raises `error` (default LedgerUnavailable) before doing anything."""
+        self._fail_next.append(error or LedgerUnavailable("injected: node unreachable"))
+
+    def crash_after_effect(self, op_prefix: str) -> None:
+        """The next write whose op id starts with `op_prefix` applies its effect, then raises."""
+        self._crash_after.add(op_prefix)
+
+    # --- helpers -----------------------------------------------------------------------------
+    def address_for(self, public_key: bytes) -> str:
+        return evm_address(public_key)
+
+    def _tx(self, description: str) -> str:
+        self._tx_counter += 1
+        tx_id = "0x" + hashlib.sha256(f"{self._tx_counter}:{description}".encode()).hexdigest()
+        self.transactions.append((tx_id, description))
+        return tx_id
+
+    async def _once(self, op_id: str, intent: Any, apply: Any) -> Any:
+        fingerprint = hashlib.sha256(json.dumps(intent, sort_keys=True, default=str).encode()).hexdigest()
+        if op_id in self._ops:
+            seen, result = self._ops[op_id]
+            if seen != fingerprint:
+                raise OperationConflict(f"operation id {op_id} was used for another operation")
+            return result
+        if not self.online:
+            raise LedgerUnavailable("memory ledger is offline")
+        if self._fail_next:
+            raise self._fail_next.pop(0)
+        result = apply()  # raises before any change when a rule refuses
+        self._ops[op_id] = (fingerprint, result)
+        for prefix in list(self._crash_after):
+            if op_id.startswith(prefix):
+                self._crash_after.discard(prefix)
+                raise SimulatedCrash(f"crashed after {op_id} took effect")
+        return result
+
+    def _token(self, ref: str) -> _Token:
+        token = self.tokens.get(ref)
+        if token is None:
+            raise LedgerRejected(f"unknown instrument {ref}", reason="UnknownInstrument")
+        return token
+
+    def _check_party(self, address: str, token: _Token | None, role: str) -> None:
+        cls = self.classes.get(address)
+        if cls is None:
+            raise ComplianceRejected(f"{role} {address} has no classification", reason="Unclassified")
+        if cls is Classification.SANCTIONED:
+            raise ComplianceRejected(f"{role} {address} is sanctioned", reason="Sanctioned")
+        if address in self.frozen or (token is not None and address in token.frozen):
+            raise ComplianceRejected(f"{role} {address} is frozen", reason="Frozen")
+        if token is not None and cls not in token.eligible:
+            raise ComplianceRejected(
+                f"{role} {address} ({cls.name}) is not eligible for {token.symbol}", reason="NotEligible"
+            )
+
+    def _minor(self, amount: Money) -> int:
+        if amount.currency != self.currency:
+            raise LedgerRejected(f"the stablecoin is {self.currency}, not {amount.currency}", reason="Currency")
+        return amount.minor
+
+    # --- writes ------------------------------------------------------------------------------
+    async def activate_wallet(self, op_id: str, wallet: Wallet) -> LedgerResult:
+        def apply() -> LedgerResult:
+            self.activated.add(wallet.address)
+            return LedgerResult((self._tx(f"activate {wallet.address}"),))
+
+        result: LedgerResult = await self._once(op_id, ["activate", wallet.address], apply)
+        return result
+
+    async def record_classification(self, op_id: str, wallet: Wallet, classification: Classification) -> LedgerResult:
+        def apply() -> LedgerResult:
+            if wallet.address not in self.activated:
+                raise LedgerRejected(f"wallet {wallet.address} is not activated", reason="NotActivated")
+            self.classes[wallet.address] = classification
+            return LedgerResult((self._tx(f"classify {wallet.address} {classification.name}"),))
+
+        result: LedgerResult = await self._once(op_id, ["classify", wallet.address, classification.name], apply)
+        return result
+
+    async def issue_instrument(self, op_id: str, spec: InstrumentSpec) -> IssuedInstrument:
+        def apply() -> IssuedInstrument:
+            ref = f"mem:{spec.symbol}"
+            if ref in self.tokens:
+                raise LedgerRejected(f"{spec.symbol} already issued", reason="Exists")
+            self.tokens[ref] = _Token(spec.symbol, spec.eligible, spec.total_units)
+            self.tokens[ref].balances[self.issuer] = spec.total_units
+            return IssuedInstrument(ref, (self._tx(f"issue {spec.symbol}"),))
+
+        intent = ["issue", spec.symbol, sorted(c.name for c in spec.eligible), spec.total_units]
+        result: IssuedInstrument = await self._once(op_id, intent, apply)
+        return result
+
+    async def settle_purchase(self, op_id: str, purchase: Purchase) -> LedgerResult:
+        def apply() -> LedgerResult:
+            token = self._token(purchase.instrument_ref)
+            buyer = purchase.buyer.address
+            self._check_party(buyer, token, "buyer")
+            if token.balances[self.issuer] < purchase.units:
+                raise LedgerRejected("issuer has too few units", reason="InsufficientUnits")
+            minor = self._minor(purchase.amount)
+            # Atomic DvP: mint 1:1 for fiat received, buyer pays issuer, issuer delivers units.
+            self.stablecoin_supply += minor
+            self.stablecoin[self.issuer] += minor
+            token.balances[self.issuer] -= purchase.units
+            token.balances[buyer] += purchase.units
+            return LedgerResult((self._tx(f"settle {purchase.order_id}"),))
+
+        intent = [
+            "settle",
+            purchase.order_id,
+            purchase.buyer.address,
+            purchase.instrument_ref,
+            purchase.units,
+            purchase.amount.minor,
+        ]
+        result: LedgerResult = await self._once(op_id, intent, apply)
+        return result
+
+    async def distribute(self, op_id: str, instrument_ref: str, payouts: Sequence[Payout]) -> LedgerResult:
+        def apply() -> LedgerResult:
+            token = self._token(instrument_ref)
+            for payout in payouts:  # check everything first: all or nothing
+                self._check_party(payout.wallet.address, None, "payee")
+                self._minor(payout.amount)
+                if token.balances[payout.wallet.address] < payout.units_to_retire:
+                    raise LedgerRejected(f"{payout.wallet.address} holds too few units to retire", reason="Units")
+            for payout in payouts:
+                self.stablecoin[payout.wallet.address] += payout.amount.minor
+                self.stablecoin_supply += payout.amount.minor
+                token.balances[payout.wallet.address] -= payout.units_to_retire
+            return LedgerResult((self._tx(f"distribute {len(payouts)} on {token.symbol}"),))
+
+        intent = [
+            "distribute",
+            instrument_ref,
+            [[p.wallet.address, p.amount.minor, p.units_to_retire] for p in payouts],
+        ]
+        result: LedgerResult = await self._once(op_id, intent, apply)
+        return result
+
+    async def set_frozen(
+        self, op_id: str, wallet: Wallet, frozen: bool, instrument_refs: Sequence[str]
+    ) -> LedgerResult:
+        def apply() -> LedgerResult:
+            if frozen:
+                self.frozen.add(wallet.address)
+            else:
+                self.frozen.discard(wallet.address)
+            for ref in instrument_refs:
+                token = self._token(ref)
+                (token.frozen.add if frozen else token.frozen.discard)(wallet.address)
+            return LedgerResult((self._tx(f"{'freeze' if frozen else 'unfreeze'} {wallet.address}"),))
+
+        intent = ["freeze", wallet.address, frozen, sorted(instrument_refs)]
+        result: LedgerResult = await self._once(op_id, intent, apply)
+        return result
+
+    async def burn_stablecoin(self, op_id: str, wallet: Wallet, amount: Money) -> LedgerResult:
+        def apply() -> LedgerResult:
+            self._check_party(wallet.address, None, "holder")
+            minor = self._minor(amount)
+            if self.stablecoin[wallet.address] < minor:
+                raise LedgerRejected("balance too low to burn", reason="InsufficientBalance")
+            self.stablecoin[wallet.address] -= minor
+            self.stablecoin_supply -= minor
+            return LedgerResult((self._tx(f"burn {minor} from {wallet.address}"),))
+
+        result: LedgerResult = await self._once(op_id, ["burn", wallet.address, amount.minor], apply)
+        return result
+
+    # --- reads -------------------------------------------------------------------------------
+    async def stablecoin_balance(self, address: str) -> Money:
+        return Money(self.stablecoin[address], self.currency)
+
+    async def units_of(self, instrument_ref: str, address: str) -> int:
+        return self._token(instrument_ref).balances[address]
+
+    async def holders(self, instrument_ref: str) -> Mapping[str, int]:
+        token = self._token(instrument_ref)
+        return {a: u for a, u in token.balances.items() if u > 0 and a != self.issuer}
+
+    async def classification_of(self, address: str) -> Classification | None:
+        return self.classes.get(address)
+
+    async def is_frozen(self, address: str) -> bool:
+        return address in self.frozen
+
+    async def ping(self) -> None:
+        if not self.online:
+            raise LedgerUnavailable("memory ledger is offline")

@@ -1,0 +1,52 @@
+"""Sandbox KYC and payment providers for the embedded default and tests.
+
+They behave like the real providers' APIs from our side (an applicant id and a verification link; a
+checkout session id and a payment link; refunds), without a network. The webhooks they would send are
+produced by the sandbox signers in `drexfy.adapters.webhooks` and go through the same verification
+as real ones.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from drexfy.domain.errors import ProviderError
+from drexfy.domain.model import Investor, Order
+from drexfy.domain.ports import Checkout, KycSession
+
+
+@attrs.define
+class SandboxKyc:
+    """KycProvider: the applicant id is derived from the investor id, as providers that key
+    applicants by an external user id do, so starting twice gives the same applicant."""
+
+    base_url: str = "https://sandbox.kyc.invalid/verify"
+    started: list[str] = attrs.field(factory=list)
+
+    async def start_verification(self, investor: Investor) -> KycSession:
+        applicant_id = f"sbx_applicant_{investor.id}"
+        self.started.append(applicant_id)
+        return KycSession(applicant_id, f"{self.base_url}/{applicant_id}")
+
+
+@attrs.define
+class SandboxPayments:
+    """PaymentGateway: checkout sessions named like Stripe's test sessions; refunds recorded."""
+
+    base_url: str = "https://sandbox.pay.invalid/checkout"
+    refunds: list[str] = attrs.field(factory=list)
+    available: bool = True
+
+    async def create_checkout(self, order: Order, investor: Investor) -> Checkout:
+        if not self.available:
+            raise ProviderError("payment gateway unavailable")
+        reference = f"cs_test_{order.id}"
+        return Checkout(reference, f"{self.base_url}/{reference}")
+
+    async def refund(self, order: Order) -> str:
+        if not self.available:
+            raise ProviderError("payment gateway unavailable")
+        reference = f"re_test_{order.id}"
+        if reference not in self.refunds:
+            self.refunds.append(reference)
+        return reference

@@ -1,0 +1,214 @@
+"""Domain events: one for every state change, persisted in the same unit of work as the change.
+
+They are the audit trail and the source of the frontend notifications (through the outbox).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+import attrs
+
+
+@attrs.frozen
+class DomainEvent:
+    """Base of all events. `aggregate_id` names the investor, order, instrument or repayment."""
+
+    aggregate_id: str
+    occurred_at: datetime
+    #: Events the frontend is told about (through the outbox); the rest are audit only.
+    notify: ClassVar[bool] = False
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def payload(self) -> dict[str, Any]:
+        """A JSON-ready dict of the event's own fields (ids, codes, integers; never secrets)."""
+        out: dict[str, Any] = {}
+        for field in attrs.fields(type(self)):
+            if field.name in ("aggregate_id", "occurred_at"):
+                continue
+            value = getattr(self, field.name)
+            out[field.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+
+@attrs.frozen
+class InvestorRegistered(DomainEvent):
+    country: str
+    kind: str
+
+
+@attrs.frozen
+class KycStarted(DomainEvent):
+    applicant_id: str
+
+
+@attrs.frozen
+class KycRejected(DomainEvent):
+    notify: ClassVar[bool] = True
+    reasons: tuple[str, ...]
+
+
+@attrs.frozen
+class InvestorClassified(DomainEvent):
+    notify: ClassVar[bool] = True
+    classification: str
+    tx_id: str | None = None
+
+
+@attrs.frozen
+class WalletCreated(DomainEvent):
+    wallet_id: str
+    address: str
+
+
+@attrs.frozen
+class WalletActivated(DomainEvent):
+    address: str
+    tx_ids: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class InvestorActivated(DomainEvent):
+    notify: ClassVar[bool] = True
+    classification: str
+
+
+@attrs.frozen
+class InvestorBlocked(DomainEvent):
+    notify: ClassVar[bool] = True
+    reason: str
+    source: str
+
+
+@attrs.frozen
+class InvestorUnblocked(DomainEvent):
+    notify: ClassVar[bool] = True
+    reason: str
+    officer: str
+    classification: str
+
+
+@attrs.frozen
+class AmlAlertCleared(DomainEvent):
+    """Monitoring cleared an alert; unblocking stays a compliance officer's decision."""
+
+    alert_id: str
+    reason: str
+
+
+@attrs.frozen
+class WalletFrozen(DomainEvent):
+    tx_ids: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class WalletUnfrozen(DomainEvent):
+    tx_ids: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class InstrumentCreated(DomainEvent):
+    symbol: str
+    total_units: int
+    unit_price_minor: int
+    currency: str
+
+
+@attrs.frozen
+class InstrumentIssued(DomainEvent):
+    ledger_ref: str
+    tx_ids: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class InstrumentStatusChanged(DomainEvent):
+    status: str
+
+
+@attrs.frozen
+class OrderCreated(DomainEvent):
+    investor_id: str
+    instrument_id: str
+    units: int
+    amount_minor: int
+    currency: str
+
+
+@attrs.frozen
+class OrderPaid(DomainEvent):
+    payment_ref: str
+    amount_minor: int
+
+
+@attrs.frozen
+class OrderSettled(DomainEvent):
+    notify: ClassVar[bool] = True
+    investor_id: str
+    instrument_id: str
+    units: int
+    tx_ids: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class OrderClosed(DomainEvent):
+    """The order ended without settlement: EXPIRED, CANCELLED, FAILED, REFUND_DUE or REFUNDED."""
+
+    notify: ClassVar[bool] = True
+    status: str
+    reason: str
+
+
+@attrs.frozen
+class RepaymentStarted(DomainEvent):
+    instrument_id: str
+    interest_minor: int
+    principal_minor: int
+    final: bool
+    holders: int
+
+
+@attrs.frozen
+class RepaymentPaid(DomainEvent):
+    """One holder's share paid (or released after being held back)."""
+
+    notify: ClassVar[bool] = True
+    repayment_id: str
+    investor_id: str
+    amount_minor: int
+    units_retired: int
+    tx_ids: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class RepaymentHeldBack(DomainEvent):
+    notify: ClassVar[bool] = True
+    repayment_id: str
+    investor_id: str
+    amount_minor: int
+
+
+@attrs.frozen
+class RepaymentDistributed(DomainEvent):
+    notify: ClassVar[bool] = True
+    instrument_id: str
+    paid_minor: int
+    held_back_minor: int
+    units_retired: int
+
+
+@attrs.frozen
+class InstrumentMatured(DomainEvent):
+    notify: ClassVar[bool] = True
+
+
+@attrs.frozen
+class WithdrawalRecorded(DomainEvent):
+    notify: ClassVar[bool] = True
+    withdrawal_id: str
+    amount_minor: int
+    currency: str
+    tx_ids: tuple[str, ...] = ()

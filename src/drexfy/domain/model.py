@@ -1,0 +1,515 @@
+"""Aggregates: Investor, Instrument, Order, Repayment, Withdrawal. Rules live on them as methods.
+
+Each aggregate collects the events of its changes in `events`; the unit of work persists them with
+the change and clears the list.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timedelta
+
+import attrs
+
+from drexfy.domain import events as ev
+from drexfy.domain.classification import Classification
+from drexfy.domain.errors import IllegalTransition, InvalidAmount, ValidationFailed
+from drexfy.domain.money import Money
+
+
+class InvestorKind(enum.Enum):
+    INDIVIDUAL = "INDIVIDUAL"
+    ENTITY = "ENTITY"
+
+
+class KycStatus(enum.Enum):
+    PENDING_KYC = "PENDING_KYC"
+    ACTIVE = "ACTIVE"
+    REJECTED = "REJECTED"
+
+
+class ComplianceState(enum.Enum):
+    CLEAR = "CLEAR"
+    BLOCKED = "BLOCKED"
+
+
+@attrs.frozen
+class Wallet:
+    """A custodial wallet: its vault key id and its ledger address. Never a private key."""
+
+    id: str
+    address: str
+    public_key: str  # hex, compressed secp256k1
+
+
+@attrs.define
+class Investor:
+    id: str
+    legal_name: str
+    email: str
+    country: str
+    kind: InvestorKind
+    declared_accredited: bool
+    created_at: datetime
+    kyc_status: KycStatus = KycStatus.PENDING_KYC
+    applicant_id: str | None = None
+    kyc_reasons: tuple[str, ...] = ()
+    compliance: ComplianceState = ComplianceState.CLEAR
+    blocked_reason: str | None = None
+    blocked_at: datetime | None = None
+    wallet: Wallet | None = None
+    wallet_activated: bool = False
+    classification: Classification | None = None
+    #: The class before an AML block turned it SANCTIONED; restored on unblock.
+    classification_before_block: Classification | None = None
+    #: Bumped at every on-chain (re)classification so each gets its own operation id.
+    classification_seq: int = 0
+    #: Bumped at every block and unblock so each episode's freeze operations get their own ids.
+    compliance_seq: int = 0
+    auto_cashout: bool = False
+    version: int = 0
+    events: list[ev.DomainEvent] = attrs.field(factory=list, eq=False, repr=False)
+
+    @property
+    def is_blocked(self) -> bool:
+        return self.compliance is ComplianceState.BLOCKED
+
+    @property
+    def is_active(self) -> bool:
+        return self.kyc_status is KycStatus.ACTIVE
+
+    def start_kyc(self, applicant_id: str, now: datetime) -> None:
+        if self.kyc_status is not KycStatus.PENDING_KYC:
+            raise IllegalTransition(f"KYC already finished for investor {self.id} ({self.kyc_status.value})")
+        self.applicant_id = applicant_id
+        self.events.append(ev.KycStarted(self.id, now, applicant_id))
+
+    def reject_kyc(self, reasons: tuple[str, ...], now: datetime) -> None:
+        if self.kyc_status is not KycStatus.PENDING_KYC:
+            raise IllegalTransition(f"investor {self.id} is {self.kyc_status.value}, not PENDING_KYC")
+        self.kyc_status = KycStatus.REJECTED
+        self.kyc_reasons = reasons
+        self.events.append(ev.KycRejected(self.id, now, reasons))
+
+    def attach_wallet(self, wallet: Wallet, now: datetime) -> None:
+        if self.wallet is not None:
+            if self.wallet != wallet:
+                raise IllegalTransition(f"investor {self.id} already has wallet {self.wallet.id}")
+            return
+        self.wallet = wallet
+        self.events.append(ev.WalletCreated(self.id, now, wallet.id, wallet.address))
+
+    def mark_wallet_activated(self, tx_ids: tuple[str, ...], now: datetime) -> None:
+        if self.wallet is None:
+            raise IllegalTransition("no wallet to activate")
+        if not self.wallet_activated:
+            self.wallet_activated = True
+            self.events.append(ev.WalletActivated(self.id, now, self.wallet.address, tx_ids))
+
+    def classify_as(self, classification: Classification, tx_id: str | None, now: datetime) -> None:
+        self.classification = classification
+        self.classification_seq += 1
+        self.events.append(ev.InvestorClassified(self.id, now, classification.name, tx_id))
+
+    def activate(self, now: datetime) -> None:
+        if self.kyc_status is not KycStatus.PENDING_KYC:
+            raise IllegalTransition(f"investor {self.id} is {self.kyc_status.value}, not PENDING_KYC")
+        if self.wallet is None or self.classification is None:
+            raise IllegalTransition("an investor needs a wallet and a classification to become ACTIVE")
+        self.kyc_status = KycStatus.ACTIVE
+        self.events.append(ev.InvestorActivated(self.id, now, self.classification.name))
+
+    def block(self, reason: str, source: str, now: datetime) -> bool:
+        """Block the investor. Returns False (and changes nothing) if already blocked."""
+        if not reason.strip():
+            raise ValidationFailed("a block needs a reason")
+        if self.is_blocked:
+            return False
+        self.compliance = ComplianceState.BLOCKED
+        self.compliance_seq += 1
+        self.blocked_reason = reason
+        self.blocked_at = now
+        if self.classification is not Classification.SANCTIONED:
+            self.classification_before_block = self.classification
+        self.events.append(ev.InvestorBlocked(self.id, now, reason, source))
+        return True
+
+    def unblock(self, reason: str, officer: str, now: datetime) -> Classification | None:
+        """Lift a block; returns the classification to restore (None if the investor never had one)."""
+        if not reason.strip():
+            raise ValidationFailed("an unblock needs a reason")
+        if not self.is_blocked:
+            raise IllegalTransition(f"investor {self.id} is not blocked")
+        restored = self.classification_before_block
+        self.compliance = ComplianceState.CLEAR
+        self.compliance_seq += 1
+        self.blocked_reason = None
+        self.blocked_at = None
+        self.classification_before_block = None
+        self.events.append(ev.InvestorUnblocked(self.id, now, reason, officer, restored.name if restored else "NONE"))
+        return restored
+
+
+class InstrumentStatus(enum.Enum):
+    DRAFT = "DRAFT"
+    OPEN = "OPEN"
+    CLOSED = "CLOSED"
+    REPAYING = "REPAYING"
+    MATURED = "MATURED"
+
+
+@attrs.define
+class Instrument:
+    """The token of one securitized SME credit pool, with its sale terms."""
+
+    id: str
+    symbol: str
+    name: str
+    unit_price: Money
+    total_units: int
+    eligible: frozenset[Classification]
+    min_ticket: Money
+    max_ticket: Money
+    created_at: datetime
+    #: Cumulative amount one investor of a class may hold in this instrument (e.g. EU retail caps).
+    class_caps: dict[Classification, Money] = attrs.field(factory=dict)
+    status: InstrumentStatus = InstrumentStatus.DRAFT
+    units_sold: int = 0
+    units_reserved: int = 0
+    #: Units retired by principal repayments (returned to the issuer and burned).
+    units_retired: int = 0
+    ledger_ref: str | None = None
+    version: int = 0
+    events: list[ev.DomainEvent] = attrs.field(factory=list, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.total_units <= 0:
+            raise ValidationFailed("total_units must be positive")
+        if not self.unit_price.is_positive():
+            raise InvalidAmount("unit price must be positive")
+        if self.min_ticket.currency != self.unit_price.currency or self.max_ticket.currency != self.currency:
+            raise ValidationFailed("tickets must be in the instrument's currency")
+        if self.min_ticket > self.max_ticket:
+            raise ValidationFailed("min_ticket is above max_ticket")
+        if not self.eligible:
+            raise ValidationFailed("an instrument needs at least one eligible classification")
+        if Classification.SANCTIONED in self.eligible:
+            raise ValidationFailed("SANCTIONED investors can never be eligible")
+
+    @property
+    def currency(self) -> str:
+        return self.unit_price.currency
+
+    @property
+    def units_available(self) -> int:
+        return self.total_units - self.units_sold - self.units_reserved
+
+    @property
+    def units_outstanding(self) -> int:
+        return self.units_sold - self.units_retired
+
+    def price_of(self, units: int) -> Money:
+        return self.unit_price * units
+
+    def issued(self, ledger_ref: str, tx_ids: tuple[str, ...], now: datetime) -> None:
+        self.ledger_ref = ledger_ref
+        self.events.append(ev.InstrumentIssued(self.id, now, ledger_ref, tx_ids))
+
+    def _move(self, to: InstrumentStatus, allowed_from: tuple[InstrumentStatus, ...], now: datetime) -> None:
+        if self.status is to:
+            return
+        if self.status not in allowed_from:
+            raise IllegalTransition(f"instrument {self.symbol} cannot go from {self.status.value} to {to.value}")
+        self.status = to
+        self.events.append(ev.InstrumentStatusChanged(self.id, now, to.value))
+
+    def open(self, now: datetime) -> None:
+        if self.ledger_ref is None:
+            raise IllegalTransition(f"instrument {self.symbol} is not issued on the ledger yet")
+        self._move(InstrumentStatus.OPEN, (InstrumentStatus.DRAFT, InstrumentStatus.CLOSED), now)
+
+    def close(self, now: datetime) -> None:
+        self._move(InstrumentStatus.CLOSED, (InstrumentStatus.OPEN,), now)
+
+    def start_repaying(self, now: datetime) -> None:
+        self._move(InstrumentStatus.REPAYING, (InstrumentStatus.OPEN, InstrumentStatus.CLOSED), now)
+
+    def mature(self, now: datetime) -> None:
+        self._move(InstrumentStatus.MATURED, (InstrumentStatus.REPAYING,), now)
+        self.events.append(ev.InstrumentMatured(self.id, now))
+
+
+class OrderStatus(enum.Enum):
+    CREATED = "CREATED"
+    PAID = "PAID"
+    SETTLED = "SETTLED"
+    EXPIRED = "EXPIRED"
+    CANCELLED = "CANCELLED"
+    FAILED = "FAILED"
+    REFUND_DUE = "REFUND_DUE"
+    REFUNDED = "REFUNDED"
+
+
+#: Orders in these states hold reserved units.
+RESERVING = frozenset({OrderStatus.CREATED, OrderStatus.PAID})
+
+_ORDER_MOVES: dict[OrderStatus, frozenset[OrderStatus]] = {
+    # CREATED -> REFUND_DUE: a payment that does not match the order (wrong amount) goes back.
+    OrderStatus.CREATED: frozenset(
+        {OrderStatus.PAID, OrderStatus.EXPIRED, OrderStatus.CANCELLED, OrderStatus.FAILED, OrderStatus.REFUND_DUE}
+    ),
+    OrderStatus.PAID: frozenset({OrderStatus.SETTLED, OrderStatus.REFUND_DUE}),
+    # Money that arrives for an order that already ended must go back.
+    OrderStatus.EXPIRED: frozenset({OrderStatus.REFUND_DUE}),
+    OrderStatus.CANCELLED: frozenset({OrderStatus.REFUND_DUE}),
+    OrderStatus.FAILED: frozenset({OrderStatus.REFUND_DUE}),
+    OrderStatus.REFUND_DUE: frozenset({OrderStatus.REFUNDED}),
+    OrderStatus.SETTLED: frozenset(),
+    OrderStatus.REFUNDED: frozenset(),
+}
+
+
+class SettlementStep(enum.Enum):
+    """The recorded steps of a settlement, so a settlement resumes where it stopped."""
+
+    PAYMENT_CONFIRMED = "PAYMENT_CONFIRMED"
+    ELIGIBILITY_RECHECKED = "ELIGIBILITY_RECHECKED"
+    LEDGER_SETTLED = "LEDGER_SETTLED"
+
+
+@attrs.define
+class Order:
+    id: str
+    investor_id: str
+    instrument_id: str
+    units: int
+    amount: Money
+    created_at: datetime
+    expires_at: datetime
+    status: OrderStatus = OrderStatus.CREATED
+    checkout_ref: str | None = None
+    checkout_url: str | None = None
+    payment_ref: str | None = None
+    paid_amount: Money | None = None
+    reason: str | None = None
+    steps: list[SettlementStep] = attrs.field(factory=list)
+    tx_ids: tuple[str, ...] = ()
+    version: int = 0
+    events: list[ev.DomainEvent] = attrs.field(factory=list, eq=False, repr=False)
+
+    @property
+    def reserves_units(self) -> bool:
+        return self.status in RESERVING
+
+    def _to(self, status: OrderStatus) -> None:
+        if status not in _ORDER_MOVES[self.status]:
+            raise IllegalTransition(f"order {self.id} cannot go from {self.status.value} to {status.value}")
+        self.status = status
+
+    def is_expired(self, now: datetime) -> bool:
+        return self.status is OrderStatus.CREATED and now >= self.expires_at
+
+    def mark_paid(self, payment_ref: str, amount: Money, now: datetime) -> None:
+        if amount != self.amount:
+            raise InvalidAmount(f"order {self.id} costs {self.amount}, payment was {amount}")
+        self._to(OrderStatus.PAID)
+        self.payment_ref = payment_ref
+        self.paid_amount = amount
+        self.record_step(SettlementStep.PAYMENT_CONFIRMED)
+        self.events.append(ev.OrderPaid(self.id, now, payment_ref, amount.minor))
+
+    def record_step(self, step: SettlementStep) -> None:
+        if step not in self.steps:
+            self.steps.append(step)
+
+    def has_step(self, step: SettlementStep) -> bool:
+        return step in self.steps
+
+    def settle(self, tx_ids: tuple[str, ...], now: datetime) -> None:
+        self._to(OrderStatus.SETTLED)
+        self.tx_ids = tx_ids
+        self.record_step(SettlementStep.LEDGER_SETTLED)
+        self.events.append(ev.OrderSettled(self.id, now, self.investor_id, self.instrument_id, self.units, tx_ids))
+
+    def close(self, status: OrderStatus, reason: str, now: datetime) -> None:
+        if status not in (
+            OrderStatus.EXPIRED,
+            OrderStatus.CANCELLED,
+            OrderStatus.FAILED,
+            OrderStatus.REFUND_DUE,
+            OrderStatus.REFUNDED,
+        ):
+            raise IllegalTransition(f"{status.value} is not a closing state")
+        self._to(status)
+        self.reason = reason
+        self.events.append(ev.OrderClosed(self.id, now, status.value, reason))
+
+    def refund_due_for_late_payment(self, payment_ref: str, amount: Money, reason: str, now: datetime) -> None:
+        """A payment arrived for an order that already ended: record it and owe it back."""
+        self.payment_ref = payment_ref
+        self.paid_amount = amount
+        self.close(OrderStatus.REFUND_DUE, reason, now)
+
+
+class RepaymentStatus(enum.Enum):
+    DISTRIBUTING = "DISTRIBUTING"
+    COMPLETED = "COMPLETED"
+
+
+class AllocationStatus(enum.Enum):
+    PENDING = "PENDING"
+    PAID = "PAID"
+    HELD_BACK = "HELD_BACK"
+    RELEASED = "RELEASED"
+
+
+@attrs.define
+class Allocation:
+    """One holder's share of a repayment round."""
+
+    investor_id: str
+    wallet_address: str
+    units_held: int
+    interest: Money
+    principal: Money
+    units_retired: int
+    status: AllocationStatus = AllocationStatus.PENDING
+    tx_ids: tuple[str, ...] = ()
+    #: The ledger batch this share is paid in; fixed before the batch is sent, so a retry sends the
+    #: same batch under the same operation id.
+    batch: int | None = None
+
+    @property
+    def amount(self) -> Money:
+        return self.interest + self.principal
+
+
+@attrs.define
+class Repayment:
+    """A repayment round of one instrument: interest and principal for a period, pro rata by units."""
+
+    id: str
+    instrument_id: str
+    period: str
+    interest: Money
+    principal: Money
+    final: bool
+    created_at: datetime
+    allocations: list[Allocation] = attrs.field(factory=list)
+    status: RepaymentStatus = RepaymentStatus.DISTRIBUTING
+    next_batch: int = 0
+    version: int = 0
+    events: list[ev.DomainEvent] = attrs.field(factory=list, eq=False, repr=False)
+
+    @property
+    def total(self) -> Money:
+        return self.interest + self.principal
+
+    def allocation_for(self, investor_id: str) -> Allocation:
+        for allocation in self.allocations:
+            if allocation.investor_id == investor_id:
+                return allocation
+        raise KeyError(investor_id)
+
+    @property
+    def paid(self) -> Money:
+        return _sum(
+            (a.amount for a in self.allocations if a.status in (AllocationStatus.PAID, AllocationStatus.RELEASED)),
+            self.interest.currency,
+        )
+
+    @property
+    def held_back(self) -> Money:
+        return _sum(
+            (a.amount for a in self.allocations if a.status is AllocationStatus.HELD_BACK), self.interest.currency
+        )
+
+    def mark_paid(self, investor_id: str, tx_ids: tuple[str, ...], now: datetime) -> None:
+        allocation = self.allocation_for(investor_id)
+        if allocation.status is AllocationStatus.PENDING:
+            allocation.status = AllocationStatus.PAID
+        elif allocation.status is AllocationStatus.HELD_BACK:
+            allocation.status = AllocationStatus.RELEASED
+        else:
+            raise IllegalTransition(f"allocation of {investor_id} is already {allocation.status.value}")
+        allocation.tx_ids = tx_ids
+        self.events.append(
+            ev.RepaymentPaid(
+                self.instrument_id, now, self.id, investor_id, allocation.amount.minor, allocation.units_retired, tx_ids
+            )
+        )
+
+    def hold_back(self, investor_id: str, now: datetime) -> None:
+        allocation = self.allocation_for(investor_id)
+        if allocation.status is not AllocationStatus.PENDING:
+            raise IllegalTransition(f"allocation of {investor_id} is already {allocation.status.value}")
+        allocation.status = AllocationStatus.HELD_BACK
+        allocation.batch = None
+        self.events.append(ev.RepaymentHeldBack(self.instrument_id, now, self.id, investor_id, allocation.amount.minor))
+
+    def complete_if_done(self, now: datetime) -> bool:
+        if self.status is RepaymentStatus.COMPLETED:
+            return False
+        if any(a.status is AllocationStatus.PENDING for a in self.allocations):
+            return False
+        self.status = RepaymentStatus.COMPLETED
+        self.events.append(
+            ev.RepaymentDistributed(
+                self.id,
+                now,
+                self.instrument_id,
+                self.paid.minor,
+                self.held_back.minor,
+                sum(a.units_retired for a in self.allocations if a.status is not AllocationStatus.HELD_BACK),
+            )
+        )
+        return True
+
+
+def _sum(amounts: object, currency: str) -> Money:
+    total = Money.zero(currency)
+    for amount in amounts:  # type: ignore[attr-defined]
+        total = total + amount
+    return total
+
+
+class WithdrawalStatus(enum.Enum):
+    REQUESTED = "REQUESTED"
+    BURNED = "BURNED"
+    PAID_OUT = "PAID_OUT"
+
+
+@attrs.define
+class Withdrawal:
+    """Stablecoin leaving circulation: burned on the ledger, owed to the investor in fiat."""
+
+    id: str
+    investor_id: str
+    amount: Money
+    created_at: datetime
+    status: WithdrawalStatus = WithdrawalStatus.REQUESTED
+    tx_ids: tuple[str, ...] = ()
+    automatic: bool = False
+    version: int = 0
+    events: list[ev.DomainEvent] = attrs.field(factory=list, eq=False, repr=False)
+
+    def burned(self, tx_ids: tuple[str, ...], now: datetime) -> None:
+        if self.status is not WithdrawalStatus.REQUESTED:
+            raise IllegalTransition(f"withdrawal {self.id} is already {self.status.value}")
+        self.status = WithdrawalStatus.BURNED
+        self.tx_ids = tx_ids
+        self.events.append(
+            ev.WithdrawalRecorded(self.investor_id, now, self.id, self.amount.minor, self.amount.currency, tx_ids)
+        )
+
+
+@attrs.frozen
+class Position:
+    """Units of one instrument held by one investor, as the store records them."""
+
+    investor_id: str
+    instrument_id: str
+    units: int
+
+
+DEFAULT_RESERVATION = timedelta(minutes=30)

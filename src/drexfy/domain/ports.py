@@ -1,0 +1,508 @@
+"""Ports: what the domain needs from the outside world, in the domain's own words.
+
+Adapters implement these Protocols; the container in `drexfy.entrypoints` picks which. Ports speak
+domain intents and domain types: no receipts, HexBytes, SDK dicts or floats cross them.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+import attrs
+
+from drexfy.domain.classification import Classification, KycResult
+from drexfy.domain.events import DomainEvent
+from drexfy.domain.model import (
+    Instrument,
+    Investor,
+    Order,
+    Position,
+    Repayment,
+    Wallet,
+    Withdrawal,
+)
+from drexfy.domain.money import Money
+
+# ================================================================================================
+# Ledger
+# ================================================================================================
+
+
+@attrs.frozen
+class LedgerResult:
+    """What a ledger write left behind: the ids (hashes) of the transactions that carried it out."""
+
+    tx_ids: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class InstrumentSpec:
+    """What the ledger needs to issue an instrument token."""
+
+    instrument_id: str
+    symbol: str
+    name: str
+    total_units: int
+    eligible: frozenset[Classification]
+    unit_price: Money
+
+
+@attrs.frozen
+class IssuedInstrument:
+    """`ledger_ref` is the instrument's on-ledger identity (EVM token address, XRPL MPT issuance id)."""
+
+    ledger_ref: str
+    tx_ids: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class Purchase:
+    """A paid order to settle: mint `amount` of stablecoin to the buyer (fiat received 1:1), move it
+    from the buyer to the issuer, deliver `units` of the instrument to the buyer."""
+
+    order_id: str
+    buyer: Wallet
+    instrument_ref: str
+    units: int
+    amount: Money
+
+
+@attrs.frozen
+class Payout:
+    """One holder's part of a repayment: `amount` of stablecoin paid to `wallet`, `units_to_retire`
+    instrument units taken back and burned (principal)."""
+
+    wallet: Wallet
+    amount: Money
+    units_to_retire: int = 0
+
+
+class Ledger(Protocol):
+    """A ledger on which investors hold stablecoin and instrument units.
+
+    Every write takes an operation id and has at-most-once effect per id: calling it again with the
+    same id (after a timeout, a crash or a duplicate delivery) returns the first call's result and
+    never acts twice. Reusing an id for a different intent raises OperationConflict. Refusals raise
+    LedgerRejected / ComplianceRejected (permanent) or LedgerUnavailable (transient, retry).
+    """
+
+    #: "memory", "evm" or "xrpl".
+    kind: str
+    #: The currency the ledger's stablecoin is denominated in.
+    currency: str
+
+    def address_for(self, public_key: bytes) -> str:
+        """The ledger address of a secp256k1 public key (compressed, 33 bytes)."""
+        ...
+
+    async def activate_wallet(self, op_id: str, wallet: Wallet) -> LedgerResult:
+        """Make a new custodial wallet able to hold stablecoin and units (XRPL: reserve, trust line)."""
+        ...
+
+    async def record_classification(self, op_id: str, wallet: Wallet, classification: Classification) -> LedgerResult:
+        """Mint the wallet's non-transferable classification token, or replace its class."""
+        ...
+
+    async def issue_instrument(self, op_id: str, spec: InstrumentSpec) -> IssuedInstrument:
+        """Create the instrument's permissioned token; its eligible classes are enforced on chain."""
+        ...
+
+    async def settle_purchase(self, op_id: str, purchase: Purchase) -> LedgerResult:
+        """Delivery versus payment for a paid order (atomic where the ledger can, else a saga that
+        resumes where it stopped when called again with the same op id)."""
+        ...
+
+    async def distribute(self, op_id: str, instrument_ref: str, payouts: Sequence[Payout]) -> LedgerResult:
+        """Pay stablecoin to many holders and retire their principal units, as one operation."""
+        ...
+
+    async def set_frozen(
+        self, op_id: str, wallet: Wallet, frozen: bool, instrument_refs: Sequence[str]
+    ) -> LedgerResult:
+        """Freeze (or unfreeze) the wallet for the stablecoin and the given instruments."""
+        ...
+
+    async def burn_stablecoin(self, op_id: str, wallet: Wallet, amount: Money) -> LedgerResult:
+        """Take `amount` of stablecoin out of circulation from the wallet (a withdrawal to fiat)."""
+        ...
+
+    async def stablecoin_balance(self, address: str) -> Money: ...
+
+    async def units_of(self, instrument_ref: str, address: str) -> int: ...
+
+    async def holders(self, instrument_ref: str) -> Mapping[str, int]:
+        """Every address holding units of the instrument, for reconciliation; the platform's own
+        accounts (issuer, treasury, settlement contracts) are left out."""
+        ...
+
+    async def classification_of(self, address: str) -> Classification | None: ...
+
+    async def is_frozen(self, address: str) -> bool: ...
+
+    async def ping(self) -> None:
+        """Raise LedgerUnavailable if the ledger cannot be reached."""
+        ...
+
+
+class JournalStatus(enum.Enum):
+    PREPARED = "PREPARED"  # signed and persisted, maybe not broadcast yet
+    SUBMITTED = "SUBMITTED"  # broadcast at least once
+    CONFIRMED = "CONFIRMED"  # final success
+    FAILED = "FAILED"  # final failure (revert, tec code, expiry without inclusion)
+
+
+@attrs.define
+class JournalEntry:
+    """One ledger transaction of an operation, persisted *before* it is broadcast.
+
+    `payload` is the signed transaction (hex); a retry or restart re-broadcasts exactly it.
+    It never holds a private key. `fingerprint` is a digest of the intent, so reusing an operation id
+    for another intent is caught.
+    """
+
+    op_id: str
+    ledger: str
+    fingerprint: str
+    status: JournalStatus
+    created_at: datetime
+    account: str | None = None
+    sequence: int | None = None
+    tx_id: str | None = None
+    payload: str | None = None
+    result: dict[str, Any] = attrs.field(factory=dict)
+    updated_at: datetime | None = None
+
+
+class OperationJournal(Protocol):
+    """Durable memory of ledger operations, shared by the ledger adapters (store-backed)."""
+
+    async def get(self, op_id: str) -> JournalEntry | None: ...
+
+    async def create(self, entry: JournalEntry) -> bool:
+        """Insert if no entry has this op id; False if one exists (then read it with `get`)."""
+        ...
+
+    async def update(self, entry: JournalEntry) -> None: ...
+
+    async def allocate_sequence(self, account: str, chain_next: int) -> int:
+        """Atomically hand out the next nonce/sequence of `account`: max(chain_next, last + 1)."""
+        ...
+
+    async def unfinished(self, ledger: str) -> list[JournalEntry]:
+        """PREPARED or SUBMITTED entries, oldest first, for recovery after a restart."""
+        ...
+
+
+# ================================================================================================
+# Keys
+# ================================================================================================
+
+
+@attrs.frozen
+class RecoverableSignature:
+    """A secp256k1 ECDSA signature with low s and its recovery id (0 or 1)."""
+
+    r: int
+    s: int
+    recovery_id: int
+
+
+class KeyVault(Protocol):
+    """Custodial keys. Creates a key per wallet and signs with it; never hands out a private key."""
+
+    async def create_key(self, wallet_id: str) -> bytes:
+        """Create (or, if it exists, return) the key of `wallet_id`; returns the compressed
+        secp256k1 public key (33 bytes)."""
+        ...
+
+    async def public_key(self, wallet_id: str) -> bytes:
+        """The compressed public key of an existing wallet key (KeyNotFound otherwise)."""
+        ...
+
+    async def sign_digest(self, wallet_id: str, digest: bytes) -> RecoverableSignature:
+        """Sign a 32-byte digest (EVM tx hash, EIP-712 digest, XRPL signing hash) with the wallet key."""
+        ...
+
+    async def ping(self) -> None: ...
+
+
+# ================================================================================================
+# Providers
+# ================================================================================================
+
+
+@attrs.frozen
+class KycSession:
+    applicant_id: str
+    url: str
+
+
+class KycProvider(Protocol):
+    async def start_verification(self, investor: Investor) -> KycSession: ...
+
+
+@attrs.frozen
+class Checkout:
+    reference: str
+    url: str
+
+
+class PaymentEventKind(enum.Enum):
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    REFUNDED = "REFUNDED"
+
+
+@attrs.frozen
+class PaymentEvent:
+    """A verified payment notification in domain terms."""
+
+    event_id: str
+    kind: PaymentEventKind
+    order_id: str
+    payment_ref: str
+    amount: Money | None = None
+    reason: str = ""
+
+
+class PaymentGateway(Protocol):
+    async def create_checkout(self, order: Order, investor: Investor) -> Checkout: ...
+
+    async def refund(self, order: Order) -> str:
+        """Start a refund of the order's payment; returns the refund reference."""
+        ...
+
+
+class Notifier(Protocol):
+    """Tells the frontend what changed. Called by the outbox relay, never inside a unit of work."""
+
+    async def notify(self, event_id: str, name: str, aggregate_id: str, payload: Mapping[str, Any]) -> None: ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Timezone-aware UTC now."""
+        ...
+
+
+class IdGenerator(Protocol):
+    def new(self, prefix: str) -> str: ...
+
+
+# ================================================================================================
+# Store
+# ================================================================================================
+
+
+class InvestorRepository(Protocol):
+    async def add(self, investor: Investor) -> None: ...
+    async def get(self, investor_id: str) -> Investor: ...
+    async def find(self, investor_id: str) -> Investor | None: ...
+    async def get_by_applicant(self, applicant_id: str) -> Investor: ...
+    async def get_by_address(self, address: str) -> Investor | None: ...
+    async def get_by_email(self, email: str) -> Investor | None: ...
+    async def save(self, investor: Investor) -> None:
+        """Persist changes; Conflict if someone saved a newer version meanwhile."""
+        ...
+
+    async def list(self, limit: int = 100, after: str | None = None) -> list[Investor]: ...
+
+
+class InstrumentRepository(Protocol):
+    async def add(self, instrument: Instrument) -> None: ...
+    async def get(self, instrument_id: str) -> Instrument: ...
+    async def get_by_symbol(self, symbol: str) -> Instrument | None: ...
+    async def save(self, instrument: Instrument) -> None:
+        """Persist status, ledger ref and terms (version-checked). Unit counters are not written
+        here: they change only through the atomic methods below."""
+        ...
+
+    async def list(self, limit: int = 100, after: str | None = None) -> list[Instrument]: ...
+    async def reserve_units(self, instrument_id: str, units: int) -> None:
+        """Conditional update: reserve only if sold + reserved + units <= total; else SoldOut."""
+        ...
+
+    async def release_units(self, instrument_id: str, units: int) -> None: ...
+    async def commit_units(self, instrument_id: str, units: int) -> None:
+        """Move reserved units to sold (at settlement)."""
+        ...
+
+    async def retire_units(self, instrument_id: str, units: int) -> None: ...
+
+
+class OrderRepository(Protocol):
+    async def add(self, order: Order) -> None: ...
+    async def get(self, order_id: str) -> Order: ...
+    async def save(self, order: Order) -> None: ...
+    async def by_investor(self, investor_id: str) -> list[Order]: ...
+    async def expired(self, now: datetime, limit: int = 100) -> list[Order]:
+        """CREATED orders whose reservation has expired."""
+        ...
+
+    async def committed_amount(self, investor_id: str, instrument_id: str) -> Money | None:
+        """Sum of the investor's CREATED, PAID and SETTLED orders in the instrument (None if none)."""
+        ...
+
+
+class PositionRepository(Protocol):
+    async def units(self, investor_id: str, instrument_id: str) -> int: ...
+    async def add_units(self, investor_id: str, instrument_id: str, delta: int) -> None: ...
+    async def holders(self, instrument_id: str) -> list[Position]:
+        """Positions with units > 0, ordered by investor id."""
+        ...
+
+    async def by_investor(self, investor_id: str) -> list[Position]: ...
+
+
+class RepaymentRepository(Protocol):
+    async def add(self, repayment: Repayment) -> None: ...
+    async def get(self, repayment_id: str) -> Repayment: ...
+    async def save(self, repayment: Repayment) -> None: ...
+    async def by_instrument(self, instrument_id: str) -> list[Repayment]: ...
+    async def held_back_for(self, investor_id: str) -> list[Repayment]:
+        """Repayments with an allocation HELD_BACK for this investor."""
+        ...
+
+
+class WithdrawalRepository(Protocol):
+    async def add(self, withdrawal: Withdrawal) -> None: ...
+    async def get(self, withdrawal_id: str) -> Withdrawal: ...
+    async def save(self, withdrawal: Withdrawal) -> None: ...
+    async def by_investor(self, investor_id: str) -> list[Withdrawal]: ...
+
+
+@attrs.frozen
+class StoredEvent:
+    """A domain event as persisted: the audit trail."""
+
+    id: str
+    name: str
+    aggregate_id: str
+    occurred_at: datetime
+    payload: dict[str, Any]
+
+
+class EventLog(Protocol):
+    async def list(
+        self, aggregate_id: str | None = None, after: str | None = None, limit: int = 100
+    ) -> list[StoredEvent]: ...
+
+
+class MessageStatus(enum.Enum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    DONE = "DONE"
+    DEAD = "DEAD"
+
+
+@attrs.define
+class QueuedMessage:
+    """A durable message: an accepted webhook in the inbox, or a notification in the outbox.
+
+    `key` is unique per queue (the provider's event id; the domain event id for the outbox):
+    adding the same key twice is a no-op, which is how duplicates are dropped.
+    """
+
+    id: str
+    key: str
+    kind: str
+    payload: dict[str, Any]
+    created_at: datetime
+    status: MessageStatus = MessageStatus.PENDING
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    last_error: str | None = None
+
+
+class MessageQueue(Protocol):
+    """Inbox and outbox share this shape."""
+
+    async def add(self, message: QueuedMessage) -> bool:
+        """Store the message unless its key exists; True if it was new."""
+        ...
+
+    async def claim(self, now: datetime, limit: int, lease_seconds: int) -> list[QueuedMessage]:
+        """Take due PENDING messages (and RUNNING ones whose lease ran out) and mark them RUNNING."""
+        ...
+
+    async def complete(self, message_id: str) -> None: ...
+    async def retry_later(self, message_id: str, error: str, at: datetime) -> None: ...
+    async def dead(self, message_id: str, error: str) -> None: ...
+    async def requeue(self, message_id: str, now: datetime) -> None:
+        """Put a DEAD message back to PENDING (operator's `jobs retry`)."""
+        ...
+
+    async def get(self, message_id: str) -> QueuedMessage: ...
+    async def list(self, status: MessageStatus | None = None, limit: int = 100) -> list[QueuedMessage]: ...
+    async def counts(self) -> dict[MessageStatus, int]: ...
+
+
+@attrs.frozen
+class IdempotentResponse:
+    """A stored answer to a POST made with an Idempotency-Key."""
+
+    scope: str
+    key: str
+    request_hash: str
+    status: int
+    body: dict[str, Any]
+    created_at: datetime
+
+
+class IdempotencyRepository(Protocol):
+    async def get(self, scope: str, key: str) -> IdempotentResponse | None: ...
+    async def put(self, response: IdempotentResponse) -> bool:
+        """Store unless the (scope, key) exists; False if it did."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """A transaction over the store. Events of saved aggregates are persisted with the change;
+    events whose class has `notify = True` also go into the outbox, in the same transaction."""
+
+    investors: InvestorRepository
+    instruments: InstrumentRepository
+    orders: OrderRepository
+    positions: PositionRepository
+    repayments: RepaymentRepository
+    withdrawals: WithdrawalRepository
+    events: EventLog
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Roll back whatever was not committed."""
+        ...
+
+    async def commit(self) -> None: ...
+
+    def record(self, event: DomainEvent) -> None:
+        """Persist an event not tied to a saved aggregate (e.g. an audit entry)."""
+        ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+
+class Store(Protocol):
+    """Everything persistent: units of work plus the queues, journal and idempotency records that
+    live outside business transactions."""
+
+    def unit_of_work(self) -> UnitOfWork: ...
+
+    inbox: MessageQueue
+    outbox: MessageQueue
+    journal: OperationJournal
+    idempotency: IdempotencyRepository
+
+    async def ping(self) -> None: ...
+    async def close(self) -> None: ...
+
+
+KycResultHandler = Callable[[str, KycResult], Awaitable[None]]

@@ -1,0 +1,1 @@
+"""Entrypoints: the CLI, the HTTP service, the worker and the container that wires adapters."""

@@ -1,0 +1,80 @@
+"""The `drexfy` command line.
+
+Each area registers its own sub-commands (`register(subparsers)` in a `cli_*` module); this module
+only assembles them, so adding a command never means editing a long central file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from drexfy.domain.errors import ConfigurationError
+
+#: Modules contributing sub-commands; a module that is absent from an installation is skipped.
+COMMAND_MODULES = (
+    "drexfy.entrypoints.cli_http",
+    "drexfy.entrypoints.cli_evm",
+    "drexfy.entrypoints.cli_xrpl",
+    "drexfy.entrypoints.cli_aws",
+)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from drexfy.entrypoints.demo import main as demo_main
+
+    return demo_main(args)
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    import json
+
+    from drexfy.entrypoints.config import load_settings
+
+    settings = load_settings(args.config)
+    redacted = settings.as_dict()
+    for key in ("jwt_secret", "kyc_webhook_secret", "aml_webhook_secret", "stripe_webhook_secret", "notify_secret"):
+        if redacted["http"].get(key):
+            redacted["http"][key] = "***"
+    print(json.dumps(redacted, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="drexfy", description="Drexfy: tokenized SME credit, compliant on chain.")
+    parser.add_argument("--config", help="TOML configuration file (default: DREXFY_CONFIG or embedded defaults)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run the whole lifecycle through the processes and print each step")
+    demo.add_argument("--ledger", default="evm", choices=("memory", "evm", "xrpl"), help="ledger to run on")
+    demo.add_argument("--data-dir", help="keep the demo's store and keys here (default: a temporary directory)")
+    demo.set_defaults(func=_demo)
+
+    check = sub.add_parser("config", help="validate the configuration and print it (secrets redacted)")
+    check.set_defaults(func=_config_check)
+
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as missing:
+            if missing.name == name:
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigurationError as error:
+        print(f"configuration error: {error.message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+"""Configuration: a TOML file plus `DREXFY_*` environment variables, validated at start-up.
+
+Nested keys in env vars use a double underscore: `DREXFY_LEDGER__KIND=xrpl`,
+`DREXFY_STORE__DYNAMODB__TABLE=drexfy`. Env vars win over the file; the file wins over defaults.
+The defaults are the embedded mode: SQLite, a local vault, the in-process EVM, sandbox providers.
+An unknown or incomplete setting fails at start-up with a message naming the setting.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from drexfy.domain.errors import ConfigurationError
+
+ENV_PREFIX = "DREXFY_"
+
+DEFAULTS: dict[str, Any] = {
+    # "embedded" generates what it lacks (vault master key, EVM deployment); "production" refuses.
+    "mode": "embedded",
+    "data_dir": ".drexfy",
+    "ledger": {
+        "kind": "evm",
+        "currency": "EUR",
+        "evm": {
+            # "embedded" runs an in-process EVM (eth-tester + py-evm); else a JSON-RPC URL.
+            "rpc_url": "embedded",
+            "chain_id": 1287,
+            "deployment_file": "",
+            "confirmations": 0,
+            "max_fee_gwei": 200,
+        },
+        "xrpl": {
+            "rpc_url": "",
+            "currency_code": "EUR",
+            "batch": False,
+        },
+    },
+    "vault": {
+        "kind": "local",
+        "directory": "",
+        "master_key_file": "",
+        "kms": {"mode": "envelope", "region": "eu-central-1", "endpoint_url": "", "key_id": "", "table": ""},
+    },
+    "store": {
+        "kind": "sqlite",
+        "path": "",
+        "dynamodb": {"table": "drexfy", "region": "eu-central-1", "endpoint_url": ""},
+    },
+    "kyc": {"kind": "sandbox"},
+    "payments": {"kind": "sandbox"},
+    "processes": {
+        "reservation_minutes": 30,
+        "distribution_batch_size": 200,
+        # Residences outside the US and EU/EEA mapped explicitly, e.g. {"CH": "EU"}.
+        "region_overrides": {},
+    },
+    "http": {
+        "host": "127.0.0.1",
+        "port": 8080,
+        "jwt_secret": "",
+        "kyc_webhook_secret": "",
+        "aml_webhook_secret": "",
+        "stripe_webhook_secret": "",
+        "notify_url": "",
+        "notify_secret": "",
+    },
+}
+
+CHOICES = {
+    "mode": ("embedded", "production"),
+    "ledger.kind": ("memory", "evm", "xrpl"),
+    "vault.kind": ("local", "kms"),
+    "vault.kms.mode": ("envelope", "signer"),
+    "store.kind": ("sqlite", "dynamodb"),
+    "kyc.kind": ("sandbox",),
+    "payments.kind": ("sandbox",),
+}
+
+
+class Settings:
+    """Validated, read-only view of the configuration: `settings.get("ledger.kind")`."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self._data = data
+
+    def get(self, dotted: str) -> Any:
+        node: Any = self._data
+        for part in dotted.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                raise ConfigurationError(f"{dotted}: no such setting")
+            node = node[part]
+        return node
+
+    def as_dict(self) -> dict[str, Any]:
+        return copy.deepcopy(dict(self._data))
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.get("data_dir"))
+
+    def path(self, dotted: str, default_name: str) -> Path:
+        """A path setting; empty means `<data_dir>/<default_name>`."""
+        value = self.get(dotted)
+        return Path(value) if value else self.data_dir / default_name
+
+
+def load_settings(
+    path: str | Path | None = None, env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> Settings:
+    """Defaults, then the TOML file (`path`, or DREXFY_CONFIG), then env vars, then `overrides`
+    (dotted keys, for the CLI and tests); validated."""
+    env = os.environ if env is None else env
+    data = copy.deepcopy(DEFAULTS)
+    file = path or env.get(f"{ENV_PREFIX}CONFIG")
+    if file:
+        try:
+            with Path(file).open("rb") as handle:
+                _merge(data, tomllib.load(handle), "")
+        except FileNotFoundError as exc:
+            raise ConfigurationError(f"config file {file} does not exist") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigurationError(f"config file {file} is not valid TOML: {exc}") from exc
+    for key, value in env.items():
+        if not key.startswith(ENV_PREFIX) or key == f"{ENV_PREFIX}CONFIG" or key == "DREXFY_VAULT_MASTER_KEY":
+            continue
+        dotted = key[len(ENV_PREFIX) :].lower().replace("__", ".")
+        _set(data, dotted, value, source=key)
+    for dotted, value in (overrides or {}).items():
+        _set(data, dotted, value, source=dotted)
+    _validate(data)
+    return Settings(data)
+
+
+def _merge(into: dict[str, Any], new: Mapping[str, Any], prefix: str) -> None:
+    for key, value in new.items():
+        dotted = f"{prefix}{key}"
+        if key not in into:
+            raise ConfigurationError(f"{dotted}: unknown setting")
+        if isinstance(into[key], dict) and dotted != "processes.region_overrides":
+            if not isinstance(value, Mapping):
+                raise ConfigurationError(f"{dotted}: must be a table")
+            _merge(into[key], value, dotted + ".")
+        else:
+            into[key] = value
+
+
+def _set(data: dict[str, Any], dotted: str, value: Any, source: str) -> None:
+    parts = dotted.split(".")
+    node = data
+    for part in parts[:-1]:
+        if part not in node or not isinstance(node[part], dict):
+            raise ConfigurationError(f"{source}: unknown setting {dotted}")
+        node = node[part]
+    last = parts[-1]
+    if last not in node:
+        raise ConfigurationError(f"{source}: unknown setting {dotted}")
+    node[last] = _coerce(node[last], value, source)
+
+
+def _coerce(current: Any, value: Any, source: str) -> Any:
+    if not isinstance(value, str):
+        return value
+    if isinstance(current, bool):
+        if value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigurationError(f"{source}: expected true or false, got {value!r}")
+    if isinstance(current, int):
+        try:
+            return int(value)
+        except ValueError as exc:
+            raise ConfigurationError(f"{source}: expected a whole number, got {value!r}") from exc
+    if isinstance(current, dict):
+        # "CH=EU,SG=EU" for region overrides
+        pairs = [p for p in value.split(",") if p.strip()]
+        try:
+            return {k.strip().upper(): v.strip().upper() for k, v in (p.split("=", 1) for p in pairs)}
+        except ValueError as exc:
+            raise ConfigurationError(f"{source}: expected KEY=VALUE pairs separated by commas") from exc
+    return value
+
+
+def _validate(data: dict[str, Any]) -> None:
+    settings = Settings(data)
+    for dotted, allowed in CHOICES.items():
+        value = settings.get(dotted)
+        if value not in allowed:
+            raise ConfigurationError(f"{dotted}: unknown value {value!r} (expected one of {', '.join(allowed)})")
+    production = settings.get("mode") == "production"
+    if settings.get("ledger.kind") == "xrpl" and not settings.get("ledger.xrpl.rpc_url"):
+        raise ConfigurationError("ledger.xrpl.rpc_url: required when ledger.kind = xrpl")
+    if settings.get("ledger.kind") == "evm" and production and settings.get("ledger.evm.rpc_url") == "embedded":
+        raise ConfigurationError("ledger.evm.rpc_url: the embedded EVM is not for production; give a JSON-RPC URL")
+    if settings.get("ledger.kind") == "memory" and production:
+        raise ConfigurationError("ledger.kind: the memory ledger is for tests only, not production")
+    if settings.get("vault.kind") == "kms" and not settings.get("vault.kms.key_id") and settings.get("vault.kms.mode") == "envelope":
+        raise ConfigurationError("vault.kms.key_id: required for the KMS envelope vault")
+    overrides = settings.get("processes.region_overrides")
+    if not isinstance(overrides, Mapping) or any(v not in ("US", "EU") for v in overrides.values()):
+        raise ConfigurationError("processes.region_overrides: each country must map to US or EU")
+    if settings.get("processes.reservation_minutes") <= 0:
+        raise ConfigurationError("processes.reservation_minutes: must be positive")
+    if settings.get("processes.distribution_batch_size") <= 0:
+        raise ConfigurationError("processes.distribution_batch_size: must be positive")
+    if production:
+        for key in ("http.jwt_secret", "http.kyc_webhook_secret", "http.stripe_webhook_secret"):
+            if not settings.get(key):
+                raise ConfigurationError(f"{key}: required in production mode")

@@ -1,0 +1,174 @@
+"""The dependency-injector container: the only place that knows which adapter serves which port.
+
+    container = build_container(load_settings())
+    services = await container.services()      # initialises store, vault, ledger (async resources)
+    ...
+    await container.shutdown_resources()
+
+Adapters with a lifecycle (the store's connection, the ledger's RPC session) are `Resource`s; each
+port is a `Selector` over the configured kind. Adapter modules are imported inside the factories so
+a deployment that never selects, say, DynamoDB does not import boto3's DynamoDB code at start-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+from dependency_injector import containers, providers
+
+from drexfy.adapters.sandbox import SandboxKyc, SandboxPayments
+from drexfy.adapters.system import SystemClock, UuidIds
+from drexfy.domain.errors import ConfigurationError
+from drexfy.domain.ports import KeyVault, Ledger, Store
+from drexfy.domain.processes import ProcessSettings, Services
+from drexfy.entrypoints.config import Settings
+
+
+async def _sqlite_store(settings: Settings) -> AsyncIterator[Store]:
+    from drexfy.adapters.sqlite import open_sqlite_store
+
+    path = settings.path("store.path", "drexfy.sqlite")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store = await open_sqlite_store(path)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def _dynamodb_store(settings: Settings) -> AsyncIterator[Store]:
+    from drexfy.adapters.dynamodb import open_dynamodb_store
+
+    store = await open_dynamodb_store(
+        table=settings.get("store.dynamodb.table"),
+        region=settings.get("store.dynamodb.region"),
+        endpoint_url=settings.get("store.dynamodb.endpoint_url") or None,
+    )
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def _local_vault(settings: Settings) -> AsyncIterator[KeyVault]:
+    from drexfy.adapters.local_vault import LocalVault, load_master_key
+
+    master = load_master_key(
+        settings.path("vault.master_key_file", "vault-master.key"),
+        allow_generate=settings.get("mode") == "embedded",
+    )
+    yield LocalVault(settings.path("vault.directory", "keys"), master)
+
+
+async def _kms_vault(settings: Settings, store: Store) -> AsyncIterator[KeyVault]:
+    from drexfy.adapters.kms import open_kms_vault
+
+    vault = await open_kms_vault(
+        mode=settings.get("vault.kms.mode"),
+        region=settings.get("vault.kms.region"),
+        endpoint_url=settings.get("vault.kms.endpoint_url") or None,
+        key_id=settings.get("vault.kms.key_id") or None,
+        table=settings.get("vault.kms.table") or settings.get("store.dynamodb.table"),
+        store_endpoint_url=settings.get("store.dynamodb.endpoint_url") or None,
+        data_dir=settings.data_dir,
+    )
+    try:
+        yield vault
+    finally:
+        close = getattr(vault, "close", None)
+        if close is not None:
+            await close()
+
+
+async def _memory_ledger(settings: Settings) -> AsyncIterator[Ledger]:
+    from drexfy.adapters.memory import MemoryLedger
+
+    yield MemoryLedger(settings.get("ledger.currency"))
+
+
+async def _evm_ledger(settings: Settings, vault: KeyVault, store: Store) -> AsyncIterator[Ledger]:
+    from drexfy.adapters.evm import build_evm_ledger
+
+    ledger = await build_evm_ledger(settings, vault, store.journal)
+    try:
+        yield ledger
+    finally:
+        close = getattr(ledger, "close", None)
+        if close is not None:
+            await close()
+
+
+async def _xrpl_ledger(settings: Settings, vault: KeyVault, store: Store) -> AsyncIterator[Ledger]:
+    from drexfy.adapters.xrpl import build_xrpl_ledger
+
+    ledger = await build_xrpl_ledger(settings, vault, store.journal)
+    try:
+        yield ledger
+    finally:
+        close = getattr(ledger, "close", None)
+        if close is not None:
+            await close()
+
+
+def _process_settings(settings: Settings) -> ProcessSettings:
+    return ProcessSettings(
+        reservation=timedelta(minutes=settings.get("processes.reservation_minutes")),
+        region_overrides=dict(settings.get("processes.region_overrides")),
+        distribution_batch_size=settings.get("processes.distribution_batch_size"),
+    )
+
+
+class Container(containers.DeclarativeContainer):
+    """Adapters per port, picked by configuration."""
+
+    config = providers.Configuration(strict=True)
+    settings = providers.Dependency(instance_of=Settings)
+
+    clock = providers.Singleton(SystemClock)
+    ids = providers.Singleton(UuidIds)
+
+    store = providers.Selector(
+        config.store.kind,
+        sqlite=providers.Resource(_sqlite_store, settings),
+        dynamodb=providers.Resource(_dynamodb_store, settings),
+    )
+    vault = providers.Selector(
+        config.vault.kind,
+        local=providers.Resource(_local_vault, settings),
+        kms=providers.Resource(_kms_vault, settings, store),
+    )
+    ledger = providers.Selector(
+        config.ledger.kind,
+        memory=providers.Resource(_memory_ledger, settings),
+        evm=providers.Resource(_evm_ledger, settings, vault, store),
+        xrpl=providers.Resource(_xrpl_ledger, settings, vault, store),
+    )
+    kyc = providers.Selector(config.kyc.kind, sandbox=providers.Singleton(SandboxKyc))
+    payments = providers.Selector(config.payments.kind, sandbox=providers.Singleton(SandboxPayments))
+    process_settings = providers.Singleton(_process_settings, settings)
+
+    services = providers.Singleton(
+        Services,
+        store=store,
+        ledger=ledger,
+        vault=vault,
+        kyc=kyc,
+        payments=payments,
+        clock=clock,
+        ids=ids,
+        settings=process_settings,
+    )
+
+
+def build_container(settings: Settings, **overrides: Any) -> Container:
+    """A container for these settings; `overrides` replace providers by name (tests: a fake clock)."""
+    container = Container(settings=settings)
+    container.config.from_dict(settings.as_dict())
+    for name, value in overrides.items():
+        provider = getattr(container, name, None)
+        if provider is None:
+            raise ConfigurationError(f"no provider named {name}")
+        provider.override(providers.Object(value))
+    return container

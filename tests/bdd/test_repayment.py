@@ -1,0 +1,9 @@
+"""Repayment and redemption, as described in features/repayment.feature."""
+
+import pytest
+from pytest_bdd import scenarios
+
+# Every scenario runs once per ledger kind (see tests/support/ledgers.py).
+pytestmark = pytest.mark.usefixtures("ledger_kind")
+
+scenarios("repayment.feature")
