@@ -1,0 +1,60 @@
+"""Configuration: defaults, file, env vars; unknown or incomplete settings fail naming the setting."""
+
+import pytest
+
+from drexfy.domain.errors import ConfigurationError
+from drexfy.entrypoints.config import load_settings
+
+
+def test_defaults_are_the_embedded_mode():
+    settings = load_settings(env={})
+    assert settings.get("mode") == "embedded"
+    assert (settings.get("ledger.kind"), settings.get("vault.kind"), settings.get("store.kind")) == ("evm", "local", "sqlite")
+    assert settings.get("ledger.evm.rpc_url") == "embedded"
+
+
+def test_file_then_env_then_overrides(tmp_path):
+    file = tmp_path / "drexfy.toml"
+    file.write_text('[ledger]\nkind = "memory"\n[processes]\nreservation_minutes = 10\n')
+    settings = load_settings(file, env={"DREXFY_PROCESSES__RESERVATION_MINUTES": "15"})
+    assert settings.get("ledger.kind") == "memory"
+    assert settings.get("processes.reservation_minutes") == 15
+    assert load_settings(file, env={}, overrides={"ledger.kind": "evm"}).get("ledger.kind") == "evm"
+
+
+def test_region_overrides_from_env():
+    settings = load_settings(env={"DREXFY_PROCESSES__REGION_OVERRIDES": "ch=eu, gb=EU"})
+    assert settings.get("processes.region_overrides") == {"CH": "EU", "GB": "EU"}
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"DREXFY_LEDGER__KIND": "solana"}, "ledger.kind"),
+        ({"DREXFY_VAULT__KIND": "hsm"}, "vault.kind"),
+        ({"DREXFY_STORE__KIND": "postgres"}, "store.kind"),
+        ({"DREXFY_LEDGER__KIND": "xrpl"}, "ledger.xrpl.rpc_url"),
+        ({"DREXFY_LEDGR__KIND": "evm"}, "ledgr.kind"),
+        ({"DREXFY_PROCESSES__RESERVATION_MINUTES": "soon"}, "DREXFY_PROCESSES__RESERVATION_MINUTES"),
+        ({"DREXFY_PROCESSES__REGION_OVERRIDES": "CH=ASIA"}, "processes.region_overrides"),
+        ({"DREXFY_VAULT__KIND": "kms"}, "vault.kms.key_id"),
+        ({"DREXFY_MODE": "production", "DREXFY_LEDGER__KIND": "memory"}, "ledger.kind"),
+        ({"DREXFY_MODE": "production"}, "ledger.evm.rpc_url"),
+    ],
+)
+def test_bad_settings_fail_naming_the_setting(env, named):
+    with pytest.raises(ConfigurationError, match=named.replace(".", r"\.")):
+        load_settings(env=env)
+
+
+def test_unknown_key_in_the_file_is_named(tmp_path):
+    file = tmp_path / "bad.toml"
+    file.write_text("[store]\nkidn = 'sqlite'\n")
+    with pytest.raises(ConfigurationError, match=r"store\.kidn"):
+        load_settings(file, env={})
+
+
+def test_production_needs_secrets():
+    env = {"DREXFY_MODE": "production", "DREXFY_LEDGER__EVM__RPC_URL": "http://node:9933"}
+    with pytest.raises(ConfigurationError, match=r"http\.jwt_secret"):
+        load_settings(env=env)
