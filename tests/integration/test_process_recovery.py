@@ -1,0 +1,225 @@
+"""Processes resume after a crash or an outage at every step, and never act twice.
+
+The memory ledger plays a node that goes away (`fail_next`) or a process that dies right after the
+ledger took effect (`crash_after_effect`); the store is the real SQLite store.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from drexfy.adapters.local_vault import LocalVault
+from drexfy.adapters.memory import MemoryLedger, SimulatedCrash
+from drexfy.adapters.sandbox import SandboxKyc, SandboxPayments
+from drexfy.adapters.sqlite import open_sqlite_store
+from drexfy.adapters.system import UuidIds
+from drexfy.domain import processes as p
+from drexfy.domain.classification import Classification, KycResult
+from drexfy.domain.errors import LedgerUnavailable, ProviderError
+from drexfy.domain.model import AllocationStatus, InvestorKind, KycStatus, OrderStatus
+from drexfy.domain.money import Money
+from drexfy.domain.ports import PaymentEvent, PaymentEventKind
+
+
+class Clock:
+    def now(self) -> datetime:
+        return datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def svc(tmp_path: Path):
+    store = await open_sqlite_store(tmp_path / "store.sqlite")
+    services = p.Services(
+        store=store,
+        ledger=MemoryLedger(),
+        vault=LocalVault(tmp_path / "keys", bytes(32)),
+        kyc=SandboxKyc(),
+        payments=SandboxPayments(),
+        clock=Clock(),
+        ids=UuidIds(),
+        settings=p.ProcessSettings(distribution_batch_size=2),
+    )
+    yield services
+    await store.close()
+
+
+def eur(text: str) -> Money:
+    return Money.parse(text, "EUR")
+
+
+async def onboard(svc: p.Services, name: str, country: str = "DE") -> str:
+    investor = await p.register_investor(
+        svc, p.RegisterInvestor(name, f"{name}@example.com", country, InvestorKind.INDIVIDUAL)
+    )
+    session = await p.start_kyc(svc, investor.id)
+    await p.handle_kyc_result(svc, KycResult(session.applicant_id, approved=True, verified_country=country))
+    return investor.id
+
+
+async def instrument(svc: p.Services) -> str:
+    created = await p.create_instrument(
+        svc,
+        p.CreateInstrument(
+            "RCV1",
+            "recovery pool",
+            eur("10.00"),
+            1000,
+            frozenset({Classification.EU_NON_ACCREDITED}),
+            eur("10.00"),
+            eur("10000.00"),
+        ),
+    )
+    return (await p.open_instrument(svc, created.id)).id
+
+
+async def buy(svc: p.Services, investor_id: str, instrument_id: str, units: int) -> str:
+    order = await p.create_order(svc, p.CreateOrder(investor_id, instrument_id, units))
+    await pay(svc, order.id, order.amount)
+    return order.id
+
+
+async def pay(svc: p.Services, order_id: str, amount: Money):
+    event = PaymentEvent(f"evt_{order_id}", PaymentEventKind.SUCCEEDED, order_id, f"pi_{order_id}", amount)
+    return await p.handle_payment(svc, event)
+
+
+async def test_onboarding_resumes_after_the_ledger_was_unreachable(svc: p.Services) -> None:
+    investor = await p.register_investor(
+        svc, p.RegisterInvestor("Ana", "ana@example.com", "DE", InvestorKind.INDIVIDUAL)
+    )
+    session = await p.start_kyc(svc, investor.id)
+    result = KycResult(session.applicant_id, approved=True, verified_country="DE")
+    svc.ledger.fail_next()  # the activation fails: node unreachable
+    with pytest.raises(LedgerUnavailable):
+        await p.handle_kyc_result(svc, result)
+    async with svc.store.unit_of_work() as uow:
+        half = await uow.investors.get(investor.id)
+    assert half.kyc_status is KycStatus.PENDING_KYC and half.wallet is not None and not half.wallet_activated
+    done = await p.handle_kyc_result(svc, result)  # the worker's retry
+    assert done.kyc_status is KycStatus.ACTIVE and done.wallet == half.wallet  # same wallet, not a second
+    assert done.classification_seq == 1
+
+
+async def test_a_crash_after_the_classification_took_effect_does_not_classify_twice(svc: p.Services) -> None:
+    investor = await p.register_investor(svc, p.RegisterInvestor("Bo", "bo@example.com", "DE", InvestorKind.INDIVIDUAL))
+    session = await p.start_kyc(svc, investor.id)
+    result = KycResult(session.applicant_id, approved=True, verified_country="DE")
+    svc.ledger.crash_after_effect("classify:")
+    with pytest.raises(SimulatedCrash):
+        await p.handle_kyc_result(svc, result)
+    before = len(svc.ledger.transactions)
+    done = await p.handle_kyc_result(svc, result)
+    assert done.kyc_status is KycStatus.ACTIVE
+    assert len(svc.ledger.transactions) == before  # the retry hit the same operation id
+
+
+async def test_settlement_crash_then_retry_delivers_once(svc: p.Services) -> None:
+    ins = await instrument(svc)
+    ana = await onboard(svc, "ana")
+    order = await p.create_order(svc, p.CreateOrder(ana, ins, 3))
+    svc.ledger.crash_after_effect("settle:")
+    with pytest.raises(SimulatedCrash):
+        await pay(svc, order.id, order.amount)
+    settled = await pay(svc, order.id, order.amount)  # the gateway retries its webhook
+    assert settled.status is OrderStatus.SETTLED
+    async with svc.store.unit_of_work() as uow:
+        investor = await uow.investors.get(ana)
+        ref = (await uow.instruments.get(ins)).ledger_ref
+        assert (await uow.instruments.get(ins)).units_sold == 3
+    assert await svc.ledger.units_of(ref, investor.wallet.address) == 3
+
+
+async def test_a_payment_for_an_expired_order_becomes_a_refund(svc: p.Services) -> None:
+    ins = await instrument(svc)
+    ana = await onboard(svc, "ana")
+    order = await p.create_order(svc, p.CreateOrder(ana, ins, 3))
+    await p.cancel_order(svc, order.id, "investor changed their mind")
+    late = await pay(svc, order.id, order.amount)
+    assert late.status is OrderStatus.REFUND_DUE
+    assert svc.payments.refunds == [f"re_test_{order.id}"]
+    refunded = await p.handle_payment(
+        svc, PaymentEvent("evt_r", PaymentEventKind.REFUNDED, order.id, f"pi_{order.id}", order.amount)
+    )
+    assert refunded.status is OrderStatus.REFUNDED
+
+
+async def test_a_wrong_amount_is_not_settled(svc: p.Services) -> None:
+    ins = await instrument(svc)
+    ana = await onboard(svc, "ana")
+    order = await p.create_order(svc, p.CreateOrder(ana, ins, 3))
+    result = await pay(svc, order.id, eur("1.00"))
+    assert result.status is OrderStatus.REFUND_DUE and "does not match" in (result.reason or "")
+    async with svc.store.unit_of_work() as uow:
+        assert (await uow.instruments.get(ins)).units_available == 1000
+
+
+async def test_checkout_failure_releases_the_reservation(svc: p.Services) -> None:
+    ins = await instrument(svc)
+    ana = await onboard(svc, "ana")
+    svc.payments.available = False
+    with pytest.raises(ProviderError):
+        await p.create_order(svc, p.CreateOrder(ana, ins, 3))
+    async with svc.store.unit_of_work() as uow:
+        assert (await uow.instruments.get(ins)).units_available == 1000
+
+
+async def test_a_repayment_interrupted_between_batches_resumes_without_paying_twice(svc: p.Services) -> None:
+    ins = await instrument(svc)
+    holders = [await onboard(svc, f"h{i}") for i in range(5)]
+    for i, holder in enumerate(holders):
+        await buy(svc, holder, ins, 10 + i)
+    svc.ledger.crash_after_effect("repay:")  # batch 0 (2 holders) is paid, then the process dies
+    with pytest.raises(SimulatedCrash):
+        await p.trigger_repayment(svc, p.TriggerRepayment(ins, "2026-11", eur("60.00"), eur("0.00")))
+    async with svc.store.unit_of_work() as uow:
+        (repayment,) = await uow.repayments.by_instrument(ins)
+    assert all(a.status is AllocationStatus.PENDING for a in repayment.allocations)
+    done = await p.continue_repayment(svc, repayment.id)
+    assert all(a.status is AllocationStatus.PAID for a in done.allocations)
+    # five holders in batches of two: three distributions, the first not repeated after the crash
+    assert sum(1 for _, what in svc.ledger.transactions if what.startswith("distribute")) == 3
+    paid = 0
+    async with svc.store.unit_of_work() as uow:
+        for holder in holders:
+            investor = await uow.investors.get(holder)
+            paid += (await svc.ledger.stablecoin_balance(investor.wallet.address)).minor
+    assert paid == 6000
+
+
+async def test_block_resumes_on_chain_after_an_outage(svc: p.Services) -> None:
+    ins = await instrument(svc)
+    ana = await onboard(svc, "ana")
+    await buy(svc, ana, ins, 3)
+    svc.ledger.fail_next()
+    alert = p.AmlAlert("aml-1", None, ana, True, "adverse media")
+    with pytest.raises(LedgerUnavailable):
+        await p.handle_aml_alert(svc, alert)
+    async with svc.store.unit_of_work() as uow:
+        blocked = await uow.investors.get(ana)
+    assert blocked.is_blocked  # the store refuses at once, before the chain
+    address = blocked.wallet.address
+    assert await svc.ledger.classification_of(address) is Classification.EU_NON_ACCREDITED
+    await p.handle_aml_alert(svc, alert)  # redelivery finishes the job
+    assert await svc.ledger.classification_of(address) is Classification.SANCTIONED
+    assert await svc.ledger.is_frozen(address)
+
+
+async def test_unblock_finishes_after_an_outage_and_releases_once(svc: p.Services) -> None:
+    ins = await instrument(svc)
+    ana, bob = await onboard(svc, "ana"), await onboard(svc, "bob")
+    await buy(svc, ana, ins, 10)
+    await buy(svc, bob, ins, 10)
+    await p.block_investor(svc, bob, "alert", "aml:1")
+    await p.trigger_repayment(svc, p.TriggerRepayment(ins, "2026-11", eur("20.00"), eur("0.00")))
+    svc.ledger.crash_after_effect("release:")
+    with pytest.raises(SimulatedCrash):
+        await p.unblock_investor(svc, bob, "cleared", "officer")
+    await p.unblock_investor(svc, bob, "cleared", "officer")  # finishes the release only
+    async with svc.store.unit_of_work() as uow:
+        investor = await uow.investors.get(bob)
+        assert not investor.is_blocked
+        assert await uow.repayments.held_back_for(bob) == []
+    assert await svc.ledger.stablecoin_balance(investor.wallet.address) == eur("10.00")
