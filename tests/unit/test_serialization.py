@@ -226,3 +226,14 @@ def test_sortable_ids_increase_strictly() -> None:
     assert ids == sorted(ids)
     assert len(set(ids)) == len(ids)
     assert all(len(i) == len("evt_") + 26 for i in ids)
+
+
+def test_domain_values_inside_payload_dicts_get_their_json_form() -> None:
+    text = ser.dumps({"at": T0, "amount": Money(5, "EUR"), "cls": Classification.US_ACCREDITED})
+    assert json.loads(text) == {
+        "at": "2026-11-22T09:30:15.123456Z",
+        "amount": {"minor": 5, "currency": "EUR"},
+        "cls": "US_ACCREDITED",
+    }
+    with pytest.raises(TypeError, match="not JSON-ready"):
+        ser.dumps({"x": object()})

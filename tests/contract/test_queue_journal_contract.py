@@ -1,0 +1,255 @@
+"""Store contract, part 2: inbox/outbox queues, the operation journal and idempotency records.
+
+Runs once per implementation registered in tests/contract/conftest.py (STORE_FACTORIES).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from drexfy.domain.errors import IllegalTransition, NotFound
+from drexfy.domain.ports import (
+    IdempotentResponse,
+    JournalEntry,
+    JournalStatus,
+    MessageQueue,
+    MessageStatus,
+    QueuedMessage,
+    Store,
+)
+from tests.contract.builders import T0
+from tests.contract.conftest import OpenStores
+
+
+def message(key: str, **changes: Any) -> QueuedMessage:
+    fields: dict[str, Any] = {
+        "id": f"msg_{key}",
+        "key": key,
+        "kind": "payment.succeeded",
+        "payload": {"order_id": "ord_1", "amount": 300_00, "nested": {"list": [1, "two", None]}},
+        "created_at": T0,
+    }
+    fields.update(changes)
+    return QueuedMessage(**fields)
+
+
+@pytest.fixture(params=["inbox", "outbox"])
+def queue(request: pytest.FixtureRequest, store: Store) -> MessageQueue:
+    return getattr(store, request.param)  # type: ignore[no-any-return]
+
+
+# --- queues ------------------------------------------------------------------------------------------------
+
+
+async def test_a_message_round_trips_and_a_duplicate_key_is_dropped(queue: MessageQueue) -> None:
+    original = message("evt_1")
+    assert await queue.add(original) is True
+    assert await queue.add(message("evt_1", id="msg_other", payload={"different": True})) is False
+    assert await queue.get("msg_evt_1") == original
+    with pytest.raises(NotFound):
+        await queue.get("msg_other")
+    assert (await queue.counts())[MessageStatus.PENDING] == 1
+
+
+async def test_a_message_with_every_field_set_round_trips(queue: MessageQueue) -> None:
+    full = message(
+        "evt_full",
+        status=MessageStatus.PENDING,
+        attempts=4,
+        next_attempt_at=T0 + timedelta(minutes=5, microseconds=3),
+        last_error="gateway timeout",
+    )
+    assert await queue.add(full)
+    assert await queue.get(full.id) == full
+
+
+async def test_inbox_and_outbox_are_separate_queues(store: Store) -> None:
+    assert await store.inbox.add(message("same"))
+    assert await store.outbox.add(message("same"))
+    assert len(await store.inbox.list()) == 1
+    assert len(await store.outbox.list()) == 1
+
+
+async def test_claim_leases_due_messages_once(queue: MessageQueue) -> None:
+    for i in range(3):
+        await queue.add(message(f"k{i}", created_at=T0 + timedelta(seconds=i)))
+    await queue.add(message("later", next_attempt_at=T0 + timedelta(hours=1)))
+
+    claimed = await queue.claim(T0, limit=2, lease_seconds=60)
+    assert [m.key for m in claimed] == ["k0", "k1"]
+    assert all(m.status is MessageStatus.RUNNING and m.attempts == 1 for m in claimed)
+    assert all(m.next_attempt_at == T0 + timedelta(seconds=60) for m in claimed)
+    assert await queue.get(claimed[0].id) == claimed[0]
+
+    # leased ones are not handed out again while the lease runs; the future one is not due
+    assert [m.key for m in await queue.claim(T0 + timedelta(seconds=30), 10, 60)] == ["k2"]
+    assert await queue.claim(T0 + timedelta(seconds=59), 10, 60) == []
+
+    # a lease that ran out (worker died) makes the message claimable again
+    reclaimed = await queue.claim(T0 + timedelta(seconds=61), 10, 60)
+    assert [(m.key, m.attempts) for m in reclaimed] == [("k0", 2), ("k1", 2)]
+    counts = await queue.counts()
+    assert counts == {
+        MessageStatus.PENDING: 1,
+        MessageStatus.RUNNING: 3,
+        MessageStatus.DONE: 0,
+        MessageStatus.DEAD: 0,
+    }
+
+
+async def test_complete_retry_dead_and_requeue(queue: MessageQueue) -> None:
+    for key in ("ok", "flaky", "broken"):
+        await queue.add(message(key))
+    claimed = {m.key: m for m in await queue.claim(T0, 10, 60)}
+
+    await queue.complete(claimed["ok"].id)
+    await queue.retry_later(claimed["flaky"].id, "timeout", T0 + timedelta(minutes=2))
+    await queue.dead(claimed["broken"].id, "invalid payload")
+
+    assert (await queue.get(claimed["ok"].id)).status is MessageStatus.DONE
+    flaky = await queue.get(claimed["flaky"].id)
+    assert (flaky.status, flaky.last_error, flaky.next_attempt_at, flaky.attempts) == (
+        MessageStatus.PENDING,
+        "timeout",
+        T0 + timedelta(minutes=2),
+        1,
+    )
+    broken = await queue.get(claimed["broken"].id)
+    assert (broken.status, broken.last_error) == (MessageStatus.DEAD, "invalid payload")
+
+    # done and dead are never claimed; the retry only once it is due
+    assert await queue.claim(T0 + timedelta(minutes=1), 10, 60) == []
+    assert [m.key for m in await queue.claim(T0 + timedelta(minutes=2), 10, 600)] == ["flaky"]
+
+    with pytest.raises(IllegalTransition):
+        await queue.requeue(claimed["ok"].id, T0)
+    await queue.requeue(claimed["broken"].id, T0 + timedelta(minutes=3))
+    requeued = await queue.get(claimed["broken"].id)
+    assert requeued.status is MessageStatus.PENDING
+    assert requeued.attempts == 0
+    assert [m.key for m in await queue.claim(T0 + timedelta(minutes=3), 10, 60)] == ["broken"]
+
+    assert [m.key for m in await queue.list(MessageStatus.DONE)] == ["ok"]
+    assert {m.key for m in await queue.list(MessageStatus.RUNNING)} == {"flaky", "broken"}
+    assert len(await queue.list(limit=2)) == 2
+
+
+async def test_unknown_message_ids_are_not_found(queue: MessageQueue) -> None:
+    for call in (
+        queue.get("nope"),
+        queue.complete("nope"),
+        queue.retry_later("nope", "x", T0),
+        queue.dead("nope", "x"),
+        queue.requeue("nope", T0),
+    ):
+        with pytest.raises(NotFound):
+            await call
+
+
+async def test_concurrent_claims_never_hand_out_a_message_twice(open_store: OpenStores) -> None:
+    first, second = await open_store(), await open_store()
+    for i in range(40):
+        await first.inbox.add(message(f"k{i:02d}"))
+
+    batches = await asyncio.gather(*((first if i % 2 else second).inbox.claim(T0, 3, 60) for i in range(20)))
+    keys = [m.key for batch in batches for m in batch]
+    assert len(keys) == len(set(keys)) == 40
+
+
+async def test_adding_the_same_key_concurrently_stores_it_once(open_store: OpenStores) -> None:
+    first, second = await open_store(), await open_store()
+    results = await asyncio.gather(
+        *((first if i % 2 else second).inbox.add(message("dup", id=f"msg_{i}")) for i in range(10))
+    )
+    assert sorted(results) == [False] * 9 + [True]
+    assert len(await first.inbox.list()) == 1
+
+
+# --- journal ---------------------------------------------------------------------------------------------------
+
+
+def entry(op_id: str = "op_1", **changes: Any) -> JournalEntry:
+    fields: dict[str, Any] = {
+        "op_id": op_id,
+        "ledger": "evm",
+        "fingerprint": "sha256:abc",
+        "status": JournalStatus.PREPARED,
+        "created_at": T0,
+    }
+    fields.update(changes)
+    return JournalEntry(**fields)
+
+
+async def test_journal_create_is_insert_if_absent_and_round_trips(store: Store) -> None:
+    full = entry(
+        account="0xRelayer",
+        sequence=42,
+        tx_id="0xhash",
+        payload="0x02f8...",
+        result={"block": 12, "logs": ["a", "b"]},
+        updated_at=T0 + timedelta(seconds=5),
+    )
+    assert await store.journal.create(full) is True
+    assert await store.journal.create(entry(fingerprint="sha256:other")) is False
+    assert await store.journal.get("op_1") == full
+    assert await store.journal.get("op_missing") is None
+
+
+async def test_journal_update_and_unfinished(store: Store) -> None:
+    await store.journal.create(entry("op_b", created_at=T0 + timedelta(seconds=1)))
+    await store.journal.create(entry("op_a", created_at=T0 + timedelta(seconds=2), status=JournalStatus.SUBMITTED))
+    await store.journal.create(entry("op_c", created_at=T0))
+    await store.journal.create(entry("op_x", ledger="xrpl"))
+
+    done = entry("op_c", status=JournalStatus.CONFIRMED, tx_id="0x1", result={"ok": True}, updated_at=T0)
+    await store.journal.update(done)
+    assert await store.journal.get("op_c") == done
+    assert [e.op_id for e in await store.journal.unfinished("evm")] == ["op_b", "op_a"]
+    assert [e.op_id for e in await store.journal.unfinished("xrpl")] == ["op_x"]
+
+    with pytest.raises(NotFound):
+        await store.journal.update(entry("op_missing"))
+
+
+async def test_allocate_sequence_is_max_of_chain_and_last_plus_one(store: Store) -> None:
+    assert await store.journal.allocate_sequence("0xA", 5) == 5
+    assert await store.journal.allocate_sequence("0xA", 5) == 6
+    assert await store.journal.allocate_sequence("0xA", 0) == 7
+    assert await store.journal.allocate_sequence("0xA", 20) == 20  # the chain moved ahead
+    assert await store.journal.allocate_sequence("0xB", 0) == 0  # accounts are independent
+    assert await store.journal.allocate_sequence("0xA", 3) == 21
+
+
+async def test_allocate_sequence_is_unique_under_concurrency(open_store: OpenStores) -> None:
+    first, second = await open_store(), await open_store()
+    got = await asyncio.gather(
+        *((first if i % 2 else second).journal.allocate_sequence("0xRelayer", 100) for i in range(40))
+    )
+    assert sorted(got) == list(range(100, 140))
+
+
+# --- idempotency ------------------------------------------------------------------------------------------------
+
+
+async def test_idempotency_put_if_absent(store: Store) -> None:
+    response = IdempotentResponse(
+        scope="orders:create",
+        key="idem-1",
+        request_hash="h1",
+        status=201,
+        body={"id": "ord_1", "amount": {"minor": 300_00, "currency": "EUR"}},
+        created_at=T0,
+    )
+    assert await store.idempotency.get("orders:create", "idem-1") is None
+    assert await store.idempotency.put(response) is True
+    assert await store.idempotency.put(IdempotentResponse("orders:create", "idem-1", "h2", 500, {}, T0)) is False
+    assert await store.idempotency.get("orders:create", "idem-1") == response
+    assert await store.idempotency.get("other:scope", "idem-1") is None
+
+
+async def test_ping_answers(store: Store) -> None:
+    await store.ping()
