@@ -26,7 +26,10 @@ def test_region_from_verified_residence_and_accreditation_from_evidence(country,
 
 
 def test_a_sanctions_hit_wins_over_everything():
-    assert classify(result(verified_country="US", accreditation_verified=True, sanctions_hit=True)) is Classification.SANCTIONED
+    assert (
+        classify(result(verified_country="US", accreditation_verified=True, sanctions_hit=True))
+        is Classification.SANCTIONED
+    )
     assert classify(result(approved=False, sanctions_hit=True)) is Classification.SANCTIONED
 
 

@@ -9,7 +9,11 @@ from drexfy.entrypoints.config import load_settings
 def test_defaults_are_the_embedded_mode():
     settings = load_settings(env={})
     assert settings.get("mode") == "embedded"
-    assert (settings.get("ledger.kind"), settings.get("vault.kind"), settings.get("store.kind")) == ("evm", "local", "sqlite")
+    assert (settings.get("ledger.kind"), settings.get("vault.kind"), settings.get("store.kind")) == (
+        "evm",
+        "local",
+        "sqlite",
+    )
     assert settings.get("ledger.evm.rpc_url") == "embedded"
 
 
@@ -40,6 +44,7 @@ def test_region_overrides_from_env():
         ({"DREXFY_VAULT__KIND": "kms"}, "vault.kms.key_id"),
         ({"DREXFY_MODE": "production", "DREXFY_LEDGER__KIND": "memory"}, "ledger.kind"),
         ({"DREXFY_MODE": "production"}, "ledger.evm.rpc_url"),
+        ({"DREXFY_STORE__KIND": "dynamodb", "DREXFY_PROCESSES__DISTRIBUTION_BATCH_SIZE": "200"}, "distribution_batch_size"),
     ],
 )
 def test_bad_settings_fail_naming_the_setting(env, named):

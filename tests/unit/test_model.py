@@ -28,7 +28,13 @@ def eur(minor):
 
 def order(**kw):
     defaults = dict(
-        id="o1", investor_id="i1", instrument_id="x1", units=5, amount=eur(50000), created_at=NOW, expires_at=NOW + timedelta(minutes=30)
+        id="o1",
+        investor_id="i1",
+        instrument_id="x1",
+        units=5,
+        amount=eur(50000),
+        created_at=NOW,
+        expires_at=NOW + timedelta(minutes=30),
     )
     defaults.update(kw)
     return Order(**defaults)

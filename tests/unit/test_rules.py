@@ -56,7 +56,7 @@ def test_every_reason_is_reported():
 
 
 def test_the_class_cap_counts_what_is_already_committed():
-    with pytest.raises(NotEligible, match="at most 1000.00 EUR"):
+    with pytest.raises(NotEligible, match=r"at most 1000\.00 EUR"):
         check_purchase(active(), sme(), 3, eur(80000), NOW)
     check_purchase(active(), sme(), 2, eur(80000), NOW)
 

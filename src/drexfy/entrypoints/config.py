@@ -55,7 +55,9 @@ DEFAULTS: dict[str, Any] = {
     "payments": {"kind": "sandbox"},
     "processes": {
         "reservation_minutes": 30,
-        "distribution_batch_size": 200,
+        # Holders per ledger batch of a repayment; 0 = the store's largest safe size (200 on SQLite,
+        # 90 on DynamoDB, whose transactions hold at most 100 items).
+        "distribution_batch_size": 0,
         # Residences outside the US and EU/EEA mapped explicitly, e.g. {"CH": "EU"}.
         "region_overrides": {},
     },
@@ -70,6 +72,10 @@ DEFAULTS: dict[str, Any] = {
         "notify_secret": "",
     },
 }
+
+#: Largest repayment batch whose unit of work fits one DynamoDB transaction (100 items).
+MAX_DYNAMODB_BATCH = 90
+DEFAULT_BATCH = 200
 
 CHOICES = {
     "mode": ("embedded", "production"),
@@ -199,15 +205,25 @@ def _validate(data: dict[str, Any]) -> None:
         raise ConfigurationError("ledger.evm.rpc_url: the embedded EVM is not for production; give a JSON-RPC URL")
     if settings.get("ledger.kind") == "memory" and production:
         raise ConfigurationError("ledger.kind: the memory ledger is for tests only, not production")
-    if settings.get("vault.kind") == "kms" and not settings.get("vault.kms.key_id") and settings.get("vault.kms.mode") == "envelope":
+    if (
+        settings.get("vault.kind") == "kms"
+        and not settings.get("vault.kms.key_id")
+        and settings.get("vault.kms.mode") == "envelope"
+    ):
         raise ConfigurationError("vault.kms.key_id: required for the KMS envelope vault")
     overrides = settings.get("processes.region_overrides")
     if not isinstance(overrides, Mapping) or any(v not in ("US", "EU") for v in overrides.values()):
         raise ConfigurationError("processes.region_overrides: each country must map to US or EU")
     if settings.get("processes.reservation_minutes") <= 0:
         raise ConfigurationError("processes.reservation_minutes: must be positive")
-    if settings.get("processes.distribution_batch_size") <= 0:
-        raise ConfigurationError("processes.distribution_batch_size: must be positive")
+    batch = settings.get("processes.distribution_batch_size")
+    if batch < 0:
+        raise ConfigurationError("processes.distribution_batch_size: must be positive (or 0 for automatic)")
+    if settings.get("store.kind") == "dynamodb" and batch > MAX_DYNAMODB_BATCH:
+        raise ConfigurationError(
+            f"processes.distribution_batch_size: at most {MAX_DYNAMODB_BATCH} with store.kind = dynamodb "
+            "(one batch is one DynamoDB transaction of at most 100 items)"
+        )
     if production:
         for key in ("http.jwt_secret", "http.kyc_webhook_secret", "http.stripe_webhook_secret"):
             if not settings.get(key):

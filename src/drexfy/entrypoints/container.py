@@ -23,7 +23,7 @@ from drexfy.adapters.system import SystemClock, UuidIds
 from drexfy.domain.errors import ConfigurationError
 from drexfy.domain.ports import KeyVault, Ledger, Store
 from drexfy.domain.processes import ProcessSettings, Services
-from drexfy.entrypoints.config import Settings
+from drexfy.entrypoints.config import DEFAULT_BATCH, MAX_DYNAMODB_BATCH, Settings
 
 
 async def _sqlite_store(settings: Settings) -> AsyncIterator[Store]:
@@ -113,10 +113,13 @@ async def _xrpl_ledger(settings: Settings, vault: KeyVault, store: Store) -> Asy
 
 
 def _process_settings(settings: Settings) -> ProcessSettings:
+    batch = settings.get("processes.distribution_batch_size") or (
+        MAX_DYNAMODB_BATCH if settings.get("store.kind") == "dynamodb" else DEFAULT_BATCH
+    )
     return ProcessSettings(
         reservation=timedelta(minutes=settings.get("processes.reservation_minutes")),
         region_overrides=dict(settings.get("processes.region_overrides")),
-        distribution_batch_size=settings.get("processes.distribution_batch_size"),
+        distribution_batch_size=batch,
     )
 
 
