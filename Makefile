@@ -46,7 +46,7 @@ serve: install
 	$(VENV)/bin/drexfy serve
 
 bench: install
-	$(PY) -m bench.run
+	$(PY) -m bench.run $(AREAS)
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

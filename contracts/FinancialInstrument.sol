@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+import {Compliance, IComplianceRegistry, IneligibleReceiver, WalletFrozen, SanctionedWallet} from "./Compliance.sol";
+import {PermissionedERC20} from "./PermissionedERC20.sol";
+
+/// @title FinancialInstrument — the permissioned token of one securitized SME credit pool
+/// @notice Units are whole (0 decimals). All units are minted to the issuer at deployment and reach
+///         investors through {deliver} (the Settlement contract's DvP leg). Every transfer, delivery
+///         and forced transfer checks the receiver on chain: its class must be in {eligibleMask}
+///         and it must be frozen neither in the registry nor here; a sender must be classified,
+///         not SANCTIONED and not frozen. The issuer's inventory is exempt as a sender.
+///         Agent functions (forced transfer, burn, freeze, pause, wallet recovery) each emit an event.
+/// @dev Gas: one external call to the registry reads both parties' words in one slot each; the
+///      per-instrument freeze lives in the balance word, the eligible set is immutable.
+contract FinancialInstrument is PermissionedERC20 {
+    /// @notice May force transfers, burn, freeze, pause and recover wallets.
+    bytes32 public constant AGENT_ROLE = keccak256("AGENT_ROLE");
+    /// @notice May deliver units from the issuer's inventory (the Settlement contract).
+    bytes32 public constant SETTLEMENT_ROLE = keccak256("SETTLEMENT_ROLE");
+    /// @notice May retire and redeem units of holders (the Distribution contract).
+    bytes32 public constant DISTRIBUTOR_ROLE = keccak256("DISTRIBUTOR_ROLE");
+
+    /// @notice The securitization company's wallet: holds unsold units and receives payments.
+    address public immutable issuer;
+    /// @notice Bit `c` set = class code `c` may receive units. Never includes SANCTIONED or NONE.
+    uint256 public immutable eligibleMask;
+
+    /// @notice The agent moved units without the sender's consent.
+    event ForcedTransfer(address indexed from, address indexed to, uint256 value, address indexed agent);
+    /// @notice The agent burned units of `from`.
+    event UnitsBurned(address indexed from, uint256 value, address indexed agent);
+    /// @notice Principal repayment retired units of `holder`.
+    event UnitsRetired(address indexed holder, uint256 value);
+    /// @notice Units of `holder` were redeemed at maturity.
+    event UnitsRedeemed(address indexed holder, uint256 value);
+    /// @notice Units were delivered from the issuer's inventory to `to`.
+    event UnitsDelivered(address indexed to, uint256 value);
+    /// @notice A lost wallet's units (and freeze) moved to the investor's new wallet.
+    event WalletRecovered(address indexed lostWallet, address indexed newWallet, uint256 value, address indexed agent);
+
+    /// @notice The eligible set is empty or names NONE, SANCTIONED or an unknown class.
+    error InvalidEligibleMask(uint256 mask);
+    /// @notice `holders` and `values` differ in length.
+    error LengthMismatch(uint256 holders, uint256 values);
+    /// @notice The wallet has nothing to recover.
+    error NothingToRecover(address wallet);
+
+    /// @param eligibleMask_ bit c set for every eligible class code c (1..4).
+    /// @param totalUnits   all units, minted to `issuer_`.
+    constructor(
+        string memory name_,
+        string memory symbol_,
+        IComplianceRegistry registry_,
+        address issuer_,
+        uint256 eligibleMask_,
+        uint256 totalUnits,
+        address admin,
+        address agent,
+        address settlement,
+        address distribution
+    ) PermissionedERC20(name_, symbol_, registry_) {
+        uint256 allowed = ((1 << (Compliance.MAX_CLASS + 1)) - 1) & ~(1 << Compliance.NONE) & ~(1 << Compliance.SANCTIONED);
+        if (eligibleMask_ == 0 || eligibleMask_ & ~allowed != 0) revert InvalidEligibleMask(eligibleMask_);
+        if (issuer_ == address(0)) revert ZeroAccount();
+        issuer = issuer_;
+        eligibleMask = eligibleMask_;
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _grantRole(AGENT_ROLE, agent);
+        _grantRole(SETTLEMENT_ROLE, settlement);
+        _grantRole(DISTRIBUTOR_ROLE, distribution);
+        _update(address(0), issuer_, totalUnits, false);
+    }
+
+    /// @notice Units are indivisible.
+    function decimals() external pure returns (uint8) {
+        return 0;
+    }
+
+    /// @notice Whether a wallet of class `classCode` may hold units.
+    function isEligibleClass(uint8 classCode) external view returns (bool) {
+        return (eligibleMask >> classCode) & 1 == 1;
+    }
+
+    // ---------------------------------------------------------------- settlement and distribution
+
+    /// @notice Deliver `value` units from the issuer's inventory to `to` (DvP leg), with all checks.
+    function deliver(address to, uint256 value) external onlyRole(SETTLEMENT_ROLE) {
+        _transfer(issuer, to, value);
+        emit UnitsDelivered(to, value);
+    }
+
+    /// @notice Retire principal: burn `values[i]` units of `holders[i]`. Holders' freezes do not
+    ///         block it (the units go out of existence, nothing reaches the holder).
+    function retireBatch(address[] calldata holders, uint256[] calldata values)
+        external
+        onlyRole(DISTRIBUTOR_ROLE)
+        returns (uint256 total)
+    {
+        uint256 n = holders.length;
+        if (n != values.length) revert LengthMismatch(n, values.length);
+        _requireNotPaused();
+        for (uint256 i; i < n; ) {
+            uint256 value = values[i];
+            if (value != 0) {
+                _update(holders[i], address(0), value, false);
+                emit UnitsRetired(holders[i], value);
+                total += value;
+            }
+            unchecked {
+                ++i;
+            }
+        }
+    }
+
+    /// @notice Redeem at maturity: burn every unit of each holder.
+    function redeemBatch(address[] calldata holders) external onlyRole(DISTRIBUTOR_ROLE) returns (uint256 total) {
+        _requireNotPaused();
+        for (uint256 i; i < holders.length; ) {
+            address holder = holders[i];
+            uint256 value = _wordOf(holder) & BALANCE_MASK;
+            if (value != 0) {
+                _update(holder, address(0), value, false);
+                emit UnitsRedeemed(holder, value);
+                total += value;
+            }
+            unchecked {
+                ++i;
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- agent
+
+    /// @notice Move units without the sender's consent (court order, error correction). The receiver
+    ///         must still be eligible and unfrozen; the sender's freeze does not stop it.
+    function forcedTransfer(address from, address to, uint256 value) external onlyRole(AGENT_ROLE) {
+        if (to == address(0)) revert ERC20InvalidReceiver(address(0));
+        if (to != issuer) _checkReceiver(to, _wordOf(to), _statusOf(to));
+        _update(from, to, value, false);
+        emit ForcedTransfer(from, to, value, msg.sender);
+    }
+
+    /// @notice Burn `value` units of `from`.
+    function burn(address from, uint256 value) external onlyRole(AGENT_ROLE) {
+        _update(from, address(0), value, false);
+        emit UnitsBurned(from, value, msg.sender);
+    }
+
+    /// @notice Freeze or unfreeze `account` in this instrument only.
+    function setFrozen(address account, bool frozen) external onlyRole(AGENT_ROLE) {
+        _setFlag(account, FROZEN_FLAG, frozen);
+        emit AccountFrozen(account, frozen, msg.sender);
+    }
+
+    /// @notice Stop every movement of the instrument.
+    function pause() external onlyRole(AGENT_ROLE) {
+        _pause();
+    }
+
+    /// @notice Resume movements.
+    function unpause() external onlyRole(AGENT_ROLE) {
+        _unpause();
+    }
+
+    /// @notice Move all units of a lost custodial wallet to the same investor's new wallet. The new
+    ///         wallet must be eligible; a per-instrument freeze on the lost wallet moves with the units.
+    function recoverWallet(address lostWallet, address newWallet) external onlyRole(AGENT_ROLE) {
+        uint256 lostWord = _wordOf(lostWallet);
+        uint256 value = lostWord & BALANCE_MASK;
+        if (value == 0) revert NothingToRecover(lostWallet);
+        if (newWallet == address(0)) revert ERC20InvalidReceiver(address(0));
+        uint256 newStatus = _statusOf(newWallet);
+        // Check the class only: the lost wallet's freeze is carried over below on purpose.
+        uint8 classCode = uint8(newStatus & Compliance.CLASS_MASK);
+        if (classCode == Compliance.SANCTIONED) revert SanctionedWallet(newWallet);
+        if ((eligibleMask >> classCode) & 1 == 0) revert IneligibleReceiver(newWallet, classCode);
+        _update(lostWallet, newWallet, value, false);
+        if (lostWord & FROZEN_FLAG != 0) {
+            _setFlag(lostWallet, FROZEN_FLAG, false);
+            if (_wordOf(newWallet) & FROZEN_FLAG == 0) _setFlag(newWallet, FROZEN_FLAG, true);
+        }
+        emit WalletRecovered(lostWallet, newWallet, value, msg.sender);
+    }
+
+    // ---------------------------------------------------------------- rules
+
+    /// @dev Transfers and deliveries: sender classified, not sanctioned, not frozen (issuer exempt);
+    ///      receiver eligible and not frozen (issuer exempt from the class check).
+    function _enforce(address from, uint256 fromWord, address to, uint256 toWord) internal view override {
+        _requireNotPaused();
+        bool checkFrom = from != issuer && from != address(0);
+        bool checkTo = to != issuer && to != address(0);
+        if (checkFrom && checkTo) {
+            // The common case, kept branch-light for gas: one flag test decides; the precise
+            // error is worked out only when the transfer is refused.
+            (uint256 a, uint256 b) = _statusOfPair(from, to);
+            if (
+                ((fromWord | toWord) & FROZEN_FLAG) | ((a | b) & Compliance.FROZEN_BIT) != 0
+                    || (CLEAN_CLASSES >> (a & Compliance.CLASS_MASK)) & (eligibleMask >> (b & Compliance.CLASS_MASK)) & 1 == 0
+            ) {
+                _checkHolder(from, fromWord, a);
+                _checkReceiver(to, toWord, b);
+            }
+            return;
+        }
+        if (checkFrom) _checkHolder(from, fromWord, _statusOf(from));
+        else if (fromWord & FROZEN_FLAG != 0) revert WalletFrozen(from);
+        if (checkTo) _checkReceiver(to, toWord, _statusOf(to));
+        else if (toWord & FROZEN_FLAG != 0) revert WalletFrozen(to);
+    }
+
+    function _checkReceiver(address to, uint256 word, uint256 status) private view {
+        if (word & FROZEN_FLAG != 0 || status & Compliance.FROZEN_BIT != 0) revert WalletFrozen(to);
+        uint8 classCode = uint8(status & Compliance.CLASS_MASK);
+        if (classCode == Compliance.SANCTIONED) revert SanctionedWallet(to);
+        if ((eligibleMask >> classCode) & 1 == 0) revert IneligibleReceiver(to, classCode);
+    }
+}

@@ -1,0 +1,235 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
+import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+import {Compliance, IComplianceRegistry, WalletFrozen, SanctionedWallet, UnclassifiedWallet} from "./Compliance.sol";
+
+/// @title PermissionedERC20 — an ERC-20 whose balance words also carry per-token flags
+/// @notice Behaves as OpenZeppelin v5's ERC20 (same events, same ERC-6093 errors) with one difference
+///         in storage: each account's word holds its balance in the low 248 bits, a per-token
+///         freeze flag in bit 255 and an allow-list flag in bit 254. A transfer already loads both
+///         balance words, so checking the token's own freeze and allow-list costs no extra storage
+///         read. Rules live in one hook, {_enforce}, called by {_update} unless an agent function
+///         explicitly moves tokens by force (which then emits its own event).
+/// @dev Total supply is capped at 2^248 - 1 so a balance can never carry into the flag bits.
+abstract contract PermissionedERC20 is IERC20, IERC20Metadata, IERC20Errors, AccessControl, Pausable {
+    uint256 internal constant BALANCE_MASK = (1 << 248) - 1;
+    uint256 internal constant FROZEN_FLAG = 1 << 255;
+    uint256 internal constant ALLOWED_FLAG = 1 << 254;
+
+    /// @notice The classification registry every transfer consults.
+    IComplianceRegistry public immutable registry;
+
+    mapping(address account => uint256) private _accounts;
+    mapping(address account => mapping(address spender => uint256)) private _allowances;
+    uint256 private _totalSupply;
+    string private _name;
+    string private _symbol;
+
+    /// @notice `account` was frozen (true) or unfrozen (false) in this token.
+    event AccountFrozen(address indexed account, bool frozen, address indexed by);
+    /// @notice `account` was put on (true) or taken off (false) the allow-list.
+    event AllowListChanged(address indexed account, bool allowed);
+
+    /// @notice Minting would push the supply past 2^248 - 1.
+    error SupplyOverflow(uint256 supply, uint256 value);
+    /// @notice The flag is already in the requested state.
+    error FlagUnchanged(address account, uint256 flag, bool value);
+    /// @notice The zero address is not a valid account here.
+    error ZeroAccount();
+
+    constructor(string memory name_, string memory symbol_, IComplianceRegistry registry_) {
+        _name = name_;
+        _symbol = symbol_;
+        registry = registry_;
+    }
+
+    // ---------------------------------------------------------------- ERC-20
+
+    /// @inheritdoc IERC20Metadata
+    function name() external view returns (string memory) {
+        return _name;
+    }
+
+    /// @inheritdoc IERC20Metadata
+    function symbol() external view returns (string memory) {
+        return _symbol;
+    }
+
+    /// @inheritdoc IERC20
+    function totalSupply() external view returns (uint256) {
+        return _totalSupply;
+    }
+
+    /// @inheritdoc IERC20
+    function balanceOf(address account) external view returns (uint256) {
+        return _accounts[account] & BALANCE_MASK;
+    }
+
+    /// @inheritdoc IERC20
+    function allowance(address owner, address spender) external view returns (uint256) {
+        return _allowances[owner][spender];
+    }
+
+    /// @inheritdoc IERC20
+    function transfer(address to, uint256 value) external returns (bool) {
+        // msg.sender is never the zero address: only the receiver needs the check.
+        if (to == address(0)) revert ERC20InvalidReceiver(address(0));
+        _update(msg.sender, to, value, true);
+        return true;
+    }
+
+    /// @inheritdoc IERC20
+    function approve(address spender, uint256 value) external returns (bool) {
+        _approve(msg.sender, spender, value, true);
+        return true;
+    }
+
+    /// @inheritdoc IERC20
+    function transferFrom(address from, address to, uint256 value) external returns (bool) {
+        _spendAllowance(from, msg.sender, value);
+        _transfer(from, to, value);
+        return true;
+    }
+
+    /// @notice Whether `account` is frozen in this token (the registry's global freeze is separate).
+    function isFrozen(address account) external view returns (bool) {
+        return _accounts[account] & FROZEN_FLAG != 0;
+    }
+
+    /// @notice Whether `account` is allow-listed (a platform wallet or contract exempt from classification).
+    function isAllowListed(address account) external view returns (bool) {
+        return _accounts[account] & ALLOWED_FLAG != 0;
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    function _transfer(address from, address to, uint256 value) internal {
+        if (from == address(0)) revert ERC20InvalidSender(address(0));
+        if (to == address(0)) revert ERC20InvalidReceiver(address(0));
+        _update(from, to, value, true);
+    }
+
+    function _mint(address to, uint256 value) internal {
+        if (to == address(0)) revert ERC20InvalidReceiver(address(0));
+        _update(address(0), to, value, true);
+    }
+
+    /// @dev Moves `value` from `from` to `to` (address(0) = mint / burn). When `enforce` is set the
+    ///      compliance hook sees both parties' words before anything is written.
+    function _update(address from, address to, uint256 value, bool enforce) internal {
+        uint256 fromWord;
+        uint256 toWord;
+        if (from != address(0)) fromWord = _accounts[from];
+        if (to != address(0)) toWord = _accounts[to];
+        if (enforce) _enforce(from, fromWord, to, toWord);
+        if (from == address(0)) {
+            uint256 supply = _totalSupply;
+            if (value > BALANCE_MASK - supply) revert SupplyOverflow(supply, value);
+            unchecked {
+                _totalSupply = supply + value;
+            }
+        } else {
+            uint256 balance = fromWord & BALANCE_MASK;
+            if (balance < value) revert ERC20InsufficientBalance(from, balance, value);
+            unchecked {
+                _accounts[from] = fromWord - value;
+            }
+        }
+        unchecked {
+            if (to == address(0)) {
+                _totalSupply -= value;
+            } else if (to == from) {
+                _accounts[to] = fromWord; // a self-transfer changes nothing
+            } else {
+                // The supply cap keeps the sum below the flag bits.
+                _accounts[to] = toWord + value;
+            }
+        }
+        emit Transfer(from, to, value);
+    }
+
+    /// @dev The token's transfer rules. Reverts to refuse; `from`/`to` are address(0) for mint/burn.
+    function _enforce(address from, uint256 fromWord, address to, uint256 toWord) internal view virtual;
+
+    /// @dev Class codes 1..4: classified and not SANCTIONED.
+    uint256 internal constant CLEAN_CLASSES = 0x1e;
+
+    /// @dev Refuses a party that is frozen here, or (unless allow-listed) unclassified, sanctioned
+    ///      or frozen in the registry. `word` is the party's balance word in this token.
+    function _checkHolder(address account, uint256 word, uint256 status) internal pure {
+        if (word & FROZEN_FLAG != 0 || status & Compliance.FROZEN_BIT != 0) revert WalletFrozen(account);
+        uint256 classCode = status & Compliance.CLASS_MASK;
+        if (classCode == Compliance.SANCTIONED) revert SanctionedWallet(account);
+        if (classCode == Compliance.NONE) revert UnclassifiedWallet(account);
+    }
+
+    /// @dev `registry.statusOf(a)` without the ABI helpers' memory round trip. Measured on the
+    ///      compliant-transfer path (see docs/evm.md): this hot call is why assembly is used here.
+    function _statusOf(address a) internal view returns (uint256 word) {
+        address target = address(registry);
+        bytes4 selector = IComplianceRegistry.statusOf.selector;
+        assembly ("memory-safe") {
+            mstore(0x00, selector)
+            mstore(0x04, a)
+            if iszero(staticcall(gas(), target, 0x00, 0x24, 0x00, 0x20)) {
+                returndatacopy(0x00, 0x00, returndatasize())
+                revert(0x00, returndatasize())
+            }
+            if lt(returndatasize(), 0x20) { revert(0x00, 0x00) }
+            word := mload(0x00)
+        }
+    }
+
+    /// @dev `registry.statusOfPair(a, b)` through the registry's raw entry (see {Compliance-RAW_PAIR_TAG}). Uses the free memory pointer's area as
+    ///      scratch (68 bytes of calldata do not fit the 64-byte scratch space) without moving it.
+    function _statusOfPair(address a, address b) internal view returns (uint256 wordA, uint256 wordB) {
+        address target = address(registry);
+        bytes4 selector = Compliance.RAW_PAIR_TAG;
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, selector)
+            mstore(add(ptr, 0x04), a)
+            mstore(add(ptr, 0x24), b)
+            if iszero(staticcall(gas(), target, ptr, 0x44, ptr, 0x40)) {
+                returndatacopy(ptr, 0x00, returndatasize())
+                revert(ptr, returndatasize())
+            }
+            if lt(returndatasize(), 0x40) { revert(0x00, 0x00) }
+            wordA := mload(ptr)
+            wordB := mload(add(ptr, 0x20))
+        }
+    }
+
+    function _setFlag(address account, uint256 flag, bool value) internal {
+        if (account == address(0)) revert ZeroAccount();
+        uint256 word = _accounts[account];
+        if ((word & flag != 0) == value) revert FlagUnchanged(account, flag, value);
+        _accounts[account] = value ? word | flag : word & ~flag;
+    }
+
+    function _wordOf(address account) internal view returns (uint256) {
+        return _accounts[account];
+    }
+
+    function _approve(address owner, address spender, uint256 value, bool emitEvent) internal {
+        if (owner == address(0)) revert ERC20InvalidApprover(address(0));
+        if (spender == address(0)) revert ERC20InvalidSpender(address(0));
+        _allowances[owner][spender] = value;
+        if (emitEvent) emit Approval(owner, spender, value);
+    }
+
+    function _spendAllowance(address owner, address spender, uint256 value) internal {
+        uint256 current = _allowances[owner][spender];
+        if (current < type(uint256).max) {
+            if (current < value) revert ERC20InsufficientAllowance(spender, current, value);
+            unchecked {
+                _approve(owner, spender, current - value, false);
+            }
+        }
+    }
+}

@@ -1,0 +1,69 @@
+"""Configuration of the EVM ledger adapter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+EMBEDDED = "embedded"
+#: Holders per distribution transaction unless configured (Distribution caps a batch at 250).
+DEFAULT_BATCH_SIZE = 250
+
+
+@attrs.frozen
+class EvmConfig:
+    """How to reach the chain and where the deployed suite is recorded.
+
+    - `rpc_url`: an HTTP JSON-RPC endpoint (Moonbeam, anvil) or "embedded" for an in-process EVM
+      (eth-tester with py-evm; its chain id is the tester's own and `chain_id` is not checked).
+    - `chain_id`: expected chain id (1284 Moonbeam, 1287 Moonbase Alpha, 1281 Moonbeam dev node);
+      the adapter refuses to sign for another chain.
+    - `deployment_file`: JSON with the suite's addresses, written by `drexfy contracts deploy`.
+    - `confirmations`: blocks a receipt must be buried under before an operation counts as done
+      (1 = included).
+    - `max_fee_per_gas_wei`: EIP-1559 fee cap; a base fee above it makes writes fail as transient
+      (LedgerUnavailable) instead of overpaying.
+    - `priority_fee_wei`: the tip offered.
+    - `receipt_timeout_s`: how long one call waits for inclusion before reporting LedgerUnavailable
+      (the transaction stays journalled and a retry re-broadcasts it).
+    """
+
+    rpc_url: str = EMBEDDED
+    chain_id: int = 1287
+    deployment_file: Path = Path(".drexfy/evm-deployment.json")
+    confirmations: int = 1
+    max_fee_per_gas_wei: int = 500 * 10**9
+    priority_fee_wei: int = 10**9
+    receipt_timeout_s: float = 60.0
+    poll_interval_s: float = 0.05
+    #: Holders per Distribution batch (each batch is one transaction); the contract caps it too.
+    batch_size: int = DEFAULT_BATCH_SIZE
+    #: Blocks per eth_getLogs request when listing holders (public RPC endpoints cap the range).
+    log_chunk_blocks: int = 2_000
+
+    @property
+    def embedded(self) -> bool:
+        return self.rpc_url == EMBEDDED
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> EvmConfig:
+        """From the application's settings (`drexfy.entrypoints.config.Settings`): `ledger.evm.*`,
+        `processes.distribution_batch_size` (0 = automatic); an empty deployment file means
+        `<data_dir>/evm-deployment.json`."""
+        return cls(
+            rpc_url=settings.get("ledger.evm.rpc_url"),
+            chain_id=int(settings.get("ledger.evm.chain_id")),
+            deployment_file=settings.path("ledger.evm.deployment_file", "evm-deployment.json"),
+            # 0 and 1 both mean "included in a block"; anvil and the embedded EVM mine at once.
+            confirmations=max(1, int(settings.get("ledger.evm.confirmations"))),
+            max_fee_per_gas_wei=int(settings.get("ledger.evm.max_fee_gwei")) * 10**9,
+            # 0 means "automatic": the adapter's own default, which fits the contract's cap.
+            batch_size=int(settings.get("processes.distribution_batch_size")) or DEFAULT_BATCH_SIZE,
+        )
+
+    @classmethod
+    def coerce(cls, config: Any) -> EvmConfig:
+        """An EvmConfig as is, or one read from application settings."""
+        return config if isinstance(config, EvmConfig) else cls.from_settings(config)

@@ -1,0 +1,151 @@
+"""Connecting to the chain, deploying the suite and building the EvmLedger."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+from web3 import AsyncHTTPProvider, AsyncWeb3
+
+from drexfy.adapters.evm.abi import load_artifact
+from drexfy.adapters.evm.config import EvmConfig
+from drexfy.adapters.evm.deployment import ADMIN_KEY, ISSUER_KEY, RELAYER_KEY, Deployment
+from drexfy.adapters.evm.ledger import EvmLedger
+from drexfy.adapters.evm.memory_journal import MemoryJournal
+from drexfy.adapters.evm.relayer import Relayer
+from drexfy.adapters.secp256k1 import evm_address
+from drexfy.domain.errors import ConfigurationError
+from drexfy.domain.ports import KeyVault, OperationJournal
+
+log = logging.getLogger(__name__)
+
+#: Holders per Distribution batch accepted by the contract (a 250-holder batch uses ~8 M gas).
+MAX_BATCH = 250
+#: Native coin given to platform keys on dev chains that have unlocked, funded accounts.
+DEV_FUNDING_WEI = 10**20
+
+
+async def connect(config: EvmConfig) -> AsyncWeb3[Any]:
+    """An AsyncWeb3 for the configured endpoint (or an in-process eth-tester chain)."""
+    if config.embedded:
+        try:
+            from web3.providers.eth_tester import AsyncEthereumTesterProvider
+        except ImportError as exc:  # pragma: no cover - the extra is part of the install
+            raise ConfigurationError("embedded EVM needs the 'embedded-evm' extra (eth-tester[py-evm])") from exc
+        return AsyncWeb3(AsyncEthereumTesterProvider())
+    w3 = AsyncWeb3(AsyncHTTPProvider(config.rpc_url, request_kwargs={"timeout": 30}))
+    chain_id = await w3.eth.chain_id
+    if chain_id != config.chain_id:
+        raise ConfigurationError(f"{config.rpc_url} serves chain {chain_id}, configuration says {config.chain_id}")
+    return w3
+
+
+async def _ensure_funded(w3: AsyncWeb3[Any], addresses: list[str]) -> None:
+    """Dev chains (anvil, eth-tester) have unlocked funded accounts: top the platform keys up from
+    the first. On a real network the operator funds them; deploying stops with their addresses."""
+    accounts = await w3.eth.accounts
+    empty = [a for a in addresses if await w3.eth.get_balance(a) < DEV_FUNDING_WEI // 100]  # type: ignore[arg-type]
+    if not empty:
+        return
+    if not accounts:
+        raise ConfigurationError("fund these platform addresses with the native coin first: " + ", ".join(empty))
+    for address in empty:
+        tx_hash = await w3.eth.send_transaction({"from": accounts[0], "to": address, "value": DEV_FUNDING_WEI})  # type: ignore[typeddict-item]
+        await w3.eth.wait_for_transaction_receipt(tx_hash)
+
+
+def _role(name: str) -> bytes:
+    return keccak(text=name)
+
+
+async def deploy_suite(
+    w3: AsyncWeb3[Any], vault: KeyVault, journal: OperationJournal, config: EvmConfig, label: str = "default"
+) -> Deployment:
+    """Deploy InvestorClassification, Stablecoin, Settlement and Distribution with their roles.
+
+    The platform keys are vault keys: "platform:admin" deploys and keeps DEFAULT_ADMIN_ROLE (and
+    the stablecoin's PAUSER_ROLE); "platform:relayer" gets REGISTRAR and COMPLIANCE on the registry,
+    BURNER and COMPLIANCE on the stablecoin, RELAYER on Settlement, DISTRIBUTOR on Distribution and
+    deploys instruments; "platform:issuer" is the securitization company's wallet (allow-listed on
+    the stablecoin). Every step is a journalled operation ("deploy:<chain>:<label>:<step>"), so a
+    deploy interrupted half-way resumes where it stopped when run again.
+    """
+    chain_id = await w3.eth.chain_id
+
+    for key in (ADMIN_KEY, RELAYER_KEY, ISSUER_KEY):
+        await vault.create_key(key)
+    admin, relayer_addr, issuer = [evm_address(await vault.public_key(k)) for k in (ADMIN_KEY, RELAYER_KEY, ISSUER_KEY)]
+    await _ensure_funded(w3, [admin, relayer_addr])
+    relayer = Relayer(w3, chain_id, vault, journal, config)
+    blocks: list[int] = []
+    prefix = f"deploy:{chain_id}:{label}"
+
+    async def create(step: str, name: str, *args: Any) -> str:
+        artifact = load_artifact(name)
+        factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+        data = bytes.fromhex(factory.constructor(*args).data_in_transaction[2:])
+        outcome = await relayer.execute(f"{prefix}:{step}", f"{step}:{artifact.source_hash}", ADMIN_KEY, None, data)
+        assert outcome.contract_address is not None
+        blocks.append(outcome.block)
+        log.info("deployed %s at %s (tx %s)", name, outcome.contract_address, outcome.tx_id)
+        return outcome.contract_address
+
+    async def call(step: str, name: str, address: str, fn: str, *args: Any) -> None:
+        contract = w3.eth.contract(address=to_checksum_address(address), abi=load_artifact(name).abi)
+        data = bytes.fromhex(contract.encode_abi(fn, args=list(args))[2:])
+        await relayer.execute(f"{prefix}:{step}", f"{step}:{address}", ADMIN_KEY, contract.address, data)
+
+    registry = await create("registry", "InvestorClassification", admin)
+    stablecoin = await create("stablecoin", "Stablecoin", registry, admin)
+    settlement = await create("settlement", "Settlement", stablecoin, issuer, admin, relayer_addr)
+    distribution = await create("distribution", "Distribution", stablecoin, MAX_BATCH, admin, relayer_addr)
+    reg, coin = "InvestorClassification", "Stablecoin"
+    await call("role-registrar", reg, registry, "grantRole", _role("REGISTRAR_ROLE"), relayer_addr)
+    await call("role-registry-compliance", reg, registry, "grantRole", _role("COMPLIANCE_ROLE"), relayer_addr)
+    await call("role-minter-settlement", coin, stablecoin, "grantRole", _role("MINTER_ROLE"), settlement)
+    await call("role-minter-distribution", coin, stablecoin, "grantRole", _role("MINTER_ROLE"), distribution)
+    await call("role-burner", coin, stablecoin, "grantRole", _role("BURNER_ROLE"), relayer_addr)
+    await call("role-coin-compliance", coin, stablecoin, "grantRole", _role("COMPLIANCE_ROLE"), relayer_addr)
+    await call("role-pauser", coin, stablecoin, "grantRole", _role("PAUSER_ROLE"), admin)
+    await call("allow-issuer", coin, stablecoin, "setAllowListed", issuer, True)
+    return Deployment(
+        chain_id=chain_id,
+        registry=registry,
+        stablecoin=stablecoin,
+        settlement=settlement,
+        distribution=distribution,
+        admin=admin,
+        relayer=relayer_addr,
+        issuer=issuer,
+        max_batch=MAX_BATCH,
+        block=min(blocks),  # where log scans (holders) start: never after the first contract
+        source_hash=load_artifact("InvestorClassification").source_hash,
+    )
+
+
+async def build_evm_ledger(config: EvmConfig | Any, vault: KeyVault, journal: OperationJournal) -> EvmLedger:
+    """The container's factory. `config` is an EvmConfig or the application's Settings.
+
+    Embedded: a fresh in-process chain with the suite deployed on it (and an in-memory journal,
+    since the chain does not outlive the process). RPC: reads the deployment file written by
+    `drexfy contracts deploy` and checks it names this chain."""
+    config = EvmConfig.coerce(config)
+    w3 = await connect(config)
+    if config.embedded:
+        journal = MemoryJournal()
+        deployment = await deploy_suite(w3, vault, journal, config)
+        deployment.save(config.deployment_file)
+    else:
+        if not config.deployment_file.exists():
+            raise ConfigurationError(
+                f"no EVM deployment at {config.deployment_file}; run `drexfy contracts deploy` first"
+            )
+        deployment = Deployment.load(config.deployment_file)
+        if deployment.chain_id != config.chain_id:
+            raise ConfigurationError(f"{config.deployment_file} is for chain {deployment.chain_id}")
+    chain_id = await w3.eth.chain_id
+    relayer = Relayer(w3, chain_id, vault, journal, config)
+    await _ensure_funded(w3, [deployment.relayer])
+    return EvmLedger(w3, deployment, relayer, config.batch_size, config.log_chunk_blocks)

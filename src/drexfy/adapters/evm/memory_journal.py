@@ -1,0 +1,48 @@
+"""An in-memory OperationJournal for the embedded EVM, whose chain lives only in memory too.
+
+A persistent journal beside a chain that is rebuilt at every start would hand out nonces the new
+chain never saw (a gap no transaction can fill) and report operations done that the new chain does
+not know, so the embedded mode journals in memory for as long as its chain exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+
+from drexfy.domain.ports import JournalEntry, JournalStatus
+
+
+class MemoryJournal:
+    def __init__(self) -> None:
+        self._entries: dict[str, JournalEntry] = {}
+        self._sequences: dict[str, int] = {}
+        self._lock = asyncio.Lock()
+
+    async def get(self, op_id: str) -> JournalEntry | None:
+        entry = self._entries.get(op_id)
+        return copy.deepcopy(entry) if entry else None
+
+    async def create(self, entry: JournalEntry) -> bool:
+        async with self._lock:
+            if entry.op_id in self._entries:
+                return False
+            self._entries[entry.op_id] = copy.deepcopy(entry)
+            return True
+
+    async def update(self, entry: JournalEntry) -> None:
+        self._entries[entry.op_id] = copy.deepcopy(entry)
+
+    async def allocate_sequence(self, account: str, chain_next: int) -> int:
+        async with self._lock:
+            last = self._sequences.get(account)
+            value = chain_next if last is None else max(chain_next, last + 1)
+            self._sequences[account] = value
+            return value
+
+    async def unfinished(self, ledger: str) -> list[JournalEntry]:
+        return [
+            copy.deepcopy(e)
+            for e in sorted(self._entries.values(), key=lambda e: e.created_at)
+            if e.ledger == ledger and e.status in (JournalStatus.PREPARED, JournalStatus.SUBMITTED)
+        ]

@@ -1,0 +1,288 @@
+"""The relayer: one signed transaction per operation id, journalled before broadcast.
+
+Every ledger write goes through `Relayer.execute(op_id, fingerprint, key_id, to, data)`:
+
+1. the journal entry of `op_id` is read; a different fingerprint is an OperationConflict; a
+   CONFIRMED entry returns its outcome; a FAILED one raises its error again; a signed one is
+   re-broadcast (same bytes, same nonce, same hash) and awaited — never re-signed;
+2. otherwise the entry is claimed (PREPARED, unsigned), the call is simulated (eth_estimateGas): a
+   revert is decoded into a domain error before any nonce is used;
+3. the nonce comes from `OperationJournal.allocate_sequence` (restarts and concurrent jobs never
+   reuse one), the EIP-1559 transaction is signed through the KeyVault (`sign_digest`), and the
+   signed bytes are written to the journal *before* the broadcast;
+4. the receipt is awaited (with `confirmations`); a revert is decoded from the contract's custom
+   errors. A timeout or a node that cannot be reached raises LedgerUnavailable and leaves the entry
+   as it is, so the next call with the same op id resumes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import weakref
+from datetime import UTC, datetime
+from typing import Any
+
+import attrs
+import rlp
+from eth_account.typed_transactions.typed_transaction import TypedTransaction
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+from hexbytes import HexBytes
+from web3 import AsyncWeb3
+from web3.exceptions import TransactionNotFound
+
+from drexfy.adapters.evm.abi import COMPLIANCE_ERRORS
+from drexfy.adapters.evm.config import EvmConfig
+from drexfy.adapters.evm.errors import decode_revert, revert_data
+from drexfy.adapters.secp256k1 import evm_address
+from drexfy.domain.errors import (
+    ComplianceRejected,
+    LedgerRejected,
+    LedgerUnavailable,
+    OperationConflict,
+)
+from drexfy.domain.ports import JournalEntry, JournalStatus, KeyVault, OperationJournal
+
+LEDGER = "evm"
+_TRANSIENT = (OSError, TimeoutError, asyncio.TimeoutError, ConnectionError)
+
+
+def _is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, _TRANSIENT):
+        return True
+    name = type(exc).__module__
+    return name.startswith("aiohttp") or "Timeout" in type(exc).__name__
+
+
+@attrs.frozen
+class TxOutcome:
+    """What a confirmed transaction left: its hash, block, gas and (for a deployment) the address."""
+
+    tx_id: str
+    block: int
+    gas_used: int
+    contract_address: str | None = None
+
+
+def _outcome(entry: JournalEntry) -> TxOutcome:
+    r = entry.result
+    return TxOutcome(entry.tx_id or "", int(r.get("block", 0)), int(r.get("gas_used", 0)), r.get("contract"))
+
+
+def _stored_error(entry: JournalEntry) -> LedgerRejected:
+    reason = str(entry.result.get("reason", "Reverted"))
+    message = str(entry.result.get("message", "the transaction failed"))
+    cls = ComplianceRejected if reason in COMPLIANCE_ERRORS else LedgerRejected
+    return cls(message, reason=reason, tx_id=entry.tx_id)
+
+
+class Relayer:
+    """Signs and sends the platform's transactions; the platform pays every fee."""
+
+    def __init__(
+        self,
+        w3: AsyncWeb3[Any],
+        chain_id: int,
+        vault: KeyVault,
+        journal: OperationJournal,
+        config: EvmConfig,
+    ) -> None:
+        self.w3 = w3
+        self.chain_id = chain_id
+        self.vault = vault
+        self.journal = journal
+        self.config = config
+        self._addresses: dict[str, str] = {}
+        # Weak values: a lock lives while some call holds it, so the map does not grow forever.
+        self._op_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        #: Test hook: called with the entry after the signed tx is journalled, before broadcast.
+        self.before_broadcast: Any = None
+
+    async def address_of(self, key_id: str) -> str:
+        """The address of a vault key (cached)."""
+        if key_id not in self._addresses:
+            self._addresses[key_id] = evm_address(await self.vault.public_key(key_id))
+        return self._addresses[key_id]
+
+    # ------------------------------------------------------------------------------------------
+
+    async def execute(self, op_id: str, fingerprint: str, key_id: str, to: str | None, data: bytes) -> TxOutcome:
+        lock = self._op_locks.get(op_id)
+        if lock is None:
+            lock = self._op_locks[op_id] = asyncio.Lock()
+        async with lock:
+            try:
+                return await self._execute(op_id, fingerprint, key_id, to, data)
+            except (LedgerRejected, LedgerUnavailable, OperationConflict):
+                raise
+            except Exception as exc:
+                if _is_transient(exc):
+                    raise LedgerUnavailable(f"EVM node unreachable: {type(exc).__name__}") from exc
+                raise
+
+    async def _execute(self, op_id: str, fingerprint: str, key_id: str, to: str | None, data: bytes) -> TxOutcome:
+        entry = await self.journal.get(op_id)
+        if entry is None:
+            entry = JournalEntry(op_id, LEDGER, fingerprint, JournalStatus.PREPARED, datetime.now(UTC))
+            if not await self.journal.create(entry):
+                entry = await self.journal.get(op_id)
+                assert entry is not None
+        if entry.fingerprint != fingerprint:
+            raise OperationConflict(f"operation id {op_id!r} was already used for a different operation")
+        if entry.status is JournalStatus.CONFIRMED:
+            return _outcome(entry)
+        if entry.payload is not None:
+            if entry.status is JournalStatus.FAILED:
+                raise _stored_error(entry)
+            return await self._send_and_wait(entry, key_id, to, data)
+        # Claimed but never signed (or refused by simulation): nothing reached the chain; prepare.
+        return await self._prepare_and_send(entry, key_id, to, data)
+
+    async def _prepare_and_send(self, entry: JournalEntry, key_id: str, to: str | None, data: bytes) -> TxOutcome:
+        sender = await self.address_of(key_id)
+        call: dict[str, Any] = {"from": sender, "data": data}
+        if to is not None:
+            call["to"] = to
+        try:
+            gas = await self.w3.eth.estimate_gas(call)  # type: ignore[arg-type]
+        except Exception as exc:
+            if _is_transient(exc):
+                raise
+            error = decode_revert(revert_data(exc))
+            entry.status = JournalStatus.FAILED
+            entry.result = {"reason": error.reason, "message": error.message, "signed": False}
+            entry.updated_at = datetime.now(UTC)
+            await self.journal.update(entry)
+            raise error from None
+        max_fee, tip = await self._fees()
+        chain_next = await self.w3.eth.get_transaction_count(sender, "pending")  # type: ignore[arg-type]
+        nonce = await self.journal.allocate_sequence(sender, chain_next)
+        tx: dict[str, Any] = {
+            "type": 2,
+            "chainId": self.chain_id,
+            "nonce": nonce,
+            "to": to or b"",
+            "value": 0,
+            "data": data,
+            "gas": gas * 5 // 4 + 20_000,
+            "maxFeePerGas": max_fee,
+            "maxPriorityFeePerGas": tip,
+            "accessList": [],
+        }
+        digest = TypedTransaction.from_dict(tx).hash()
+        signature = await self.vault.sign_digest(key_id, bytes(digest))
+        raw = TypedTransaction.from_dict(
+            {**tx, "v": signature.recovery_id, "r": signature.r, "s": signature.s}
+        ).encode()
+        entry.account = sender
+        entry.sequence = nonce
+        entry.tx_id = "0x" + keccak(raw).hex()
+        entry.payload = "0x" + raw.hex()
+        entry.status = JournalStatus.PREPARED
+        entry.result = {}
+        if to is None:
+            created = keccak(rlp.encode([bytes.fromhex(sender[2:]), nonce]))[12:]
+            entry.result["contract"] = to_checksum_address(created)
+        entry.updated_at = datetime.now(UTC)
+        await self.journal.update(entry)  # persisted before it can reach the network
+        if self.before_broadcast is not None:
+            self.before_broadcast(entry)
+        return await self._send_and_wait(entry, key_id, to, data)
+
+    async def _fees(self) -> tuple[int, int]:
+        block = await self.w3.eth.get_block("latest")
+        base = int(block.get("baseFeePerGas", 0) or 0)
+        tip = self.config.priority_fee_wei
+        cap = self.config.max_fee_per_gas_wei
+        if base + tip > cap:
+            raise LedgerUnavailable(f"base fee {base} wei is above the configured cap {cap} wei; retry later")
+        return min(cap, 2 * base + tip), tip
+
+    async def _send_and_wait(self, entry: JournalEntry, key_id: str, to: str | None, data: bytes) -> TxOutcome:
+        assert entry.payload is not None and entry.tx_id is not None
+        receipt = await self._receipt(entry.tx_id)
+        if receipt is None:
+            try:
+                await self.w3.eth.send_raw_transaction(HexBytes(entry.payload))
+            except Exception as exc:
+                if _is_transient(exc):
+                    raise
+                text = str(exc).lower()
+                # Our own bytes are already known, or already mined: the receipt will tell.
+                if not any(s in text for s in ("already known", "known transaction", "nonce too low")):
+                    raise LedgerUnavailable(f"broadcast refused: {exc}") from exc
+            if entry.status is JournalStatus.PREPARED:
+                entry.status = JournalStatus.SUBMITTED
+                entry.updated_at = datetime.now(UTC)
+                await self.journal.update(entry)
+            receipt = await self._wait_receipt(entry.tx_id)
+        await self._wait_confirmations(int(receipt["blockNumber"]))
+        entry.result = {
+            **entry.result,
+            "block": int(receipt["blockNumber"]),
+            "gas_used": int(receipt["gasUsed"]),
+        }
+        entry.updated_at = datetime.now(UTC)
+        if int(receipt["status"]) == 1:
+            entry.status = JournalStatus.CONFIRMED
+            await self.journal.update(entry)
+            return _outcome(entry)
+        error = await self._revert_reason(entry, key_id, to, data, int(receipt["blockNumber"]))
+        entry.status = JournalStatus.FAILED
+        entry.result = {**entry.result, "reason": error.reason, "message": error.message, "signed": True}
+        await self.journal.update(entry)
+        raise error
+
+    async def _receipt(self, tx_id: str) -> Any:
+        try:
+            return await self.w3.eth.get_transaction_receipt(tx_id)  # type: ignore[arg-type]
+        except TransactionNotFound:
+            return None
+
+    async def _wait_receipt(self, tx_id: str) -> Any:
+        deadline = time.monotonic() + self.config.receipt_timeout_s
+        while True:
+            receipt = await self._receipt(tx_id)
+            if receipt is not None:
+                return receipt
+            if time.monotonic() > deadline:
+                raise LedgerUnavailable(f"transaction {tx_id} not included yet; it stays journalled")
+            await asyncio.sleep(self.config.poll_interval_s)
+
+    async def _wait_confirmations(self, block: int) -> None:
+        deadline = time.monotonic() + self.config.receipt_timeout_s
+        while await self.w3.eth.block_number - block + 1 < self.config.confirmations:
+            if time.monotonic() > deadline:
+                raise LedgerUnavailable(f"block {block} has not reached {self.config.confirmations} confirmations")
+            await asyncio.sleep(self.config.poll_interval_s)
+
+    async def _revert_reason(
+        self, entry: JournalEntry, key_id: str, to: str | None, data: bytes, block: int
+    ) -> LedgerRejected:
+        """Replay the call on the state before its block to read the custom error."""
+        call: dict[str, Any] = {"from": await self.address_of(key_id), "data": data}
+        if to is not None:
+            call["to"] = to
+        try:
+            await self.w3.eth.call(call, block_identifier=max(block - 1, 0))  # type: ignore[arg-type]
+        except Exception as exc:
+            if not _is_transient(exc):
+                return decode_revert(revert_data(exc), tx_id=entry.tx_id)
+        return LedgerRejected("the transaction reverted", reason="Reverted", tx_id=entry.tx_id)
+
+    async def resume_unfinished(self) -> list[str]:
+        """After a restart: re-broadcast every journalled, unconfirmed EVM transaction and await it.
+        Returns the op ids that finished (confirmed or failed)."""
+        done = []
+        for entry in await self.journal.unfinished(LEDGER):
+            if entry.payload is None or entry.account is None:
+                continue
+            key = next((k for k, a in self._addresses.items() if a == entry.account), None)
+            if key is None:
+                continue
+            with contextlib.suppress(LedgerRejected):
+                await self._send_and_wait(entry, key, None, b"")
+            done.append(entry.op_id)
+        return done

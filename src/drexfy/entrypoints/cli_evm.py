@@ -1,0 +1,103 @@
+"""EVM commands, registered into the main `drexfy` parser.
+
+    drexfy contracts deploy [--rpc-url URL] [--chain-id N] [--deployment-file PATH] [--label L]
+        deploy InvestorClassification, Stablecoin, Settlement and Distribution with their roles, using
+        the vault's platform keys ("platform:admin" deploys, "platform:relayer" gets the operating
+        roles, "platform:issuer" is the issuer wallet), and write the addresses to the deployment
+        file (default: ledger.evm.deployment_file, else <data_dir>/evm-deployment.json). Each step is
+        journalled: re-running after an interruption resumes, it does not deploy twice.
+    drexfy contracts show [--deployment-file PATH]
+        print the recorded deployment.
+
+Defaults come from the configuration (`ledger.evm.*`). On a dev chain (anvil) the platform keys are
+funded from the node's first unlocked account; on Moonbeam fund the printed addresses first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+
+def register(subparsers: Any) -> None:
+    contracts = subparsers.add_parser("contracts", help="deploy and inspect the EVM contract suite")
+    sub = contracts.add_subparsers(dest="contracts_command", required=True)
+    deploy = sub.add_parser("deploy", help="deploy the contract suite with its roles and record the addresses")
+    deploy.add_argument("--rpc-url", default=None, help="JSON-RPC endpoint (default: ledger.evm.rpc_url)")
+    deploy.add_argument("--chain-id", type=int, default=None, help="expected chain id (default: ledger.evm.chain_id)")
+    deploy.add_argument("--deployment-file", default=None, help="where to write the addresses")
+    deploy.add_argument("--label", default="default", help="names this deployment in the journal (redeploy: new label)")
+    _common(deploy)
+    deploy.set_defaults(func=cmd_deploy)
+    show = sub.add_parser("show", help="print the recorded deployment")
+    show.add_argument("--deployment-file", default=None, help="deployment file to read")
+    _common(show)
+    show.set_defaults(func=cmd_show)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    if not any(a.dest == "config" for a in parser._actions):
+        parser.add_argument("--config", default=None, help="TOML configuration file (or DREXFY_CONFIG)")
+
+
+def _evm_config(args: argparse.Namespace) -> tuple[Any, Any]:
+    from drexfy.adapters.evm import EvmConfig
+    from drexfy.entrypoints.config import load_settings
+
+    settings = load_settings(getattr(args, "config", None))
+    config = EvmConfig.from_settings(settings)
+    changes: dict[str, Any] = {}
+    if getattr(args, "rpc_url", None):
+        changes["rpc_url"] = args.rpc_url
+    if getattr(args, "chain_id", None):
+        changes["chain_id"] = args.chain_id
+    if getattr(args, "deployment_file", None):
+        changes["deployment_file"] = Path(args.deployment_file)
+    return settings, attrs.evolve(config, **changes)
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from drexfy.domain.errors import ConfigurationError
+
+    settings, config = _evm_config(args)
+    if config.embedded:
+        raise ConfigurationError(
+            "the embedded EVM is deployed automatically at every start; give --rpc-url to deploy to a node"
+        )
+    deployment = asyncio.run(_deploy(settings, config, args.label))
+    print(json.dumps({"deployment_file": str(config.deployment_file), **attrs.asdict(deployment)}, indent=2))
+    return 0
+
+
+async def _deploy(settings: Any, config: Any, label: str) -> Any:
+    from drexfy.adapters.evm import connect, deploy_suite
+    from drexfy.entrypoints.container import build_container
+
+    container = build_container(settings)
+    try:
+        store = await container.store()
+        vault = await container.vault()
+        w3 = await connect(config)
+        deployment = await deploy_suite(w3, vault, store.journal, config, label=label)
+        deployment.save(config.deployment_file)
+        disconnect = getattr(w3.provider, "disconnect", None)
+        if disconnect is not None:
+            await disconnect()
+        return deployment
+    finally:
+        await container.shutdown_resources()  # type: ignore[misc]
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from drexfy.domain.errors import ConfigurationError
+
+    _, config = _evm_config(args)
+    if not config.deployment_file.exists():
+        raise ConfigurationError(f"no deployment recorded at {config.deployment_file}")
+    print(config.deployment_file.read_text(), end="")
+    return 0

@@ -1,0 +1,178 @@
+"""A sync helper that deploys the contract suite on anvil for the contract tests.
+
+Platform roles use anvil's unlocked dev accounts (admin, relayer, issuer); investors are
+`eth_account` keys that sign their own transactions and permits.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import attrs
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from web3 import Web3
+from web3.contract import Contract
+from web3.exceptions import ContractCustomError, ContractLogicError
+
+from drexfy.adapters.evm.abi import load_artifact
+from drexfy.adapters.evm.errors import decode_revert, revert_data
+from tests.support.anvil import AnvilNode
+
+US_ACC, US_NON, EU_ACC, EU_NON, SANCTIONED = 1, 2, 3, 4, 5
+CENT = 10_000  # stablecoin base units per cent (6 decimals)
+
+
+def mask(*classes: int) -> int:
+    return sum(1 << c for c in classes)
+
+
+@attrs.define
+class Suite:
+    w3: Web3
+    node: AnvilNode
+    admin: str
+    relayer: str
+    issuer: str
+    minter: str
+    registry: Contract
+    stablecoin: Contract
+    settlement: Contract
+    distribution: Contract
+    instrument: Contract
+
+    @classmethod
+    def deploy(cls, w3: Web3, node: AnvilNode) -> Suite:
+        admin, relayer, issuer, minter = w3.eth.accounts[:4]
+        registry = deploy(w3, admin, "InvestorClassification", admin)
+        stablecoin = deploy(w3, admin, "Stablecoin", registry.address, admin)
+        settlement = deploy(w3, admin, "Settlement", stablecoin.address, issuer, admin, relayer)
+        distribution = deploy(w3, admin, "Distribution", stablecoin.address, 50, admin, relayer)
+        for role in ("REGISTRAR_ROLE", "COMPLIANCE_ROLE"):
+            send(registry.functions.grantRole(role_id(role), relayer), admin)
+        send(stablecoin.functions.grantRole(role_id("MINTER_ROLE"), settlement.address), admin)
+        send(stablecoin.functions.grantRole(role_id("MINTER_ROLE"), distribution.address), admin)
+        send(stablecoin.functions.grantRole(role_id("MINTER_ROLE"), minter), admin)  # direct mints in tests
+        for role in ("BURNER_ROLE", "COMPLIANCE_ROLE", "PAUSER_ROLE"):
+            send(stablecoin.functions.grantRole(role_id(role), relayer), admin)
+        send(stablecoin.functions.setAllowListed(issuer, True), admin)
+        suite = cls(w3, node, admin, relayer, issuer, minter, registry, stablecoin, settlement, distribution, registry)
+        suite.instrument = suite.new_instrument(mask(US_ACC, EU_ACC, EU_NON), 1_000_000)
+        return suite
+
+    def new_instrument(self, eligible: int, units: int, symbol: str = "SME1") -> Contract:
+        return deploy(
+            self.w3,
+            self.relayer,
+            "FinancialInstrument",
+            f"Pool {symbol}",
+            symbol,
+            self.registry.address,
+            self.issuer,
+            eligible,
+            units,
+            self.admin,
+            self.relayer,
+            self.settlement.address,
+            self.distribution.address,
+        )
+
+    # ------------------------------------------------------------------ investors
+
+    def investor(self, classification: int | None) -> Any:
+        account = Account.create()
+        self.node.fund(account.address)
+        if classification is not None:
+            send(self.registry.functions.mint(account.address, classification), self.relayer)
+        return account
+
+    def permit(
+        self, owner: Any, spender: str, value: int, deadline: int | None = None, nonce: int | None = None
+    ) -> tuple[int, int, bytes, bytes]:
+        deadline = deadline if deadline is not None else int(time.time()) + 3600
+        nonce = nonce if nonce is not None else self.stablecoin.functions.nonces(owner.address).call()
+        data = {
+            "types": {
+                "EIP712Domain": [
+                    {"name": "name", "type": "string"},
+                    {"name": "version", "type": "string"},
+                    {"name": "chainId", "type": "uint256"},
+                    {"name": "verifyingContract", "type": "address"},
+                ],
+                "Permit": [
+                    {"name": "owner", "type": "address"},
+                    {"name": "spender", "type": "address"},
+                    {"name": "value", "type": "uint256"},
+                    {"name": "nonce", "type": "uint256"},
+                    {"name": "deadline", "type": "uint256"},
+                ],
+            },
+            "primaryType": "Permit",
+            "domain": {
+                "name": "Drexfy Euro",
+                "version": "1",
+                "chainId": self.w3.eth.chain_id,
+                "verifyingContract": self.stablecoin.address,
+            },
+            "message": {
+                "owner": owner.address,
+                "spender": spender,
+                "value": value,
+                "nonce": nonce,
+                "deadline": deadline,
+            },
+        }
+        signed = Account.sign_message(encode_typed_data(full_message=data), owner.key)
+        return deadline, signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
+
+    def buy(
+        self, buyer: Any, units: int, amount: int, order: bytes | None = None, instrument: Contract | None = None
+    ) -> Any:
+        instrument = instrument or self.instrument
+        order = order or Web3.keccak(text=f"order-{time.time_ns()}")
+        deadline, v, r, s = self.permit(buyer, self.settlement.address, amount)
+        return send(
+            self.settlement.functions.settle(
+                order, buyer.address, instrument.address, units, amount, deadline, v, r, s
+            ),
+            self.relayer,
+        )
+
+
+def role_id(name: str) -> bytes:
+    return Web3.keccak(text=name)
+
+
+def deploy(w3: Web3, sender: str, name: str, *args: Any) -> Contract:
+    artifact = load_artifact(name)
+    factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+    receipt = w3.eth.wait_for_transaction_receipt(factory.constructor(*args).transact({"from": sender}))
+    assert receipt.status == 1
+    return w3.eth.contract(address=receipt.contractAddress, abi=artifact.abi)
+
+
+def send(fn: Any, sender: Any) -> Any:
+    """Send a contract call from an unlocked address or an eth_account key; return the receipt.
+
+    A revert surfaces as web3's ContractCustomError (raised by the gas estimate)."""
+    w3 = fn.w3
+    if isinstance(sender, str):
+        tx_hash = fn.transact({"from": sender})
+    else:
+        tx = fn.build_transaction({"from": sender.address, "nonce": w3.eth.get_transaction_count(sender.address)})
+        tx_hash = w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction)
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash)
+    assert receipt.status == 1, receipt
+    return receipt
+
+
+def revert_reason(fn: Any, sender: Any) -> str:
+    """Simulate the call from `sender` and return the custom error it reverts with (the test fails
+    if it does not revert). Names are decoded over every contract of the suite."""
+    address = sender if isinstance(sender, str) else sender.address
+    try:
+        fn.estimate_gas({"from": address})
+    except (ContractCustomError, ContractLogicError) as exc:
+        return decode_revert(revert_data(exc)).reason
+    raise AssertionError("the call did not revert")

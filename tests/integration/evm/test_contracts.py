@@ -1,0 +1,522 @@
+"""Contract rules, on anvil: every rule of the suite and each of its refusals."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from web3 import Web3
+from web3.logs import DISCARD
+
+from tests.integration.evm.suite import (
+    CENT,
+    EU_ACC,
+    EU_NON,
+    SANCTIONED,
+    US_ACC,
+    US_NON,
+    Suite,
+    deploy,
+    mask,
+    revert_reason,
+    role_id,
+    send,
+)
+
+pytestmark = pytest.mark.anvil
+
+
+def past(suite: Suite) -> int:
+    """A deadline before the chain's clock (anvil's clock, not ours)."""
+    return suite.w3.eth.get_block("latest")["timestamp"] - 1
+
+
+def metadata(suite: Suite, wallet: str) -> dict:
+    uri = suite.registry.functions.tokenURI(int(wallet, 16)).call()
+    assert uri.startswith("data:application/json;base64,")
+    return json.loads(base64.b64decode(uri.split(",", 1)[1]))
+
+
+def traits(suite: Suite, wallet: str) -> dict:
+    return {a["trait_type"]: a["value"] for a in metadata(suite, wallet)["attributes"]}
+
+
+def holder(suite: Suite, classification: int, units: int = 100):
+    """A classified investor holding `units` of the default instrument (forced in by the agent)."""
+    account = suite.investor(classification)
+    if units:
+        send(suite.instrument.functions.forcedTransfer(suite.issuer, account.address, units), suite.relayer)
+    return account
+
+
+# ================================================================ InvestorClassification
+
+
+class TestClassification:
+    def test_mint_records_class_and_locked_soulbound_token(self, suite: Suite) -> None:
+        investor = suite.investor(None)
+        receipt = send(suite.registry.functions.mint(investor.address, EU_ACC), suite.relayer)
+        token_id = int(investor.address, 16)
+        reg = suite.registry
+        assert reg.functions.classOf(investor.address).call() == EU_ACC
+        assert reg.functions.ownerOf(token_id).call() == investor.address
+        assert reg.functions.balanceOf(investor.address).call() == 1
+        assert reg.functions.locked(token_id).call() is True
+        assert reg.events.Classified().process_receipt(receipt, errors=DISCARD)[0]["args"]["classCode"] == EU_ACC
+        assert reg.events.Locked().process_receipt(receipt, errors=DISCARD)[0]["args"]["tokenId"] == token_id
+        assert traits(suite, investor.address) == {"classification": "EU_ACCREDITED", "frozen": "false"}
+
+    def test_supports_erc721_metadata_and_erc5192(self, suite: Suite) -> None:
+        for interface in ("0x80ac58cd", "0x5b5e139f", "0xb45a3c0e", "0x49064906"):
+            assert suite.registry.functions.supportsInterface(interface).call()
+        assert not suite.registry.functions.supportsInterface("0xffffffff").call()
+
+    def test_reclassification_changes_class_and_metadata(self, suite: Suite) -> None:
+        investor = suite.investor(US_ACC)
+        receipt = send(suite.registry.functions.reclassify(investor.address, SANCTIONED), suite.relayer)
+        event = suite.registry.events.Reclassified().process_receipt(receipt, errors=DISCARD)[0]["args"]
+        assert (event["previousClass"], event["newClass"]) == (US_ACC, SANCTIONED)
+        assert suite.registry.events.MetadataUpdate().process_receipt(receipt, errors=DISCARD)
+        assert suite.registry.functions.classOf(investor.address).call() == SANCTIONED
+        assert traits(suite, investor.address)["classification"] == "SANCTIONED"
+
+    def test_token_cannot_be_transferred_or_approved(self, suite: Suite) -> None:
+        investor = suite.investor(EU_NON)
+        other = suite.investor(None)
+        token_id = int(investor.address, 16)
+        reg = suite.registry.functions
+        assert revert_reason(reg.transferFrom(investor.address, other.address, token_id), investor) == "Soulbound"
+        assert revert_reason(reg.approve(other.address, token_id), investor) == "Soulbound"
+        assert revert_reason(reg.setApprovalForAll(other.address, True), investor) == "Soulbound"
+
+    def test_refusals(self, suite: Suite) -> None:
+        investor = suite.investor(EU_ACC)
+        fresh = suite.investor(None)
+        reg = suite.registry.functions
+        assert revert_reason(reg.mint(investor.address, US_ACC), suite.relayer) == "AlreadyClassified"
+        assert revert_reason(reg.mint(fresh.address, 0), suite.relayer) == "InvalidClass"
+        assert revert_reason(reg.mint(fresh.address, 6), suite.relayer) == "InvalidClass"
+        assert revert_reason(reg.reclassify(fresh.address, US_ACC), suite.relayer) == "NotClassified"
+        assert revert_reason(reg.reclassify(investor.address, EU_ACC), suite.relayer) == "ClassUnchanged"
+        assert revert_reason(reg.revoke(fresh.address), suite.relayer) == "NotClassified"
+
+    def test_only_the_registrar_classifies_and_only_compliance_freezes(self, suite: Suite) -> None:
+        fresh = suite.investor(None)
+        reg = suite.registry.functions
+        for outsider in (fresh, suite.issuer):
+            assert revert_reason(reg.mint(fresh.address, EU_ACC), outsider) == "AccessControlUnauthorizedAccount"
+            assert revert_reason(reg.setFrozen(fresh.address, True), outsider) == "AccessControlUnauthorizedAccount"
+
+    def test_revoke_burns_the_token_but_keeps_a_freeze(self, suite: Suite) -> None:
+        investor = suite.investor(EU_ACC)
+        send(suite.registry.functions.setFrozen(investor.address, True), suite.relayer)
+        send(suite.registry.functions.revoke(investor.address), suite.relayer)
+        assert suite.registry.functions.classOf(investor.address).call() == 0
+        assert suite.registry.functions.isFrozen(investor.address).call()
+        assert revert_reason(suite.registry.functions.ownerOf(int(investor.address, 16)), suite.admin) == (
+            "ERC721NonexistentToken"
+        )
+
+    def test_freeze_shows_in_metadata_and_refuses_no_change(self, suite: Suite) -> None:
+        investor = suite.investor(EU_ACC)
+        send(suite.registry.functions.setFrozen(investor.address, True), suite.relayer)
+        assert traits(suite, investor.address)["frozen"] == "true"
+        fn = suite.registry.functions.setFrozen(investor.address, True)
+        assert revert_reason(fn, suite.relayer) == "FreezeUnchanged"
+
+    def test_status_pair_view_and_raw_entry_agree(self, suite: Suite) -> None:
+        a, b = suite.investor(US_ACC), suite.investor(EU_NON)
+        send(suite.registry.functions.setFrozen(b.address, True), suite.relayer)
+        pair = suite.registry.functions.statusOfPair(a.address, b.address).call()
+        assert pair == [US_ACC, EU_NON | 1 << 8]
+        raw = suite.w3.eth.call(
+            {
+                "to": suite.registry.address,
+                "data": "0xd2e3f500" + a.address[2:].lower().rjust(64, "0") + b.address[2:].lower().rjust(64, "0"),
+            }
+        )
+        assert [int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")] == pair
+        with pytest.raises(Exception):  # any other unknown call data reverts
+            suite.w3.eth.call({"to": suite.registry.address, "data": "0xdeadbeef"})
+
+
+# ================================================================ Stablecoin
+
+
+class TestStablecoin:
+    def test_decimals_and_minting_to_a_classified_wallet(self, suite: Suite) -> None:
+        investor = suite.investor(EU_NON)
+        assert suite.stablecoin.functions.decimals().call() == 6
+        send(suite.stablecoin.functions.mint(investor.address, 150 * CENT), suite.minter)
+        assert suite.stablecoin.functions.balanceOf(investor.address).call() == 150 * CENT
+
+    def test_mint_refusals(self, suite: Suite) -> None:
+        coin = suite.stablecoin.functions
+        unclassified, sanctioned = suite.investor(None), suite.investor(SANCTIONED)
+        frozen = suite.investor(US_ACC)
+        send(suite.registry.functions.setFrozen(frozen.address, True), suite.relayer)
+        minter = suite.minter
+        assert revert_reason(coin.mint(unclassified.address, 1), minter) == "UnclassifiedWallet"
+        assert revert_reason(coin.mint(sanctioned.address, 1), minter) == "SanctionedWallet"
+        assert revert_reason(coin.mint(frozen.address, 1), minter) == "WalletFrozen"
+        assert revert_reason(coin.mint(frozen.address, 1), suite.relayer) == "AccessControlUnauthorizedAccount"
+
+    def test_transfers_only_between_unfrozen_non_sanctioned_wallets(self, suite: Suite) -> None:
+        a, b, c = suite.investor(US_ACC), suite.investor(EU_NON), suite.investor(EU_ACC)
+        minter = suite.minter
+        send(suite.stablecoin.functions.mint(a.address, 10 * CENT), minter)
+        send(suite.stablecoin.functions.transfer(b.address, CENT), a)
+        assert suite.stablecoin.functions.balanceOf(b.address).call() == CENT
+        coin = suite.stablecoin.functions
+        # Registry freeze of the sender, token freeze of the receiver, sanctioned receiver.
+        send(suite.registry.functions.setFrozen(a.address, True), suite.relayer)
+        assert revert_reason(coin.transfer(b.address, 1), a) == "WalletFrozen"
+        send(suite.registry.functions.setFrozen(a.address, False), suite.relayer)
+        send(coin.setFrozen(b.address, True), suite.relayer)
+        assert revert_reason(coin.transfer(b.address, 1), a) == "WalletFrozen"
+        send(suite.registry.functions.reclassify(c.address, SANCTIONED), suite.relayer)
+        assert revert_reason(coin.transfer(c.address, 1), a) == "SanctionedWallet"
+
+    def test_allow_listed_issuer_receives_without_a_classification(self, suite: Suite) -> None:
+        a = suite.investor(US_ACC)
+        send(suite.stablecoin.functions.mint(a.address, 5 * CENT), suite.minter)
+        send(suite.stablecoin.functions.transfer(suite.issuer, 5 * CENT), a)
+        assert suite.stablecoin.functions.balanceOf(suite.issuer).call() == 5 * CENT
+        outsider = suite.investor(None).address
+        assert revert_reason(suite.stablecoin.functions.transfer(outsider, 1), suite.issuer) == "UnclassifiedWallet"
+
+    def test_allow_list_is_the_admins_and_does_not_lift_a_freeze(self, suite: Suite) -> None:
+        a = suite.investor(US_ACC)
+        send(suite.stablecoin.functions.mint(a.address, CENT), suite.minter)
+        fn = suite.stablecoin.functions.setAllowListed(a.address, True)
+        assert revert_reason(fn, suite.relayer) == "AccessControlUnauthorizedAccount"
+        send(suite.stablecoin.functions.setFrozen(suite.issuer, True), suite.relayer)
+        assert revert_reason(suite.stablecoin.functions.transfer(suite.issuer, 1), a) == "WalletFrozen"
+
+    def test_pause_stops_everything(self, suite: Suite) -> None:
+        a, b = suite.investor(US_ACC), suite.investor(EU_NON)
+        send(suite.stablecoin.functions.mint(a.address, CENT), suite.minter)
+        send(suite.stablecoin.functions.pause(), suite.relayer)
+        assert revert_reason(suite.stablecoin.functions.transfer(b.address, 1), a) == "EnforcedPause"
+        assert revert_reason(suite.stablecoin.functions.mint(b.address, 1), suite.minter) == "EnforcedPause"
+        assert revert_reason(suite.stablecoin.functions.unpause(), a) == "AccessControlUnauthorizedAccount"
+
+    def test_permit_sets_allowance_once(self, suite: Suite) -> None:
+        owner = suite.investor(EU_ACC)
+        spender = suite.relayer
+        deadline, v, r, s = suite.permit(owner, spender, 7 * CENT)
+        coin = suite.stablecoin.functions
+        send(coin.permit(owner.address, spender, 7 * CENT, deadline, v, r, s), suite.admin)
+        assert coin.allowance(owner.address, spender).call() == 7 * CENT
+        assert coin.nonces(owner.address).call() == 1
+        replay = coin.permit(owner.address, spender, 7 * CENT, deadline, v, r, s)
+        assert revert_reason(replay, suite.admin) == "ERC2612InvalidSigner"
+
+    def test_expired_and_forged_permits_are_refused(self, suite: Suite) -> None:
+        owner, other = suite.investor(EU_ACC), suite.investor(EU_ACC)
+        coin = suite.stablecoin.functions
+        deadline, v, r, s = suite.permit(owner, suite.relayer, CENT, deadline=past(suite))
+        assert revert_reason(coin.permit(owner.address, suite.relayer, CENT, deadline, v, r, s), suite.admin) == (
+            "ERC2612ExpiredSignature"
+        )
+        deadline, v, r, s = suite.permit(other, suite.relayer, CENT)  # signed by someone else
+        assert revert_reason(coin.permit(owner.address, suite.relayer, CENT, deadline, v, r, s), suite.admin) == (
+            "ERC2612InvalidSigner"
+        )
+
+    def test_burn_with_permit_takes_coins_out_of_circulation(self, suite: Suite) -> None:
+        owner = suite.investor(EU_ACC)
+        send(suite.stablecoin.functions.mint(owner.address, 9 * CENT), suite.minter)
+        supply = suite.stablecoin.functions.totalSupply().call()
+        deadline, v, r, s = suite.permit(owner, suite.relayer, 4 * CENT)
+        send(suite.stablecoin.functions.burnWithPermit(owner.address, 4 * CENT, deadline, v, r, s), suite.relayer)
+        assert suite.stablecoin.functions.balanceOf(owner.address).call() == 5 * CENT
+        assert suite.stablecoin.functions.totalSupply().call() == supply - 4 * CENT
+
+    def test_a_frozen_wallet_cannot_cash_out(self, suite: Suite) -> None:
+        owner = suite.investor(EU_ACC)
+        send(suite.stablecoin.functions.mint(owner.address, 9 * CENT), suite.minter)
+        send(suite.registry.functions.setFrozen(owner.address, True), suite.relayer)
+        deadline, v, r, s = suite.permit(owner, suite.relayer, CENT)
+        fn = suite.stablecoin.functions.burnWithPermit(owner.address, CENT, deadline, v, r, s)
+        assert revert_reason(fn, suite.relayer) == "WalletFrozen"
+
+    def test_mint_batch_needs_matching_lengths(self, suite: Suite) -> None:
+        a = suite.investor(EU_ACC)
+        fn = suite.stablecoin.functions.mintBatch([a.address], [1, 2])
+        assert revert_reason(fn, suite.minter) == "LengthMismatch"
+
+
+# ================================================================ FinancialInstrument
+
+
+class TestInstrument:
+    def test_eligible_transfer_moves_units(self, suite: Suite) -> None:
+        a, b = holder(suite, US_ACC), suite.investor(EU_NON)
+        send(suite.instrument.functions.transfer(b.address, 40), a)
+        assert suite.instrument.functions.balanceOf(b.address).call() == 40
+        assert suite.instrument.functions.balanceOf(a.address).call() == 60
+
+    @pytest.mark.parametrize(
+        ("receiver_class", "error"),
+        [(US_NON, "IneligibleReceiver"), (None, "IneligibleReceiver"), (SANCTIONED, "SanctionedWallet")],
+    )
+    def test_direct_transfer_to_an_ineligible_receiver_reverts(self, suite: Suite, receiver_class, error) -> None:
+        a = holder(suite, EU_ACC)
+        receiver = suite.investor(receiver_class)
+        assert revert_reason(suite.instrument.functions.transfer(receiver.address, 1), a) == error
+
+    def test_frozen_or_sanctioned_sender_cannot_transfer(self, suite: Suite) -> None:
+        a, b = holder(suite, EU_ACC), suite.investor(EU_ACC)
+        fn = suite.instrument.functions.transfer(b.address, 1)
+        send(suite.registry.functions.setFrozen(a.address, True), suite.relayer)
+        assert revert_reason(fn, a) == "WalletFrozen"
+        send(suite.registry.functions.setFrozen(a.address, False), suite.relayer)
+        send(suite.instrument.functions.setFrozen(a.address, True), suite.relayer)  # this instrument only
+        assert revert_reason(fn, a) == "WalletFrozen"
+        assert suite.instrument.functions.isFrozen(a.address).call()
+        send(suite.instrument.functions.setFrozen(a.address, False), suite.relayer)
+        send(suite.registry.functions.reclassify(a.address, SANCTIONED), suite.relayer)
+        assert revert_reason(fn, a) == "SanctionedWallet"
+
+    def test_frozen_receiver_cannot_receive(self, suite: Suite) -> None:
+        a, b = holder(suite, EU_ACC), suite.investor(EU_ACC)
+        send(suite.registry.functions.setFrozen(b.address, True), suite.relayer)
+        assert revert_reason(suite.instrument.functions.transfer(b.address, 1), a) == "WalletFrozen"
+
+    def test_transfer_from_spends_allowance_and_checks_rules(self, suite: Suite) -> None:
+        a, b, spender = holder(suite, EU_ACC), suite.investor(US_NON), suite.investor(EU_ACC)
+        send(suite.instrument.functions.approve(spender.address, 5), a)
+        fn = suite.instrument.functions.transferFrom(a.address, b.address, 5)
+        assert revert_reason(fn, spender) == "IneligibleReceiver"
+        c = suite.investor(US_ACC)
+        send(suite.instrument.functions.transferFrom(a.address, c.address, 5), spender)
+        assert suite.instrument.functions.allowance(a.address, spender.address).call() == 0
+        fn = suite.instrument.functions.transferFrom(a.address, c.address, 1)
+        assert revert_reason(fn, spender) == "ERC20InsufficientAllowance"
+
+    def test_pause_stops_transfers(self, suite: Suite) -> None:
+        a, b = holder(suite, EU_ACC), suite.investor(EU_ACC)
+        send(suite.instrument.functions.pause(), suite.relayer)
+        assert revert_reason(suite.instrument.functions.transfer(b.address, 1), a) == "EnforcedPause"
+
+    def test_agent_forced_transfer_ignores_sender_freeze_not_receiver_rules(self, suite: Suite) -> None:
+        a, b, bad = holder(suite, EU_ACC), suite.investor(EU_ACC), suite.investor(US_NON)
+        send(suite.registry.functions.setFrozen(a.address, True), suite.relayer)
+        receipt = send(suite.instrument.functions.forcedTransfer(a.address, b.address, 10), suite.relayer)
+        assert (
+            suite.instrument.events.ForcedTransfer().process_receipt(receipt, errors=DISCARD)[0]["args"]["value"] == 10
+        )
+        fn = suite.instrument.functions.forcedTransfer(a.address, bad.address, 10)
+        assert revert_reason(fn, suite.relayer) == "IneligibleReceiver"
+        assert revert_reason(fn, a) == "AccessControlUnauthorizedAccount"
+
+    def test_agent_burn(self, suite: Suite) -> None:
+        a = holder(suite, EU_ACC)
+        supply = suite.instrument.functions.totalSupply().call()
+        send(suite.instrument.functions.burn(a.address, 30), suite.relayer)
+        assert suite.instrument.functions.balanceOf(a.address).call() == 70
+        assert suite.instrument.functions.totalSupply().call() == supply - 30
+        assert revert_reason(suite.instrument.functions.burn(a.address, 71), suite.relayer) == (
+            "ERC20InsufficientBalance"
+        )
+
+    def test_wallet_recovery_moves_units_and_freeze_to_an_eligible_wallet(self, suite: Suite) -> None:
+        lost, new, ineligible = holder(suite, EU_ACC), suite.investor(EU_ACC), suite.investor(US_NON)
+        send(suite.instrument.functions.setFrozen(lost.address, True), suite.relayer)
+        fn = suite.instrument.functions.recoverWallet(lost.address, ineligible.address)
+        assert revert_reason(fn, suite.relayer) == "IneligibleReceiver"
+        send(suite.instrument.functions.recoverWallet(lost.address, new.address), suite.relayer)
+        assert suite.instrument.functions.balanceOf(new.address).call() == 100
+        assert suite.instrument.functions.balanceOf(lost.address).call() == 0
+        assert suite.instrument.functions.isFrozen(new.address).call()
+        assert not suite.instrument.functions.isFrozen(lost.address).call()
+        fn = suite.instrument.functions.recoverWallet(lost.address, new.address)
+        assert revert_reason(fn, suite.relayer) == "NothingToRecover"
+
+    def test_only_settlement_delivers_from_inventory(self, suite: Suite) -> None:
+        a = suite.investor(EU_ACC)
+        fn = suite.instrument.functions.deliver(a.address, 1)
+        assert revert_reason(fn, suite.relayer) == "AccessControlUnauthorizedAccount"
+
+    def test_eligible_set_never_includes_sanctioned(self, suite: Suite) -> None:
+        with pytest.raises(Exception, match="0x"):
+            suite.new_instrument(mask(EU_ACC, SANCTIONED), 10)
+        with pytest.raises(Exception, match="0x"):
+            suite.new_instrument(0, 10)
+        inst = suite.new_instrument(mask(US_ACC), 10, "US1")
+        assert inst.functions.isEligibleClass(US_ACC).call()
+        assert not inst.functions.isEligibleClass(EU_ACC).call()
+        assert inst.functions.balanceOf(suite.issuer).call() == 10
+        assert inst.functions.decimals().call() == 0
+
+
+# ================================================================ Settlement
+
+
+class TestSettlement:
+    def test_settle_moves_all_three_legs_with_an_event_each(self, suite: Suite) -> None:
+        buyer = suite.investor(EU_ACC)
+        issuer_coins = suite.stablecoin.functions.balanceOf(suite.issuer).call()
+        order = Web3.keccak(text="order-1")
+        receipt = suite.buy(buyer, units=25, amount=2500 * CENT, order=order)
+        st = suite.settlement.events
+        assert st.PaymentMinted().process_receipt(receipt, errors=DISCARD)[0]["args"]["amount"] == 2500 * CENT
+        assert st.PaymentCollected().process_receipt(receipt, errors=DISCARD)[0]["args"]["issuer"] == suite.issuer
+        assert st.UnitsDelivered().process_receipt(receipt, errors=DISCARD)[0]["args"]["units"] == 25
+        assert suite.instrument.functions.balanceOf(buyer.address).call() == 25
+        assert suite.stablecoin.functions.balanceOf(buyer.address).call() == 0
+        assert suite.stablecoin.functions.balanceOf(suite.issuer).call() == issuer_coins + 2500 * CENT
+        assert suite.settlement.functions.isSettled(order).call()
+
+    def test_an_order_settles_once(self, suite: Suite) -> None:
+        buyer = suite.investor(EU_ACC)
+        order = Web3.keccak(text="order-2")
+        suite.buy(buyer, 1, CENT, order=order)
+        deadline, v, r, s = suite.permit(buyer, suite.settlement.address, CENT)
+        fn = suite.settlement.functions.settle(
+            order, buyer.address, suite.instrument.address, 1, CENT, deadline, v, r, s
+        )
+        assert revert_reason(fn, suite.relayer) == "OrderAlreadySettled"
+
+    @pytest.mark.parametrize(("cls", "error"), [(US_NON, "IneligibleReceiver"), (SANCTIONED, "SanctionedWallet")])
+    def test_ineligible_buyer_gets_nothing_and_pays_nothing(self, suite: Suite, cls, error) -> None:
+        buyer = suite.investor(cls)
+        deadline, v, r, s = suite.permit(buyer, suite.settlement.address, CENT)
+        order = Web3.keccak(text="order-3")
+        fn = suite.settlement.functions.settle(
+            order, buyer.address, suite.instrument.address, 1, CENT, deadline, v, r, s
+        )
+        if cls == SANCTIONED:
+            error = "SanctionedWallet"  # the stablecoin mint refuses first
+        assert revert_reason(fn, suite.relayer) == error
+        assert not suite.settlement.functions.isSettled(order).call()
+
+    def test_atomic_when_the_last_leg_fails(self, suite: Suite) -> None:
+        buyer = suite.investor(EU_ACC)
+        send(suite.instrument.functions.setFrozen(buyer.address, True), suite.relayer)  # only the units leg fails
+        deadline, v, r, s = suite.permit(buyer, suite.settlement.address, CENT)
+        order = Web3.keccak(text="order-4")
+        fn = suite.settlement.functions.settle(
+            order, buyer.address, suite.instrument.address, 1, CENT, deadline, v, r, s
+        )
+        supply = suite.stablecoin.functions.totalSupply().call()
+        tx_hash = fn.transact({"from": suite.relayer, "gas": 500_000})  # explicit gas: no pre-check
+        assert suite.w3.eth.wait_for_transaction_receipt(tx_hash).status == 0
+        # Mined and reverted: no leg left a trace.
+        assert suite.stablecoin.functions.totalSupply().call() == supply
+        assert suite.stablecoin.functions.balanceOf(buyer.address).call() == 0
+        assert suite.stablecoin.functions.nonces(buyer.address).call() == 0
+        assert suite.instrument.functions.balanceOf(buyer.address).call() == 0
+
+    def test_expired_replayed_and_wrong_permits(self, suite: Suite) -> None:
+        buyer = suite.investor(EU_ACC)
+        settle = suite.settlement.functions.settle
+        inst = suite.instrument.address
+        deadline, v, r, s = suite.permit(buyer, suite.settlement.address, CENT, deadline=past(suite))
+        fn = settle(Web3.keccak(text="o5"), buyer.address, inst, 1, CENT, deadline, v, r, s)
+        assert revert_reason(fn, suite.relayer) == "ERC2612ExpiredSignature"
+        deadline, v, r, s = suite.permit(buyer, suite.settlement.address, CENT)
+        send(settle(Web3.keccak(text="o6"), buyer.address, inst, 1, CENT, deadline, v, r, s), suite.relayer)
+        fn = settle(Web3.keccak(text="o7"), buyer.address, inst, 1, CENT, deadline, v, r, s)  # same permit again
+        assert revert_reason(fn, suite.relayer) == "ERC2612InvalidSigner"
+        deadline, v, r, s = suite.permit(buyer, suite.settlement.address, CENT)  # for 1 cent, used for 2
+        fn = settle(Web3.keccak(text="o8"), buyer.address, inst, 1, 2 * CENT, deadline, v, r, s)
+        assert revert_reason(fn, suite.relayer) == "ERC2612InvalidSigner"
+
+    def test_a_front_run_permit_does_not_block_the_order(self, suite: Suite) -> None:
+        buyer = suite.investor(EU_ACC)
+        deadline, v, r, s = suite.permit(buyer, suite.settlement.address, CENT)
+        coin = suite.stablecoin.functions
+        send(coin.permit(buyer.address, suite.settlement.address, CENT, deadline, v, r, s), suite.admin)
+        order = Web3.keccak(text="o9")
+        fn = suite.settlement.functions.settle(
+            order, buyer.address, suite.instrument.address, 1, CENT, deadline, v, r, s
+        )
+        send(fn, suite.relayer)
+        assert suite.instrument.functions.balanceOf(buyer.address).call() == 1
+
+    def test_only_the_relayer_settles(self, suite: Suite) -> None:
+        buyer = suite.investor(EU_ACC)
+        deadline, v, r, s = suite.permit(buyer, suite.settlement.address, CENT)
+        fn = suite.settlement.functions.settle(
+            Web3.keccak(text="o10"), buyer.address, suite.instrument.address, 1, CENT, deadline, v, r, s
+        )
+        assert revert_reason(fn, buyer) == "AccessControlUnauthorizedAccount"
+
+    def test_empty_order_is_refused(self, suite: Suite) -> None:
+        buyer = suite.investor(EU_ACC)
+        deadline, v, r, s = suite.permit(buyer, suite.settlement.address, 0)
+        fn = suite.settlement.functions.settle(
+            Web3.keccak(text="o11"), buyer.address, suite.instrument.address, 0, 0, deadline, v, r, s
+        )
+        assert revert_reason(fn, suite.relayer) == "EmptySettlement"
+
+
+# ================================================================ Distribution
+
+
+class TestDistribution:
+    def test_pays_holders_and_retires_units_pro_rata(self, suite: Suite) -> None:
+        a, b = holder(suite, EU_ACC, 300), holder(suite, US_ACC, 100)
+        supply = suite.instrument.functions.totalSupply().call()
+        batch = Web3.keccak(text="round-1#0")
+        fn = suite.distribution.functions.pay(
+            batch, suite.instrument.address, [a.address, b.address], [300 * CENT, 100 * CENT], [30, 10]
+        )
+        receipt = send(fn, suite.relayer)
+        event = suite.distribution.events.BatchPaid().process_receipt(receipt, errors=DISCARD)[0]["args"]
+        assert (event["holders"], event["amount"], event["unitsRetired"]) == (2, 400 * CENT, 40)
+        assert suite.stablecoin.functions.balanceOf(a.address).call() == 300 * CENT
+        assert suite.instrument.functions.balanceOf(a.address).call() == 270
+        assert suite.instrument.functions.balanceOf(b.address).call() == 90
+        assert suite.instrument.functions.totalSupply().call() == supply - 40
+        again = suite.distribution.functions.pay(batch, suite.instrument.address, [a.address], [1], [])
+        assert revert_reason(again, suite.relayer) == "BatchAlreadyDone"
+
+    def test_a_frozen_holder_blocks_the_whole_batch(self, suite: Suite) -> None:
+        a, b = holder(suite, EU_ACC), holder(suite, EU_ACC)
+        send(suite.registry.functions.setFrozen(b.address, True), suite.relayer)
+        fn = suite.distribution.functions.pay(
+            Web3.keccak(text="round-2#0"), suite.instrument.address, [a.address, b.address], [CENT, CENT], []
+        )
+        assert revert_reason(fn, suite.relayer) == "WalletFrozen"
+
+    def test_batch_size_cap_and_role(self, suite: Suite) -> None:
+        cap = suite.distribution.functions.maxBatch().call()
+        too_many = [suite.admin] * (cap + 1)
+        fn = suite.distribution.functions.pay(
+            Web3.keccak(text="r3"), suite.instrument.address, too_many, [1] * (cap + 1), []
+        )
+        assert revert_reason(fn, suite.relayer) == "InvalidBatchSize"
+        fn = suite.distribution.functions.pay(Web3.keccak(text="r4"), suite.instrument.address, [], [], [])
+        assert revert_reason(fn, suite.relayer) == "InvalidBatchSize"
+        a = holder(suite, EU_ACC)
+        fn = suite.distribution.functions.pay(Web3.keccak(text="r5"), suite.instrument.address, [a.address], [1], [])
+        assert revert_reason(fn, a) == "AccessControlUnauthorizedAccount"
+        fn = suite.distribution.functions.pay(Web3.keccak(text="r6"), suite.instrument.address, [a.address], [1, 2], [])
+        assert revert_reason(fn, suite.relayer) == "LengthMismatch"
+
+    def test_redeem_burns_every_unit_at_maturity(self, suite: Suite) -> None:
+        a, b = holder(suite, EU_ACC, 70), holder(suite, US_ACC, 30)
+        receipt = send(
+            suite.distribution.functions.redeem(
+                Web3.keccak(text="maturity#0"), suite.instrument.address, [a.address, b.address]
+            ),
+            suite.relayer,
+        )
+        assert (
+            suite.distribution.events.BatchRedeemed().process_receipt(receipt, errors=DISCARD)[0]["args"][
+                "unitsRedeemed"
+            ]
+            == 100
+        )
+        assert suite.instrument.functions.balanceOf(a.address).call() == 0
+        assert suite.instrument.functions.balanceOf(b.address).call() == 0
+
+
+def test_baseline_contracts_are_not_part_of_the_suite(suite: Suite) -> None:
+    with pytest.raises(FileNotFoundError):
+        deploy(suite.w3, suite.admin, "BaselineERC20")
+    assert role_id("MINTER_ROLE") == suite.stablecoin.functions.MINTER_ROLE().call()

@@ -1,0 +1,421 @@
+"""EvmLedger against anvil, with the real SQLite journal and the local vault."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import attrs
+import pytest
+
+from drexfy.adapters.evm import EvmConfig, EvmLedger, build_evm_ledger, connect, deploy_suite
+from drexfy.adapters.evm.deployment import ISSUER_KEY, RELAYER_KEY
+from drexfy.adapters.evm.relayer import Relayer
+from drexfy.adapters.local_vault import LocalVault
+from drexfy.adapters.secp256k1 import evm_address
+from drexfy.adapters.sqlite import SqliteStore, open_sqlite_store
+from drexfy.domain.classification import Classification
+from drexfy.domain.errors import ComplianceRejected, LedgerRejected, LedgerUnavailable, OperationConflict
+from drexfy.domain.model import Wallet
+from drexfy.domain.money import Money
+from drexfy.domain.ports import InstrumentSpec, JournalStatus, Payout, Purchase
+from tests.support.anvil import AnvilNode, anvil_node, start_anvil  # noqa: F401 - fixture
+
+pytestmark = pytest.mark.anvil
+
+EU_ACC, US_ACC, EU_NON, US_NON = (
+    Classification.EU_ACCREDITED,
+    Classification.US_ACCREDITED,
+    Classification.EU_NON_ACCREDITED,
+    Classification.US_NON_ACCREDITED,
+)
+
+
+def eur(cents: int) -> Money:
+    return Money(cents, "EUR")
+
+
+@attrs.define
+class Env:
+    ledger: EvmLedger
+    store: SqliteStore
+    vault: LocalVault
+    config: EvmConfig
+    instrument: str
+
+    async def wallet(self, name: str, classification: Classification | None = None) -> Wallet:
+        public_key = await self.vault.create_key(name)
+        wallet = Wallet(name, evm_address(public_key), public_key.hex())
+        if classification is not None:
+            await self.ledger.record_classification(f"classify:{name}", wallet, classification)
+        return wallet
+
+    async def reopen(self) -> EvmLedger:
+        """A new adapter over the same journal and vault: what a restarted process builds."""
+        return await build_evm_ledger(self.config, self.vault, self.store.journal)
+
+
+async def make_env(node: AnvilNode, tmp_path: Path, **config: object) -> tuple[EvmConfig, LocalVault, SqliteStore]:
+    vault = LocalVault(tmp_path / "vault", os.urandom(32))
+    store = await open_sqlite_store(":memory:")
+    cfg = EvmConfig(rpc_url=node.url, chain_id=1287, deployment_file=tmp_path / "deployment.json", **config)
+    w3 = await connect(cfg)
+    (await deploy_suite(w3, vault, store.journal, cfg)).save(cfg.deployment_file)
+    return cfg, vault, store
+
+
+@pytest.fixture
+async def env(anvil_node: AnvilNode, tmp_path: Path) -> AsyncIterator[Env]:  # noqa: F811
+    cfg, vault, store = await make_env(anvil_node, tmp_path, batch_size=8)
+    ledger = await build_evm_ledger(cfg, vault, store.journal)
+    spec = InstrumentSpec("sme-1", "SME1", "SME pool 1", 10_000, frozenset({EU_ACC, US_ACC, EU_NON}), eur(10_000))
+    issued = await ledger.issue_instrument("issue:sme-1", spec)
+    try:
+        yield Env(ledger, store, vault, cfg, issued.ledger_ref)
+    finally:
+        await store.close()
+
+
+def purchase(order: str, buyer: Wallet, instrument: str, units: int) -> Purchase:
+    return Purchase(order, buyer, instrument, units, eur(units * 10_000))
+
+
+async def test_settles_a_purchase_once_per_operation(env: Env) -> None:
+    buyer = await env.wallet("alice", EU_ACC)
+    ledger = env.ledger
+    result = await ledger.settle_purchase("settle:o1", purchase("o1", buyer, env.instrument, 3))
+    assert len(result.tx_ids) == 1
+    assert await ledger.units_of(env.instrument, buyer.address) == 3
+    assert await ledger.stablecoin_balance(buyer.address) == eur(0)
+    assert await ledger.stablecoin_balance(ledger.deployment.issuer) == eur(30_000)
+    assert await ledger.holders(env.instrument) == {buyer.address: 3}
+    # The same op id again (a retry, a duplicate delivery): same answer, nothing moves twice.
+    again = await ledger.settle_purchase("settle:o1", purchase("o1", buyer, env.instrument, 3))
+    assert again == result
+    assert await ledger.units_of(env.instrument, buyer.address) == 3
+    entry = await env.store.journal.get("settle:o1")
+    assert entry is not None and entry.status is JournalStatus.CONFIRMED
+    assert entry.tx_id == result.tx_ids[0] and entry.payload and entry.sequence is not None
+
+
+class Crash(Exception):
+    """Stands for the process dying at a precise point."""
+
+
+async def test_crash_before_broadcast_rebroadcasts_the_same_transaction(env: Env) -> None:
+    buyer = await env.wallet("bob", US_ACC)
+    relayer_address = env.ledger.deployment.relayer
+    w3 = env.ledger.w3
+    nonce_before = await w3.eth.get_transaction_count(relayer_address)
+
+    def die(entry: object) -> None:
+        raise Crash
+
+    env.ledger.relayer.before_broadcast = die
+    with pytest.raises(Crash):
+        await env.ledger.settle_purchase("settle:o2", purchase("o2", buyer, env.instrument, 2))
+    journalled = await env.store.journal.get("settle:o2")
+    assert journalled is not None and journalled.status is JournalStatus.PREPARED and journalled.payload
+    assert await w3.eth.get_transaction_count(relayer_address) == nonce_before  # nothing reached the chain
+
+    restarted = await env.reopen()
+    result = await restarted.settle_purchase("settle:o2", purchase("o2", buyer, env.instrument, 2))
+    assert result.tx_ids == (journalled.tx_id,)  # the very transaction signed before the crash
+    assert await restarted.units_of(env.instrument, buyer.address) == 2
+    assert await w3.eth.get_transaction_count(relayer_address) == nonce_before + 1
+
+
+async def test_crash_after_broadcast_has_one_effect(env: Env) -> None:
+    buyer = await env.wallet("carol", EU_NON)
+    w3 = env.ledger.w3
+    sent: list[str] = []
+
+    def broadcast_then_die(entry: object) -> None:
+        sent.append(entry.payload)  # type: ignore[attr-defined]
+        raise Crash
+
+    env.ledger.relayer.before_broadcast = broadcast_then_die
+    with pytest.raises(Crash):
+        await env.ledger.settle_purchase("settle:o3", purchase("o3", buyer, env.instrument, 4))
+    await w3.eth.send_raw_transaction(sent[0])  # it did leave the process before the crash
+    restarted = await env.reopen()
+    done = await restarted.resume_unfinished()
+    assert "settle:o3" in done
+    entry = await env.store.journal.get("settle:o3")
+    assert entry is not None and entry.status is JournalStatus.CONFIRMED
+    result = await restarted.settle_purchase("settle:o3", purchase("o3", buyer, env.instrument, 4))
+    assert result.tx_ids == (entry.tx_id,)
+    assert await restarted.units_of(env.instrument, buyer.address) == 4
+
+
+async def test_reusing_an_operation_id_for_another_intent_conflicts(env: Env) -> None:
+    buyer = await env.wallet("dan", EU_ACC)
+    await env.ledger.settle_purchase("op-1", purchase("o4", buyer, env.instrument, 1))
+    with pytest.raises(OperationConflict):
+        await env.ledger.settle_purchase("op-1", purchase("o4", buyer, env.instrument, 2))
+    with pytest.raises(OperationConflict):
+        await env.ledger.set_frozen("op-1", buyer, True, [env.instrument])
+    assert await env.ledger.units_of(env.instrument, buyer.address) == 1
+
+
+async def test_compliance_reverts_become_compliance_rejections(env: Env) -> None:
+    retail_us = await env.wallet("erin", US_NON)
+    with pytest.raises(ComplianceRejected) as refused:
+        await env.ledger.settle_purchase("settle:o5", purchase("o5", retail_us, env.instrument, 1))
+    assert refused.value.reason == "IneligibleReceiver"
+    unclassified = await env.wallet("frank")
+    with pytest.raises(ComplianceRejected) as refused:
+        await env.ledger.settle_purchase("settle:o6", purchase("o6", unclassified, env.instrument, 1))
+    assert refused.value.reason == "UnclassifiedWallet"
+    assert await env.ledger.units_of(env.instrument, retail_us.address) == 0
+
+
+async def test_other_reverts_become_ledger_rejections(env: Env) -> None:
+    buyer = await env.wallet("gina", EU_ACC)
+    await env.ledger.settle_purchase("settle:o7", purchase("o7", buyer, env.instrument, 1))
+    with pytest.raises(LedgerRejected) as refused:  # the same order under another op id
+        await env.ledger.settle_purchase("settle:o7-again", purchase("o7", buyer, env.instrument, 1))
+    assert refused.value.reason == "OrderAlreadySettled"
+    assert not isinstance(refused.value, ComplianceRejected)
+    with pytest.raises(LedgerRejected) as refused:
+        await env.ledger.settle_purchase("settle:o8", Purchase("o8", buyer, env.instrument, 1, Money(100, "USD")))
+    assert refused.value.reason == "CurrencyMismatch"
+
+
+async def test_a_refused_operation_can_succeed_later_under_the_same_id(env: Env) -> None:
+    """A refusal found by simulation signed nothing, so the op id is not burnt."""
+    buyer = await env.wallet("hal", EU_ACC)
+    await env.ledger.set_frozen("freeze:hal", buyer, True, [env.instrument])
+    with pytest.raises(ComplianceRejected):
+        await env.ledger.settle_purchase("settle:o9", purchase("o9", buyer, env.instrument, 1))
+    await env.ledger.set_frozen("unfreeze:hal", buyer, False, [env.instrument])
+    await env.ledger.settle_purchase("settle:o9", purchase("o9", buyer, env.instrument, 1))
+    assert await env.ledger.units_of(env.instrument, buyer.address) == 1
+
+
+async def test_freeze_and_unfreeze(env: Env) -> None:
+    buyer = await env.wallet("ivy", EU_ACC)
+    await env.ledger.settle_purchase("settle:o10", purchase("o10", buyer, env.instrument, 5))
+    first = await env.ledger.set_frozen("freeze:ivy", buyer, True, [env.instrument])
+    assert len(first.tx_ids) == 1 and await env.ledger.is_frozen(buyer.address)
+    assert await env.ledger.set_frozen("freeze:ivy", buyer, True, [env.instrument]) == first
+    assert (await env.ledger.set_frozen("freeze:ivy-again", buyer, True, [])).tx_ids == ()  # already frozen
+    with pytest.raises(ComplianceRejected) as refused:
+        await env.ledger.burn_stablecoin("burn:ivy", buyer, eur(1))
+    assert refused.value.reason == "WalletFrozen"
+    await env.ledger.set_frozen("unfreeze:ivy", buyer, False, [env.instrument])
+    assert not await env.ledger.is_frozen(buyer.address)
+
+
+async def test_classification_is_recorded_then_replaced(env: Env) -> None:
+    investor = await env.wallet("jack")
+    ledger = env.ledger
+    minted = await ledger.record_classification("class:jack:1", investor, EU_NON)
+    assert await ledger.classification_of(investor.address) is EU_NON
+    replaced = await ledger.record_classification("class:jack:2", investor, Classification.SANCTIONED)
+    assert replaced.tx_ids != minted.tx_ids
+    assert await ledger.classification_of(investor.address) is Classification.SANCTIONED
+    uri = await ledger.registry.functions.tokenURI(int(investor.address, 16)).call()
+    attributes = json.loads(base64.b64decode(uri.split(",", 1)[1]))["attributes"]
+    assert {"trait_type": "classification", "value": "SANCTIONED"} in attributes
+    restored = await ledger.record_classification("class:jack:3", investor, EU_NON)
+    assert await ledger.classification_of(investor.address) is EU_NON and restored.tx_ids
+    assert (await ledger.record_classification("class:jack:4", investor, EU_NON)).tx_ids == ()
+    nobody = await env.wallet("nobody")
+    assert await ledger.classification_of(nobody.address) is None
+
+
+async def test_distribution_to_many_holders_in_batches(env: Env) -> None:
+    holders = [await env.wallet(f"h{i}", EU_ACC) for i in range(20)]
+    for i, wallet in enumerate(holders):
+        await env.ledger.settle_purchase(f"settle:h{i}", purchase(f"oh{i}", wallet, env.instrument, 10))
+    payouts = [Payout(w, eur(101 + i), 1) for i, w in enumerate(holders)]
+    result = await env.ledger.distribute("repay:1", env.instrument, payouts)
+    assert len(result.tx_ids) == 3  # 8 + 8 + 4 with batch_size 8
+    for i, wallet in enumerate(holders):
+        assert await env.ledger.stablecoin_balance(wallet.address) == eur(101 + i)
+        assert await env.ledger.units_of(env.instrument, wallet.address) == 9
+    assert await env.ledger.distribute("repay:1", env.instrument, payouts) == result
+    with pytest.raises(OperationConflict):
+        await env.ledger.distribute("repay:1", env.instrument, payouts[:-1])
+
+
+async def test_redemption_burns_all_units(env: Env) -> None:
+    a, b = await env.wallet("ka", EU_ACC), await env.wallet("kb", US_ACC)
+    await env.ledger.settle_purchase("settle:ka", purchase("oka", a, env.instrument, 6))
+    await env.ledger.settle_purchase("settle:kb", purchase("okb", b, env.instrument, 4))
+    await env.ledger.distribute("redeem", env.instrument, [Payout(a, eur(60_000), 6), Payout(b, eur(40_000), 4)])
+    assert await env.ledger.holders(env.instrument) == {}
+    assert await env.ledger.stablecoin_balance(a.address) == eur(60_000)
+
+
+async def test_cash_out_burns_with_the_investors_permit(env: Env) -> None:
+    a = await env.wallet("leo", EU_ACC)
+    await env.ledger.settle_purchase("settle:leo", purchase("oleo", a, env.instrument, 5))
+    await env.ledger.distribute("repay:leo", env.instrument, [Payout(a, eur(500), 0)])
+    await env.ledger.burn_stablecoin("burn:leo", a, eur(300))
+    assert await env.ledger.stablecoin_balance(a.address) == eur(200)
+    with pytest.raises(LedgerRejected) as refused:
+        await env.ledger.burn_stablecoin("burn:leo-2", a, eur(201))
+    assert refused.value.reason == "ERC20InsufficientBalance"
+
+
+async def test_concurrent_operations_get_distinct_nonces(env: Env) -> None:
+    buyers = [await env.wallet(f"m{i}", EU_ACC) for i in range(4)]
+    results = await asyncio.gather(
+        *(
+            env.ledger.settle_purchase(f"settle:m{i}", purchase(f"om{i}", b, env.instrument, 1))
+            for i, b in enumerate(buyers)
+        )
+    )
+    sequences = {(await env.store.journal.get(f"settle:m{i}")).sequence for i in range(4)}  # type: ignore[union-attr]
+    assert len(sequences) == 4 and len({r.tx_ids for r in results}) == 4
+    for b in buyers:
+        assert await env.ledger.units_of(env.instrument, b.address) == 1
+
+
+async def test_fee_cap_refuses_to_overpay(anvil_node: AnvilNode, tmp_path: Path) -> None:  # noqa: F811
+    cfg, vault, store = await make_env(anvil_node, tmp_path)
+    try:
+        capped = attrs.evolve(cfg, max_fee_per_gas_wei=1)
+        ledger = await build_evm_ledger(capped, vault, store.journal)
+        wallet = Wallet("n", evm_address(await vault.create_key("n")), "")
+        with pytest.raises(LedgerUnavailable):
+            await ledger.record_classification("class:n", wallet, EU_ACC)
+        entry = await store.journal.get("class:n")
+        assert entry is None or entry.payload is None  # nothing was signed
+    finally:
+        await store.close()
+
+
+async def test_unreachable_node_is_transient(tmp_path: Path) -> None:
+    node = start_anvil()
+    store = None
+    try:
+        cfg, vault, store = await make_env(node, tmp_path)
+        ledger = await build_evm_ledger(cfg, vault, store.journal)
+        node.stop()
+        with pytest.raises(LedgerUnavailable):
+            await ledger.ping()
+        with pytest.raises(LedgerUnavailable):
+            await ledger.classification_of(ledger.deployment.issuer)
+        wallet = Wallet("p", evm_address(await vault.create_key("p")), "")
+        with pytest.raises(LedgerUnavailable):
+            await ledger.record_classification("class:p", wallet, EU_ACC)
+    finally:
+        node.stop()
+        if store is not None:
+            await store.close()
+
+
+async def test_platform_keys_are_vault_keys(env: Env) -> None:
+    d = env.ledger.deployment
+    assert d.relayer == evm_address(await env.vault.public_key(RELAYER_KEY))
+    assert d.issuer == evm_address(await env.vault.public_key(ISSUER_KEY))
+    assert isinstance(env.ledger.relayer, Relayer)
+
+
+async def test_embedded_mode_runs_the_same_code_path(tmp_path: Path) -> None:
+    vault = LocalVault(tmp_path / "vault", os.urandom(32))
+    store = await open_sqlite_store(":memory:")
+    try:
+        cfg = EvmConfig(rpc_url="embedded", deployment_file=tmp_path / "embedded.json")
+        ledger = await build_evm_ledger(cfg, vault, store.journal)
+        spec = InstrumentSpec("e1", "EMB1", "Embedded pool", 100, frozenset({EU_ACC}), eur(100))
+        instrument = (await ledger.issue_instrument("issue:e1", spec)).ledger_ref
+        buyer = Wallet("q", evm_address(await vault.create_key("q")), "")
+        await ledger.record_classification("class:q", buyer, EU_ACC)
+        await ledger.settle_purchase("settle:q", Purchase("oq", buyer, instrument, 3, eur(300)))
+        assert await ledger.units_of(instrument, buyer.address) == 3
+        assert await ledger.holders(instrument) == {buyer.address: 3}
+        retail = Wallet("r", evm_address(await vault.create_key("r")), "")
+        await ledger.record_classification("class:r", retail, EU_NON)
+        with pytest.raises(ComplianceRejected) as refused:
+            await ledger.settle_purchase("settle:r", Purchase("or", retail, instrument, 1, eur(100)))
+        assert refused.value.reason == "IneligibleReceiver"
+        assert cfg.deployment_file.exists()
+    finally:
+        await store.close()
+
+
+async def test_deploying_again_resumes_instead_of_redeploying(anvil_node: AnvilNode, tmp_path: Path) -> None:  # noqa: F811
+    cfg, vault, store = await make_env(anvil_node, tmp_path)
+    try:
+        first = json.loads(cfg.deployment_file.read_text())
+        again = await deploy_suite(await connect(cfg), vault, store.journal, cfg)
+        assert attrs.asdict(again) == first
+    finally:
+        await store.close()
+
+
+def test_cli_deploys_and_shows_the_suite(
+    anvil_node: AnvilNode,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from drexfy.entrypoints.cli import main
+
+    monkeypatch.setenv("DREXFY_DATA_DIR", str(tmp_path))
+    assert main(["contracts", "deploy", "--rpc-url", anvil_node.url, "--chain-id", "1287"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["chain_id"] == 1287 and printed["registry"].startswith("0x")
+    assert main(["contracts", "show"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["registry"] == printed["registry"]
+    assert main(["contracts", "deploy", "--rpc-url", anvil_node.url, "--chain-id", "1"]) == 2  # wrong chain
+
+
+async def test_holders_are_found_across_log_chunks(env: Env) -> None:
+    buyers = [await env.wallet(f"s{i}", EU_ACC) for i in range(3)]
+    for i, buyer in enumerate(buyers):
+        await env.ledger.settle_purchase(f"settle:s{i}", purchase(f"os{i}", buyer, env.instrument, i + 1))
+    env.ledger.log_chunk_blocks = 2  # every settlement is its own block on anvil: many small requests
+    assert await env.ledger.holders(env.instrument) == {b.address: i + 1 for i, b in enumerate(buyers)}
+    created = await env.ledger._creation_block(env.instrument)
+    assert await env.ledger.w3.eth.get_code(env.instrument, block_identifier=created)
+    assert not await env.ledger.w3.eth.get_code(env.instrument, block_identifier=created - 1)
+
+
+async def test_a_transaction_not_mined_in_time_is_resumed_not_resent(anvil_node: AnvilNode, tmp_path: Path) -> None:  # noqa: F811
+    cfg, vault, store = await make_env(anvil_node, tmp_path, receipt_timeout_s=0.5)
+    try:
+        ledger = await build_evm_ledger(cfg, vault, store.journal)
+        wallet = Wallet("t", evm_address(await vault.create_key("t")), "")
+        anvil_node.rpc("evm_setAutomine", False)
+        try:
+            with pytest.raises(LedgerUnavailable):
+                await ledger.record_classification("class:t", wallet, EU_ACC)
+            pending = await store.journal.get("class:t")
+            assert pending is not None and pending.status is JournalStatus.SUBMITTED
+            anvil_node.rpc("evm_mine")
+        finally:
+            anvil_node.rpc("evm_setAutomine", True)
+        result = await ledger.record_classification("class:t", wallet, EU_ACC)
+        assert result.tx_ids == (pending.tx_id,)
+        assert await ledger.classification_of(wallet.address) is EU_ACC
+    finally:
+        await store.close()
+
+
+async def test_confirmations_are_awaited(anvil_node: AnvilNode, tmp_path: Path) -> None:  # noqa: F811
+    cfg, vault, store = await make_env(anvil_node, tmp_path)
+    try:
+        cfg = attrs.evolve(cfg, confirmations=3, receipt_timeout_s=0.5)
+        ledger = await build_evm_ledger(cfg, vault, store.journal)
+        wallet = Wallet("u", evm_address(await vault.create_key("u")), "")
+        with pytest.raises(LedgerUnavailable):  # included, but not yet under two more blocks
+            await ledger.record_classification("class:u", wallet, EU_ACC)
+        entry = await store.journal.get("class:u")
+        assert entry is not None and entry.status is JournalStatus.SUBMITTED
+        anvil_node.rpc("anvil_mine", "0x2")
+        result = await ledger.record_classification("class:u", wallet, EU_ACC)
+        assert result.tx_ids == (entry.tx_id,)
+        confirmed = await store.journal.get("class:u")
+        assert confirmed is not None and confirmed.status is JournalStatus.CONFIRMED
+    finally:
+        await store.close()
