@@ -122,11 +122,11 @@ def ledger_kind(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def world(ledger_kind: str, tmp_path: Any, request: pytest.FixtureRequest) -> Iterator[World]:
     loop = asyncio.new_event_loop()
-    overrides: dict[str, Any] = {"data_dir": str(tmp_path), "ledger.kind": ledger_kind}
-    overrides.update(ledger_overrides(ledger_kind, request, tmp_path))
+    overrides: dict[str, Any] = {"data_dir": str(tmp_path), **ledger_overrides(ledger_kind, request, tmp_path)}
     settings = load_settings(env={}, overrides=overrides)
     clock = FakeClock()
     container = build_container(settings, clock=clock)
+
     async def start() -> p.Services:
         return await container.services()  # type: ignore[no-any-return]
 
@@ -189,12 +189,18 @@ def _kyc(world: World, name: str, **fields: Any) -> None:
     world.attempt(p.handle_kyc_result(world.svc, KycResult(applicant_id=investor.applicant_id, **fields)))
 
 
-@when(parsers.parse('the KYC provider approves "{name}" with verified residence "{country}" and no accreditation evidence'))
+@when(
+    parsers.parse(
+        'the KYC provider approves "{name}" with verified residence "{country}" and no accreditation evidence'
+    )
+)
 def kyc_approves_plain(world: World, name: str, country: str) -> None:
     _kyc(world, name, approved=True, verified_country=country)
 
 
-@when(parsers.parse('the KYC provider approves "{name}" with verified residence "{country}" and verified accreditation'))
+@when(
+    parsers.parse('the KYC provider approves "{name}" with verified residence "{country}" and verified accreditation')
+)
 def kyc_approves_accredited(world: World, name: str, country: str) -> None:
     _kyc(world, name, approved=True, verified_country=country, accreditation_verified=True)
 
@@ -618,4 +624,3 @@ def deliver_directly(world: World, units: int, symbol: str, name: str) -> None:
 @then("the ledger refuses it as a compliance violation")
 def ledger_refuses(world: World) -> None:
     assert isinstance(world.error, ComplianceRejected), repr(world.error)
-

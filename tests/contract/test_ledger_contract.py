@@ -8,6 +8,7 @@ unclassified, ineligible, sanctioned or frozen party is refused with ComplianceR
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,7 +35,8 @@ class Bench:
     def wallet(self, cls: Classification | None = None) -> Wallet:
         """A new activated wallet, classified `cls` when given."""
         self.n += 1
-        wallet_id = f"wallet-contract-{self.n}"
+        # Unique per test: the EVM and XRPL stacks share one chain and vault per test process.
+        wallet_id = f"wallet-contract-{uuid.uuid4().hex[:12]}-{self.n}"
         public = self.run(self.vault.create_key(wallet_id))
         wallet = Wallet(wallet_id, self.ledger.address_for(public), public.hex())
         self.run(self.ledger.activate_wallet(f"activate:{wallet_id}", wallet))
@@ -51,7 +53,7 @@ class Bench:
 def bench(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Bench]:
     kind = request.param
     loop = asyncio.new_event_loop()
-    overrides = {"data_dir": str(tmp_path), "ledger.kind": kind, **ledger_overrides(kind, request, tmp_path)}
+    overrides = {"data_dir": str(tmp_path), **ledger_overrides(kind, request, tmp_path)}
     container = build_container(load_settings(env={}, overrides=overrides))
 
     async def start() -> Any:

@@ -44,12 +44,22 @@ DEFAULTS: dict[str, Any] = {
         "kind": "local",
         "directory": "",
         "master_key_file": "",
-        "kms": {"mode": "envelope", "region": "eu-central-1", "endpoint_url": "", "key_id": "", "table": ""},
+        "kms": {
+            "mode": "envelope",
+            "region": "eu-central-1",
+            "endpoint_url": "",
+            "key_id": "",
+            "table": "",
+            # signer mode: KMS aliases of wallet keys are <alias_prefix><wallet id>
+            "alias_prefix": "alias/drexfy-wallet/",
+        },
     },
     "store": {
         "kind": "sqlite",
         "path": "",
-        "dynamodb": {"table": "drexfy", "region": "eu-central-1", "endpoint_url": ""},
+        # create_table: create the table at start-up if missing (development; production runs
+        # `drexfy store init` once).
+        "dynamodb": {"table": "drexfy", "region": "eu-central-1", "endpoint_url": "", "create_table": False},
     },
     "kyc": {"kind": "sandbox"},
     "payments": {"kind": "sandbox"},

@@ -45,6 +45,7 @@ async def _dynamodb_store(settings: Settings) -> AsyncIterator[Store]:
         table=settings.get("store.dynamodb.table"),
         region=settings.get("store.dynamodb.region"),
         endpoint_url=settings.get("store.dynamodb.endpoint_url") or None,
+        create_table=settings.get("store.dynamodb.create_table"),
     )
     try:
         yield store
@@ -73,6 +74,7 @@ async def _kms_vault(settings: Settings, store: Store) -> AsyncIterator[KeyVault
         table=settings.get("vault.kms.table") or settings.get("store.dynamodb.table"),
         store_endpoint_url=settings.get("store.dynamodb.endpoint_url") or None,
         data_dir=settings.data_dir,
+        alias_prefix=settings.get("vault.kms.alias_prefix"),
     )
     try:
         yield vault
