@@ -9,6 +9,7 @@ balances; a check after each step makes the command exit non-zero if the step di
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import tempfile
 from collections.abc import Callable
@@ -75,7 +76,9 @@ class Demo:
     async def onboard(self, name: str, country: str, accredited: bool, expected: Classification) -> None:
         investor = await p.register_investor(
             self.svc,
-            p.RegisterInvestor(f"{name} Example", f"{name.lower()}@example.com", country, InvestorKind.INDIVIDUAL, accredited),
+            p.RegisterInvestor(
+                f"{name} Example", f"{name.lower()}@example.com", country, InvestorKind.INDIVIDUAL, accredited
+            ),
         )
         self.ids[name] = investor.id
         session = await p.start_kyc(self.svc, investor.id)
@@ -86,7 +89,9 @@ class Demo:
         self.check(investor.classification is expected, f"{name} should be {expected.name}")
         on_chain = await self.svc.ledger.classification_of(investor.wallet.address)
         self.check(on_chain is expected, f"{name}'s classification on the ledger is {on_chain}")
-        self.say(f"{name:<6} {country}  wallet {investor.wallet.address}  class {expected.name} (on chain: {on_chain.name})")
+        self.say(
+            f"{name:<6} {country}  wallet {investor.wallet.address}  class {expected.name} (on chain: {on_chain.name})"
+        )
 
     async def buy(self, name: str, symbol: str, units: int) -> None:
         order = await p.create_order(self.svc, p.CreateOrder(self.ids[name], self.ids[symbol], units))
@@ -117,11 +122,14 @@ class Demo:
 
     async def run(self) -> None:
         svc = self.svc
-        self.out(f"Drexfy demo on the {svc.ledger.kind} ledger" + {
-            "memory": " (in-memory: no chain; run with --ledger evm for the embedded EVM)",
-            "evm": " (embedded in-process EVM unless an RPC URL is configured)",
-            "xrpl": "",
-        }.get(svc.ledger.kind, ""))
+        self.out(
+            f"Drexfy demo on the {svc.ledger.kind} ledger"
+            + {
+                "memory": " (in-memory: no chain; run with --ledger evm for the embedded EVM)",
+                "evm": " (embedded in-process EVM unless an RPC URL is configured)",
+                "xrpl": "",
+            }.get(svc.ledger.kind, "")
+        )
 
         self.step("The securitization company issues two instruments")
         pool = await p.create_instrument(
@@ -182,10 +190,14 @@ class Demo:
         self.check(all(a.status is AllocationStatus.PAID for a in first.allocations), "every share should be paid")
 
         self.step("AML monitoring flags Carla: blocked, SANCTIONED on chain, wallet frozen")
-        carla = await p.handle_aml_alert(svc, p.AmlAlert("aml-demo-1", None, self.ids["Carla"], True, "sanctions list update"))
+        carla = await p.handle_aml_alert(
+            svc, p.AmlAlert("aml-demo-1", None, self.ids["Carla"], True, "sanctions list update")
+        )
         on_chain = await svc.ledger.classification_of(carla.wallet.address)
         frozen = await svc.ledger.is_frozen(carla.wallet.address)
-        self.check(carla.is_blocked and on_chain is Classification.SANCTIONED and frozen, "Carla is not blocked on chain")
+        self.check(
+            carla.is_blocked and on_chain is Classification.SANCTIONED and frozen, "Carla is not blocked on chain"
+        )
         self.say(f"Carla blocked ({carla.blocked_reason}); on chain: {on_chain.name}, frozen={frozen}")
         try:
             await p.create_order(svc, p.CreateOrder(self.ids["Carla"], self.ids["SMEA26"], 1))
@@ -232,7 +244,9 @@ class Demo:
             self.say(f"{symbol}: no drift")
 
         self.out("\nClosing table")
-        self.out(f"  {'investor':<8} {'class':<18} {'status':<8} {'SMEA26':>7} {'SMEUS26':>8} {'stablecoin':>14} {'held back':>10}")
+        self.out(
+            f"  {'investor':<8} {'class':<18} {'status':<8} {'SMEA26':>7} {'SMEUS26':>8} {'stablecoin':>14} {'held back':>10}"
+        )
         for name in ("Alice", "Bruno", "Carla"):
             investor = await self.investor(name)
             view = await p.investor_view(svc, investor.id)
@@ -262,6 +276,12 @@ async def run_demo(ledger: str, data_dir: Path | None, out: Callable[[str], None
 
 
 def main(args: Any) -> int:
+    if args.ledger == "xrpl" and not os.environ.get("DREXFY_LEDGER__XRPL__RPC_URL"):
+        # No XRPL node configured: run against the rippled-compatible ledger double of the test
+        # suite (a checkout's tests/support), started for the demo and stopped after.
+        from drexfy.entrypoints.cli_xrpl import cmd_demo
+
+        return cmd_demo(args)
     try:
         asyncio.run(run_demo(args.ledger, Path(args.data_dir) if args.data_dir else None))
     except DemoFailed as failed:

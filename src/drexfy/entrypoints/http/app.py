@@ -1,0 +1,373 @@
+"""The aiohttp application factory: routes, the one middleware, the embedded worker.
+
+    app = create_app(services, HttpSettings(...), notifier=HttpNotifier(url, secret))
+    web.run_app(app)
+
+One middleware gives every request an id, logs it as JSON, counts it, and turns every refusal into
+RFC 9457 problem+json: `Problem`s raised by the HTTP layer, `DomainError`s by their `code` and
+`status_hint`, aiohttp's own HTTP errors (404, 405, 413), and anything unexpected as a 500 that says
+nothing about internals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import attrs
+from aiohttp import web
+
+from drexfy.adapters.notify import RecordingNotifier
+from drexfy.domain.errors import DomainError
+from drexfy.domain.ports import IdempotentResponse, MessageStatus
+from drexfy.domain.processes import Services
+from drexfy.entrypoints.http import api, webhooks
+from drexfy.entrypoints.http.auth import authenticate, authorize
+from drexfy.entrypoints.http.logs import request_id_var
+from drexfy.entrypoints.http.metrics import Metrics, TimedLedger
+from drexfy.entrypoints.http.openapi import DOCS_PAGE, Endpoint, build_document
+from drexfy.entrypoints.http.problems import Problem, from_domain_error, problem_response
+from drexfy.entrypoints.http.settings import HttpSettings
+from drexfy.entrypoints.http.state import PRINCIPAL_KEY, STATE, AppState
+from drexfy.entrypoints.http.validation import parse_json, structure
+
+log = logging.getLogger("drexfy.http")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+READY_TIMEOUT = 3.0
+
+
+# ------------------------------------------------------------------------------------------------
+# Middleware
+# ------------------------------------------------------------------------------------------------
+
+
+@web.middleware
+async def edge_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    state = request.app[STATE]
+    incoming = request.headers.get("X-Request-Id", "")
+    rid = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    token = request_id_var.set(rid)
+    started = time.perf_counter()
+    route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
+    try:
+        try:
+            response = await handler(request)
+        except Problem as problem:
+            headers = (
+                {"WWW-Authenticate": 'Bearer realm="drexfy"'} if problem.extra.pop("www_authenticate", False) else None
+            )
+            response = problem_response(
+                problem.status,
+                problem.code,
+                problem.detail,
+                instance=request.path,
+                headers=headers,
+                request_id=rid,
+                **problem.extra,
+            )
+        except DomainError as error:
+            status, code, detail, extra = from_domain_error(error)
+            if status >= 500:
+                log.warning("domain error", extra={"error_code": code, "status": status})
+            response = problem_response(status, code, detail, instance=request.path, request_id=rid, **extra)
+        except web.HTTPException as http_error:
+            if http_error.status < 400:
+                raise
+            code = {404: "route-not-found", 405: "method-not-allowed", 413: "payload-too-large"}.get(
+                http_error.status, "http-error"
+            )
+            detail = {
+                413: f"the body exceeds {state.settings.max_body_bytes} bytes",
+                404: "no such route",
+            }.get(http_error.status, http_error.reason)
+            response = problem_response(http_error.status, code, detail, instance=request.path, request_id=rid)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("unhandled error", extra={"route": route})
+            response = problem_response(
+                500,
+                "internal-error",
+                "an unexpected error occurred; it has been logged",
+                instance=request.path,
+                request_id=rid,
+            )
+        response.headers["X-Request-Id"] = rid
+        elapsed = time.perf_counter() - started
+        state.metrics.http_requests.inc(method=request.method, route=route, status=str(response.status))
+        state.metrics.http_latency.observe(elapsed, route=route)
+        log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "route": route,
+                "status": response.status,
+                "duration_ms": round(elapsed * 1000, 2),
+            },
+        )
+        return response
+    finally:
+        request_id_var.reset(token)
+
+
+# ------------------------------------------------------------------------------------------------
+# The API wrapper: auth, body, idempotency
+# ------------------------------------------------------------------------------------------------
+
+
+def _api_handler(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        state = request.app[STATE]
+        assert ep.roles is not None
+        principal = authenticate(
+            request.headers.get("Authorization"),
+            state.settings.jwt_secret,
+            issuer=state.settings.jwt_issuer,
+            audience=state.settings.jwt_audience,
+        )
+        authorize(principal, ep.roles)
+        request[PRINCIPAL_KEY] = principal
+        raw = b""
+        body: Any = None
+        if ep.body is not None:
+            raw = await request.read()
+            body = structure(parse_json(raw, request.content_type), ep.body)
+        call = api.Call(request, principal, body)
+        key = request.headers.get("Idempotency-Key") if ep.creates else None
+        if key is None:
+            status, payload = await ep.handler(call)
+            return web.json_response(payload, status=status)
+        if not 1 <= len(key) <= 255:
+            raise Problem(
+                400,
+                "validation-failed",
+                "Idempotency-Key must be 1 to 255 characters",
+                errors=[{"field": "Idempotency-Key", "message": "must be 1 to 255 characters"}],
+            )
+        return await _idempotent(state, ep, principal.subject, key, raw, lambda: ep.handler(call))
+
+    handle.__name__ = ep.handler.__name__
+    return handle
+
+
+async def _idempotent(
+    state: AppState,
+    ep: Endpoint,
+    subject: str,
+    key: str,
+    raw: bytes,
+    run: Callable[[], Awaitable[tuple[int, Any]]],
+) -> web.Response:
+    """Replay the first successful answer to (caller, endpoint, key); refuse the key with another body."""
+    scope = f"{subject}|{ep.method} {ep.path}"
+    digest = hashlib.sha256(raw).hexdigest()
+    store = state.services.store.idempotency
+    slot = state.idempotency_locks.setdefault((scope, key), [asyncio.Lock(), 0])
+    slot[1] += 1  # callers holding or waiting for this key's lock
+    try:
+        async with slot[0]:
+            previous = await store.get(scope, key)
+            if previous is not None:
+                if previous.request_hash != digest:
+                    raise Problem(
+                        422, "idempotency-key-reused", "this Idempotency-Key was used with a different request body"
+                    )
+                return web.json_response(previous.body, status=previous.status, headers={"Idempotent-Replayed": "true"})
+            status, payload = await run()
+            if 200 <= status < 300:
+                await store.put(IdempotentResponse(scope, key, digest, status, payload, state.services.clock.now()))
+            return web.json_response(payload, status=status)
+    finally:
+        slot[1] -= 1
+        if slot[1] == 0:
+            state.idempotency_locks.pop((scope, key), None)
+
+
+# ------------------------------------------------------------------------------------------------
+# Operations endpoints
+# ------------------------------------------------------------------------------------------------
+
+
+async def health(request: web.Request) -> web.Response:
+    """Liveness: the process answers."""
+    return web.json_response({"status": "ok"})
+
+
+async def ready(request: web.Request) -> web.Response:
+    """Readiness: the store, the ledger and the vault each answer a ping in time."""
+    svc = request.app[STATE].services
+    checks: dict[str, str] = {}
+
+    async def check(name: str, ping: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await asyncio.wait_for(ping(), READY_TIMEOUT)
+            checks[name] = "ok"
+        except TimeoutError:
+            checks[name] = "timeout"
+        except Exception as exc:  # any failure means not ready; the type is enough to act on
+            checks[name] = f"error: {getattr(exc, 'code', type(exc).__name__)}"
+
+    await asyncio.gather(
+        check("store", svc.store.ping), check("ledger", svc.ledger.ping), check("vault", svc.vault.ping)
+    )
+    if all(v == "ok" for v in checks.values()):
+        return web.json_response({"status": "ready", "checks": checks})
+    return problem_response(503, "not-ready", "a dependency is unavailable", instance=request.path, checks=checks)
+
+
+async def refresh_queue_gauges(store: Any, metrics: Metrics) -> None:
+    """Inbox depth and job counts come from the store at scrape time (shared by every process)."""
+    for name, queue in (("inbox", store.inbox), ("outbox", store.outbox)):
+        counts = await queue.counts()
+        pending = await queue.list(MessageStatus.PENDING, limit=1000)
+        retrying = sum(1 for m in pending if m.attempts > 0)
+        metrics.jobs.set(counts.get(MessageStatus.PENDING, 0) - retrying, queue=name, status="pending")
+        metrics.jobs.set(retrying, queue=name, status="retrying")
+        metrics.jobs.set(counts.get(MessageStatus.RUNNING, 0), queue=name, status="running")
+        metrics.jobs.set(counts.get(MessageStatus.DEAD, 0), queue=name, status="dead")
+        metrics.jobs.set(counts.get(MessageStatus.DONE, 0), queue=name, status="done")
+        if name == "inbox":
+            metrics.inbox_depth.set(counts.get(MessageStatus.PENDING, 0) + counts.get(MessageStatus.RUNNING, 0))
+
+
+async def render_metrics(store: Any, metrics: Metrics) -> web.Response:
+    await refresh_queue_gauges(store, metrics)
+    return web.Response(
+        text=metrics.render(), content_type="text/plain", charset="utf-8", headers={"X-Content-Type-Options": "nosniff"}
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text exposition."""
+    state = request.app[STATE]
+    return await render_metrics(state.services.store, state.metrics)
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.json_response(request.app[OPENAPI])
+
+
+async def docs_page(request: web.Request) -> web.Response:
+    return web.Response(text=DOCS_PAGE, content_type="text/html")
+
+
+OPENAPI = web.AppKey("drexfy_openapi", dict)
+
+OPS_ENDPOINTS: list[Endpoint] = [
+    Endpoint("GET", "/health", health, "Liveness", "operations", None, security="none"),
+    Endpoint(
+        "GET",
+        "/ready",
+        ready,
+        "Readiness: store, ledger and vault reachable",
+        "operations",
+        None,
+        security="none",
+        errors=(503,),
+    ),
+    Endpoint("GET", "/metrics", metrics, "Prometheus metrics", "operations", None, security="none"),
+    Endpoint("GET", "/api/openapi.json", openapi_json, "This document", "operations", None, security="none"),
+    Endpoint("GET", "/api/docs", docs_page, "API docs page", "operations", None, security="none"),
+]
+
+WEBHOOK_ENDPOINTS: list[Endpoint] = [
+    Endpoint(
+        "POST",
+        "/webhooks/kyc",
+        webhooks.kyc_webhook,
+        "KYC review result (Sumsub-style digest)",
+        "webhooks",
+        None,
+        status=202,
+        security="kycDigest",
+        errors=(200, 400, 413),
+        description="202 accepted into the inbox; 200 duplicate or ignored type. Shape in docs/http.md.",
+    ),
+    Endpoint(
+        "POST",
+        "/webhooks/aml",
+        webhooks.aml_webhook,
+        "AML monitoring alert (flagged / cleared)",
+        "webhooks",
+        None,
+        status=202,
+        security="kycDigest",
+        errors=(200, 400, 413),
+    ),
+    Endpoint(
+        "POST",
+        "/webhooks/payments",
+        webhooks.payments_webhook,
+        "Payment events (Stripe-compatible)",
+        "webhooks",
+        None,
+        status=202,
+        security="stripeSignature",
+        errors=(200, 400, 413),
+    ),
+]
+
+
+# ------------------------------------------------------------------------------------------------
+# Factory
+# ------------------------------------------------------------------------------------------------
+
+
+def create_app(
+    services: Services,
+    settings: HttpSettings,
+    *,
+    notifier: Any = None,
+    metrics: Metrics | None = None,
+) -> web.Application:
+    """The HTTP service over `services`. With `settings.run_worker` the inbox worker and the outbox
+    relay run inside the app (started and stopped with it)."""
+    for name in ("kyc_webhook_secret", "payments_webhook_secret", "jwt_secret"):
+        if not getattr(settings, name):
+            raise ValueError(f"HttpSettings.{name} is required")
+    metrics = metrics or Metrics()
+    timed = (
+        services
+        if isinstance(services.ledger, TimedLedger)
+        else attrs.evolve(services, ledger=TimedLedger(services.ledger, metrics.ledger_latency))
+    )
+    state = AppState(timed, settings, metrics, notifier if notifier is not None else RecordingNotifier())
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[edge_middleware])
+    app[STATE] = state
+    endpoints = [*OPS_ENDPOINTS, *WEBHOOK_ENDPOINTS, *api.ENDPOINTS]
+    for ep in endpoints:
+        handler = _api_handler(ep) if ep.roles is not None else ep.handler
+        app.router.add_route(ep.method, ep.path, handler, name=ep.handler.__name__)
+    app[OPENAPI] = build_document(endpoints)
+    if settings.run_worker:
+        app.cleanup_ctx.append(_worker_ctx)
+    return app
+
+
+async def _worker_ctx(app: web.Application) -> AsyncIterator[None]:
+    from drexfy.entrypoints.worker import Worker
+
+    state = app[STATE]
+    worker = Worker(state.services, state.notifier, state.settings.worker, state.metrics)
+    state.worker = worker
+    task = asyncio.create_task(worker.run(), name="drexfy-worker")
+    yield
+    worker.stop()
+    try:
+        await asyncio.wait_for(task, 30)
+    except TimeoutError:
+        task.cancel()
+
+
+def json_dumps(value: Any) -> str:
+    return json.dumps(value, default=str)

@@ -1,0 +1,109 @@
+"""Bearer JWTs with roles.
+
+Roles: `frontend` (the Bubble backend, acts for any investor), `admin` (instruments, repayments,
+jobs), `compliance` (block/unblock, reads investors) and `investor` (a token scoped to one investor
+id in the `inv` claim, which sees only that investor). 401: no or invalid token. 403: a valid token
+whose role may not call the endpoint. An investor token asking about another investor gets the same
+404 as an unknown id, so existence never leaks.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+
+import attrs
+import jwt
+
+from drexfy.entrypoints.http.problems import Problem
+
+
+class Role(enum.Enum):
+    FRONTEND = "frontend"
+    ADMIN = "admin"
+    COMPLIANCE = "compliance"
+    INVESTOR = "investor"
+
+
+ALL_ROLES = frozenset(Role)
+
+
+@attrs.frozen
+class Principal:
+    subject: str
+    role: Role
+    investor_id: str | None = None
+
+    def may_act_for(self, investor_id: str) -> bool:
+        """Whether this caller may see or act for `investor_id` (within what its role allows)."""
+        if self.role is Role.INVESTOR:
+            return self.investor_id == investor_id
+        return True
+
+
+def issue_token(
+    secret: str,
+    role: Role | str,
+    *,
+    subject: str | None = None,
+    investor_id: str | None = None,
+    ttl_seconds: int = 3600,
+    issuer: str = "drexfy",
+    audience: str = "drexfy-api",
+    now: float | None = None,
+) -> str:
+    """Sign a token for `role`. Investor tokens must name their investor."""
+    role = Role(role)
+    if role is Role.INVESTOR and not investor_id:
+        raise ValueError("an investor token needs the investor id")
+    if not secret:
+        raise ValueError("a JWT secret is required")
+    issued = int(time.time() if now is None else now)
+    claims: dict[str, object] = {
+        "sub": subject or (investor_id if role is Role.INVESTOR else role.value),
+        "role": role.value,
+        "iss": issuer,
+        "aud": audience,
+        "iat": issued,
+        "exp": issued + ttl_seconds,
+    }
+    if investor_id:
+        claims["inv"] = investor_id
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def authenticate(header: str | None, secret: str, *, issuer: str, audience: str) -> Principal:
+    """Principal of an `Authorization: Bearer ...` header, or Problem 401."""
+    if not header:
+        raise Problem(401, "unauthenticated", "a bearer token is required", www_authenticate=True)
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Problem(
+            401, "unauthenticated", "the Authorization header must be 'Bearer <token>'", www_authenticate=True
+        )
+    try:
+        claims = jwt.decode(
+            token.strip(),
+            secret,
+            algorithms=["HS256"],
+            issuer=issuer,
+            audience=audience,
+            options={"require": ["exp", "iat", "sub", "role"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise Problem(401, "token-expired", "the bearer token has expired", www_authenticate=True) from None
+    except jwt.PyJWTError:
+        raise Problem(401, "invalid-token", "the bearer token is not valid", www_authenticate=True) from None
+    try:
+        role = Role(claims["role"])
+    except ValueError:
+        raise Problem(401, "invalid-token", "the bearer token names an unknown role", www_authenticate=True) from None
+    investor_id = claims.get("inv")
+    if role is Role.INVESTOR and not isinstance(investor_id, str):
+        raise Problem(401, "invalid-token", "an investor token must name its investor", www_authenticate=True)
+    return Principal(str(claims["sub"]), role, investor_id if isinstance(investor_id, str) else None)
+
+
+def authorize(principal: Principal, roles: frozenset[Role]) -> None:
+    if principal.role not in roles:
+        raise Problem(403, "forbidden", f"the {principal.role.value} role may not call this endpoint")

@@ -1,0 +1,177 @@
+"""A small Prometheus text-format registry (counters, gauges, histograms) and a timing ledger proxy.
+
+Hand-rolled because the needs are small and the exposition format is simple; values are per process
+(the worker process serves its own /metrics when run alone only through the serve command).
+"""
+
+from __future__ import annotations
+
+import bisect
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+LabelKey = tuple[tuple[str, str], ...]
+
+DEFAULT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+def _labels(labels: dict[str, str]) -> LabelKey:
+    return tuple(sorted(labels.items()))
+
+
+def _fmt_labels(key: LabelKey, extra: tuple[tuple[str, str], ...] = ()) -> str:
+    items = key + extra
+    if not items:
+        return ""
+    escaped = (f'{k}="{str(v).replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"' for k, v in items)
+    return "{" + ",".join(escaped) + "}"
+
+
+def _num(value: float) -> str:
+    if value == int(value):
+        return str(int(value))
+    return repr(float(value))
+
+
+class Counter:
+    def __init__(self, name: str, help_text: str) -> None:
+        self.name, self.help = name, help_text
+        self.values: dict[LabelKey, float] = {}
+
+    def inc(self, amount: float = 1.0, **labels: str) -> None:
+        key = _labels(labels)
+        self.values[key] = self.values.get(key, 0.0) + amount
+
+    def value(self, **labels: str) -> float:
+        return self.values.get(_labels(labels), 0.0)
+
+    def render(self) -> Iterable[str]:
+        yield f"# HELP {self.name} {self.help}"
+        yield f"# TYPE {self.name} counter"
+        for key, value in sorted(self.values.items()):
+            yield f"{self.name}{_fmt_labels(key)} {_num(value)}"
+
+
+class Gauge:
+    def __init__(self, name: str, help_text: str) -> None:
+        self.name, self.help = name, help_text
+        self.values: dict[LabelKey, float] = {}
+
+    def set(self, value: float, **labels: str) -> None:
+        self.values[_labels(labels)] = value
+
+    def value(self, **labels: str) -> float:
+        return self.values.get(_labels(labels), 0.0)
+
+    def render(self) -> Iterable[str]:
+        yield f"# HELP {self.name} {self.help}"
+        yield f"# TYPE {self.name} gauge"
+        for key, value in sorted(self.values.items()):
+            yield f"{self.name}{_fmt_labels(key)} {_num(value)}"
+
+
+class Histogram:
+    def __init__(self, name: str, help_text: str, buckets: tuple[float, ...] = DEFAULT_BUCKETS) -> None:
+        self.name, self.help, self.buckets = name, help_text, buckets
+        self.series: dict[LabelKey, tuple[list[int], list[float]]] = {}
+
+    def observe(self, seconds: float, **labels: str) -> None:
+        key = _labels(labels)
+        counts, sums = self.series.setdefault(key, ([0] * (len(self.buckets) + 1), [0.0, 0.0]))
+        counts[bisect.bisect_left(self.buckets, seconds)] += 1
+        sums[0] += seconds
+        sums[1] += 1
+
+    def count(self, **labels: str) -> int:
+        series = self.series.get(_labels(labels))
+        return int(series[1][1]) if series else 0
+
+    def render(self) -> Iterable[str]:
+        yield f"# HELP {self.name} {self.help}"
+        yield f"# TYPE {self.name} histogram"
+        for key, (counts, (total, n)) in sorted(self.series.items()):
+            running = 0
+            for bound, c in zip(self.buckets, counts, strict=False):
+                running += c
+                yield f"{self.name}_bucket{_fmt_labels(key, (('le', _num(bound)),))} {running}"
+            yield f"{self.name}_bucket{_fmt_labels(key, (('le', '+Inf'),))} {int(n)}"
+            yield f"{self.name}_sum{_fmt_labels(key)} {total!r}"
+            yield f"{self.name}_count{_fmt_labels(key)} {int(n)}"
+
+
+class Metrics:
+    """Every metric the service exposes."""
+
+    def __init__(self) -> None:
+        self.webhooks_received = Counter("drexfy_webhooks_received_total", "Verified webhooks accepted into the inbox")
+        self.webhooks_duplicate = Counter("drexfy_webhooks_duplicate_total", "Verified webhooks already in the inbox")
+        self.webhooks_ignored = Counter("drexfy_webhooks_ignored_total", "Verified webhooks of event types we ignore")
+        self.webhooks_rejected = Counter(
+            "drexfy_webhooks_rejected_total", "Webhooks refused (bad signature, stale, malformed)"
+        )
+        self.inbox_depth = Gauge("drexfy_inbox_depth", "Inbox messages not yet processed (pending or running)")
+        self.jobs = Gauge("drexfy_jobs", "Queue messages by queue and state (pending, retrying, running, dead, done)")
+        self.jobs_processed = Counter(
+            "drexfy_jobs_processed_total", "Messages the worker finished, by queue and outcome"
+        )
+        self.ledger_latency = Histogram("drexfy_ledger_tx_seconds", "Ledger write latency by operation")
+        self.settlement_latency = Histogram(
+            "drexfy_settlement_seconds", "From payment webhook accepted to order settled on the ledger"
+        )
+        self.http_requests = Counter("drexfy_http_requests_total", "HTTP requests by route and status")
+        self.http_latency = Histogram("drexfy_http_request_seconds", "HTTP request latency by route")
+
+    def all(self) -> list[Counter | Gauge | Histogram]:
+        return [v for v in vars(self).values() if isinstance(v, Counter | Gauge | Histogram)]
+
+    def render(self) -> str:
+        lines: list[str] = []
+        for metric in self.all():
+            lines.extend(metric.render())
+        return "\n".join(lines) + "\n"
+
+
+#: Ledger methods that write (and are timed).
+LEDGER_WRITES = frozenset(
+    {
+        "activate_wallet",
+        "record_classification",
+        "issue_instrument",
+        "settle_purchase",
+        "distribute",
+        "set_frozen",
+        "burn_stablecoin",
+    }
+)
+
+
+class TimedLedger:
+    """Wraps a Ledger and records the latency of every write in `drexfy_ledger_tx_seconds`."""
+
+    def __init__(self, inner: Any, histogram: Histogram) -> None:
+        self._inner = inner
+        self._histogram = histogram
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if name not in LEDGER_WRITES:
+            return attr
+        return self._timed(name, attr)
+
+    def _timed(self, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            outcome = "error"
+            try:
+                result = await method(*args, **kwargs)
+                outcome = "ok"
+                return result
+            finally:
+                self._histogram.observe(time.perf_counter() - started, operation=name, outcome=outcome)
+
+        return call
+
+    @property
+    def inner(self) -> Any:
+        return self._inner

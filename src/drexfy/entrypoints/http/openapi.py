@@ -1,0 +1,225 @@
+"""Endpoint declarations and the OpenAPI 3.1 document generated from them.
+
+Each route is declared once as an `Endpoint` (method, path, roles, body model, summary); the app
+registers the handlers from that list and /api/openapi.json is built from the same list, so the
+document cannot drift from the routes. Body schemas come from the attrs models the bodies are
+validated against.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import types
+import typing
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import attrs
+
+from drexfy.entrypoints.http.auth import Role
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+@attrs.frozen
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    #: Roles allowed; None means no bearer token (public or webhook-signed).
+    roles: frozenset[Role] | None
+    body: type | None = None
+    status: int = 200
+    #: Creates something: honours the Idempotency-Key header.
+    creates: bool = False
+    #: "bearer", "none", "kycDigest" or "stripeSignature".
+    security: str = "bearer"
+    description: str = ""
+    #: Statuses this endpoint may answer besides its success status (documented as problems).
+    errors: tuple[int, ...] = ()
+    content_type: str = "application/json"
+
+
+def _schema_of(tp: Any, components: dict[str, Any]) -> dict[str, Any]:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        non_none = [a for a in args if a is not type(None)]
+        inner = (
+            _schema_of(non_none[0], components)
+            if len(non_none) == 1
+            else {"anyOf": [_schema_of(a, components) for a in non_none]}
+        )
+        if type(None) in args:
+            return {"anyOf": [inner, {"type": "null"}]}
+        return inner
+    if origin in (list, tuple, frozenset, set):
+        return {"type": "array", "items": _schema_of(args[0], components) if args else {}}
+    if origin is dict:
+        return {"type": "object", "additionalProperties": _schema_of(args[1], components) if args else {}}
+    if tp is str:
+        return {"type": "string"}
+    if tp is bool:
+        return {"type": "boolean"}
+    if tp is int:
+        return {"type": "integer"}
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return {"type": "string", "enum": [m.name for m in tp]}
+    if isinstance(tp, type) and attrs.has(tp):
+        name = tp.__name__
+        if name not in components:
+            components[name] = {}  # placeholder against recursion
+            components[name] = model_schema(tp, components)
+        return {"$ref": f"#/components/schemas/{name}"}
+    return {}
+
+
+def model_schema(model: type, components: dict[str, Any]) -> dict[str, Any]:
+    """JSON schema of an attrs body model: required fields are those without defaults."""
+    attrs.resolve_types(model)
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for field in attrs.fields(model):
+        schema = _schema_of(field.type, components)
+        doc = (field.metadata or {}).get("doc")
+        if doc:
+            schema = {**schema, "description": doc}
+        properties[field.name] = schema
+        if field.default is attrs.NOTHING:
+            required.append(field.name)
+    out: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
+    if required:
+        out["required"] = required
+    if model.__doc__:
+        out["description"] = model.__doc__.strip()
+    return out
+
+
+_PARAM = re.compile(r"{(\w+)}")
+
+
+def build_document(endpoints: list[Endpoint], *, version: str = "0.1.0") -> dict[str, Any]:
+    components: dict[str, Any] = {
+        "Problem": {
+            "type": "object",
+            "description": "RFC 9457 problem details",
+            "properties": {
+                "type": {"type": "string", "format": "uri"},
+                "title": {"type": "string"},
+                "status": {"type": "integer"},
+                "detail": {"type": "string"},
+                "instance": {"type": "string"},
+                "request_id": {"type": "string"},
+                "errors": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                    },
+                },
+                "reasons": {"type": "array", "items": {"type": "string"}},
+            },
+            "required": ["type", "title", "status"],
+        }
+    }
+    paths: dict[str, Any] = {}
+    for ep in endpoints:
+        op: dict[str, Any] = {
+            "summary": ep.summary,
+            "tags": [ep.tag],
+            "operationId": ep.handler.__name__,
+        }
+        if ep.description:
+            op["description"] = ep.description
+        if ep.roles is not None:
+            op["x-roles"] = sorted(r.value for r in ep.roles)
+        params: list[dict[str, Any]] = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in _PARAM.findall(ep.path)
+        ]
+        if ep.creates:
+            params.append(
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": False,
+                    "description": "Repeat a create safely: the first successful answer is replayed.",
+                    "schema": {"type": "string", "maxLength": 255},
+                }
+            )
+        if params:
+            op["parameters"] = params
+        if ep.body is not None:
+            op["requestBody"] = {
+                "required": True,
+                "content": {ep.content_type: {"schema": _schema_of(ep.body, components)}},
+            }
+        schemes: dict[str, list[dict[str, list[str]]]] = {
+            "bearer": [{"bearer": []}],
+            "kycDigest": [{"kycDigest": []}],
+            "stripeSignature": [{"stripeSignature": []}],
+            "none": [],
+        }
+        op["security"] = schemes[ep.security]
+        responses: dict[str, Any] = {str(ep.status): {"description": "Success"}}
+        statuses = set(ep.errors) | {400, 413} if ep.body is not None else set(ep.errors)
+        if ep.security != "none":
+            statuses.add(401)
+        if ep.roles is not None and ep.roles != frozenset(Role):
+            statuses.add(403)
+        for status in sorted(statuses):
+            responses[str(status)] = {
+                "description": "Problem",
+                "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            }
+        op["responses"] = responses
+        paths.setdefault(ep.path, {})[ep.method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Drexfy API",
+            "version": version,
+            "description": "Platform API, provider webhooks and operations endpoints. See docs/http.md.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "kycDigest": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-Payload-Digest",
+                    "description": "HMAC of the raw body; algorithm in X-Payload-Digest-Alg",
+                },
+                "stripeSignature": {"type": "apiKey", "in": "header", "name": "Stripe-Signature"},
+            },
+        },
+    }
+
+
+DOCS_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Drexfy API</title>
+<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}
+code{background:#f3f3f3;padding:0 .2rem}.op{border-top:1px solid #ddd;padding:.6rem 0}
+.m{font-weight:bold;display:inline-block;width:4.5rem}.roles{color:#666;font-size:.9em}</style></head>
+<body><h1>Drexfy API</h1><p>Generated from <a href="/api/openapi.json">/api/openapi.json</a>.
+Errors are <code>application/problem+json</code> (RFC 9457).</p><div id="ops">loading...</div>
+<script>
+fetch('/api/openapi.json').then(r => r.json()).then(doc => {
+  const out = [];
+  for (const [path, ops] of Object.entries(doc.paths)) {
+    for (const [method, op] of Object.entries(ops)) {
+      const roles = op['x-roles'] ? 'roles: ' + op['x-roles'].join(', ') : (op.security.length ? 'signed webhook' : 'public');
+      const body = op.requestBody ? JSON.stringify(Object.values(op.requestBody.content)[0].schema) : '';
+      out.push(`<div class="op"><span class="m">${method.toUpperCase()}</span><code>${path}</code> ${op.summary}
+        <div class="roles">${roles} &middot; responses: ${Object.keys(op.responses).join(', ')} ${body ? '&middot; body: <code>' + body + '</code>' : ''}</div></div>`);
+    }
+  }
+  document.getElementById('ops').innerHTML = out.join('');
+});
+</script></body></html>
+"""

@@ -1,0 +1,56 @@
+"""Settings of the HTTP service and the worker (secrets come from configuration, never code)."""
+
+from __future__ import annotations
+
+import attrs
+
+
+@attrs.frozen
+class WorkerSettings:
+    """How the worker drains the inbox and relays the outbox."""
+
+    #: Messages claimed per poll.
+    batch_size: int = 64
+    #: Messages of different orders/investors processed at once (same order: one at a time).
+    concurrency: int = 16
+    #: Attempts before a message is dead-lettered.
+    max_attempts: int = 8
+    #: Notification deliveries before an outbox message is dead-lettered.
+    max_notify_attempts: int = 20
+    #: First retry delay; doubles each attempt, with jitter, capped at `max_delay`.
+    base_delay: float = 1.0
+    max_delay: float = 300.0
+    #: A claimed message whose worker died is claimed again after this long.
+    lease_seconds: int = 120
+    #: Sleep between polls when nothing was due.
+    poll_interval: float = 0.25
+    #: How often unpaid orders past their reservation are expired.
+    expire_every: float = 30.0
+
+
+@attrs.frozen
+class HttpSettings:
+    """Secrets and limits of the HTTP surface."""
+
+    #: Shared secret of the KYC provider's digest (Sumsub "secret key" of the webhook).
+    kyc_webhook_secret: str
+    #: Stripe endpoint secret (whsec_...).
+    payments_webhook_secret: str
+    #: HS256 key of the API's bearer tokens.
+    jwt_secret: str
+    #: Secret of the AML monitoring webhook; the KYC secret when empty (same provider).
+    aml_webhook_secret: str = ""
+    jwt_issuer: str = "drexfy"
+    jwt_audience: str = "drexfy-api"
+    #: Largest request body accepted (bytes); bigger ones get 413 before being read.
+    max_body_bytes: int = 64 * 1024
+    stripe_tolerance_seconds: int = 300
+    #: Stripe timestamps further than this in the future are refused (clock skew allowance).
+    stripe_future_skew_seconds: int = 300
+    #: Run the worker inside the HTTP process (`drexfy serve`); False for API-only replicas.
+    run_worker: bool = True
+    worker: WorkerSettings = attrs.field(factory=WorkerSettings)
+
+    @property
+    def aml_secret(self) -> str:
+        return self.aml_webhook_secret or self.kyc_webhook_secret

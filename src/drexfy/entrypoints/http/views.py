@@ -1,0 +1,148 @@
+"""JSON views of domain objects for API responses (ids, states and amounts; never keys)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from drexfy.domain.model import Instrument, Order, Repayment, Withdrawal
+from drexfy.domain.money import Money
+from drexfy.domain.ports import QueuedMessage
+from drexfy.domain.processes import InvestorView
+
+
+def money(value: Money | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    return {"minor": value.minor, "currency": value.currency, "display": str(value.as_decimal())}
+
+
+def _ts(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def investor(view: InvestorView) -> dict[str, Any]:
+    inv = view.investor
+    return {
+        "id": inv.id,
+        "legal_name": inv.legal_name,
+        "email": inv.email,
+        "country": inv.country,
+        "kind": inv.kind.value,
+        "declared_accredited": inv.declared_accredited,
+        "status": inv.kyc_status.value,
+        "kyc_reasons": list(inv.kyc_reasons),
+        "applicant_id": inv.applicant_id,
+        "compliance": inv.compliance.value,
+        "blocked": inv.is_blocked,
+        "blocked_reason": inv.blocked_reason,
+        "blocked_at": _ts(inv.blocked_at),
+        "classification": inv.classification.name if inv.classification else None,
+        "wallet": {"address": inv.wallet.address, "activated": inv.wallet_activated} if inv.wallet else None,
+        "auto_cashout": inv.auto_cashout,
+        "holdings": [{"instrument_id": h.instrument_id, "symbol": h.symbol, "units": h.units} for h in view.holdings],
+        "held_back_repayments": [
+            {"repayment_id": h.repayment_id, "instrument_id": h.instrument_id, "amount": money(h.amount)}
+            for h in view.held_back
+        ],
+        "created_at": _ts(inv.created_at),
+    }
+
+
+def instrument(ins: Instrument) -> dict[str, Any]:
+    return {
+        "id": ins.id,
+        "symbol": ins.symbol,
+        "name": ins.name,
+        "status": ins.status.value,
+        "unit_price": money(ins.unit_price),
+        "total_units": ins.total_units,
+        "units_available": ins.units_available,
+        "units_sold": ins.units_sold,
+        "units_reserved": ins.units_reserved,
+        "units_retired": ins.units_retired,
+        "units_outstanding": ins.units_outstanding,
+        "eligible": sorted(c.name for c in ins.eligible),
+        "min_ticket": money(ins.min_ticket),
+        "max_ticket": money(ins.max_ticket),
+        "class_caps": {c.name: money(m) for c, m in sorted(ins.class_caps.items(), key=lambda kv: kv[0].name)},
+        "ledger_ref": ins.ledger_ref,
+        "created_at": _ts(ins.created_at),
+    }
+
+
+def order(o: Order) -> dict[str, Any]:
+    return {
+        "id": o.id,
+        "investor_id": o.investor_id,
+        "instrument_id": o.instrument_id,
+        "units": o.units,
+        "amount": money(o.amount),
+        "status": o.status.value,
+        "checkout": {"reference": o.checkout_ref, "url": o.checkout_url} if o.checkout_ref else None,
+        "payment_ref": o.payment_ref,
+        "paid_amount": money(o.paid_amount),
+        "reason": o.reason,
+        "steps": [s.value for s in o.steps],
+        "tx_ids": list(o.tx_ids),
+        "created_at": _ts(o.created_at),
+        "expires_at": _ts(o.expires_at),
+    }
+
+
+def repayment(r: Repayment) -> dict[str, Any]:
+    counts: dict[str, int] = {}
+    for a in r.allocations:
+        counts[a.status.value] = counts.get(a.status.value, 0) + 1
+    return {
+        "id": r.id,
+        "instrument_id": r.instrument_id,
+        "period": r.period,
+        "interest": money(r.interest),
+        "principal": money(r.principal),
+        "final": r.final,
+        "status": r.status.value,
+        "paid": money(r.paid),
+        "held_back": money(r.held_back),
+        "progress": {"holders": len(r.allocations), **counts},
+        "allocations": [
+            {
+                "investor_id": a.investor_id,
+                "units_held": a.units_held,
+                "amount": money(a.amount),
+                "units_retired": a.units_retired,
+                "status": a.status.value,
+                "tx_ids": list(a.tx_ids),
+            }
+            for a in r.allocations
+        ],
+        "created_at": _ts(r.created_at),
+    }
+
+
+def withdrawal(w: Withdrawal) -> dict[str, Any]:
+    return {
+        "id": w.id,
+        "investor_id": w.investor_id,
+        "amount": money(w.amount),
+        "status": w.status.value,
+        "automatic": w.automatic,
+        "tx_ids": list(w.tx_ids),
+        "created_at": _ts(w.created_at),
+    }
+
+
+def job(message: QueuedMessage, queue: str) -> dict[str, Any]:
+    """A queued message as an operator sees it: no payload (it may carry provider data)."""
+    return {
+        "id": message.id,
+        "queue": queue,
+        "key": message.key,
+        "kind": message.kind,
+        "status": message.status.value,
+        "retrying": message.status.value == "PENDING" and message.attempts > 0,
+        "attempts": message.attempts,
+        "next_attempt_at": _ts(message.next_attempt_at),
+        "last_error": message.last_error,
+        "created_at": _ts(message.created_at),
+    }

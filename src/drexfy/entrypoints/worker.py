@@ -1,0 +1,337 @@
+"""The durable worker: drains the inbox into the processes and relays the outbox to the frontend.
+
+- Inbox: claims due messages (a lease: a worker that dies mid-message loses its claim after
+  `lease_seconds` and another claim picks the message up again), groups them by partition (an
+  order, an applicant) so one order's events run one after the other, and dispatches each to its
+  process. The processes are idempotent and resumable, which makes redelivery safe: duplicate
+  events, retries and restarts never settle, mint or pay twice.
+- Failures: a transient error (ledger or vault unreachable, provider down, a concurrent update, an
+  unknown error) is retried with exponential backoff and full jitter; a permanent one (the event is
+  invalid for good) and anything still failing after `max_attempts` goes to the dead letter (DEAD),
+  visible in `GET /api/v1/jobs?status=DEAD`, in `drexfy_jobs{status="dead"}` and retried with
+  `drexfy jobs retry ID`.
+- Outbox: each notify event is delivered to the Notifier (the signed HTTP call to the frontend);
+  failures are retried with backoff the same way.
+- Periodically: unpaid orders past their reservation are expired.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import defaultdict
+from datetime import timedelta
+from typing import Any
+
+from drexfy.domain import processes as p
+from drexfy.domain.classification import KycResult
+from drexfy.domain.errors import (
+    ClassificationRefused,
+    DomainError,
+    InvalidAmount,
+    InvalidWebhook,
+    NotFound,
+    OperationConflict,
+    ValidationFailed,
+)
+from drexfy.domain.model import OrderStatus
+from drexfy.domain.ports import PaymentEvent, PaymentEventKind, QueuedMessage
+from drexfy.entrypoints.http import messages
+from drexfy.entrypoints.http.logs import request_id_var
+from drexfy.entrypoints.http.metrics import Metrics
+from drexfy.entrypoints.http.settings import WorkerSettings
+
+log = logging.getLogger("drexfy.worker")
+
+#: Errors that no retry can fix: the message goes to the dead letter at once.
+PERMANENT = (ValidationFailed, InvalidWebhook, InvalidAmount, OperationConflict, ClassificationRefused)
+
+
+def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**(attempt-1))],
+    never below a tenth of the base (so a burst of failures does not spin)."""
+    ceiling = min(cap, base * (2 ** max(attempt - 1, 0)))
+    return max(base / 10, (rng or random).uniform(0, ceiling))
+
+
+def describe(error: BaseException) -> str:
+    """A short error text for the job record: the domain code and message, or just the type."""
+    if isinstance(error, DomainError):
+        return f"{error.code}: {error.message}"[:500]
+    return type(error).__name__
+
+
+class Worker:
+    """Inbox consumer and outbox relay over one Services. `run()` until `stop()`."""
+
+    def __init__(
+        self,
+        services: p.Services,
+        notifier: Any,
+        settings: WorkerSettings | None = None,
+        metrics: Metrics | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.svc = services
+        self.notifier = notifier
+        self.settings = settings or WorkerSettings()
+        self.metrics = metrics or Metrics()
+        self._rng = rng or random.Random()
+        self._stop = asyncio.Event()
+        self._last_expiry = 0.0
+        self._wakeup = asyncio.Event()
+        #: partition -> messages claimed and not finished yet (the head is being processed).
+        self._partitions: dict[str, list[QueuedMessage]] = {}
+        self._partition_tasks: set[asyncio.Task[None]] = set()
+        self._limit = asyncio.Semaphore(max(1, self.settings.concurrency))
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wakeup.set()
+
+    def poke(self) -> None:
+        """Wake the loop now (e.g. a webhook was just accepted)."""
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        """Run until `stop()`: a continuous inbox pipeline (new messages are claimed as soon as a
+        slot frees, so one slow settlement does not hold back a whole batch), the outbox relay and
+        the periodic expiry. In-flight messages are finished before it returns."""
+        log.info("worker started")
+        relay = asyncio.create_task(self._relay_loop(), name="drexfy-outbox-relay")
+        try:
+            await self._inbox_loop()
+        finally:
+            relay.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relay
+            if self._partitions:
+                await asyncio.gather(*self._partition_tasks, return_exceptions=True)
+        log.info("worker stopped")
+
+    async def _inbox_loop(self) -> None:
+        slots = max(1, self.settings.concurrency)
+        self._limit = asyncio.Semaphore(slots)
+        while not self._stop.is_set():
+            claimed = 0
+            try:
+                backlog = sum(len(queue) for queue in self._partitions.values())
+                # Claim only what can start soon: claimed messages hold a lease.
+                room = min(self.settings.batch_size, 2 * slots - backlog)
+                if room > 0:
+                    batch = await self.svc.store.inbox.claim(self.svc.clock.now(), room, self.settings.lease_seconds)
+                    claimed = len(batch)
+                    for message in batch:
+                        self._enqueue(message)
+                await self._maybe_expire()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # The store itself failed; keep the loop alive and try again shortly.
+                log.exception("worker tick failed")
+            if not claimed:
+                self._wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), self.settings.poll_interval)
+
+    def _enqueue(self, message: QueuedMessage) -> None:
+        """Queue behind its partition (one order's events one after the other); start a runner for
+        a partition that has none."""
+        key = messages.partition_of(message.payload, message.id)
+        queue = self._partitions.get(key)
+        if queue is not None:
+            queue.append(message)
+            return
+        self._partitions[key] = [message]
+        task = asyncio.create_task(self._run_partition(key))
+        self._partition_tasks.add(task)
+        task.add_done_callback(self._partition_tasks.discard)
+
+    async def _run_partition(self, key: str) -> None:
+        queue = self._partitions[key]
+        try:
+            while queue:
+                message = queue[0]
+                async with self._limit:
+                    await self._process(message)
+                queue.pop(0)
+                self._wakeup.set()  # a slot is free: claim more
+        finally:
+            del self._partitions[key]
+
+    async def _relay_loop(self) -> None:
+        while True:
+            try:
+                relayed = await self.relay_outbox_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox relay failed")
+                relayed = 0
+            if not relayed:
+                await asyncio.sleep(self.settings.poll_interval)
+
+    async def _maybe_expire(self) -> None:
+        if time.monotonic() - self._last_expiry >= self.settings.expire_every:
+            self._last_expiry = time.monotonic()
+            expired = await p.expire_orders(self.svc)
+            if expired:
+                log.info("orders expired", extra={"outcome": str(expired)})
+
+    async def tick(self) -> int:
+        """One round: inbox batch, outbox batch, and the periodic expiry. Returns messages handled."""
+        handled = await self.drain_inbox_once()
+        handled += await self.relay_outbox_once()
+        await self._maybe_expire()
+        return handled
+
+    async def run_until_idle(self, max_rounds: int = 10_000) -> int:
+        """Process until nothing is due (tests, the demo, `drexfy worker --once`)."""
+        total = 0
+        for _ in range(max_rounds):
+            handled = await self.drain_inbox_once() + await self.relay_outbox_once()
+            total += handled
+            if not handled:
+                break
+        return total
+
+    # -- inbox ------------------------------------------------------------------------------------
+
+    async def drain_inbox_once(self) -> int:
+        now = self.svc.clock.now()
+        claimed = await self.svc.store.inbox.claim(now, self.settings.batch_size, self.settings.lease_seconds)
+        if not claimed:
+            return 0
+        groups: dict[str, list[QueuedMessage]] = defaultdict(list)
+        for message in claimed:
+            groups[messages.partition_of(message.payload, message.id)].append(message)
+        limit = asyncio.Semaphore(max(1, self.settings.concurrency))
+
+        async def run_group(group: list[QueuedMessage]) -> None:
+            async with limit:
+                for message in group:
+                    await self._process(message)
+
+        await asyncio.gather(*(run_group(g) for g in groups.values()))
+        return len(claimed)
+
+    async def _process(self, message: QueuedMessage) -> None:
+        # The webhook's request id follows its job into the worker's logs (end-to-end tracing).
+        rid = message.payload.get("request_id")
+        token = request_id_var.set(rid if isinstance(rid, str) else None)
+        try:
+            await self._process_message(message)
+        finally:
+            request_id_var.reset(token)
+
+    async def _process_message(self, message: QueuedMessage) -> None:
+        started = time.perf_counter()
+        try:
+            event = messages.decode(message.kind, message.payload)
+        except Exception as exc:  # a payload we cannot read will never become readable
+            await self._dead(message, f"undecodable payload: {type(exc).__name__}")
+            return
+        try:
+            await self._dispatch(message, event)
+        except asyncio.CancelledError:
+            raise
+        except PERMANENT as exc:
+            await self._dead(message, describe(exc))
+        except Exception as exc:
+            await self._retry_or_dead(message, exc)
+        else:
+            await self.svc.store.inbox.complete(message.id)
+            self.metrics.jobs_processed.inc(queue="inbox", outcome="done")
+            log.info(
+                "job done",
+                extra={
+                    "job_id": message.id,
+                    "kind": message.kind,
+                    "attempt": message.attempts,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+
+    async def _dispatch(self, message: QueuedMessage, event: Any) -> None:
+        if isinstance(event, KycResult):
+            await p.handle_kyc_result(self.svc, event)
+        elif isinstance(event, PaymentEvent):
+            was_settled = False
+            if event.kind is PaymentEventKind.SUCCEEDED:
+                with contextlib.suppress(NotFound):
+                    async with self.svc.store.unit_of_work() as uow:
+                        was_settled = (await uow.orders.get(event.order_id)).status is OrderStatus.SETTLED
+            order = await p.handle_payment(self.svc, event)
+            # Observed once per order: by the event that settled it, not by its duplicates.
+            if not was_settled and event.kind is PaymentEventKind.SUCCEEDED and order.status is OrderStatus.SETTLED:
+                elapsed = (self.svc.clock.now() - message.created_at).total_seconds()
+                self.metrics.settlement_latency.observe(max(elapsed, 0.0))
+        elif isinstance(event, p.AmlAlert):
+            await p.handle_aml_alert(self.svc, event)
+        else:  # pragma: no cover - decode() only returns the types above
+            raise ValidationFailed(f"no handler for {message.kind}")
+
+    async def _retry_or_dead(self, message: QueuedMessage, error: BaseException, *, queue: str = "inbox") -> None:
+        limit = self.settings.max_attempts if queue == "inbox" else self.settings.max_notify_attempts
+        if message.attempts >= limit:
+            await self._dead(message, f"gave up after {message.attempts} attempts: {describe(error)}", queue=queue)
+            return
+        delay = backoff_delay(message.attempts, self.settings.base_delay, self.settings.max_delay, self._rng)
+        target = self.svc.store.inbox if queue == "inbox" else self.svc.store.outbox
+        await target.retry_later(message.id, describe(error), self.svc.clock.now() + timedelta(seconds=delay))
+        self.metrics.jobs_processed.inc(queue=queue, outcome="retry")
+        log.warning(
+            "job will be retried",
+            extra={
+                "job_id": message.id,
+                "kind": message.kind,
+                "attempt": message.attempts,
+                "error_code": getattr(error, "code", type(error).__name__),
+                "delay_s": round(delay, 3),
+                "queue": queue,
+            },
+        )
+
+    async def _dead(self, message: QueuedMessage, error: str, *, queue: str = "inbox") -> None:
+        target = self.svc.store.inbox if queue == "inbox" else self.svc.store.outbox
+        await target.dead(message.id, error)
+        self.metrics.jobs_processed.inc(queue=queue, outcome="dead")
+        log.error(
+            "job dead-lettered",
+            extra={"job_id": message.id, "kind": message.kind, "attempt": message.attempts, "queue": queue},
+        )
+
+    # -- outbox -----------------------------------------------------------------------------------
+
+    async def relay_outbox_once(self) -> int:
+        now = self.svc.clock.now()
+        claimed = await self.svc.store.outbox.claim(now, self.settings.batch_size, self.settings.lease_seconds)
+        if not claimed:
+            return 0
+        limit = asyncio.Semaphore(max(1, self.settings.concurrency))
+
+        async def deliver(message: QueuedMessage) -> None:
+            async with limit:
+                payload = message.payload
+                try:
+                    await self.notifier.notify(
+                        str(payload.get("event_id", message.key)),
+                        str(payload.get("name", message.kind)),
+                        str(payload.get("aggregate_id", "")),
+                        {"occurred_at": payload.get("occurred_at"), **dict(payload.get("payload") or {})},
+                    )
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    await self._retry_or_dead(message, exc, queue="outbox")
+                else:
+                    await self.svc.store.outbox.complete(message.id)
+                    self.metrics.jobs_processed.inc(queue="outbox", outcome="done")
+
+        await asyncio.gather(*(deliver(m) for m in claimed))
+        return len(claimed)

@@ -1,0 +1,408 @@
+"""The platform API per endpoint: happy paths, validation, problem types, idempotency keys."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from drexfy.adapters.webhooks import sandbox
+
+REGISTER = {"legal_name": "Ines Costa", "email": "ines@example.com", "country": "PT", "kind": "INDIVIDUAL"}
+
+
+# --- investors -------------------------------------------------------------------------------------
+
+
+async def test_register_returns_the_pending_investor(api):
+    status, body = await api.call("POST", "/api/v1/investors", "frontend", json=REGISTER)
+    assert status == 201
+    assert body["status"] == "PENDING_KYC"
+    assert body["id"].startswith("inv_")
+    assert body["wallet"] is None and body["classification"] is None
+
+
+async def test_registering_an_email_twice_is_a_409_duplicate(api):
+    await api.call("POST", "/api/v1/investors", "frontend", json=REGISTER)
+    status, problem = await api.call("POST", "/api/v1/investors", "frontend", json=REGISTER)
+    assert status == 409
+    assert problem["type"] == "https://drexfy.dev/problems/duplicate"
+    assert problem["title"] == "Conflict"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"kind": "ROBOT"}, "$.kind"),
+        ({"country": 49}, "$.country"),
+        ({"declared_accredited": "yes"}, "$.declared_accredited"),
+        ({"extra": 1}, "$"),
+        ({"legal_name": None}, "$.legal_name"),
+    ],
+)
+async def test_an_invalid_body_is_a_400_naming_the_field(api, change, field):
+    status, problem = await api.call("POST", "/api/v1/investors", "frontend", json={**REGISTER, **change})
+    assert status == 400
+    assert problem["type"].endswith("/validation-failed")
+    assert field in [e["field"] for e in problem["errors"]]
+
+
+async def test_a_missing_field_is_named(api):
+    body = dict(REGISTER)
+    del body["email"]
+    status, problem = await api.call("POST", "/api/v1/investors", "frontend", json=body)
+    assert status == 400
+    assert {"field": "$.email", "message": "required field missing"} in problem["errors"]
+
+
+async def test_domain_validation_is_a_400_with_its_own_type(api):
+    status, problem = await api.call("POST", "/api/v1/investors", "frontend", json={**REGISTER, "email": "nope"})
+    assert status == 400
+    assert problem["type"].endswith("/validation-failed")
+    assert "email" in problem["detail"]
+
+
+async def test_a_non_json_body_is_refused(api):
+    headers = api.token("frontend")
+    r = await api.client.post(
+        "/api/v1/investors", data="legal_name=x", headers={**headers, "Content-Type": "text/plain"}
+    )
+    assert r.status == 415
+    r = await api.client.post(
+        "/api/v1/investors", data="{oops", headers={**headers, "Content-Type": "application/json"}
+    )
+    assert r.status == 400
+    assert (await r.json())["type"].endswith("/malformed-json")
+    r = await api.client.post("/api/v1/investors", data="[1]", headers={**headers, "Content-Type": "application/json"})
+    assert r.status == 400
+
+
+async def test_a_body_over_the_limit_is_a_413(api):
+    body = {**REGISTER, "legal_name": "x" * 100_000}
+    status, problem = await api.call("POST", "/api/v1/investors", "frontend", json=body)
+    assert status == 413
+    assert problem["type"].endswith("/payload-too-large")
+
+
+async def test_start_kyc_returns_the_link_and_is_refused_once_kyc_is_finished(api):
+    investor_id = await api.active_investor("kyc-done@example.com")
+    status, problem = await api.call("POST", f"/api/v1/investors/{investor_id}/kyc", "frontend")
+    assert status == 409
+    assert problem["type"].endswith("/illegal-transition")
+
+
+async def test_an_unknown_investor_is_a_404(api):
+    status, problem = await api.call("GET", "/api/v1/investors/inv_missing", "admin")
+    assert status == 404
+    assert problem["type"].endswith("/investor-not-found")
+
+
+# --- idempotency -------------------------------------------------------------------------------------
+
+
+async def test_an_idempotency_key_replays_the_first_answer_and_creates_once(api):
+    headers = {"Idempotency-Key": "reg-1"}
+    s1, first = await api.call("POST", "/api/v1/investors", "frontend", json=REGISTER, headers=headers)
+    response = await api.client.post("/api/v1/investors", json=REGISTER, headers={**headers, **api.token("frontend")})
+    assert (s1, response.status) == (201, 201)
+    assert response.headers["Idempotent-Replayed"] == "true"
+    assert await response.json() == first
+    async with api.svc.store.unit_of_work() as uow:
+        assert len(await uow.investors.list()) == 1
+
+
+async def test_an_idempotency_key_reused_with_another_body_is_refused(api):
+    headers = {"Idempotency-Key": "reg-2"}
+    await api.call("POST", "/api/v1/investors", "frontend", json=REGISTER, headers=headers)
+    status, problem = await api.call(
+        "POST", "/api/v1/investors", "frontend", json={**REGISTER, "email": "other@example.com"}, headers=headers
+    )
+    assert status == 422
+    assert problem["type"].endswith("/idempotency-key-reused")
+
+
+async def test_concurrent_requests_with_one_key_create_one_order(api):
+    import asyncio
+
+    investor_id = await api.active_investor("idem@example.com")
+    instrument_id = await api.open_instrument("IDEM1")
+    body = {"investor_id": investor_id, "instrument_id": instrument_id, "units": 1}
+    results = await asyncio.gather(
+        *(
+            api.call("POST", "/api/v1/orders", "frontend", json=body, headers={"Idempotency-Key": "ord-1"})
+            for _ in range(5)
+        )
+    )
+    assert {s for s, _ in results} == {201}
+    assert len({b["id"] for _, b in results}) == 1
+    assert api.state.idempotency_locks == {}  # per-key locks do not pile up
+    _, orders = await api.call("GET", f"/api/v1/investors/{investor_id}/orders", "frontend")
+    assert len(orders["items"]) == 1
+
+
+async def test_a_failed_create_is_not_remembered_under_its_key(api):
+    headers = {"Idempotency-Key": "reg-3"}
+    status, _ = await api.call(
+        "POST", "/api/v1/investors", "frontend", json={**REGISTER, "email": "bad"}, headers=headers
+    )
+    assert status == 400
+    status, _ = await api.call(
+        "POST", "/api/v1/investors", "frontend", json={**REGISTER, "email": "bad"}, headers=headers
+    )
+    assert status == 400
+
+
+# --- instruments ---------------------------------------------------------------------------------------
+
+
+INSTRUMENT = {
+    "symbol": "SME26",
+    "name": "SME pool",
+    "unit_price": {"minor": 10_000, "currency": "EUR"},
+    "total_units": 500,
+    "eligible": ["EU_ACCREDITED"],
+    "min_ticket": {"minor": 10_000, "currency": "EUR"},
+    "max_ticket": {"minor": 1_000_000, "currency": "EUR"},
+    "class_caps": {"EU_ACCREDITED": {"minor": 500_000, "currency": "EUR"}},
+}
+
+
+async def test_instrument_lifecycle(api):
+    status, ins = await api.call("POST", "/api/v1/instruments", "admin", json=INSTRUMENT)
+    assert status == 201
+    assert ins["status"] == "DRAFT" and ins["ledger_ref"]
+    assert ins["class_caps"]["EU_ACCREDITED"]["minor"] == 500_000
+    status, problem = await api.call("POST", f"/api/v1/instruments/{ins['id']}/close", "admin")
+    assert status == 409 and problem["type"].endswith("/illegal-transition")
+    status, opened = await api.call("POST", f"/api/v1/instruments/{ins['id']}/open", "admin")
+    assert (status, opened["status"]) == (200, "OPEN")
+    status, listed = await api.call("GET", "/api/v1/instruments", "investor", investor_id="inv_any")
+    assert [i["id"] for i in listed["items"]] == [ins["id"]]
+    status, got = await api.call("GET", f"/api/v1/instruments/{ins['id']}", "compliance")
+    assert got["units_available"] == 500
+    status, closed = await api.call("POST", f"/api/v1/instruments/{ins['id']}/close", "admin")
+    assert (status, closed["status"]) == (200, "CLOSED")
+    status, problem = await api.call("GET", "/api/v1/instruments/ins_missing", "admin")
+    assert status == 404 and problem["type"].endswith("/instrument-not-found")
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"unit_price": {"minor": 1.5, "currency": "EUR"}}, "$.unit_price.minor"),
+        ({"unit_price": {"minor": 100, "currency": "XYZ"}}, "$.unit_price"),
+        ({"eligible": ["GOLD"]}, "$.eligible[0]"),
+        ({"eligible": "EU_ACCREDITED"}, "$.eligible"),
+        ({"total_units": "500"}, "$.total_units"),
+    ],
+)
+async def test_an_invalid_instrument_is_a_400_naming_the_field(api, change, field):
+    status, problem = await api.call("POST", "/api/v1/instruments", "admin", json={**INSTRUMENT, **change})
+    assert status == 400, problem
+    assert field in [e["field"] for e in problem["errors"]]
+
+
+async def test_list_limit_is_validated(api):
+    status, problem = await api.call("GET", "/api/v1/instruments?limit=0", "admin")
+    assert status == 400 and problem["errors"][0]["field"] == "limit"
+
+
+# --- orders ----------------------------------------------------------------------------------------------
+
+
+async def test_an_ineligible_order_is_a_403_with_every_reason(api):
+    _, inv = await api.call("POST", "/api/v1/investors", "frontend", json=REGISTER)
+    instrument_id = await api.open_instrument("ELIG1")
+    status, problem = await api.call(
+        "POST",
+        "/api/v1/orders",
+        "frontend",
+        json={"investor_id": inv["id"], "instrument_id": instrument_id, "units": 1},
+    )
+    assert status == 403
+    assert problem["type"].endswith("/not-eligible")
+    assert any("KYC" in r for r in problem["reasons"])
+
+
+async def test_an_order_for_more_than_is_left_is_sold_out(api):
+    investor_id = await api.active_investor("big@example.com")
+    instrument_id = await api.open_instrument("SOLD1", units=5)
+    status, problem = await api.call(
+        "POST",
+        "/api/v1/orders",
+        "frontend",
+        json={"investor_id": investor_id, "instrument_id": instrument_id, "units": 6},
+    )
+    assert status == 403
+    assert problem["type"].endswith("/sold-out")
+
+
+async def test_a_failed_payment_closes_the_order_and_frees_the_units(api):
+    investor_id = await api.active_investor("fail@example.com")
+    instrument_id = await api.open_instrument("FAIL1", units=10)
+    order = await api.order(investor_id, instrument_id, 4)
+    await api.payment(
+        sandbox.stripe_event(
+            "evt_f",
+            "payment_intent.payment_failed",
+            order_id=order["id"],
+            amount_minor=40_000,
+            failure_message="insufficient funds",
+        )
+    )
+    await api.drain()
+    _, got = await api.call("GET", f"/api/v1/orders/{order['id']}", "frontend")
+    assert (got["status"], got["reason"]) == ("FAILED", "insufficient funds")
+    _, ins = await api.call("GET", f"/api/v1/instruments/{instrument_id}", "admin")
+    assert ins["units_available"] == 10
+
+
+async def test_a_payment_for_a_blocked_investor_becomes_a_refund(api):
+    investor_id = await api.active_investor("late-block@example.com")
+    instrument_id = await api.open_instrument("RFD1")
+    order = await api.order(investor_id, instrument_id, 1)
+    await api.call("POST", f"/api/v1/compliance/investors/{investor_id}/block", "compliance", json={"reason": "fraud"})
+    await api.payment(
+        sandbox.stripe_event("evt_r", "checkout.session.completed", order_id=order["id"], amount_minor=10_000)
+    )
+    await api.drain()
+    _, got = await api.call("GET", f"/api/v1/orders/{order['id']}", "admin")
+    assert got["status"] == "REFUND_DUE"
+    await api.payment(sandbox.stripe_event("evt_r2", "charge.refunded", order_id=order["id"], amount_minor=10_000))
+    await api.drain()
+    _, got = await api.call("GET", f"/api/v1/orders/{order['id']}", "admin")
+    assert got["status"] == "REFUNDED"
+
+
+# --- repayments, compliance, withdrawals -------------------------------------------------------------
+
+
+async def _holder_with_units(api, email: str, symbol: str, units: int) -> tuple[str, str]:
+    investor_id = await api.active_investor(email)
+    instrument_id = await api.open_instrument(symbol, units=100)
+    order = await api.order(investor_id, instrument_id, units)
+    await api.payment(
+        sandbox.stripe_event(
+            f"evt_{symbol}_{email}", "payment_intent.succeeded", order_id=order["id"], amount_minor=units * 10_000
+        )
+    )
+    await api.drain()
+    return investor_id, instrument_id
+
+
+async def test_repayment_trigger_progress_and_withdrawal(api):
+    investor_id, instrument_id = await _holder_with_units(api, "holder@example.com", "REP1", 10)
+    body = {
+        "period": "2026-11",
+        "interest": {"minor": 1_234, "currency": "EUR"},
+        "principal": {"minor": 20_000, "currency": "EUR"},
+    }
+    status, rep = await api.call("POST", f"/api/v1/instruments/{instrument_id}/repayments", "admin", json=body)
+    assert status == 201, rep
+    assert rep["status"] == "COMPLETED"
+    assert rep["paid"]["minor"] == 21_234
+    status, got = await api.call("GET", f"/api/v1/repayments/{rep['id']}", "frontend")
+    assert got["progress"] == {"holders": 1, "PAID": 1}
+    status, listed = await api.call("GET", f"/api/v1/instruments/{instrument_id}/repayments", "admin")
+    assert [r["id"] for r in listed["items"]] == [rep["id"]]
+    status, problem = await api.call("POST", f"/api/v1/instruments/{instrument_id}/repayments", "admin", json=body)
+    assert status == 409 and problem["type"].endswith("/duplicate")
+
+    status, wd = await api.call(
+        "POST",
+        "/api/v1/withdrawals",
+        "investor",
+        investor_id=investor_id,
+        json={"investor_id": investor_id, "amount": {"minor": 1_000, "currency": "EUR"}},
+    )
+    assert (status, wd["status"]) == (201, "BURNED")
+    status, problem = await api.call(
+        "POST",
+        "/api/v1/withdrawals",
+        "frontend",
+        json={"investor_id": investor_id, "amount": {"minor": 10**9, "currency": "EUR"}},
+    )
+    assert status == 422 and problem["type"].endswith("/insufficient-funds")
+    status, problem = await api.call("GET", "/api/v1/repayments/rep_missing", "admin")
+    assert status == 404 and problem["type"].endswith("/repayment-not-found")
+
+
+async def test_block_holds_back_and_unblock_releases(api):
+    investor_id, instrument_id = await _holder_with_units(api, "blocked@example.com", "BLK1", 5)
+    status, blocked = await api.call(
+        "POST",
+        f"/api/v1/compliance/investors/{investor_id}/block",
+        "compliance",
+        json={"reason": "sanctions list update"},
+    )
+    assert (status, blocked["compliance"], blocked["classification"]) == (200, "BLOCKED", "SANCTIONED")
+    await api.call(
+        "POST",
+        f"/api/v1/instruments/{instrument_id}/repayments",
+        "admin",
+        json={
+            "period": "2026-12",
+            "interest": {"minor": 500, "currency": "EUR"},
+            "principal": {"minor": 0, "currency": "EUR"},
+        },
+    )
+    _, view = await api.call("GET", f"/api/v1/investors/{investor_id}", "compliance")
+    assert [h["amount"]["minor"] for h in view["held_back_repayments"]] == [500]
+    status, problem = await api.call(
+        "POST",
+        "/api/v1/withdrawals",
+        "frontend",
+        json={"investor_id": investor_id, "amount": {"minor": 1, "currency": "EUR"}},
+    )
+    assert status == 403 and problem["type"].endswith("/investor-blocked")
+
+    status, problem = await api.call(
+        "POST", f"/api/v1/compliance/investors/{investor_id}/unblock", "compliance", json={"reason": "  "}
+    )
+    assert status == 400 and problem["errors"][0]["field"] == "$.reason"
+    status, cleared = await api.call(
+        "POST",
+        f"/api/v1/compliance/investors/{investor_id}/unblock",
+        "compliance",
+        json={"reason": "cleared after review"},
+    )
+    assert (status, cleared["compliance"], cleared["classification"]) == (200, "CLEAR", "EU_NON_ACCREDITED")
+    assert cleared["held_back_repayments"] == []
+    status, audit = await api.call("GET", f"/api/v1/compliance/investors/{investor_id}/events", "compliance")
+    names = [e["name"] for e in audit["items"]]
+    assert "InvestorBlocked" in names and "InvestorUnblocked" in names
+    status, problem = await api.call(
+        "POST", f"/api/v1/compliance/investors/{investor_id}/unblock", "compliance", json={"reason": "again"}
+    )
+    assert status == 409
+
+
+# --- generic ------------------------------------------------------------------------------------------------
+
+
+async def test_unknown_routes_and_methods_are_problems(api):
+    status, problem = await api.call("GET", "/api/v1/nothing-here", "admin")
+    assert status == 404 and problem["type"].endswith("/route-not-found")
+    status, problem = await api.call("DELETE", "/api/v1/instruments", "admin")
+    assert status == 405 and problem["type"].endswith("/method-not-allowed")
+
+
+async def test_every_response_carries_a_request_id_and_problems_repeat_it(api):
+    r = await api.client.get("/api/v1/jobs", headers={"X-Request-Id": "req-abc-123"})
+    assert r.headers["X-Request-Id"] == "req-abc-123"
+    assert (await r.json())["request_id"] == "req-abc-123"
+    r = await api.client.get("/health", headers={"X-Request-Id": "bad id with spaces"})
+    assert r.headers["X-Request-Id"] != "bad id with spaces" and len(r.headers["X-Request-Id"]) == 32
+
+
+async def test_an_unexpected_error_is_a_500_that_reveals_nothing(api, monkeypatch):
+    from drexfy.domain import processes
+
+    async def boom(*args, **kwargs):
+        raise RuntimeError("secret connection string postgres://user:pw@host")
+
+    monkeypatch.setattr(processes, "register_investor", boom)
+    status, problem = await api.call("POST", "/api/v1/investors", "frontend", json=REGISTER)
+    assert status == 500
+    assert problem["type"].endswith("/internal-error")
+    assert "postgres" not in json.dumps(problem)

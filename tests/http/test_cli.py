@@ -1,0 +1,188 @@
+"""The HTTP service's CLI commands: token issue, jobs list/retry, the worker alone, demo-http."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+
+import jwt
+import pytest
+
+from drexfy.domain.ports import MessageStatus, QueuedMessage
+from drexfy.entrypoints import cli_http
+from drexfy.entrypoints.config import load_settings
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    monkeypatch.setenv("DREXFY_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("DREXFY_LEDGER__KIND", "memory")
+    parser = argparse.ArgumentParser(prog="drexfy")
+    cli_http.register(parser.add_subparsers(dest="command", required=True))
+
+    def run(*argv: str) -> int:
+        args = parser.parse_args(argv)
+        return int(args.func(args))
+
+    return run
+
+
+def test_token_issue_prints_a_token_the_service_accepts(cli, capsys, tmp_path):
+    assert cli("token", "issue", "--role", "investor", "--investor", "inv_1", "--ttl", "60") == 0
+    token = capsys.readouterr().out.strip()
+    secrets = json.loads((tmp_path / cli_http.SECRETS_FILE).read_text())
+    claims = jwt.decode(token, secrets["jwt_secret"], algorithms=["HS256"], audience="drexfy-api")
+    assert (claims["role"], claims["inv"], claims["exp"] - claims["iat"]) == ("investor", "inv_1", 60)
+    assert oct((tmp_path / cli_http.SECRETS_FILE).stat().st_mode & 0o777) == "0o600"
+    # the generated secrets are stable across runs
+    assert cli("token", "issue", "--role", "admin") == 0
+    assert json.loads((tmp_path / cli_http.SECRETS_FILE).read_text()) == secrets
+
+
+def test_an_investor_token_needs_the_investor(cli, capsys):
+    assert cli("token", "issue", "--role", "investor") == 2
+    assert "--investor" in capsys.readouterr().err
+
+
+def test_production_mode_refuses_to_invent_secrets(monkeypatch, tmp_path):
+    settings = load_settings(env={}, overrides={"data_dir": str(tmp_path), "mode": "embedded"})
+    assert cli_http.http_secrets(settings)["jwt_secret"]
+    with pytest.raises(Exception, match="required"):
+        cli_http.http_secrets(
+            load_settings(
+                env={},
+                overrides={
+                    "data_dir": str(tmp_path),
+                    "mode": "production",
+                    "ledger.kind": "evm",
+                    "ledger.evm.rpc_url": "http://x",
+                    "http.jwt_secret": "j",
+                    "http.kyc_webhook_secret": "k",
+                    "http.stripe_webhook_secret": "",
+                },
+            )
+        )
+
+
+def test_jobs_list_and_retry_a_dead_job_then_the_worker_processes_it(cli, capsys, tmp_path):
+    settings = load_settings(overrides={"data_dir": str(tmp_path)})
+
+    async def seed() -> None:
+        async with cli_http._services(settings) as svc:
+            message = QueuedMessage("job_1", "payments:evt_x", "payment.event", {"event": {}}, svc.clock.now())
+            await svc.store.inbox.add(message)
+            await svc.store.inbox.claim(svc.clock.now(), 1, 60)
+            await svc.store.inbox.dead("job_1", "order-not-found: No such order.")
+
+    asyncio.run(seed())
+    assert cli("jobs", "list", "--status", "DEAD") == 0
+    out = capsys.readouterr().out
+    assert "DEAD=1" in out and "job_1" in out and "order-not-found" in out
+    assert cli("jobs", "retry", "job_1") == 0
+    assert cli("jobs", "retry", "job_1") == 1  # not dead any more
+    assert "only DEAD" in capsys.readouterr().err
+    assert cli("worker", "--once") == 0
+    assert "processed 1 message(s)" in capsys.readouterr().out
+
+    async def status() -> MessageStatus:
+        async with cli_http._services(settings) as svc:
+            return (await svc.store.inbox.get("job_1")).status
+
+    assert asyncio.run(status()) is MessageStatus.DEAD  # the undecodable payload is dead again, not lost
+
+
+def test_demo_http_drives_the_whole_surface():
+    out = io.StringIO()
+    assert asyncio.run(cli_http.run_demo_http(ledger="memory", out=out)) == 0
+    text = out.getvalue()
+    assert "HTTP 202; redelivered -> HTTP 200 (duplicate)" in text
+    assert "order SETTLED" in text
+    assert "investor BLOCKED" in text
+    assert "unblocked -> CLEAR" in text
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_http(url: str, seconds: float = 30) -> int:
+    import time
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return int(response.status)
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.1)
+    raise AssertionError(f"{url} never answered")
+
+
+def test_serve_and_worker_start_answer_and_stop_on_sigterm(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    from drexfy.adapters.webhooks import sandbox
+
+    env = {**os.environ, "DREXFY_DATA_DIR": str(tmp_path), "DREXFY_LEDGER__KIND": "memory"}
+    port, metrics_port = _free_port(), _free_port()
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "drexfy.entrypoints.cli", "serve", "--port", str(port), "--no-worker"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "drexfy.entrypoints.cli", "worker", "--metrics-port", str(metrics_port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert _wait_http(f"http://127.0.0.1:{port}/ready") == 200
+        assert _wait_http(f"http://127.0.0.1:{metrics_port}/health") == 200
+        secrets = json.loads((tmp_path / cli_http.SECRETS_FILE).read_text())
+        body = sandbox.stripe_event("evt_cli", "payment_intent.succeeded", order_id="ord_none", amount_minor=1)
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/webhooks/payments",
+            data=body,
+            headers=sandbox.stripe_headers(body, secrets["stripe_webhook_secret"]),
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 202
+        # the separate worker process takes the job (the order does not exist: it is retried)
+        import time
+
+        deadline = time.monotonic() + 20
+        text = ""
+        while time.monotonic() < deadline:
+            with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as response:
+                text = response.read().decode()
+            if 'drexfy_jobs_processed_total{outcome="retry",queue="inbox"} 1' in text:
+                break
+            time.sleep(0.2)
+        assert 'drexfy_jobs_processed_total{outcome="retry",queue="inbox"} 1' in text
+    finally:
+        for process in (serve, worker):
+            process.send_signal(signal.SIGTERM)
+        outputs = [process.communicate(timeout=30) for process in (serve, worker)]
+    assert serve.returncode == 0 and worker.returncode == 0, outputs
+    out, err = outputs[0]
+    assert f"listening on http://127.0.0.1:{port}" in out
+    assert secrets["stripe_webhook_secret"] in out  # embedded mode prints the sandbox signing secrets
+    assert secrets["jwt_secret"] not in out + err  # but never the token signing key
+    assert all(json.loads(line)["level"] for line in err.splitlines() if line.startswith("{"))

@@ -1,0 +1,133 @@
+"""Health, readiness, metrics, the OpenAPI document and the JSON logs."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+from drexfy.adapters.webhooks import sandbox
+from drexfy.entrypoints.http.api import ENDPOINTS
+from drexfy.entrypoints.http.logs import configure_logging
+
+
+async def test_ready_checks_store_ledger_and_vault(api):
+    status, body = await api.call("GET", "/ready")
+    assert status == 200
+    assert body["checks"] == {"store": "ok", "ledger": "ok", "vault": "ok"}
+
+
+async def test_ready_is_503_when_the_ledger_is_down(api):
+    api.svc.ledger.inner.online = False
+    status, body = await api.call("GET", "/ready")
+    assert status == 503
+    assert body["type"].endswith("/not-ready")
+    assert body["checks"]["ledger"].startswith("error")
+    assert body["checks"]["store"] == "ok"
+
+
+async def test_ready_is_503_when_the_vault_fails(api, monkeypatch):
+    async def broken() -> None:
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(api.svc.vault, "ping", broken)
+    status, body = await api.call("GET", "/ready")
+    assert status == 503 and body["checks"]["vault"] == "error: OSError"
+
+
+async def test_metrics_are_prometheus_text_with_the_required_series(api):
+    investor_id = await api.active_investor("metrics@example.com")
+    instrument_id = await api.open_instrument("MET1")
+    order = await api.order(investor_id, instrument_id, 1)
+    body = sandbox.stripe_event("evt_m", "payment_intent.succeeded", order_id=order["id"], amount_minor=10_000)
+    await api.payment(body)
+    await api.payment(body)
+    await api.client.post("/webhooks/payments", data=body, headers={"Stripe-Signature": "t=1,v1=00"})
+    response = await api.client.get("/metrics")
+    assert response.status == 200
+    assert response.content_type == "text/plain"
+    text = await response.text()
+    assert "drexfy_inbox_depth 1" in text  # accepted, not processed yet
+    await api.drain()
+    text = await (await api.client.get("/metrics")).text()
+    for line in [
+        'drexfy_webhooks_received_total{source="payments"} 1',
+        'drexfy_webhooks_duplicate_total{source="payments"} 1',
+        'drexfy_webhooks_rejected_total{reason="signature",source="payments"} 1',
+        "drexfy_inbox_depth 0",
+        'drexfy_jobs{queue="inbox",status="pending"} 0',
+        'drexfy_jobs{queue="inbox",status="retrying"} 0',
+        'drexfy_jobs{queue="inbox",status="dead"} 0',
+        "drexfy_settlement_seconds_count 1",
+        'drexfy_ledger_tx_seconds_count{operation="settle_purchase",outcome="ok"} 1',
+        "# TYPE drexfy_ledger_tx_seconds histogram",
+    ]:
+        assert line in text, line
+    assert 'drexfy_ledger_tx_seconds_bucket{operation="settle_purchase",outcome="ok",le="+Inf"} 1' in text
+
+
+async def test_the_openapi_document_is_generated_from_the_routes(api):
+    status, doc = await api.call("GET", "/api/openapi.json")
+    assert status == 200
+    assert doc["openapi"].startswith("3.")
+    for ep in ENDPOINTS:
+        op = doc["paths"][ep.path][ep.method.lower()]
+        assert set(op["x-roles"]) == {r.value for r in ep.roles}
+        assert "401" in op["responses"]
+    register = doc["paths"]["/api/v1/investors"]["post"]
+    schema = register["requestBody"]["content"]["application/json"]["schema"]
+    body = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    assert set(body["required"]) == {"legal_name", "email", "country", "kind"}
+    assert body["properties"]["kind"]["enum"] == ["INDIVIDUAL", "ENTITY"]
+    assert any(p["name"] == "Idempotency-Key" for p in register["parameters"])
+    assert "/webhooks/payments" in doc["paths"] and "/metrics" in doc["paths"]
+    # every route the app serves is documented
+    served = {(r.method, r.resource.canonical) for r in api.client.app.router.routes() if r.method != "HEAD"}
+    documented = {(m.upper(), path) for path, ops in doc["paths"].items() for m in ops}
+    assert served == documented
+    status, page = await api.call("GET", "/api/docs")
+    assert status == 200 and "/api/openapi.json" in page
+
+
+async def test_logs_are_json_with_request_ids_and_no_personal_data_or_secrets(api):
+    stream = io.StringIO()
+    configure_logging("INFO", stream)
+    try:
+        token = api.token("frontend")
+        await api.client.post(
+            "/api/v1/investors",
+            headers={**token, "X-Request-Id": "rid-42"},
+            json={
+                "legal_name": "Maria Secretname",
+                "email": "maria.private@example.com",
+                "country": "ES",
+                "kind": "INDIVIDUAL",
+            },
+        )
+        await api.call("GET", "/api/v1/investors/inv_x", "admin")
+        body = sandbox.kyc_review("app_logs")
+        await api.client.post(
+            "/webhooks/kyc",
+            data=body,
+            headers={**sandbox.digest_headers(body, "kyc-test-secret"), "X-Request-Id": "rid-kyc"},
+        )
+        await api.client.post("/webhooks/kyc", data=body, headers={"X-Payload-Digest": "bad"})
+        await api.drain()  # the job fails (no such applicant) and is retried: logged under the webhook's id
+    finally:
+        logging.getLogger("drexfy").handlers.clear()
+        logging.getLogger("drexfy").propagate = True
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert lines, "nothing was logged"
+    assert any(line.get("request_id") == "rid-42" and line.get("status") == 201 for line in lines)
+    assert all("request_id" in line for line in lines if line["msg"] == "request")
+    worker_lines = [line for line in lines if line["logger"] == "drexfy.worker"]
+    assert worker_lines and all(line.get("request_id") == "rid-kyc" for line in worker_lines)
+    text = stream.getvalue()
+    for secret in (
+        "Secretname",
+        "maria.private",
+        token["Authorization"].split()[1],
+        "kyc-test-secret",
+        "jwt-test-secret",
+    ):
+        assert secret not in text

@@ -1,0 +1,241 @@
+"""The worker: retries with backoff, dead letter, operator retry, lease-based crash recovery,
+the outbox relay with signed notifications, and the worker embedded in the app."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import timedelta
+
+import attrs
+from aiohttp import web
+
+from drexfy.adapters.notify import HttpNotifier, verify_notification
+from drexfy.adapters.webhooks import sandbox
+from drexfy.domain.errors import LedgerUnavailable
+from drexfy.domain.ports import MessageStatus
+from drexfy.entrypoints.http import create_app
+from drexfy.entrypoints.http.state import STATE
+from drexfy.entrypoints.worker import Worker, backoff_delay
+from tests.http.conftest import http_settings
+
+
+def test_backoff_grows_exponentially_with_jitter_and_a_cap():
+    rng = random.Random(7)
+    for attempt in range(1, 12):
+        ceiling = min(60.0, 1.0 * 2 ** (attempt - 1))
+        samples = [backoff_delay(attempt, 1.0, 60.0, rng) for _ in range(200)]
+        assert all(0.1 <= s <= ceiling for s in samples)
+        assert max(samples) > ceiling * 0.8  # spread over the whole window: jitter
+    assert len({round(backoff_delay(5, 1.0, 60.0, rng), 6) for _ in range(20)}) > 15
+
+
+class ShiftedClock:
+    def __init__(self, inner, delta: timedelta) -> None:
+        self.inner, self.delta = inner, delta
+
+    def now(self):
+        return self.inner.now() + self.delta
+
+
+async def _paid_order(api, email: str, symbol: str) -> dict:
+    investor_id = await api.active_investor(email)
+    instrument_id = await api.open_instrument(symbol)
+    order = await api.order(investor_id, instrument_id, 1)
+    await api.payment(
+        sandbox.stripe_event(f"evt_{symbol}", "payment_intent.succeeded", order_id=order["id"], amount_minor=10_000)
+    )
+    return order
+
+
+async def test_a_job_failing_every_time_is_dead_lettered_visible_and_retried_by_an_operator(api):
+    order = await _paid_order(api, "dead@example.com", "DEAD1")
+    ledger = api.svc.ledger.inner
+    ledger.online = False
+    for _ in range(20):  # max_attempts is 3 in the test settings
+        await api.drain()
+        await asyncio.sleep(0.02)
+    [job] = [m for m in await api.svc.store.inbox.list() if m.key == "payments:evt_DEAD1"]
+    assert job.status is MessageStatus.DEAD
+    assert job.attempts == 3
+    assert "ledger-unavailable" in job.last_error
+
+    status, jobs = await api.call("GET", "/api/v1/jobs?status=DEAD", "admin")
+    assert status == 200
+    assert [j["id"] for j in jobs["items"]] == [job.id]
+    assert jobs["counts"]["DEAD"] == 1
+    metrics_text = await (await api.client.get("/metrics")).text()
+    assert 'drexfy_jobs{queue="inbox",status="dead"} 1' in metrics_text
+
+    status, problem = await api.call("POST", "/api/v1/jobs/job_missing/retry", "admin")
+    assert status == 404
+    ledger.online = True
+    status, retried = await api.call("POST", f"/api/v1/jobs/{job.id}/retry", "admin")
+    assert (status, retried["status"], retried["attempts"]) == (200, "PENDING", 0)
+    status, problem = await api.call("POST", f"/api/v1/jobs/{job.id}/retry", "admin")
+    assert status == 409 and problem["type"].endswith("/job-not-dead")
+    await api.drain()
+    _, got = await api.call("GET", f"/api/v1/orders/{order['id']}", "frontend")
+    assert got["status"] == "SETTLED"
+
+
+async def test_a_payment_for_an_unknown_order_ends_in_the_dead_letter(api):
+    await api.payment(
+        sandbox.stripe_event("evt_ghost", "payment_intent.succeeded", order_id="ord_ghost", amount_minor=100)
+    )
+    for _ in range(10):
+        await api.drain()
+        await asyncio.sleep(0.02)
+    [job] = await api.svc.store.inbox.list()
+    assert job.status is MessageStatus.DEAD
+    assert job.last_error.startswith("gave up after 3 attempts: order-not-found")
+
+
+async def test_a_job_whose_worker_died_is_taken_over_after_its_lease(api):
+    order = await _paid_order(api, "crash@example.com", "CRSH1")
+    # a worker claims the message and dies before finishing it
+    [claimed] = await api.svc.store.inbox.claim(api.svc.clock.now(), 10, lease_seconds=30)
+    assert claimed.key == "payments:evt_CRSH1"
+    assert await api.drain() == 0  # still leased: nobody else takes it
+    later = attrs.evolve(api.svc, clock=ShiftedClock(api.svc.clock, timedelta(seconds=31)))
+    successor = Worker(later, api.notifier, api.worker.settings, api.metrics)
+    assert await successor.drain_inbox_once() == 1
+    _, got = await api.call("GET", f"/api/v1/orders/{order['id']}", "frontend")
+    assert got["status"] == "SETTLED"
+
+
+async def test_a_crash_between_ledger_and_store_resumes_without_settling_twice(api):
+    order = await _paid_order(api, "half@example.com", "HALF1")
+    ledger = api.svc.ledger.inner
+    ledger.crash_after_effect("settle:")
+    await api.drain()  # settlement reaches the ledger, then the worker "dies" before the store commit
+    await asyncio.sleep(0.05)
+    await api.drain()
+    _, got = await api.call("GET", f"/api/v1/orders/{order['id']}", "frontend")
+    assert got["status"] == "SETTLED"
+    settlements = [d for _, d in ledger.transactions if order["id"] in d and "settle" in d.lower()]
+    assert len(settlements) == 1, ledger.transactions
+
+
+async def test_notifications_are_signed_and_retried_until_acknowledged(services, aiohttp_server):
+    received: list[tuple[bytes, str]] = []
+    failures = {"left": 2}
+
+    async def bubble(request: web.Request) -> web.Response:
+        body = await request.read()
+        if failures["left"] > 0:
+            failures["left"] -= 1
+            return web.Response(status=503)
+        received.append((body, request.headers["X-Drexfy-Signature"]))
+        return web.Response(status=200)
+
+    server_app = web.Application()
+    server_app.router.add_post("/hook", bubble)
+    server = await aiohttp_server(server_app)
+    notifier = HttpNotifier(str(server.make_url("/hook")), "notify-secret")
+    settings = http_settings()
+    app = create_app(services, settings, notifier=notifier)
+    state = app[STATE]
+    worker = Worker(state.services, notifier, settings.worker, state.metrics)
+    try:
+        from drexfy.domain import processes as p
+        from drexfy.domain.model import InvestorKind
+
+        investor = await p.register_investor(
+            state.services, p.RegisterInvestor("N", "n@example.com", "DE", InvestorKind.INDIVIDUAL)
+        )
+        await p.block_investor(state.services, investor.id, "test", "test")
+        for _ in range(20):
+            await worker.relay_outbox_once()
+            if received:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await notifier.close()
+    assert len(received) == 1
+    body, signature = received[0]
+    assert verify_notification(body, signature, "notify-secret")
+    assert not verify_notification(body, signature, "wrong-secret")
+    assert b'"event":"InvestorBlocked"' in body
+    assert b"n@example.com" not in body
+    [message] = await services.store.outbox.list()
+    assert message.status is MessageStatus.DONE and message.attempts == 3
+
+
+async def test_the_app_runs_the_worker_by_default(services, aiohttp_client):
+    settings = http_settings(run_worker=True)
+    app = create_app(services, settings)
+    client = await aiohttp_client(app)
+    body = sandbox.stripe_event("evt_bg", "payment_intent.succeeded", order_id="ord_none", amount_minor=1)
+    r = await client.post(
+        "/webhooks/payments", data=body, headers=sandbox.stripe_headers(body, settings.payments_webhook_secret)
+    )
+    assert r.status == 202
+    for _ in range(200):
+        [job] = await services.store.inbox.list()
+        if job.attempts > 0:
+            break
+        await asyncio.sleep(0.01)
+    assert job.attempts > 0  # the embedded worker picked it up without anyone calling it
+
+
+async def test_a_transient_error_is_retried_and_then_succeeds(api):
+    order = await _paid_order(api, "flaky@example.com", "FLKY1")
+    api.svc.ledger.inner.fail_next(LedgerUnavailable("blip"))
+    await api.drain()
+    await asyncio.sleep(0.05)
+    await api.drain()
+    _, got = await api.call("GET", f"/api/v1/orders/{order['id']}", "frontend")
+    assert got["status"] == "SETTLED"
+    assert api.metrics.jobs_processed.value(queue="inbox", outcome="retry") >= 1
+
+
+class SlowFor:
+    """Delays settle_purchase of one order, to play a slow ledger call."""
+
+    def __init__(self, inner, order_id: str, release: asyncio.Event) -> None:
+        self._inner, self._order_id, self._release = inner, order_id, release
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    async def settle_purchase(self, op_id, purchase):
+        if purchase.order_id == self._order_id:
+            await self._release.wait()
+        return await self._inner.settle_purchase(op_id, purchase)
+
+
+async def test_one_slow_settlement_does_not_hold_back_the_others(api):
+    from drexfy.entrypoints.http import WorkerSettings
+
+    investor_id = await api.active_investor("pipe@example.com")
+    instrument_id = await api.open_instrument("PIPE1")
+    orders = [await api.order(investor_id, instrument_id, 1) for _ in range(6)]
+    release = asyncio.Event()
+    slow = attrs.evolve(api.svc, ledger=SlowFor(api.svc.ledger, orders[0]["id"], release))
+    worker = Worker(slow, api.notifier, WorkerSettings(concurrency=2, batch_size=2, poll_interval=0.01), api.metrics)
+    for n, order in enumerate(orders):
+        await api.payment(
+            sandbox.stripe_event(f"evt_pipe_{n}", "payment_intent.succeeded", order_id=order["id"], amount_minor=10_000)
+        )
+    task = asyncio.create_task(worker.run())
+    try:
+        for _ in range(300):
+            async with api.svc.store.unit_of_work() as uow:
+                statuses = [(await uow.orders.get(o["id"])).status.value for o in orders]
+            if statuses[1:] == ["SETTLED"] * 5:
+                break
+            await asyncio.sleep(0.01)
+        assert statuses == ["PAID"] + ["SETTLED"] * 5  # the others went past the stuck one
+        release.set()
+        for _ in range(300):
+            async with api.svc.store.unit_of_work() as uow:
+                if (await uow.orders.get(orders[0]["id"])).status.value == "SETTLED":
+                    break
+            await asyncio.sleep(0.01)
+    finally:
+        release.set()
+        worker.stop()
+        await task
+    async with api.svc.store.unit_of_work() as uow:
+        assert (await uow.orders.get(orders[0]["id"])).status.value == "SETTLED"
