@@ -368,7 +368,9 @@ async def _anvil_settlements(orders: int = ANVIL_ORDERS, investors: int = 20) ->
                     settled = sum(1 for s in statuses if s is OrderStatus.SETTLED)
                     if settled == len(placed):
                         break
-                    await asyncio.sleep(0.02)
+                    # The probe shares the worker's process and cores: poll gently so it does not
+                    # slow down what it measures (at most 0.1 s of extra wall time).
+                    await asyncio.sleep(0.1)
                 elapsed = time.perf_counter() - started
                 latency = state.metrics.settlement_latency
                 return {

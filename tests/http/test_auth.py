@@ -88,7 +88,7 @@ async def test_every_api_endpoint_needs_a_token(api, method, path):
                     "iss": "drexfy",
                     "aud": "drexfy-api",
                     "iat": int(time.time()),
-                    "exp": int(time.time()) + 60,
+                    "exp": int(time.time()) + 6 * 3600,  # built at collection time: must outlive a long run
                 },
                 JWT_SECRET,
             ),
@@ -103,7 +103,7 @@ async def test_every_api_endpoint_needs_a_token(api, method, path):
                     "iss": "drexfy",
                     "aud": "drexfy-api",
                     "iat": int(time.time()),
-                    "exp": int(time.time()) + 60,
+                    "exp": int(time.time()) + 6 * 3600,  # built at collection time: must outlive a long run
                 },
                 JWT_SECRET,
             ),
@@ -118,7 +118,7 @@ async def test_every_api_endpoint_needs_a_token(api, method, path):
                     "iss": "drexfy",
                     "aud": "drexfy-api",
                     "iat": int(time.time()),
-                    "exp": int(time.time()) + 60,
+                    "exp": int(time.time()) + 6 * 3600,  # built at collection time: must outlive a long run
                 },
                 None,
                 algorithm="none",

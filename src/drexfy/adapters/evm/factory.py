@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import aiohttp
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from web3 import AsyncHTTPProvider, AsyncWeb3
@@ -35,7 +36,13 @@ async def connect(config: EvmConfig) -> AsyncWeb3[Any]:
         except ImportError as exc:  # pragma: no cover - the extra is part of the install
             raise ConfigurationError("embedded EVM needs the 'embedded-evm' extra (eth-tester[py-evm])") from exc
         return AsyncWeb3(AsyncEthereumTesterProvider())
-    w3 = AsyncWeb3(AsyncHTTPProvider(config.rpc_url, request_kwargs={"timeout": 30}))
+    provider = AsyncHTTPProvider(config.rpc_url, request_kwargs={"timeout": 30})
+    # web3's default session closes the TCP connection after every call (force_close); a pooled
+    # keep-alive session saves a handshake per RPC, which is most of the cost on a busy relayer.
+    await provider.cache_async_session(
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64, keepalive_timeout=30), raise_for_status=True)
+    )
+    w3 = AsyncWeb3(provider)
     chain_id = await w3.eth.chain_id
     if chain_id != config.chain_id:
         raise ConfigurationError(f"{config.rpc_url} serves chain {chain_id}, configuration says {config.chain_id}")
