@@ -84,7 +84,9 @@ def shared_aws_stack(config: Any) -> AwsStack:
             node = shared_evm_environment(config).node
             moto = MotoServer()
             moto.start()
-            stack = AwsStack(node, moto, Path(tempfile.mkdtemp(prefix="drexfy-aws-")), f"alias/bdd-{uuid.uuid4().hex[:8]}/")
+            stack = AwsStack(
+                node, moto, Path(tempfile.mkdtemp(prefix="drexfy-aws-")), f"alias/bdd-{uuid.uuid4().hex[:8]}/"
+            )
             try:
                 asyncio.run(_deploy(stack))
             except BaseException:

@@ -44,7 +44,10 @@ def test_region_overrides_from_env():
         ({"DREXFY_VAULT__KIND": "kms"}, "vault.kms.key_id"),
         ({"DREXFY_MODE": "production", "DREXFY_LEDGER__KIND": "memory"}, "ledger.kind"),
         ({"DREXFY_MODE": "production"}, "ledger.evm.rpc_url"),
-        ({"DREXFY_STORE__KIND": "dynamodb", "DREXFY_PROCESSES__DISTRIBUTION_BATCH_SIZE": "200"}, "distribution_batch_size"),
+        (
+            {"DREXFY_STORE__KIND": "dynamodb", "DREXFY_PROCESSES__DISTRIBUTION_BATCH_SIZE": "200"},
+            "distribution_batch_size",
+        ),
     ],
 )
 def test_bad_settings_fail_naming_the_setting(env, named):

@@ -19,7 +19,15 @@ from typing import Any
 from drexfy.domain import processes as p
 from drexfy.domain.classification import Classification, KycResult
 from drexfy.domain.errors import DomainError, NotEligible
-from drexfy.domain.model import AllocationStatus, InstrumentStatus, InvestorKind, OrderStatus
+from drexfy.domain.model import (
+    AllocationStatus,
+    Instrument,
+    InstrumentStatus,
+    Investor,
+    InvestorKind,
+    OrderStatus,
+    Wallet,
+)
 from drexfy.domain.money import Money
 from drexfy.domain.ports import PaymentEvent, PaymentEventKind
 from drexfy.entrypoints.config import load_settings
@@ -32,6 +40,23 @@ class DemoFailed(Exception):
 
 def _eur(text: str) -> Money:
     return Money.parse(text, "EUR")
+
+
+def _wallet(investor: Investor) -> Wallet:
+    if investor.wallet is None:
+        raise DemoFailed(f"{investor.legal_name} has no wallet")
+    return investor.wallet
+
+
+def _cls(investor_or_class: Investor | Classification | None) -> str:
+    cls = investor_or_class.classification if isinstance(investor_or_class, Investor) else investor_or_class
+    return cls.name if cls is not None else "NONE"
+
+
+def _ref(instrument: Instrument) -> str:
+    if instrument.ledger_ref is None:
+        raise DemoFailed(f"{instrument.symbol} is not issued on the ledger")
+    return instrument.ledger_ref
 
 
 def _short(tx_ids: tuple[str, ...] | list[str]) -> str:
@@ -63,14 +88,14 @@ class Demo:
 
     async def balance(self, name: str) -> Money:
         investor = await self.investor(name)
-        return await self.svc.ledger.stablecoin_balance(investor.wallet.address)
+        return await self.svc.ledger.stablecoin_balance(_wallet(investor).address)
 
     async def units(self, name: str, symbol: str) -> tuple[int, int]:
         investor = await self.investor(name)
         async with self.svc.store.unit_of_work() as uow:
             instrument = await uow.instruments.get(self.ids[symbol])
             in_store = await uow.positions.units(investor.id, instrument.id)
-        on_ledger = await self.svc.ledger.units_of(instrument.ledger_ref, investor.wallet.address)
+        on_ledger = await self.svc.ledger.units_of(_ref(instrument), _wallet(investor).address)
         return in_store, on_ledger
 
     async def onboard(self, name: str, country: str, accredited: bool, expected: Classification) -> None:
@@ -87,10 +112,10 @@ class Demo:
             KycResult(session.applicant_id, approved=True, verified_country=country, accreditation_verified=accredited),
         )
         self.check(investor.classification is expected, f"{name} should be {expected.name}")
-        on_chain = await self.svc.ledger.classification_of(investor.wallet.address)
+        on_chain = await self.svc.ledger.classification_of(_wallet(investor).address)
         self.check(on_chain is expected, f"{name}'s classification on the ledger is {on_chain}")
         self.say(
-            f"{name:<6} {country}  wallet {investor.wallet.address}  class {expected.name} (on chain: {on_chain.name})"
+            f"{name:<6} {country}  wallet {_wallet(investor).address}  class {expected.name} (on chain: {_cls(on_chain)})"
         )
 
     async def buy(self, name: str, symbol: str, units: int) -> None:
@@ -193,12 +218,12 @@ class Demo:
         carla = await p.handle_aml_alert(
             svc, p.AmlAlert("aml-demo-1", None, self.ids["Carla"], True, "sanctions list update")
         )
-        on_chain = await svc.ledger.classification_of(carla.wallet.address)
-        frozen = await svc.ledger.is_frozen(carla.wallet.address)
+        on_chain = await svc.ledger.classification_of(_wallet(carla).address)
+        frozen = await svc.ledger.is_frozen(_wallet(carla).address)
         self.check(
             carla.is_blocked and on_chain is Classification.SANCTIONED and frozen, "Carla is not blocked on chain"
         )
-        self.say(f"Carla blocked ({carla.blocked_reason}); on chain: {on_chain.name}, frozen={frozen}")
+        self.say(f"Carla blocked ({carla.blocked_reason}); on chain: {_cls(on_chain)}, frozen={frozen}")
         try:
             await p.create_order(svc, p.CreateOrder(self.ids["Carla"], self.ids["SMEA26"], 1))
             raise DemoFailed("a blocked investor could buy")
@@ -213,11 +238,11 @@ class Demo:
 
         self.step("A compliance officer unblocks Carla: class restored, wallet unfrozen, share released")
         carla = await p.unblock_investor(svc, self.ids["Carla"], "false positive after review", "officer-1")
-        on_chain = await svc.ledger.classification_of(carla.wallet.address)
+        on_chain = await svc.ledger.classification_of(_wallet(carla).address)
         carla_after = await self.balance("Carla")
         self.check(on_chain is Classification.EU_ACCREDITED, f"Carla's class on chain is {on_chain}")
         self.check(carla_after - carla_before == held.amount, "the held-back share was not released")
-        self.say(f"Carla unblocked; on chain {on_chain.name}; released {held.amount} (balance {carla_after})")
+        self.say(f"Carla unblocked; on chain {_cls(on_chain)}; released {held.amount} (balance {carla_after})")
 
         self.step("Bruno cashes out 500.00 EUR of stablecoin (burned, payout recorded)")
         before = await self.balance("Bruno")
@@ -233,7 +258,7 @@ class Demo:
         await self.repay("SMEA26", "2027-12", "950.00", str(principal.as_decimal()), final=True)
         async with svc.store.unit_of_work() as uow:
             pool = await uow.instruments.get(pool.id)
-        left = await svc.ledger.holders(pool.ledger_ref)
+        left = await svc.ledger.holders(_ref(pool))
         self.check(pool.status is InstrumentStatus.MATURED and not dict(left), "units remain after redemption")
         self.say(f"SMEA26 {pool.status.value}; units left on chain: {sum(left.values())}")
 
@@ -254,7 +279,7 @@ class Demo:
             a = (await self.units(name, "SMEA26"))[1]
             u = (await self.units(name, "SMEUS26"))[1]
             self.out(
-                f"  {name:<8} {investor.classification.name:<18} "
+                f"  {name:<8} {_cls(investor):<18} "
                 f"{'BLOCKED' if investor.is_blocked else 'ACTIVE':<8} {a:>7} {u:>8} "
                 f"{await self.balance(name)!s:>14} {Money(held_back, 'EUR')!s:>10}"
             )
@@ -266,7 +291,7 @@ async def run_demo(ledger: str, data_dir: Path | None, out: Callable[[str], None
         overrides: dict[str, Any] = {"data_dir": str(data_dir or tmp), "ledger.kind": ledger}
         settings = load_settings(overrides=overrides)
         container = build_container(settings)
-        svc = await container.services()
+        svc: p.Services = await container.services()  # type: ignore[misc]
         try:
             await Demo(svc, out).run()
         finally:
