@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 LEDGER ?= evm
+# processes: call the use cases; http: drive the API and signed webhooks like the frontend does.
+VIA ?= processes
 # Tests run on both cores; set JOBS=1 to debug.
 JOBS ?= 2
 
@@ -40,7 +42,7 @@ contracts: $(NODE_STAMP)
 	node tools/build-contracts.js
 
 demo: install
-	$(VENV)/bin/drexfy demo --ledger $(LEDGER)
+	$(VENV)/bin/drexfy demo --ledger $(LEDGER) --via $(VIA)
 
 serve: install
 	$(VENV)/bin/drexfy serve

@@ -34,6 +34,30 @@ def test_the_demo_runs_the_whole_lifecycle(ledger, tmp_path):
     assert master not in out and master not in result.stderr
 
 
+def test_the_demo_through_http_drives_the_api_and_signed_webhooks(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "drexfy.entrypoints.cli",
+            "demo",
+            "--via",
+            "http",
+            "--ledger",
+            "evm",
+            "--data-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "redelivered -> HTTP 200 (duplicate)" in result.stdout
+    assert "order SETTLED on the ledger" in result.stdout
+
+
 def test_the_demo_refuses_a_production_configuration_with_a_clear_error(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "drexfy.entrypoints.cli", "demo", "--ledger", "memory", "--data-dir", str(tmp_path)],

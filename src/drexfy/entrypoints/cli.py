@@ -50,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the whole lifecycle through the processes and print each step")
     demo.add_argument("--ledger", default="evm", choices=("memory", "evm", "xrpl"), help="ledger to run on")
     demo.add_argument("--data-dir", help="keep the demo's store and keys here (default: a temporary directory)")
+    demo.add_argument(
+        "--via",
+        default="processes",
+        choices=("processes", "http"),
+        help="processes: call the use cases and print every transaction (default); http: start the service "
+        "and drive its API and signed webhooks exactly as the frontend and the providers would",
+    )
     demo.set_defaults(func=_demo)
 
     check = sub.add_parser("config", help="validate the configuration and print it (secrets redacted)")

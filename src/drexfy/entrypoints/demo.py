@@ -301,6 +301,10 @@ async def run_demo(ledger: str, data_dir: Path | None, out: Callable[[str], None
 
 
 def main(args: Any) -> int:
+    if getattr(args, "via", "processes") == "http":
+        from drexfy.entrypoints.cli_http import cmd_demo_http
+
+        return cmd_demo_http(args)
     if args.ledger == "xrpl" and not os.environ.get("DREXFY_LEDGER__XRPL__RPC_URL"):
         # No XRPL node configured: run against the rippled-compatible ledger double of the test
         # suite (a checkout's tests/support), started for the demo and stopped after.
