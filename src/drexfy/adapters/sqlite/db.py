@@ -127,6 +127,15 @@ def _run_batch(conn: sqlite3.Connection, jobs: list[Callable[[sqlite3.Connection
     conn.execute("BEGIN IMMEDIATE")
     try:
         for job in jobs:
+            if getattr(job, "single_statement", False):
+                # One statement is atomic on its own: SQLite undoes a failing statement and keeps
+                # the transaction (an error that aborts the transaction fails the COMMIT below, and
+                # then every job of the batch reports it). Saves two round trips per inbox write.
+                try:
+                    outcomes.append((True, job(conn)))
+                except sqlite3.Error as exc:
+                    outcomes.append((False, exc))
+                continue
             conn.execute("SAVEPOINT job")
             try:
                 result = job(conn)

@@ -87,6 +87,7 @@ class SqliteQueue:
             )
             return cursor.rowcount == 1
 
+        add.single_statement = True  # type: ignore[attr-defined]
         return await self._db.write(add)
 
     async def claim(self, now: datetime, limit: int, lease_seconds: int) -> list[QueuedMessage]:
