@@ -239,3 +239,44 @@ async def test_one_slow_settlement_does_not_hold_back_the_others(api):
         await task
     async with api.svc.store.unit_of_work() as uow:
         assert (await uow.orders.get(orders[0]["id"])).status.value == "SETTLED"
+
+
+class _ResumingLedger:
+    """Wraps the test ledger and records the start-up resume call."""
+
+    def __init__(self, inner, finished=(), error=None):
+        self._inner, self._finished, self._error = inner, list(finished), error
+        self.resumed = 0
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    async def resume_unfinished(self):
+        self.resumed += 1
+        if self._error is not None:
+            raise self._error
+        return self._finished
+
+
+async def test_the_worker_finishes_unconfirmed_ledger_transactions_before_new_work(api):
+    ledger = _ResumingLedger(api.svc.ledger, finished=["0xabc"])
+    worker = Worker(attrs.evolve(api.svc, ledger=ledger), api.notifier, api.worker.settings, api.metrics)
+    task = asyncio.create_task(worker.run())
+    for _ in range(100):
+        if ledger.resumed:
+            break
+        await asyncio.sleep(0.01)
+    worker.stop()
+    await asyncio.wait_for(task, 5)
+    assert ledger.resumed == 1
+
+
+async def test_a_ledger_that_cannot_resume_yet_does_not_stop_the_worker(api):
+    ledger = _ResumingLedger(api.svc.ledger, error=LedgerUnavailable("node down"))
+    worker = Worker(attrs.evolve(api.svc, ledger=ledger), api.notifier, api.worker.settings, api.metrics)
+    task = asyncio.create_task(worker.run())
+    await asyncio.sleep(0.05)
+    assert not task.done()  # still serving: the operations' own retries finish the job later
+    worker.stop()
+    await asyncio.wait_for(task, 5)
+    assert ledger.resumed == 1

@@ -147,6 +147,12 @@ class Ledger(Protocol):
         """Raise LedgerUnavailable if the ledger cannot be reached."""
         ...
 
+    async def resume_unfinished(self) -> list[str]:
+        """At start-up: drive every transaction the journal holds as signed-but-unconfirmed (a
+        crash between broadcast and confirmation) to its final result, re-broadcasting the same
+        signed bytes. Returns the ids of the transactions it finished."""
+        ...
+
 
 class JournalStatus(enum.Enum):
     PREPARED = "PREPARED"  # signed and persisted, maybe not broadcast yet

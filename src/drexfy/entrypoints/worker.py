@@ -103,6 +103,7 @@ class Worker:
         slot frees, so one slow settlement does not hold back a whole batch), the outbox relay and
         the periodic expiry. In-flight messages are finished before it returns."""
         log.info("worker started")
+        await self._resume_ledger()
         relay = asyncio.create_task(self._relay_loop(), name="drexfy-outbox-relay")
         try:
             await self._inbox_loop()
@@ -113,6 +114,17 @@ class Worker:
             if self._partitions:
                 await asyncio.gather(*self._partition_tasks, return_exceptions=True)
         log.info("worker stopped")
+
+    async def _resume_ledger(self) -> None:
+        """Finish ledger transactions a crash left broadcast but unconfirmed (the same signed
+        bytes go out again) before taking new work."""
+        try:
+            finished = await self.svc.ledger.resume_unfinished()
+        except DomainError as error:
+            log.warning("could not resume unfinished ledger transactions: %s", error.message)
+            return
+        if finished:
+            log.info("resumed unfinished ledger transactions", extra={"count": len(finished)})
 
     async def _inbox_loop(self) -> None:
         slots = max(1, self.settings.concurrency)

@@ -252,3 +252,6 @@ class MemoryLedger:
     async def ping(self) -> None:
         if not self.online:
             raise LedgerUnavailable("memory ledger is offline")
+
+    async def resume_unfinished(self) -> list[str]:
+        return []  # effects are applied at once: nothing is ever left in flight
