@@ -220,38 +220,18 @@ def measure(node: AnvilNode) -> dict[str, dict[str, Any]]:
 def _settle(c: Chain, coin: Any, settlement: Any, inst: Any, buyer: Any, units: int, amount: int) -> Any:
     from eth_account.messages import encode_typed_data
 
+    from drexfy.adapters.evm.permit import permit_message
+
     deadline = int(time.time()) + 3600
-    data = {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Permit": [
-                {"name": "owner", "type": "address"},
-                {"name": "spender", "type": "address"},
-                {"name": "value", "type": "uint256"},
-                {"name": "nonce", "type": "uint256"},
-                {"name": "deadline", "type": "uint256"},
-            ],
-        },
-        "primaryType": "Permit",
-        "domain": {
-            "name": "Drexfy Euro",
-            "version": "1",
-            "chainId": c.w3.eth.chain_id,
-            "verifyingContract": coin.address,
-        },
-        "message": {
-            "owner": buyer.address,
-            "spender": settlement.address,
-            "value": amount,
-            "nonce": 0,
-            "deadline": deadline,
-        },
-    }
+    data = permit_message(
+        chain_id=c.w3.eth.chain_id,
+        token=coin.address,
+        owner=buyer.address,
+        spender=settlement.address,
+        value=amount,
+        nonce=0,
+        deadline=deadline,
+    )
     sig = Account.sign_message(encode_typed_data(full_message=data), buyer.key)
     return settlement.functions.settle(
         Web3.keccak(text="bench-order"),

@@ -21,6 +21,7 @@ from drexfy.adapters.aws import CallCounter
 from drexfy.adapters.dynamodb import DynamoStore
 from drexfy.adapters.dynamodb.key_blobs import DynamoKeyBlobStore
 from drexfy.adapters.dynamodb.schema import create_table
+from drexfy.adapters.evm.permit import permit_message
 from drexfy.adapters.kms import EnvelopeKmsVault, KeyIntegrityError, KmsSignerVault, create_envelope_vault
 from drexfy.domain.errors import KeyNotFound, VaultError
 from drexfy.domain.ports import KeyVault, RecoverableSignature
@@ -62,26 +63,16 @@ def _vrs(sig: RecoverableSignature) -> tuple[int, int, int]:
 async def test_signatures_serve_eip712_permits(vault: KeyVault) -> None:
     public = await vault.create_key("wal_permit")
     owner = secp256k1.evm_address(public)
-    typed = {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Permit": [
-                {"name": "owner", "type": "address"},
-                {"name": "spender", "type": "address"},
-                {"name": "value", "type": "uint256"},
-                {"name": "nonce", "type": "uint256"},
-                {"name": "deadline", "type": "uint256"},
-            ],
-        },
-        "primaryType": "Permit",
-        "domain": {"name": "Drexfy EUR", "version": "1", "chainId": 1287, "verifyingContract": "0x" + "11" * 20},
-        "message": {"owner": owner, "spender": "0x" + "22" * 20, "value": 125_000, "nonce": 0, "deadline": 2**40},
-    }
+    typed = permit_message(
+        chain_id=1287,
+        token="0x" + "11" * 20,
+        owner=owner,
+        spender="0x" + "22" * 20,
+        value=125_000,
+        nonce=0,
+        deadline=2**40,
+        domain_name="Drexfy EUR",
+    )
     signable = encode_typed_data(full_message=typed)
     digest = _hash_eip191_message(signable)
     signature = await vault.sign_digest("wal_permit", digest)

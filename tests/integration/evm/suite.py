@@ -18,6 +18,7 @@ from web3.exceptions import ContractCustomError, ContractLogicError
 
 from drexfy.adapters.evm.abi import load_artifact
 from drexfy.adapters.evm.errors import decode_revert, revert_data
+from drexfy.adapters.evm.permit import permit_message
 from tests.support.anvil import AnvilNode
 
 US_ACC, US_NON, EU_ACC, EU_NON, SANCTIONED = 1, 2, 3, 4, 5
@@ -92,37 +93,15 @@ class Suite:
     ) -> tuple[int, int, bytes, bytes]:
         deadline = deadline if deadline is not None else int(time.time()) + 3600
         nonce = nonce if nonce is not None else self.stablecoin.functions.nonces(owner.address).call()
-        data = {
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
-                "Permit": [
-                    {"name": "owner", "type": "address"},
-                    {"name": "spender", "type": "address"},
-                    {"name": "value", "type": "uint256"},
-                    {"name": "nonce", "type": "uint256"},
-                    {"name": "deadline", "type": "uint256"},
-                ],
-            },
-            "primaryType": "Permit",
-            "domain": {
-                "name": "Drexfy Euro",
-                "version": "1",
-                "chainId": self.w3.eth.chain_id,
-                "verifyingContract": self.stablecoin.address,
-            },
-            "message": {
-                "owner": owner.address,
-                "spender": spender,
-                "value": value,
-                "nonce": nonce,
-                "deadline": deadline,
-            },
-        }
+        data = permit_message(
+            chain_id=self.w3.eth.chain_id,
+            token=self.stablecoin.address,
+            owner=owner.address,
+            spender=spender,
+            value=value,
+            nonce=nonce,
+            deadline=deadline,
+        )
         signed = Account.sign_message(encode_typed_data(full_message=data), owner.key)
         return deadline, signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
 

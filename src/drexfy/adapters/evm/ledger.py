@@ -10,7 +10,6 @@ import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from eth_account.messages import encode_typed_data
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from web3 import AsyncHTTPProvider, AsyncWeb3
@@ -18,6 +17,7 @@ from web3.contract import AsyncContract
 
 from drexfy.adapters.evm.abi import load_artifact
 from drexfy.adapters.evm.deployment import RELAYER_KEY, Deployment
+from drexfy.adapters.evm.permit import permit_digest, permit_message
 from drexfy.adapters.evm.relayer import Relayer
 from drexfy.adapters.secp256k1 import evm_address
 from drexfy.domain.classification import Classification
@@ -159,39 +159,17 @@ class EvmLedger:
         self, wallet: Wallet, spender: str, value: int, nonce: int, deadline: int
     ) -> tuple[int, bytes, bytes]:
         """The wallet's ERC-2612 permit, signed through the vault with the wallet's own key."""
-        data = {
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
-                "Permit": [
-                    {"name": "owner", "type": "address"},
-                    {"name": "spender", "type": "address"},
-                    {"name": "value", "type": "uint256"},
-                    {"name": "nonce", "type": "uint256"},
-                    {"name": "deadline", "type": "uint256"},
-                ],
-            },
-            "primaryType": "Permit",
-            "domain": {
-                "name": "Drexfy Euro",
-                "version": "1",
-                "chainId": self.relayer.chain_id,
-                "verifyingContract": self.stablecoin.address,
-            },
-            "message": {
-                "owner": to_checksum_address(wallet.address),
-                "spender": to_checksum_address(spender),
-                "value": value,
-                "nonce": nonce,
-                "deadline": deadline,
-            },
-        }
-        message = encode_typed_data(full_message=data)
-        digest = keccak(b"\x19" + message.version + message.header + message.body)
+        digest = permit_digest(
+            permit_message(
+                chain_id=self.relayer.chain_id,
+                token=self.stablecoin.address,
+                owner=to_checksum_address(wallet.address),
+                spender=to_checksum_address(spender),
+                value=value,
+                nonce=nonce,
+                deadline=deadline,
+            )
+        )
         signature = await self.relayer.vault.sign_digest(wallet.id, digest)
         return 27 + signature.recovery_id, signature.r.to_bytes(32, "big"), signature.s.to_bytes(32, "big")
 
