@@ -92,6 +92,13 @@ async def _memory_ledger(settings: Settings) -> AsyncIterator[Ledger]:
     yield MemoryLedger(settings.get("ledger.currency"))
 
 
+async def _close(ledger: Ledger) -> None:
+    """Release a chain ledger's RPC session (the memory ledger has none)."""
+    close = getattr(ledger, "close", None)
+    if close is not None:
+        await close()
+
+
 async def _evm_ledger(settings: Settings, vault: KeyVault, store: Store) -> AsyncIterator[Ledger]:
     from drexfy.adapters.evm import build_evm_ledger
 
@@ -99,9 +106,7 @@ async def _evm_ledger(settings: Settings, vault: KeyVault, store: Store) -> Asyn
     try:
         yield ledger
     finally:
-        close = getattr(ledger, "close", None)
-        if close is not None:
-            await close()
+        await _close(ledger)
 
 
 async def _xrpl_ledger(settings: Settings, vault: KeyVault, store: Store) -> AsyncIterator[Ledger]:
@@ -111,9 +116,7 @@ async def _xrpl_ledger(settings: Settings, vault: KeyVault, store: Store) -> Asy
     try:
         yield ledger
     finally:
-        close = getattr(ledger, "close", None)
-        if close is not None:
-            await close()
+        await _close(ledger)
 
 
 def _process_settings(settings: Settings) -> ProcessSettings:
