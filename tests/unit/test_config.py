@@ -66,3 +66,17 @@ def test_production_needs_secrets():
     env = {"DREXFY_MODE": "production", "DREXFY_LEDGER__EVM__RPC_URL": "http://node:9933"}
     with pytest.raises(ConfigurationError, match=r"http\.jwt_secret"):
         load_settings(env=env)
+
+
+def test_ids_are_uuid7_time_ordered_and_unguessable():
+    import uuid
+
+    from drexfy.adapters.system import UuidIds, uuid7_hex
+
+    first, second = uuid7_hex(1_700_000_000_000), uuid7_hex(1_700_000_000_001)
+    assert first < second  # later ids sort after earlier ones
+    parsed = uuid.UUID(hex=first)
+    assert parsed.version == 7 and parsed.variant == uuid.RFC_4122
+    assert int(first[:12], 16) == 1_700_000_000_000
+    ids = {UuidIds().new("inv") for _ in range(1000)}
+    assert len(ids) == 1000 and all(i.startswith("inv_") and len(i) == 36 for i in ids)
