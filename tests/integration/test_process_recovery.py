@@ -6,9 +6,11 @@ ledger took effect (`crash_after_effect`); the store is the real SQLite store.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import attrs
 import pytest
 
 from drexfy.adapters.local_vault import LocalVault
@@ -18,7 +20,7 @@ from drexfy.adapters.sqlite import open_sqlite_store
 from drexfy.adapters.system import UuidIds
 from drexfy.domain import processes as p
 from drexfy.domain.classification import Classification, KycResult
-from drexfy.domain.errors import LedgerUnavailable, ProviderError
+from drexfy.domain.errors import LedgerUnavailable, ProviderError, SettlementInProgress
 from drexfy.domain.model import AllocationStatus, InvestorKind, KycStatus, OrderStatus
 from drexfy.domain.money import Money
 from drexfy.domain.ports import PaymentEvent, PaymentEventKind
@@ -223,3 +225,91 @@ async def test_unblock_finishes_after_an_outage_and_releases_once(svc: p.Service
         assert not investor.is_blocked
         assert await uow.repayments.held_back_for(bob) == []
     assert await svc.ledger.stablecoin_balance(investor.wallet.address) == eur("10.00")
+
+
+class SlowLedger:
+    """The memory ledger with a settlement that takes a while, counting how often it is asked."""
+
+    def __init__(self, inner: MemoryLedger) -> None:
+        self._inner = inner
+        self.settle_calls = 0
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+    async def settle_purchase(self, op_id, purchase):
+        self.settle_calls += 1
+        await asyncio.sleep(0.05)
+        return await self._inner.settle_purchase(op_id, purchase)
+
+
+async def test_two_notifications_of_one_payment_handled_at_once_settle_once(svc: p.Services) -> None:
+    ins = await instrument(svc)
+    ana = await onboard(svc, "ana")
+    order = await p.create_order(svc, p.CreateOrder(ana, ins, 3))
+    slow = SlowLedger(svc.ledger)
+    racing = attrs.evolve(svc, ledger=slow)
+    # checkout.session.completed and payment_intent.succeeded arrive together at two workers
+    events = [
+        PaymentEvent(f"evt_{kind}", PaymentEventKind.SUCCEEDED, order.id, f"pi_{order.id}", order.amount)
+        for kind in ("checkout", "intent")
+    ]
+    outcomes = await asyncio.gather(*(p.handle_payment(racing, e) for e in events), return_exceptions=True)
+    settled = [o for o in outcomes if not isinstance(o, BaseException)]
+    refused = [o for o in outcomes if isinstance(o, BaseException)]
+    assert [o.status for o in settled] == [OrderStatus.SETTLED]
+    assert len(refused) == 1 and isinstance(refused[0], SettlementInProgress)
+    assert slow.settle_calls == 1
+    # the refused worker retries later and finds the order settled
+    again = await p.handle_payment(racing, events[1])
+    assert again.status is OrderStatus.SETTLED and slow.settle_calls == 1
+
+
+async def test_a_lease_left_by_a_dead_attempt_is_taken_over_after_it_expires(tmp_path: Path) -> None:
+    store = await open_sqlite_store(tmp_path / "store.sqlite")
+    clock = MovableClock()
+    services = p.Services(
+        store=store,
+        ledger=MemoryLedger(),
+        vault=LocalVault(tmp_path / "keys", bytes(32)),
+        kyc=SandboxKyc(),
+        payments=SandboxPayments(),
+        clock=clock,
+        ids=UuidIds(),
+    )
+    try:
+        ins = await instrument(services)
+        ana = await onboard(services, "ana")
+        order = await p.create_order(services, p.CreateOrder(ana, ins, 3))
+        # A worker took the lease and died before the ledger answered: nothing released it.
+        async with store.unit_of_work() as uow:
+            dead = await uow.orders.get(order.id)
+            dead.mark_paid(f"pi_{order.id}", order.amount, clock.now())
+            assert dead.take_settlement_lease("lease_dead_worker", clock.now(), services.settings.settlement_lease)
+            await uow.orders.save(dead)
+            await uow.commit()
+        with pytest.raises(SettlementInProgress):  # another attempt right after: the lease is live
+            await p.settle_order(services, order.id)
+        clock.current += services.settings.settlement_lease + timedelta(seconds=1)
+        settled = await p.settle_order(services, order.id)
+        assert settled.status is OrderStatus.SETTLED
+    finally:
+        await store.close()
+
+
+async def test_a_failure_seen_by_the_attempt_frees_the_order_for_an_immediate_retry(svc: p.Services) -> None:
+    ins = await instrument(svc)
+    ana = await onboard(svc, "ana")
+    order = await p.create_order(svc, p.CreateOrder(ana, ins, 3))
+    svc.ledger.fail_next()
+    with pytest.raises(LedgerUnavailable):
+        await pay(svc, order.id, order.amount)
+    assert (await pay(svc, order.id, order.amount)).status is OrderStatus.SETTLED
+
+
+class MovableClock:
+    def __init__(self) -> None:
+        self.current = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.current

@@ -74,6 +74,14 @@ class Conflict(DomainError):
     status_hint = 409
 
 
+class SettlementInProgress(DomainError):
+    """Another attempt is settling this order on the ledger right now; retry shortly."""
+
+    code = "settlement-in-progress"
+    status_hint = 409
+    transient = True
+
+
 class DuplicateEntity(Conflict):
     """A record with this identity already exists."""
 

@@ -294,6 +294,10 @@ class Order:
     reason: str | None = None
     steps: list[SettlementStep] = attrs.field(factory=list)
     tx_ids: tuple[str, ...] = ()
+    #: A settlement lease: which attempt is settling the order on the ledger, and until when. Two
+    #: workers handling two notifications of one payment must not both drive the ledger.
+    settling_by: str | None = None
+    settling_until: datetime | None = None
     version: int = 0
     events: list[ev.DomainEvent] = attrs.field(factory=list, eq=False, repr=False)
 
@@ -324,6 +328,16 @@ class Order:
 
     def has_step(self, step: SettlementStep) -> bool:
         return step in self.steps
+
+    def take_settlement_lease(self, holder: str, now: datetime, duration: timedelta) -> bool:
+        """Claim the right to settle on the ledger; False if another attempt holds a live lease."""
+        if self.status is not OrderStatus.PAID:
+            raise IllegalTransition(f"order {self.id} is {self.status.value}, not PAID")
+        if self.settling_until is not None and self.settling_until > now and self.settling_by != holder:
+            return False
+        self.settling_by = holder
+        self.settling_until = now + duration
+        return True
 
     def settle(self, tx_ids: tuple[str, ...], now: datetime) -> None:
         self._to(OrderStatus.SETTLED)

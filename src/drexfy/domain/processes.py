@@ -22,6 +22,7 @@ from drexfy.domain.errors import (
     ClassificationRefused,
     ComplianceRejected,
     Conflict,
+    DomainError,
     DuplicateEntity,
     IllegalTransition,
     InsufficientFunds,
@@ -29,6 +30,7 @@ from drexfy.domain.errors import (
     LedgerRejected,
     NotFound,
     ProviderError,
+    SettlementInProgress,
     ValidationFailed,
 )
 from drexfy.domain.model import (
@@ -84,6 +86,9 @@ class ProcessSettings:
     region_overrides: Mapping[str, str] = attrs.field(factory=dict)
     #: Holders paid per ledger operation in a repayment round.
     distribution_batch_size: int = 200
+    #: How long one attempt may hold an order's settlement before another may take over (a worker
+    #: that died mid-settlement); the ledger's operation id makes the takeover safe.
+    settlement_lease: timedelta = timedelta(minutes=2)
 
 
 @attrs.frozen
@@ -457,6 +462,20 @@ async def create_order(svc: Services, cmd: CreateOrder) -> Order:
     return await _in_uow(svc, attach)
 
 
+async def _release_settlement_lease(svc: Services, order_id: str, holder: str) -> None:
+    async def work(uow: UnitOfWork) -> None:
+        fresh = await uow.orders.get(order_id)
+        if fresh.settling_by == holder:
+            fresh.settling_by = None
+            fresh.settling_until = None
+            await uow.orders.save(fresh)
+
+    try:
+        await _in_uow(svc, work)
+    except DomainError:
+        return  # the store is down too: the lease runs out by itself
+
+
 async def _close_order(svc: Services, order_id: str, status: OrderStatus, reason: str) -> Order:
     """Close an order without settlement and release its reserved units, in one unit of work."""
 
@@ -580,6 +599,22 @@ async def settle_order(svc: Services, order_id: str) -> Order:
 
         order = await _in_uow(svc, recheck)
 
+    # One attempt at a time drives the ledger: a checkout completion and its payment-intent event
+    # may be handled by two workers at once.
+    holder = svc.ids.new("lease")
+
+    async def lease(uow: UnitOfWork) -> Order:
+        fresh = await uow.orders.get(order_id)
+        if fresh.status is not OrderStatus.PAID:
+            return fresh
+        if not fresh.take_settlement_lease(holder, svc.clock.now(), svc.settings.settlement_lease):
+            raise SettlementInProgress(f"order {order_id} is being settled by another attempt")
+        await uow.orders.save(fresh)  # version-checked: of two racing attempts one sees a Conflict
+        return fresh
+
+    order = await _in_uow(svc, lease)
+    if order.status is not OrderStatus.PAID:
+        return order
     assert investor.wallet is not None and instrument.ledger_ref is not None
     try:
         result = await svc.ledger.settle_purchase(
@@ -594,6 +629,11 @@ async def settle_order(svc: Services, order_id: str) -> Order:
         closed = await _close_order(svc, order.id, OrderStatus.REFUND_DUE, f"settlement failed: {rejected.message}")
         await _request_refund(svc, closed)
         return closed
+    except Exception:
+        # A failure we live to see (node down, timeout) frees the order for the retry at once; only
+        # an attempt that dies outright leaves its lease to run out.
+        await _release_settlement_lease(svc, order_id, holder)
+        raise
 
     async def settled(uow: UnitOfWork) -> Order:
         fresh = await uow.orders.get(order_id)
