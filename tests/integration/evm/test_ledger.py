@@ -65,6 +65,7 @@ async def make_env(node: AnvilNode, tmp_path: Path, **config: object) -> tuple[E
     cfg = EvmConfig(rpc_url=node.url, chain_id=1287, deployment_file=tmp_path / "deployment.json", **config)
     w3 = await connect(cfg)
     (await deploy_suite(w3, vault, store.journal, cfg)).save(cfg.deployment_file)
+    await w3.provider.disconnect()  # type: ignore[union-attr]
     return cfg, vault, store
 
 
@@ -77,6 +78,7 @@ async def env(anvil_node: AnvilNode, tmp_path: Path) -> AsyncIterator[Env]:  # n
     try:
         yield Env(ledger, store, vault, cfg, issued.ledger_ref)
     finally:
+        await ledger.close()
         await store.close()
 
 
