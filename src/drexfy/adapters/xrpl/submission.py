@@ -249,6 +249,30 @@ class Submitter:
             raise LedgerUnavailable(f"account_info failed: {failure}") from failure
         sequence = await self.journal.allocate_sequence(signer.address, chain_next)
         blob, digest, lls = await self._sign(signer, tx, sequence)
+        return await self._claim(
+            op_id,
+            fingerprint,
+            signer.address,
+            sequence,
+            digest,
+            blob,
+            {"last_ledger_sequence": lls, **_signer_fields(signer)},
+            "transaction",
+        )
+
+    async def _claim(
+        self,
+        op_id: str,
+        fingerprint: str,
+        account: str,
+        sequence: int,
+        digest: str,
+        blob: str,
+        result: dict[str, Any],
+        what: str,
+    ) -> JournalEntry:
+        """Journal a signed blob before it is submitted; if another worker journalled this operation
+        first, use theirs (and refuse an op id reused for another intent)."""
         now = datetime.now(UTC)
         entry = JournalEntry(
             op_id=op_id,
@@ -256,18 +280,18 @@ class Submitter:
             fingerprint=fingerprint,
             status=JournalStatus.PREPARED,
             created_at=now,
-            account=signer.address,
+            account=account,
             sequence=sequence,
             tx_id=digest,
             payload=blob,
-            result={"last_ledger_sequence": lls, **_signer_fields(signer)},
+            result=result,
             updated_at=now,
         )
-        if not await self.journal.create(entry):  # another worker prepared it first: use theirs
+        if not await self.journal.create(entry):
             existing = await self.journal.get(op_id)
             assert existing is not None
             if existing.fingerprint != fingerprint:
-                raise OperationConflict(f"operation {op_id} was used for another XRPL transaction")
+                raise OperationConflict(f"operation {op_id} was used for another XRPL {what}")
             return existing
         return entry
 
@@ -485,27 +509,16 @@ class Submitter:
             "signers": signers,
         }
         blob, digest, lls, inner_ids = await self._sign_batch(plan)
-        now = datetime.now(UTC)
-        entry = JournalEntry(
-            op_id=op_id,
-            ledger=LEDGER,
-            fingerprint=fingerprint,
-            status=JournalStatus.PREPARED,
-            created_at=now,
-            account=payer.address,
-            sequence=sequences[0],
-            tx_id=digest,
-            payload=blob,
-            result={**plan, "last_ledger_sequence": lls, "inner": inner_ids, **_signer_fields(payer)},
-            updated_at=now,
+        return await self._claim(
+            op_id,
+            fingerprint,
+            payer.address,
+            sequences[0],
+            digest,
+            blob,
+            {**plan, "last_ledger_sequence": lls, "inner": inner_ids, **_signer_fields(payer)},
+            "batch",
         )
-        if not await self.journal.create(entry):
-            existing = await self.journal.get(op_id)
-            assert existing is not None
-            if existing.fingerprint != fingerprint:
-                raise OperationConflict(f"operation {op_id} was used for another XRPL batch")
-            return existing
-        return entry
 
     async def _sign_batch(self, plan: Mapping[str, Any]) -> tuple[str, str, int, list[str]]:
         signers = {address: Signer(f["wallet_id"], address, f["public_key"]) for address, f in plan["signers"].items()}

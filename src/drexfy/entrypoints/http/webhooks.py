@@ -10,6 +10,7 @@ answer. The request never waits for the ledger: the worker processes the inbox.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -69,64 +70,79 @@ def _ignored(state: AppState, source: str) -> web.Response:
     return web.json_response({"status": "ignored"}, status=200)
 
 
-async def kyc_webhook(request: web.Request) -> web.Response:
-    """KYC review results, Sumsub-style digest."""
+Verify = Callable[[AppState, web.Request, bytes], None]
+#: Body -> (event key, domain event), or None for an event type we do not act on.
+Parse = Callable[[bytes], "tuple[str, KycResult | PaymentEvent | AmlAlert] | None"]
+
+
+async def _ingest(request: web.Request, source: str, kind: str, verify: Verify, parse: Parse) -> web.Response:
+    """The one webhook pipeline: verify the raw body (401), parse it (400), store it in the inbox."""
     state = request.app[STATE]
     body = await request.read()
     try:
-        verify_digest(
-            body,
-            request.headers.get(DIGEST_HEADER),
-            request.headers.get(DIGEST_ALG_HEADER),
-            state.settings.kyc_webhook_secret,
-        )
+        verify(state, request, body)
     except SignatureError as exc:
-        raise _reject(state, "kyc", "signature", 401, "invalid-signature", str(exc)) from None
+        raise _reject(state, source, "signature", 401, "invalid-signature", str(exc)) from None
     try:
-        notice = parse_kyc(body)
+        parsed = parse(body)
     except InvalidWebhook as exc:
-        raise _reject(state, "kyc", "malformed", 400, exc.code, exc.message) from None
-    if notice is None:
-        return _ignored(state, "kyc")
-    return await _store(state, "kyc", notice.key, messages.KYC_RESULT, notice.result)
+        raise _reject(state, source, "malformed", 400, exc.code, exc.message) from None
+    if parsed is None:
+        return _ignored(state, source)
+    key, event = parsed
+    return await _store(state, source, key, kind, event)
+
+
+def _verify_kyc(state: AppState, request: web.Request, body: bytes) -> None:
+    verify_digest(
+        body,
+        request.headers.get(DIGEST_HEADER),
+        request.headers.get(DIGEST_ALG_HEADER),
+        state.settings.kyc_webhook_secret,
+    )
+
+
+def _verify_aml(state: AppState, request: web.Request, body: bytes) -> None:
+    verify_digest(
+        body, request.headers.get(DIGEST_HEADER), request.headers.get(DIGEST_ALG_HEADER), state.settings.aml_secret
+    )
+
+
+def _verify_payment(state: AppState, request: web.Request, body: bytes) -> None:
+    verify_stripe(
+        body,
+        request.headers.get(STRIPE_HEADER),
+        state.settings.payments_webhook_secret,
+        tolerance=state.settings.stripe_tolerance_seconds,
+        future_skew=state.settings.stripe_future_skew_seconds,
+    )
+
+
+def _parse_kyc(body: bytes) -> tuple[str, KycResult] | None:
+    notice = parse_kyc(body)
+    return None if notice is None else (notice.key, notice.result)
+
+
+def _parse_aml(body: bytes) -> tuple[str, AmlAlert]:
+    notice = parse_aml(body)
+    return notice.key, AmlAlert(notice.alert_id, notice.applicant_id, notice.investor_id, notice.flagged, notice.reason)
+
+
+def _parse_payment(body: bytes) -> tuple[str, PaymentEvent] | None:
+    notice = parse_payment(body)
+    return None if notice is None else (notice.key, notice.event)
+
+
+async def kyc_webhook(request: web.Request) -> web.Response:
+    """KYC review results, Sumsub-style digest."""
+    return await _ingest(request, "kyc", messages.KYC_RESULT, _verify_kyc, _parse_kyc)
 
 
 async def aml_webhook(request: web.Request) -> web.Response:
     """Ongoing AML monitoring alerts (flagged / cleared), Sumsub-style digest."""
-    state = request.app[STATE]
-    body = await request.read()
-    try:
-        verify_digest(
-            body, request.headers.get(DIGEST_HEADER), request.headers.get(DIGEST_ALG_HEADER), state.settings.aml_secret
-        )
-    except SignatureError as exc:
-        raise _reject(state, "aml", "signature", 401, "invalid-signature", str(exc)) from None
-    try:
-        notice = parse_aml(body)
-    except InvalidWebhook as exc:
-        raise _reject(state, "aml", "malformed", 400, exc.code, exc.message) from None
-    alert = AmlAlert(notice.alert_id, notice.applicant_id, notice.investor_id, notice.flagged, notice.reason)
-    return await _store(state, "aml", notice.key, messages.AML_ALERT, alert)
+    return await _ingest(request, "aml", messages.AML_ALERT, _verify_aml, _parse_aml)
 
 
 async def payments_webhook(request: web.Request) -> web.Response:
     """Stripe-compatible payment events."""
-    state = request.app[STATE]
-    body = await request.read()
-    try:
-        verify_stripe(
-            body,
-            request.headers.get(STRIPE_HEADER),
-            state.settings.payments_webhook_secret,
-            tolerance=state.settings.stripe_tolerance_seconds,
-            future_skew=state.settings.stripe_future_skew_seconds,
-        )
-    except SignatureError as exc:
-        raise _reject(state, "payments", "signature", 401, "invalid-signature", str(exc)) from None
-    try:
-        notice = parse_payment(body)
-    except InvalidWebhook as exc:
-        raise _reject(state, "payments", "malformed", 400, exc.code, exc.message) from None
-    if notice is None:
-        return _ignored(state, "payments")
-    return await _store(state, "payments", notice.key, messages.PAYMENT, notice.event)
+    return await _ingest(request, "payments", messages.PAYMENT, _verify_payment, _parse_payment)
