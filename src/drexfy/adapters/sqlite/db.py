@@ -6,19 +6,22 @@
 - The *reader* connection serves reads made outside a unit of work (queues, journal, idempotency);
   in WAL mode it reads the last committed state while a writer is busy.
 
-sqlite3 calls run in the connection's own thread, so the event loop only waits on futures.
+sqlite3 calls run in the connection's own thread (`ConnectionThread`), so the event loop only waits
+on futures.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
+import queue
 import shutil
 import sqlite3
 import tempfile
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
@@ -154,6 +157,56 @@ def _run_batch(conn: sqlite3.Connection, jobs: list[Callable[[sqlite3.Connection
     return outcomes
 
 
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.done():  # the caller was cancelled; the result has no one to go to
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
+class ConnectionThread:
+    """One thread that runs calls in submission order and answers each on its caller's event loop.
+
+    Lighter than a one-thread `ThreadPoolExecutor` with `run_in_executor` (no locks, condition or
+    second future per call): the event loop and this thread share the GIL, and every Python step
+    here is time the loop may wait for it.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._calls: queue.SimpleQueue[tuple[Callable[[], Any], asyncio.AbstractEventLoop, asyncio.Future[Any]] | None]
+        self._calls = queue.SimpleQueue()
+        self._name = name
+        self._thread: threading.Thread | None = None  # started by the first call
+
+    def submit(self, fn: Callable[[], T]) -> asyncio.Future[T]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._serve, name=self._name, daemon=True)
+            self._thread.start()
+        self._calls.put((fn, loop, future))
+        return future
+
+    def stop(self) -> None:
+        """Let the thread end once the calls already submitted have run."""
+        if self._thread is not None:
+            self._calls.put(None)
+
+    def _serve(self) -> None:
+        while (call := self._calls.get()) is not None:
+            fn, loop, future = call
+            try:
+                ok, value = True, fn()
+            except StopIteration as exc:  # cannot travel through a future
+                ok, value = False, RuntimeError(repr(exc))
+            except BaseException as exc:  # handed to the caller, who decides
+                ok, value = False, exc
+            with contextlib.suppress(RuntimeError):  # the caller's loop is closed: nobody waits
+                loop.call_soon_threadsafe(_settle, future, ok, value)
+
+
 class Database:
     """Two connections (writer, reader) with one thread each, and the in-process write lock."""
 
@@ -172,8 +225,8 @@ class Database:
         self.path = str(path)
         self._busy_timeout_ms = busy_timeout_ms
         self._synchronous = synchronous.upper()
-        self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="drexfy-sqlite-w")
-        self._reader_pool = ThreadPoolExecutor(1, thread_name_prefix="drexfy-sqlite-r")
+        self._writer_thread = ConnectionThread("drexfy-sqlite-w")
+        self._reader_thread = ConnectionThread("drexfy-sqlite-r")
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
         self._lock: asyncio.Lock | None = None
@@ -187,8 +240,6 @@ class Database:
     # --- lifecycle -----------------------------------------------------------------------------
 
     async def open(self, now: datetime) -> None:
-        loop = asyncio.get_running_loop()
-
         def open_writer() -> None:
             self._writer = _connect(self.path, self._busy_timeout_ms, self._synchronous)
             migrate(self._writer, now)
@@ -197,8 +248,8 @@ class Database:
             self._reader = _connect(self.path, self._busy_timeout_ms, self._synchronous)
 
         try:
-            await loop.run_in_executor(self._writer_pool, open_writer)
-            await loop.run_in_executor(self._reader_pool, open_reader)
+            await self._writer_thread.submit(open_writer)
+            await self._reader_thread.submit(open_reader)
         except BaseException:
             await self.close()
             raise
@@ -207,7 +258,6 @@ class Database:
         if self._closed:
             return
         self._closed = True
-        loop = asyncio.get_running_loop()
 
         def close_writer() -> None:
             if self._writer is not None:
@@ -218,11 +268,11 @@ class Database:
                 self._reader.close()
 
         try:
-            await loop.run_in_executor(self._writer_pool, close_writer)
-            await loop.run_in_executor(self._reader_pool, close_reader)
+            await self._writer_thread.submit(close_writer)
+            await self._reader_thread.submit(close_reader)
         finally:
-            self._writer_pool.shutdown(wait=False)
-            self._reader_pool.shutdown(wait=False)
+            self._writer_thread.stop()
+            self._reader_thread.stop()
             if self._tempdir is not None:
                 shutil.rmtree(self._tempdir, ignore_errors=True)
 
@@ -270,13 +320,9 @@ class Database:
     def submit_writer(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
         """Run `fn(writer)` in the writer thread. The caller must hold the write lock."""
         self._check_open()
-        loop = asyncio.get_running_loop()
-
-        def call() -> T:
-            assert self._writer is not None
-            return fn(self._writer)
-
-        return loop.run_in_executor(self._writer_pool, call)
+        writer = self._writer
+        assert writer is not None, "the SQLite store is not open"
+        return self._writer_thread.submit(functools.partial(fn, writer))
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn` atomically in a short IMMEDIATE transaction; durable when this returns.
@@ -331,7 +377,6 @@ class Database:
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn` on the reader connection in one read transaction (a consistent snapshot)."""
         self._check_open()
-        loop = asyncio.get_running_loop()
 
         def transaction() -> T:
             conn = self._reader
@@ -342,4 +387,4 @@ class Database:
             finally:
                 conn.execute("COMMIT")
 
-        return await loop.run_in_executor(self._reader_pool, transaction)
+        return await self._reader_thread.submit(transaction)

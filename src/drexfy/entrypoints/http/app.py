@@ -17,7 +17,6 @@ import json
 import logging
 import re
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -25,6 +24,7 @@ import attrs
 from aiohttp import web
 
 from drexfy.adapters.notify import RecordingNotifier
+from drexfy.adapters.system import RANDOM
 from drexfy.domain.errors import DomainError
 from drexfy.domain.ports import IdempotentResponse, MessageStatus
 from drexfy.domain.processes import Services
@@ -55,7 +55,7 @@ async def edge_middleware(
 ) -> web.StreamResponse:
     state = request.app[STATE]
     incoming = request.headers.get("X-Request-Id", "")
-    rid = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    rid = incoming if incoming and _REQUEST_ID.match(incoming) else RANDOM.token_hex(16)
     token = request_id_var.set(rid)
     started = time.perf_counter()
     route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
