@@ -18,6 +18,7 @@ from drexfy.domain.ports import (
     JournalStatus,
     MessageQueue,
     MessageStatus,
+    OperationJournal,
     QueuedMessage,
     Store,
 )
@@ -216,20 +217,67 @@ async def test_journal_update_and_unfinished(store: Store) -> None:
 
 
 async def test_allocate_sequence_is_max_of_chain_and_last_plus_one(store: Store) -> None:
-    assert await store.journal.allocate_sequence("0xA", 5) == 5
-    assert await store.journal.allocate_sequence("0xA", 5) == 6
-    assert await store.journal.allocate_sequence("0xA", 0) == 7
-    assert await store.journal.allocate_sequence("0xA", 20) == 20  # the chain moved ahead
-    assert await store.journal.allocate_sequence("0xB", 0) == 0  # accounts are independent
-    assert await store.journal.allocate_sequence("0xA", 3) == 21
+    await journal_allocates_max_of_chain_and_last_plus_one(store.journal)
+
+
+async def journal_allocates_max_of_chain_and_last_plus_one(journal: OperationJournal) -> None:
+    """Shared with the in-memory journal's unit test."""
+    assert await journal.allocate_sequence("0xA", 5, "op_1") == 5
+    assert await journal.allocate_sequence("0xA", 5, "op_2") == 6
+    assert await journal.allocate_sequence("0xA", 0, "op_3") == 7
+    assert await journal.allocate_sequence("0xA", 20, "op_4") == 20  # the chain moved ahead
+    assert await journal.allocate_sequence("0xB", 0, "op_5") == 0  # accounts are independent
+    assert await journal.allocate_sequence("0xA", 3, "op_6") == 21
+    # The same claim gets its number back (a retry after a crash), whatever the chain says now...
+    assert await journal.allocate_sequence("0xA", 30, "op_2") == 6
+    # ...and handing it back did not use up a number: the next claim follows on.
+    assert await journal.allocate_sequence("0xA", 0, "op_7") == 22
+    # A claim is per account: one operation may take a number on several accounts (a batch).
+    assert await journal.allocate_sequence("0xB", 0, "op_2") == 1
 
 
 async def test_allocate_sequence_is_unique_under_concurrency(open_store: OpenStores) -> None:
     first, second = await open_store(), await open_store()
     got = await asyncio.gather(
-        *((first if i % 2 else second).journal.allocate_sequence("0xRelayer", 100) for i in range(40))
+        *((first if i % 2 else second).journal.allocate_sequence("0xRelayer", 100, f"op_{i}") for i in range(40))
     )
     assert sorted(got) == list(range(100, 140))
+
+
+async def test_concurrent_claims_of_one_operation_get_one_number(open_store: OpenStores) -> None:
+    """Two processes preparing the same operation at once: both get the same number, and no number
+    is skipped (a skipped nonce would stall every later transaction of the account)."""
+    first, second = await open_store(), await open_store()
+    got = await asyncio.gather(
+        *((first if i % 2 else second).journal.allocate_sequence("0xRelayer", 7, f"op_{i // 4}") for i in range(40))
+    )
+    by_claim: dict[int, set[int]] = {}
+    for i, number in enumerate(got):
+        by_claim.setdefault(i // 4, set()).add(number)
+    assert all(len(numbers) == 1 for numbers in by_claim.values())
+    assert sorted(n for (n,) in by_claim.values()) == list(range(7, 17))
+
+
+async def test_record_signed_keeps_the_first_signed_transaction(open_store: OpenStores) -> None:
+    first, second = await open_store(), await open_store()
+    await first.journal.create(entry("op_sig"))
+    mine = entry("op_sig", account="0xR", sequence=3, tx_id="0xmine", payload="0x01", updated_at=T0)
+    theirs = entry("op_sig", account="0xR", sequence=3, tx_id="0xtheirs", payload="0x02", updated_at=T0)
+    stored = await asyncio.gather(first.journal.record_signed(mine), second.journal.record_signed(theirs))
+    assert stored[0] == stored[1]  # both preparers see one and the same transaction...
+    assert stored[0].tx_id in ("0xmine", "0xtheirs")
+    assert await first.journal.get("op_sig") == stored[0]  # ...which is the one journalled
+    later = entry("op_sig", account="0xR", sequence=3, tx_id="0xlate", payload="0x03", updated_at=T0)
+    assert (await second.journal.record_signed(later)).tx_id == stored[0].tx_id
+    with pytest.raises(NotFound):
+        await first.journal.record_signed(entry("op_absent", payload="0x04"))
+
+
+async def test_record_signed_replaces_an_unsigned_or_simulation_failed_entry(store: Store) -> None:
+    await store.journal.create(entry("op_f", status=JournalStatus.FAILED, result={"reason": "x", "signed": False}))
+    signed = entry("op_f", account="0xR", sequence=1, tx_id="0xnew", payload="0x05", updated_at=T0)
+    assert await store.journal.record_signed(signed) == signed
+    assert await store.journal.get("op_f") == signed
 
 
 # --- idempotency ------------------------------------------------------------------------------------------------

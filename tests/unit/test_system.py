@@ -56,3 +56,24 @@ def test_forked_child_does_not_reuse_the_parents_bytes() -> None:
     os.waitpid(pid, 0)
     parent = pool.take(16)
     assert child != parent
+
+
+async def test_memory_journal_allocates_like_the_stores() -> None:
+    from drexfy.adapters.evm.memory_journal import MemoryJournal
+    from tests.contract.test_queue_journal_contract import journal_allocates_max_of_chain_and_last_plus_one
+
+    await journal_allocates_max_of_chain_and_last_plus_one(MemoryJournal())
+
+
+async def test_memory_journal_keeps_the_first_signed_transaction() -> None:
+    from drexfy.adapters.evm.memory_journal import MemoryJournal
+    from drexfy.domain.errors import NotFound
+    from tests.contract.test_queue_journal_contract import entry
+
+    journal = MemoryJournal()
+    await journal.create(entry("op_1"))
+    first = await journal.record_signed(entry("op_1", tx_id="0xa", payload="0x01"))
+    second = await journal.record_signed(entry("op_1", tx_id="0xb", payload="0x02"))
+    assert first.tx_id == second.tx_id == "0xa"
+    with pytest.raises(NotFound):
+        await journal.record_signed(entry("op_2", payload="0x03"))

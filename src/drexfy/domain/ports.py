@@ -194,8 +194,20 @@ class OperationJournal(Protocol):
 
     async def update(self, entry: JournalEntry) -> None: ...
 
-    async def allocate_sequence(self, account: str, chain_next: int) -> int:
-        """Atomically hand out the next nonce/sequence of `account`: max(chain_next, last + 1)."""
+    async def record_signed(self, entry: JournalEntry) -> JournalEntry:
+        """Store the signed transaction in `entry` (payload, sequence, tx id) unless the stored entry
+        already holds one; return what is stored: this one, or the one another preparer stored first.
+
+        Two processes preparing one operation at once both sign, but only the first transaction is
+        kept, and both broadcast that one: an operation never reaches the chain as two transactions.
+        """
+        ...
+
+    async def allocate_sequence(self, account: str, chain_next: int, claim: str) -> int:
+        """The nonce/sequence of `account` for `claim` (an operation id): the first call hands out
+        max(chain_next, last + 1), atomically; later calls for the same claim and account return the
+        same number. A crash between allocating and journalling, or two processes preparing the
+        same operation, therefore never leave a hole that would stall the account."""
         ...
 
     async def unfinished(self, ledger: str) -> list[JournalEntry]:

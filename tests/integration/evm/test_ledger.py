@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import os
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -33,6 +34,24 @@ EU_ACC, US_ACC, EU_NON, US_NON = (
     Classification.EU_NON_ACCREDITED,
     Classification.US_NON_ACCREDITED,
 )
+
+
+@pytest.fixture(autouse=True)
+async def _close_every_adapter(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
+    """Close every adapter a test builds (restart simulations build several), so no keep-alive RPC
+    session is left for the garbage collector to complain about."""
+    built: list[EvmLedger] = []
+    real = build_evm_ledger
+
+    async def tracking(*args: object, **kwargs: object) -> EvmLedger:
+        ledger = await real(*args, **kwargs)  # type: ignore[arg-type]
+        built.append(ledger)
+        return ledger
+
+    monkeypatch.setattr(sys.modules[__name__], "build_evm_ledger", tracking)
+    yield
+    for ledger in built:
+        await ledger.close()
 
 
 def eur(cents: int) -> Money:
@@ -152,6 +171,94 @@ async def test_crash_after_broadcast_has_one_effect(env: Env) -> None:
     result = await restarted.settle_purchase("settle:o3", purchase("o3", buyer, env.instrument, 4))
     assert result.tx_ids == (entry.tx_id,)
     assert await restarted.units_of(env.instrument, buyer.address) == 4
+
+
+class GatedVault:
+    """The env's vault, but relayer signatures wait until `expected` of them have started: two
+    preparers of one operation are then certainly both past the journal checks at the same time."""
+
+    def __init__(self, inner: LocalVault, expected: int) -> None:
+        self.inner, self.expected, self.waiting = inner, expected, 0
+        self.all_here = asyncio.Event()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    async def sign_digest(self, wallet_id: str, digest: bytes) -> object:
+        if wallet_id == RELAYER_KEY and not self.all_here.is_set():
+            self.waiting += 1
+            if self.waiting >= self.expected:
+                self.all_here.set()
+            await asyncio.wait_for(self.all_here.wait(), 10)
+        return await self.inner.sign_digest(wallet_id, digest)
+
+
+async def test_two_processes_preparing_one_operation_send_one_transaction(env: Env) -> None:
+    """Scaled-out workers can prepare the same operation at the same instant (two deliveries of one
+    AML alert, a retry racing a slow first attempt). Both sign, with the same nonce; only the first
+    transaction journalled is sent, both report it, and the relayer's nonces stay gapless."""
+    buyer = await env.wallet("gina", EU_ACC)
+    w3 = env.ledger.w3
+    relayer_address = env.ledger.deployment.relayer
+    nonce_before = await w3.eth.get_transaction_count(relayer_address)
+    gate = GatedVault(env.vault, expected=2)
+    first = await build_evm_ledger(env.config, gate, env.store.journal)  # type: ignore[arg-type]
+    second = await build_evm_ledger(env.config, gate, env.store.journal)  # type: ignore[arg-type]
+    try:
+        order = purchase("o7", buyer, env.instrument, 2)
+        results = await asyncio.gather(
+            first.settle_purchase("settle:o7", order), second.settle_purchase("settle:o7", order)
+        )
+        assert gate.waiting == 2  # both really signed
+        assert results[0] == results[1]
+        assert await env.ledger.units_of(env.instrument, buyer.address) == 2  # not 4
+        assert await w3.eth.get_transaction_count(relayer_address) == nonce_before + 1
+        # No nonce was skipped: the next operation is mined at once instead of waiting for a gap.
+        again = await first.settle_purchase("settle:o8", purchase("o8", buyer, env.instrument, 1))
+        assert len(again.tx_ids) == 1
+        assert await w3.eth.get_transaction_count(relayer_address) == nonce_before + 2
+    finally:
+        await first.close()
+        await second.close()
+
+
+class FailingVault:
+    """The env's vault, whose next relayer signature fails: a crash after the nonce was taken."""
+
+    def __init__(self, inner: LocalVault) -> None:
+        self.inner, self.fail = inner, True
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    async def sign_digest(self, wallet_id: str, digest: bytes) -> object:
+        if wallet_id == RELAYER_KEY and self.fail:
+            self.fail = False
+            raise Crash
+        return await self.inner.sign_digest(wallet_id, digest)
+
+
+async def test_a_crash_after_taking_a_nonce_does_not_leave_a_gap(env: Env) -> None:
+    buyer = await env.wallet("hugo", US_ACC)
+    w3 = env.ledger.w3
+    relayer_address = env.ledger.deployment.relayer
+    nonce_before = await w3.eth.get_transaction_count(relayer_address)
+    quick = attrs.evolve(env.config, receipt_timeout_s=5.0)  # a nonce gap would show as a timeout
+    flaky = await build_evm_ledger(quick, FailingVault(env.vault), env.store.journal)  # type: ignore[arg-type]
+    try:
+        with pytest.raises(Crash):
+            await flaky.settle_purchase("settle:o9", purchase("o9", buyer, env.instrument, 1))
+        # The retry gets the nonce taken before the crash (a fresh one would leave that one unused,
+        # and the chain would hold this and every later transaction back forever).
+        retried = await flaky.settle_purchase("settle:o9", purchase("o9", buyer, env.instrument, 1))
+        other = await flaky.settle_purchase("settle:o10", purchase("o10", buyer, env.instrument, 1))
+        entries = [await env.store.journal.get(op) for op in ("settle:o9", "settle:o10")]
+        assert sorted(e.sequence for e in entries if e) == [nonce_before, nonce_before + 1]
+        assert other.tx_ids != retried.tx_ids
+        assert await w3.eth.get_transaction_count(relayer_address) == nonce_before + 2
+        assert await env.ledger.units_of(env.instrument, buyer.address) == 2
+    finally:
+        await flaky.close()
 
 
 async def test_reusing_an_operation_id_for_another_intent_conflicts(env: Env) -> None:

@@ -379,3 +379,49 @@ async def test_retrying_finished_multi_step_operations_changes_nothing(
     assert await ledger.settle_purchase("settle:o1", Purchase("o1", alice, ref, 2, eur(20_000))) == settled
     assert await ledger.record_classification("classify:alice:2", alice, C.EU_NON_ACCREDITED) == reclassified
     assert len(double.engine.txs) == applied
+
+
+class GatedVault:
+    """The test vault, but the first `expected` signatures wait for each other: two adapters
+    preparing one operation are then certainly both past the journal checks at the same time."""
+
+    def __init__(self, inner: LocalVault, expected: int) -> None:
+        self.inner, self.expected, self.arrived = inner, expected, 0
+        self.all_here = asyncio.Event()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    async def sign_digest(self, wallet_id: str, digest: bytes) -> object:
+        if not self.all_here.is_set():
+            self.arrived += 1
+            if self.arrived >= self.expected:
+                self.all_here.set()
+            await asyncio.wait_for(self.all_here.wait(), 10)
+        return await self.inner.sign_digest(wallet_id, digest)
+
+
+async def test_two_processes_preparing_one_operation_apply_it_once_without_a_gap(
+    ledger: XrplLedger, vault: LocalVault, store: SqliteStore, double: LedgerDouble
+) -> None:
+    """Two workers (two adapters over one journal) prepare the same operation at once: both sign
+    with the same sequence, only the first blob journalled is submitted, and the funding account's
+    next transaction is not held back by a skipped sequence."""
+    alice, bob = await new_wallet(vault, ledger, "alice"), await new_wallet(vault, ledger, "bob")
+    gate = GatedVault(vault, expected=2)
+    first = XrplLedger(make_config(double.url), gate, store.journal)  # type: ignore[arg-type]
+    second = XrplLedger(make_config(double.url), gate, store.journal)  # type: ignore[arg-type]
+    try:
+        count = len(double.engine.txs)
+        results = await asyncio.gather(
+            first.activate_wallet("activate:alice", alice), second.activate_wallet("activate:alice", alice)
+        )
+        assert gate.arrived == 2  # both really signed
+        assert results[0] == results[1]
+        raced = len(double.engine.txs) - count
+        count = len(double.engine.txs)
+        await first.activate_wallet("activate:bob", bob)  # validated promptly: no sequence gap
+        assert raced == len(double.engine.txs) - count  # as many transactions as one activation
+    finally:
+        await first.close()
+        await second.close()

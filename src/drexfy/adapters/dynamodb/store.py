@@ -13,7 +13,9 @@ Factory::
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -22,7 +24,7 @@ from typing import Any
 from drexfy.adapters.aws import AwsSettings, call, error_code
 from drexfy.adapters.dynamodb.errors import StoreFailure, StoreUnavailable, translate
 from drexfy.adapters.dynamodb.schema import create_table
-from drexfy.adapters.dynamodb.table import Item, Table
+from drexfy.adapters.dynamodb.table import Item, Table, key, names_in, to_av
 from drexfy.adapters.dynamodb.uow import DynamoUnitOfWork, Write
 from drexfy.adapters.serialization import dumps, format_timestamp, loads, parse_timestamp
 from drexfy.adapters.system import SystemClock
@@ -260,9 +262,22 @@ class DynamoQueue:
         return counts
 
 
+def _put(table: Table, item: Item, condition: str) -> dict[str, Any]:
+    """A conditional Put for TransactWriteItems."""
+    return {
+        "Put": {
+            "TableName": table.name,
+            "Item": to_av(item),
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": names_in(condition),
+        }
+    }
+
+
 class DynamoJournal:
     """Journal entries (PK JRN#<op id>; GSI1 lists the unfinished ones of a ledger) and account
-    sequences (PK SEQ#<account>, compare-and-set)."""
+    sequences (PK SEQ#<account>: the counter at SK A, compare-and-set, and the number each claim
+    was given at SK C#<claim>)."""
 
     def __init__(self, table: Table) -> None:
         self.table = table
@@ -318,26 +333,51 @@ class DynamoJournal:
         if not await self.table.put(self._item(entry), "attribute_exists(#a_PK)"):
             raise NotFound(f"no journal entry for operation {entry.op_id}")
 
-    async def allocate_sequence(self, account: str, chain_next: int) -> int:
-        """max(chain_next, last + 1), atomically: usually one conditional UpdateItem."""
-        pk = f"SEQ#{account}"
-        for _ in range(20):
-            # Common case: the counter is ahead of (or level with) the chain: take last + 1.
-            bumped = await self.table.update(
-                pk, "A", "ADD #a_last :one", {":one": 1, ":floor": chain_next - 1}, "#a_last >= :floor"
-            )
-            if bumped is not None:
-                return int(bumped["last"])
-            # The chain is ahead (or no counter yet): jump to chain_next.
-            jumped = await self.table.update(
-                pk,
-                "A",
-                "SET #a_last = :next, #a_type = :t",
-                {":next": chain_next, ":t": "sequence"},
-                "attribute_not_exists(#a_last) OR #a_last < :next",
-            )
-            if jumped is not None:
-                return chain_next
+    async def record_signed(self, entry: JournalEntry) -> JournalEntry:
+        if await self.table.put(self._item(entry), "attribute_exists(#a_PK) AND attribute_not_exists(#a_payload)"):
+            return entry
+        stored = await self.get(entry.op_id)  # another preparer signed first (or there is no entry)
+        if stored is None:
+            raise NotFound(f"no journal entry for operation {entry.op_id}")
+        return stored
+
+    async def allocate_sequence(self, account: str, chain_next: int, claim: str) -> int:
+        """The claim's number if it has one; else max(chain_next, last + 1), written together with
+        the claim in one transaction conditioned on the counter it read (retried on a race)."""
+        pk, claim_sk = f"SEQ#{account}", f"C#{claim}"
+        for attempt in range(64):
+            held = await self.table.get(pk, claim_sk)
+            if held is not None:
+                return int(held["sequence"])
+            counter = await self.table.get(pk)
+            last = None if counter is None else int(counter["last"])
+            value = chain_next if last is None else max(chain_next, last + 1)
+            claim_item = {"PK": pk, "SK": claim_sk, "type": "sequence_claim", "claim": claim, "sequence": value}
+            if last is None:
+                bump = _put(
+                    self.table, {"PK": pk, "SK": "A", "type": "sequence", "last": value}, "attribute_not_exists(#a_PK)"
+                )
+            else:
+                bump = {
+                    "Update": {
+                        "TableName": self.table.name,
+                        "Key": key(pk),
+                        "UpdateExpression": "SET #a_last = :next",
+                        "ConditionExpression": "#a_last = :seen",
+                        "ExpressionAttributeNames": names_in("#a_last"),
+                        "ExpressionAttributeValues": to_av({":next": value, ":seen": last}),
+                    }
+                }
+            try:
+                await self.table.transact([_put(self.table, claim_item, "attribute_not_exists(#a_PK)"), bump], None)
+            except Exception as exc:
+                if error_code(exc) != "TransactionCanceledException":
+                    raise
+                # The counter moved or the claim appeared: read both again, after a jittered pause
+                # so that racers spread out instead of colliding again.
+                await asyncio.sleep(random.uniform(0, 0.002 * min(attempt + 1, 16)))
+                continue
+            return value
         raise StoreUnavailable(f"sequence of {account} is contended; retry")
 
     async def unfinished(self, ledger: str) -> list[JournalEntry]:

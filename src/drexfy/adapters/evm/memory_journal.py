@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 
+from drexfy.domain.errors import NotFound
 from drexfy.domain.ports import JournalEntry, JournalStatus
 
 
@@ -17,6 +18,7 @@ class MemoryJournal:
     def __init__(self) -> None:
         self._entries: dict[str, JournalEntry] = {}
         self._sequences: dict[str, int] = {}
+        self._claims: dict[tuple[str, str], int] = {}
         self._lock = asyncio.Lock()
 
     async def get(self, op_id: str) -> JournalEntry | None:
@@ -33,11 +35,23 @@ class MemoryJournal:
     async def update(self, entry: JournalEntry) -> None:
         self._entries[entry.op_id] = copy.deepcopy(entry)
 
-    async def allocate_sequence(self, account: str, chain_next: int) -> int:
+    async def record_signed(self, entry: JournalEntry) -> JournalEntry:
         async with self._lock:
+            stored = self._entries.get(entry.op_id)
+            if stored is None:
+                raise NotFound(f"no journal entry for operation {entry.op_id}")
+            if stored.payload is None:
+                self._entries[entry.op_id] = stored = copy.deepcopy(entry)
+            return copy.deepcopy(stored)
+
+    async def allocate_sequence(self, account: str, chain_next: int, claim: str) -> int:
+        async with self._lock:
+            if (claim, account) in self._claims:
+                return self._claims[(claim, account)]
             last = self._sequences.get(account)
             value = chain_next if last is None else max(chain_next, last + 1)
             self._sequences[account] = value
+            self._claims[(claim, account)] = value
             return value
 
     async def unfinished(self, ledger: str) -> list[JournalEntry]:

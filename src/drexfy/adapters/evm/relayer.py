@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import weakref
 from datetime import UTC, datetime
@@ -64,6 +65,9 @@ class TxOutcome:
     block: int
     gas_used: int
     contract_address: str | None = None
+
+
+log = logging.getLogger("drexfy.evm.relayer")
 
 
 def _outcome(entry: JournalEntry) -> TxOutcome:
@@ -158,7 +162,7 @@ class Relayer:
             raise error from None
         max_fee, tip = await self._fees()
         chain_next = await self.w3.eth.get_transaction_count(sender, "pending")  # type: ignore[arg-type]
-        nonce = await self.journal.allocate_sequence(sender, chain_next)
+        nonce = await self.journal.allocate_sequence(sender, chain_next, entry.op_id)
         tx: dict[str, Any] = {
             "type": 2,
             "chainId": self.chain_id,
@@ -186,7 +190,16 @@ class Relayer:
             created = keccak(rlp.encode([bytes.fromhex(sender[2:]), nonce]))[12:]
             entry.result["contract"] = to_checksum_address(created)
         entry.updated_at = datetime.now(UTC)
-        await self.journal.update(entry)  # persisted before it can reach the network
+        signed = entry.tx_id
+        entry = await self.journal.record_signed(entry)  # persisted before it can reach the network
+        if entry.tx_id != signed:
+            # Another process prepared this operation at the same moment and journalled first: its
+            # transaction (same nonce, same intent) is the one; ours is dropped unsent.
+            log.info("operation %s was signed elsewhere first; sending %s", entry.op_id, entry.tx_id)
+            if entry.status is JournalStatus.CONFIRMED:
+                return _outcome(entry)
+            if entry.status is JournalStatus.FAILED:
+                raise _stored_error(entry)
         if self.before_broadcast is not None:
             self.before_broadcast(entry)
         return await self._send_and_wait(entry, key_id, to, data)
@@ -211,7 +224,9 @@ class Relayer:
                     raise
                 text = str(exc).lower()
                 # Our own bytes are already known, or already mined: the receipt will tell.
-                if not any(s in text for s in ("already known", "known transaction", "nonce too low")):
+                if not any(
+                    s in text for s in ("already known", "already imported", "known transaction", "nonce too low")
+                ):
                     raise LedgerUnavailable(f"broadcast refused: {exc}") from exc
             if entry.status is JournalStatus.PREPARED:
                 entry.status = JournalStatus.SUBMITTED

@@ -197,6 +197,11 @@ class SqliteQueue:
         return counts
 
 
+_JOURNAL_COLUMNS = (
+    "op_id, ledger, fingerprint, status, created_at, account, sequence, tx_id, payload, result, updated_at"
+)
+
+
 def _entry(row: Any) -> JournalEntry:
     return JournalEntry(
         op_id=row[0],
@@ -269,13 +274,40 @@ class SqliteJournal:
 
         await self._db.write(update)
 
-    async def allocate_sequence(self, account: str, chain_next: int) -> int:
+    async def record_signed(self, entry: JournalEntry) -> JournalEntry:
+        values = (*_entry_values(entry), entry.op_id)
+
+        def record(conn: Conn) -> Any:
+            conn.execute(
+                "UPDATE journal SET ledger = ?, fingerprint = ?, status = ?, created_at = ?, account = ?,"
+                " sequence = ?, tx_id = ?, payload = ?, result = ?, updated_at = ? WHERE op_id = ? AND payload IS NULL",
+                values,
+            )
+            row = conn.execute(
+                f"SELECT {_JOURNAL_COLUMNS} FROM journal WHERE op_id = ?",  # noqa: S608 (a constant column list)
+                (entry.op_id,),
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"no journal entry for operation {entry.op_id}")
+            return row
+
+        return _entry(await self._db.write(record))
+
+    async def allocate_sequence(self, account: str, chain_next: int, claim: str) -> int:
         def allocate(conn: Conn) -> int:
+            held = conn.execute(
+                "SELECT sequence FROM sequence_claims WHERE claim = ? AND account = ?", (claim, account)
+            ).fetchone()
+            if held is not None:
+                return int(held[0])
             row = conn.execute(
                 "INSERT INTO account_sequences (account, last) VALUES (?, ?)"
                 " ON CONFLICT (account) DO UPDATE SET last = MAX(excluded.last, last + 1) RETURNING last",
                 (account, chain_next),
             ).fetchone()
+            conn.execute(
+                "INSERT INTO sequence_claims (claim, account, sequence) VALUES (?, ?, ?)", (claim, account, row[0])
+            )
             return int(row[0])
 
         return await self._db.write(allocate)

@@ -247,7 +247,7 @@ class Submitter:
             if failure.error == "actNotFound":
                 raise to_domain_error("terNO_ACCOUNT", f"{op_id}", detail=signer.address) from failure
             raise LedgerUnavailable(f"account_info failed: {failure}") from failure
-        sequence = await self.journal.allocate_sequence(signer.address, chain_next)
+        sequence = await self.journal.allocate_sequence(signer.address, chain_next, op_id)
         blob, digest, lls = await self._sign(signer, tx, sequence)
         return await self._claim(
             op_id,
@@ -497,8 +497,9 @@ class Submitter:
         self, op_id: str, fingerprint: str, payer: Signer, intents: list[tuple[Signer, dict[str, Any]]]
     ) -> JournalEntry:
         sequences: list[int] = []
-        for address in [payer.address, *(signer.address for signer, _ in intents)]:
-            sequences.append(await self.journal.allocate_sequence(address, await self.chain_sequence(address)))
+        for index, address in enumerate([payer.address, *(signer.address for signer, _ in intents)]):
+            chain_next = await self.chain_sequence(address)
+            sequences.append(await self.journal.allocate_sequence(address, chain_next, f"{op_id}#{index}"))
         signers = {payer.address: _signer_fields(payer)}
         signers.update({signer.address: _signer_fields(signer) for signer, _ in intents})
         plan = {
