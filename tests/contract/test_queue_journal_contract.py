@@ -13,6 +13,7 @@ import pytest
 
 from drexfy.domain.errors import IllegalTransition, NotFound
 from drexfy.domain.ports import (
+    IN_PROGRESS,
     IdempotentResponse,
     JournalEntry,
     JournalStatus,
@@ -301,3 +302,39 @@ async def test_idempotency_put_if_absent(store: Store) -> None:
 
 async def test_ping_answers(store: Store) -> None:
     await store.ping()
+
+
+async def test_idempotency_reservations(open_store: OpenStores) -> None:
+    first, second = await open_store(), await open_store()
+    lease = timedelta(seconds=60)
+    # Two processes start the same first attempt: exactly one holds the key.
+    got = await asyncio.gather(
+        first.idempotency.begin("s", "k1", "h1", T0, lease), second.idempotency.begin("s", "k1", "h1", T0, lease)
+    )
+    assert sorted(g is None for g in got) == [False, True]
+    seen = next(g for g in got if g is not None)
+    assert (seen.status, seen.request_hash) == (IN_PROGRESS, "h1")
+    # The holder finishes: everyone now replays the answer.
+    answer = IdempotentResponse("s", "k1", "h1", 201, {"id": "ord_1"}, T0)
+    await first.idempotency.finish(answer)
+    assert await second.idempotency.begin("s", "k1", "h1", T0 + timedelta(hours=1), lease) == answer
+    assert await second.idempotency.get("s", "k1") == answer
+    # An abandoned attempt leaves nothing behind: the next one holds the key.
+    assert await first.idempotency.begin("s", "k2", "h2", T0, lease) is None
+    await first.idempotency.abandon("s", "k2")
+    assert await second.idempotency.get("s", "k2") is None
+    assert await second.idempotency.begin("s", "k2", "h3", T0, lease) is None
+    # abandon and finish never touch a finished answer.
+    await first.idempotency.abandon("s", "k1")
+    await first.idempotency.finish(IdempotentResponse("s", "k1", "h9", 500, {}, T0))
+    assert await second.idempotency.get("s", "k1") == answer
+
+
+async def test_an_idempotency_reservation_past_its_lease_is_taken_over(store: Store) -> None:
+    lease = timedelta(seconds=60)
+    assert await store.idempotency.begin("s", "k", "h1", T0, lease) is None
+    still = await store.idempotency.begin("s", "k", "h2", T0 + timedelta(seconds=59), lease)
+    assert still is not None and still.status == IN_PROGRESS and still.request_hash == "h1"
+    assert await store.idempotency.begin("s", "k", "h2", T0 + timedelta(seconds=61), lease) is None
+    held = await store.idempotency.get("s", "k")
+    assert held is not None and held.request_hash == "h2" and held.created_at == T0 + timedelta(seconds=61)

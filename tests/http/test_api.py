@@ -140,6 +140,74 @@ async def test_concurrent_requests_with_one_key_create_one_order(api):
     assert len(orders["items"]) == 1
 
 
+async def test_two_api_replicas_never_both_act_on_one_key(api, services, aiohttp_client, monkeypatch):
+    """A second replica (its own app and in-process locks, the same store) gets the key while the
+    first attempt is still running: it answers 409 with Retry-After and acts on nothing; its retry
+    replays the first answer."""
+    import asyncio
+
+    from drexfy.entrypoints.http import create_app
+    from tests.http.conftest import http_settings
+
+    replica = await aiohttp_client(create_app(services, http_settings()))
+    investor_id = await api.active_investor("replicas@example.com")
+    instrument_id = await api.open_instrument("REPL1")
+    body = {"investor_id": investor_id, "instrument_id": instrument_id, "units": 2}
+    headers = {"Idempotency-Key": "ord-replicas", **api.token("frontend")}
+
+    idempotency = services.store.idempotency
+    real_finish = idempotency.finish
+    finishing, release = asyncio.Event(), asyncio.Event()
+
+    async def held_finish(response):
+        finishing.set()  # the first attempt has acted and is about to record its answer
+        await release.wait()
+        await real_finish(response)
+
+    monkeypatch.setattr(idempotency, "finish", held_finish)
+    first = asyncio.create_task(api.client.post("/api/v1/orders", json=body, headers=headers))
+    await asyncio.wait_for(finishing.wait(), 5)
+    busy = await replica.post("/api/v1/orders", json=body, headers=headers)
+    assert busy.status == 409
+    assert busy.headers["Retry-After"] == "1"
+    assert (await busy.json())["type"].endswith("/idempotency-key-in-use")
+    release.set()
+    created = await first
+    assert created.status == 201
+    replayed = await replica.post("/api/v1/orders", json=body, headers=headers)
+    assert replayed.status == 201 and replayed.headers["Idempotent-Replayed"] == "true"
+    assert (await replayed.json())["id"] == (await created.json())["id"]
+    _, orders = await api.call("GET", f"/api/v1/investors/{investor_id}/orders", "frontend")
+    assert len(orders["items"]) == 1
+
+
+async def test_an_attempt_that_died_holding_a_key_is_taken_over_after_the_lease(api, services):
+    from datetime import timedelta
+
+    now = services.clock.now()
+    scope = "frontend|POST /api/v1/investors"
+    import hashlib
+
+    digest = hashlib.sha256(json.dumps(REGISTER).encode()).hexdigest()
+    # A reservation left by a process that died mid-request, two minutes ago.
+    assert (
+        await services.store.idempotency.begin(
+            scope, "reg-dead", digest, now - timedelta(minutes=2), timedelta(seconds=60)
+        )
+        is None
+    )
+    status, body = await api.call(
+        "POST", "/api/v1/investors", "frontend", json=REGISTER, headers={"Idempotency-Key": "reg-dead"}
+    )
+    assert status == 201, body
+    # ...whereas a fresh reservation is respected.
+    assert await services.store.idempotency.begin(scope, "reg-live", digest, now, timedelta(seconds=60)) is None
+    status, problem = await api.call(
+        "POST", "/api/v1/investors", "frontend", json=REGISTER, headers={"Idempotency-Key": "reg-live"}
+    )
+    assert status == 409 and problem["type"].endswith("/idempotency-key-in-use")
+
+
 async def test_a_failed_create_is_not_remembered_under_its_key(api):
     headers = {"Idempotency-Key": "reg-3"}
     status, _ = await api.call(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -471,10 +471,37 @@ class IdempotentResponse:
     created_at: datetime
 
 
+#: `IdempotentResponse.status` of a reservation: a first attempt is running (see `begin`).
+IN_PROGRESS = 0
+
+
 class IdempotencyRepository(Protocol):
+    """Answers to POSTs made with an Idempotency-Key, shared by every API process.
+
+    A first attempt reserves its key (`begin`) before it acts, so two attempts with the same key at
+    the same moment, on two processes, never both act: the second sees the reservation.
+    """
+
     async def get(self, scope: str, key: str) -> IdempotentResponse | None: ...
     async def put(self, response: IdempotentResponse) -> bool:
         """Store unless the (scope, key) exists; False if it did."""
+        ...
+
+    async def begin(
+        self, scope: str, key: str, request_hash: str, now: datetime, lease: timedelta
+    ) -> IdempotentResponse | None:
+        """Reserve (scope, key) for a first attempt: None means the caller holds it now, and must
+        `finish` or `abandon` it. Otherwise the stored record: an answer to replay, or (status
+        IN_PROGRESS) an attempt still running elsewhere. A reservation older than `lease` belongs to
+        an attempt that died: it is taken over."""
+        ...
+
+    async def finish(self, response: IdempotentResponse) -> None:
+        """Replace the caller's reservation of (scope, key) by the answer to replay."""
+        ...
+
+    async def abandon(self, scope: str, key: str) -> None:
+        """Drop the reservation of an attempt that gave no answer worth replaying (a retry may run)."""
         ...
 
 

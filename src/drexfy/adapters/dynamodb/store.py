@@ -30,6 +30,7 @@ from drexfy.adapters.serialization import dumps, format_timestamp, loads, parse_
 from drexfy.adapters.system import SystemClock
 from drexfy.domain.errors import DomainError, IllegalTransition, NotFound, ValidationFailed
 from drexfy.domain.ports import (
+    IN_PROGRESS,
     Clock,
     IdempotentResponse,
     JournalEntry,
@@ -415,6 +416,40 @@ class DynamoIdempotency:
             },
             "attribute_not_exists(#a_PK)",
         )
+
+    @staticmethod
+    def _item(response: IdempotentResponse) -> Item:
+        return {
+            "PK": f"IDEM#{response.scope}#{response.key}",
+            "SK": "A",
+            "type": "idempotency",
+            "request_hash": response.request_hash,
+            "status": response.status,
+            "body": dumps(response.body),
+            "created_at": format_timestamp(response.created_at),
+        }
+
+    async def begin(
+        self, scope: str, key: str, request_hash: str, now: datetime, lease: timedelta
+    ) -> IdempotentResponse | None:
+        reservation = IdempotentResponse(scope, key, request_hash, IN_PROGRESS, {}, now)
+        taken = await self.table.put(
+            self._item(reservation),
+            "attribute_not_exists(#a_PK) OR (#a_status = :open AND #a_created_at <= :stale)",
+            {":open": IN_PROGRESS, ":stale": format_timestamp(now - lease)},
+        )
+        if taken:
+            return None
+        stored = await self.get(scope, key)
+        # Gone in between (the other attempt abandoned it): report it as still running; the
+        # client's retry reserves it.
+        return stored or reservation
+
+    async def finish(self, response: IdempotentResponse) -> None:
+        await self.table.put(self._item(response), "#a_status = :open", {":open": IN_PROGRESS})
+
+    async def abandon(self, scope: str, key: str) -> None:
+        await self.table.delete(f"IDEM#{scope}#{key}", condition="#a_status = :open", values={":open": IN_PROGRESS})
 
 
 class EventBatches:

@@ -94,8 +94,21 @@ class Table:
             raise
         return True
 
-    async def delete(self, pk: str, sk: str = "A") -> None:
-        await self._call("delete_item", "DeleteItem", TableName=self.name, Key=key(pk, sk))
+    async def delete(self, pk: str, sk: str = "A", *, condition: str | None = None, values: Item | None = None) -> bool:
+        """Delete; with a condition, False (instead of an error) when it fails."""
+        kwargs: dict[str, Any] = {"TableName": self.name, "Key": key(pk, sk)}
+        if condition:
+            kwargs["ConditionExpression"] = condition
+            kwargs["ExpressionAttributeNames"] = names_in(condition)
+            if values:
+                kwargs["ExpressionAttributeValues"] = to_av(values)
+        try:
+            await self._call("delete_item", "DeleteItem", **kwargs)
+        except Exception as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     async def update(self, pk: str, sk: str, update: str, values: Item, condition: str | None = None) -> Item | None:
         """UpdateItem returning the new item; None when the condition fails."""

@@ -17,6 +17,7 @@ from drexfy.adapters.sqlite.uow import SqliteUnitOfWork
 from drexfy.adapters.system import SystemClock
 from drexfy.domain.errors import IllegalTransition, NotFound, ValidationFailed
 from drexfy.domain.ports import (
+    IN_PROGRESS,
     Clock,
     IdempotencyRepository,
     IdempotentResponse,
@@ -366,6 +367,57 @@ class SqliteIdempotency:
             return cursor.rowcount == 1
 
         return await self._db.write(put)
+
+    async def begin(
+        self, scope: str, key: str, request_hash: str, now: datetime, lease: timedelta
+    ) -> IdempotentResponse | None:
+        stamp, stale = format_timestamp(now), format_timestamp(now - lease)
+
+        def begin(conn: Conn) -> Any:
+            cursor = conn.execute(
+                "INSERT INTO idempotency (scope, key, request_hash, status, body, created_at) VALUES (?, ?, ?, ?, '{}', ?)"
+                " ON CONFLICT (scope, key) DO UPDATE SET request_hash = excluded.request_hash, created_at = excluded.created_at"
+                " WHERE idempotency.status = ? AND idempotency.created_at <= ?",
+                (scope, key, request_hash, IN_PROGRESS, stamp, IN_PROGRESS, stale),
+            )
+            if cursor.rowcount == 1:
+                return None  # reserved (or taken over from an attempt that died)
+            return conn.execute(
+                "SELECT request_hash, status, body, created_at FROM idempotency WHERE scope = ? AND key = ?",
+                (scope, key),
+            ).fetchone()
+
+        row = await self._db.write(begin)
+        if row is None:
+            return None
+        return IdempotentResponse(scope, key, row[0], row[1], loads(row[2]), parse_timestamp(row[3]))
+
+    async def finish(self, response: IdempotentResponse) -> None:
+        params = (
+            response.request_hash,
+            response.status,
+            dumps(response.body),
+            format_timestamp(response.created_at),
+            response.scope,
+            response.key,
+            IN_PROGRESS,
+        )
+
+        def finish(conn: Conn) -> None:
+            conn.execute(
+                "UPDATE idempotency SET request_hash = ?, status = ?, body = ?, created_at = ?"
+                " WHERE scope = ? AND key = ? AND status = ?",
+                params,
+            )
+
+        await self._db.write(finish)
+
+    async def abandon(self, scope: str, key: str) -> None:
+        await self._db.write(
+            lambda conn: conn.execute(
+                "DELETE FROM idempotency WHERE scope = ? AND key = ? AND status = ?", (scope, key, IN_PROGRESS)
+            )
+        )
 
 
 class SqliteStore:

@@ -17,6 +17,7 @@ import json
 import logging
 import re
 import time
+from datetime import timedelta
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -26,7 +27,7 @@ from aiohttp import web
 from drexfy.adapters.notify import RecordingNotifier
 from drexfy.adapters.system import RANDOM
 from drexfy.domain.errors import DomainError
-from drexfy.domain.ports import IdempotentResponse, MessageStatus
+from drexfy.domain.ports import IN_PROGRESS, IdempotentResponse, MessageStatus
 from drexfy.domain.processes import Services
 from drexfy.entrypoints.http import api, webhooks
 from drexfy.entrypoints.http.auth import authenticate, authorize
@@ -63,9 +64,12 @@ async def edge_middleware(
         try:
             response = await handler(request)
         except Problem as problem:
-            headers = (
-                {"WWW-Authenticate": 'Bearer realm="drexfy"'} if problem.extra.pop("www_authenticate", False) else None
-            )
+            headers: dict[str, str] = {}
+            if problem.extra.pop("www_authenticate", False):
+                headers["WWW-Authenticate"] = 'Bearer realm="drexfy"'
+            retry_after = problem.extra.pop("retry_after", None)
+            if retry_after is not None:
+                headers["Retry-After"] = str(retry_after)
             response = problem_response(
                 problem.status,
                 problem.code,
@@ -168,7 +172,12 @@ async def _idempotent(
     raw: bytes,
     run: Callable[[], Awaitable[tuple[int, Any]]],
 ) -> web.Response:
-    """Replay the first successful answer to (caller, endpoint, key); refuse the key with another body."""
+    """Replay the first successful answer to (caller, endpoint, key); refuse the key with another body.
+
+    The key is reserved in the store before the request acts, so that two first attempts on two API
+    processes never both act: the later one gets 409 (as Stripe answers) and replays once the first
+    is done. Within this process the attempts queue on a lock instead, and the later one replays.
+    """
     scope = f"{subject}|{ep.method} {ep.path}"
     digest = hashlib.sha256(raw).hexdigest()
     store = state.services.store.idempotency
@@ -176,16 +185,31 @@ async def _idempotent(
     slot[1] += 1  # callers holding or waiting for this key's lock
     try:
         async with slot[0]:
-            previous = await store.get(scope, key)
+            now = state.services.clock.now()
+            lease = timedelta(seconds=state.settings.idempotency_lease_seconds)
+            previous = await store.begin(scope, key, digest, now, lease)
             if previous is not None:
                 if previous.request_hash != digest:
                     raise Problem(
                         422, "idempotency-key-reused", "this Idempotency-Key was used with a different request body"
                     )
+                if previous.status == IN_PROGRESS:
+                    raise Problem(
+                        409,
+                        "idempotency-key-in-use",
+                        "a request with this Idempotency-Key is still being processed; retry shortly",
+                        retry_after=1,
+                    )
                 return web.json_response(previous.body, status=previous.status, headers={"Idempotent-Replayed": "true"})
-            status, payload = await run()
+            try:
+                status, payload = await run()
+            except BaseException:
+                await asyncio.shield(store.abandon(scope, key))  # a retry may run it again
+                raise
             if 200 <= status < 300:
-                await store.put(IdempotentResponse(scope, key, digest, status, payload, state.services.clock.now()))
+                await store.finish(IdempotentResponse(scope, key, digest, status, payload, now))
+            else:
+                await store.abandon(scope, key)
             return web.json_response(payload, status=status)
     finally:
         slot[1] -= 1

@@ -146,7 +146,8 @@ def build_document(endpoints: list[Endpoint], *, version: str = "0.1.0") -> dict
                     "name": "Idempotency-Key",
                     "in": "header",
                     "required": False,
-                    "description": "Repeat a create safely: the first successful answer is replayed.",
+                    "description": "Repeat a create safely: the first successful answer is replayed (422 if the"
+                    " key came with another body, 409 while a first attempt is still running).",
                     "schema": {"type": "string", "maxLength": 255},
                 }
             )
@@ -170,6 +171,8 @@ def build_document(endpoints: list[Endpoint], *, version: str = "0.1.0") -> dict
             statuses.add(401)
         if ep.roles is not None and ep.roles != frozenset(Role):
             statuses.add(403)
+        if ep.creates:
+            statuses |= {409, 422}
         for status in sorted(statuses):
             responses[str(status)] = {
                 "description": "Problem",

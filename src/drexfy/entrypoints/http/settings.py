@@ -47,6 +47,9 @@ class HttpSettings:
     stripe_tolerance_seconds: int = 300
     #: Stripe timestamps further than this in the future are refused (clock skew allowance).
     stripe_future_skew_seconds: int = 300
+    #: A first attempt with an Idempotency-Key holds the key this long; a second attempt meanwhile
+    #: gets 409. After it, the key is taken over (the first attempt's process is presumed dead).
+    idempotency_lease_seconds: int = 60
     #: Run the worker inside the HTTP process (`drexfy serve`); False for API-only replicas.
     run_worker: bool = True
     worker: WorkerSettings = attrs.field(factory=WorkerSettings)
