@@ -17,8 +17,8 @@ import json
 import logging
 import re
 import time
-from datetime import timedelta
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import attrs
