@@ -338,3 +338,42 @@ async def test_an_idempotency_reservation_past_its_lease_is_taken_over(store: St
     assert await store.idempotency.begin("s", "k", "h2", T0 + timedelta(seconds=61), lease) is None
     held = await store.idempotency.get("s", "k")
     assert held is not None and held.request_hash == "h2" and held.created_at == T0 + timedelta(seconds=61)
+
+
+# --- retention ------------------------------------------------------------------------------------------------
+
+
+async def test_purge_done_deletes_only_old_done_messages_and_forgets_their_keys(queue: MessageQueue) -> None:
+    statuses = ["done", "done", "dead", "pending", "done"]
+    for i in range(len(statuses)):
+        await queue.add(message(f"evt_p{i}", created_at=T0 + timedelta(days=i)))
+    for claimed in await queue.claim(T0 + timedelta(days=10), 10, 60):
+        status = statuses[int(claimed.key.removeprefix("evt_p"))]
+        if status == "done":
+            await queue.complete(claimed.id)
+        elif status == "dead":
+            await queue.dead(claimed.id, "boom")
+        else:
+            await queue.retry_later(claimed.id, "later", T0 + timedelta(days=11))
+    # Created on days 0..4; the purge takes DONE ones created before day 4, two at most per call.
+    cutoff = T0 + timedelta(days=4)
+    assert await queue.purge_done(cutoff, limit=1) == 1
+    assert await queue.purge_done(cutoff, limit=10) == 1
+    assert await queue.purge_done(cutoff, limit=10) == 0
+    left = {m.key: m.status for m in await queue.list()}
+    assert left == {"evt_p2": MessageStatus.DEAD, "evt_p3": MessageStatus.PENDING, "evt_p4": MessageStatus.DONE}
+    # A purged key is accepted again (hence a retention longer than any redelivery window).
+    assert await queue.add(message("evt_p0", id="msg_again")) is True
+    assert await queue.add(message("evt_p4", id="msg_kept")) is False
+
+
+async def test_idempotency_purge_deletes_old_records_only(store: Store) -> None:
+    lease = timedelta(seconds=60)
+    await store.idempotency.put(IdempotentResponse("s", "old", "h", 201, {"id": 1}, T0))
+    assert await store.idempotency.begin("s", "stuck", "h", T0 + timedelta(minutes=1), lease) is None
+    await store.idempotency.put(IdempotentResponse("s", "new", "h", 201, {"id": 2}, T0 + timedelta(days=2)))
+    assert await store.idempotency.purge(T0 + timedelta(days=1)) == 2
+    assert await store.idempotency.get("s", "old") is None
+    assert await store.idempotency.get("s", "stuck") is None
+    assert await store.idempotency.get("s", "new") is not None
+    assert await store.idempotency.purge(T0 + timedelta(days=1)) == 0

@@ -93,6 +93,46 @@ def test_jobs_list_and_retry_a_dead_job_then_the_worker_processes_it(cli, capsys
     assert asyncio.run(status()) is MessageStatus.DEAD  # the undecodable payload is dead again, not lost
 
 
+def test_jobs_purge_deletes_old_done_jobs_and_keys_but_never_dead_or_recent_ones(cli, capsys, tmp_path):
+    from datetime import timedelta
+
+    from drexfy.domain.ports import IdempotentResponse
+
+    settings = load_settings(overrides={"data_dir": str(tmp_path)})
+
+    async def seed() -> None:
+        async with cli_http._services(settings) as svc:
+            now = svc.clock.now()
+            for job, age_days, outcome in (("old_done", 40, "done"), ("old_dead", 40, "dead"), ("new_done", 1, "done")):
+                created = now - timedelta(days=age_days)
+                await svc.store.inbox.add(QueuedMessage(job, f"k_{job}", "payment.event", {}, created))
+                await svc.store.inbox.claim(now, 1, 60)
+                if outcome == "done":
+                    await svc.store.inbox.complete(job)
+                else:
+                    await svc.store.inbox.dead(job, "boom")
+            await svc.store.idempotency.put(IdempotentResponse("s", "old", "h", 201, {}, now - timedelta(days=4)))
+            await svc.store.idempotency.put(IdempotentResponse("s", "new", "h", 201, {}, now - timedelta(hours=1)))
+
+    asyncio.run(seed())
+    assert cli("jobs", "purge") == 0
+    assert (
+        "purged 1 inbox and 0 outbox DONE jobs older than 30 days, 1 Idempotency-Key records" in capsys.readouterr().out
+    )
+
+    async def left() -> tuple[set[str], bool, bool]:
+        async with cli_http._services(settings) as svc:
+            jobs = {m.id for m in await svc.store.inbox.list()}
+            return (
+                jobs,
+                await svc.store.idempotency.get("s", "old") is None,
+                await svc.store.idempotency.get("s", "new") is not None,
+            )
+
+    assert asyncio.run(left()) == ({"old_dead", "new_done"}, True, True)
+    assert cli("jobs", "purge", "--done-days", "-1") == 2
+
+
 def test_demo_http_drives_the_whole_surface():
     out = io.StringIO()
     assert asyncio.run(cli_http.run_demo_http(ledger="memory", out=out)) == 0

@@ -280,3 +280,17 @@ async def test_a_ledger_that_cannot_resume_yet_does_not_stop_the_worker(api):
     worker.stop()
     await asyncio.wait_for(task, 5)
     assert ledger.resumed == 1
+
+
+async def test_the_worker_purges_old_done_jobs_on_its_own_schedule(api):
+    investor_id = await api.active_investor("purge@example.com")  # leaves DONE inbox jobs behind
+    done_before = (await api.svc.store.inbox.counts())[MessageStatus.DONE]
+    assert done_before > 0
+    keep_all = Worker(api.svc, api.notifier, attrs.evolve(api.worker.settings, purge_every=0.0))
+    await keep_all.tick()  # 30-day retention: nothing is old enough
+    assert (await api.svc.store.inbox.counts())[MessageStatus.DONE] == done_before
+    eager = attrs.evolve(api.worker.settings, purge_every=0.0, done_retention_days=-1.0)
+    await Worker(api.svc, api.notifier, eager).tick()  # everything DONE is "old" now
+    assert (await api.svc.store.inbox.counts())[MessageStatus.DONE] == 0
+    _, investor = await api.call("GET", f"/api/v1/investors/{investor_id}", "admin")
+    assert investor["status"] == "ACTIVE"  # purging jobs changes no business state

@@ -457,6 +457,14 @@ class MessageQueue(Protocol):
     async def get(self, message_id: str) -> QueuedMessage: ...
     async def list(self, status: MessageStatus | None = None, limit: int = 100) -> list[QueuedMessage]: ...
     async def counts(self) -> dict[MessageStatus, int]: ...
+    async def purge_done(self, before: datetime, limit: int = 500) -> int:
+        """Delete up to `limit` DONE messages created before `before`; the number deleted.
+
+        Their keys are forgotten with them: a provider redelivering such an event afterwards would
+        be accepted again, so the retention must outlast every provider's redelivery window (Stripe
+        retries for three days). DEAD messages are never purged: an operator must look at them.
+        """
+        ...
 
 
 @attrs.frozen
@@ -502,6 +510,11 @@ class IdempotencyRepository(Protocol):
 
     async def abandon(self, scope: str, key: str) -> None:
         """Drop the reservation of an attempt that gave no answer worth replaying (a retry may run)."""
+        ...
+
+    async def purge(self, before: datetime, limit: int = 500) -> int:
+        """Delete up to `limit` records (answers or dead reservations) created before `before`; the
+        number deleted. A key is only worth keeping while a client may still retry with it."""
         ...
 
 

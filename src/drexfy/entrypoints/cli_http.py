@@ -5,6 +5,7 @@
     drexfy token issue --role admin|frontend|compliance|investor [--investor ID] [--ttl S]
     drexfy jobs list [--queue inbox|outbox] [--status DEAD]
     drexfy jobs retry ID [--queue inbox|outbox]
+    drexfy jobs purge [--done-days 30] [--idempotency-hours 72]
     drexfy demo-http [--ledger memory|evm]               drive the HTTP surface like the frontend and providers
 
 Each sub-command sets `func(args) -> int` on its parser; `cli.py` calls it.
@@ -75,6 +76,13 @@ def register(subparsers: Any) -> None:
     retry.add_argument("--queue", choices=["inbox", "outbox"], default="inbox")
     _common(retry)
     retry.set_defaults(func=cmd_jobs_retry)
+    purge = jobs_sub.add_parser("purge", help="delete old DONE jobs and Idempotency-Key answers (DEAD jobs stay)")
+    purge.add_argument("--done-days", type=float, default=None, help="keep DONE jobs this many days (default 30)")
+    purge.add_argument(
+        "--idempotency-hours", type=float, default=None, help="keep Idempotency-Key answers this long (default 72)"
+    )
+    _common(purge)
+    purge.set_defaults(func=cmd_jobs_purge)
 
     demo = subparsers.add_parser("demo-http", help="drive the HTTP API and signed webhooks end to end")
     demo.add_argument("--ledger", choices=["memory", "evm"], default="memory")
@@ -341,6 +349,35 @@ async def _jobs_retry(args: argparse.Namespace) -> int:
             print(f"cannot retry {args.job_id}: {exc.message}", file=sys.stderr)
             return 1
     print(f"{args.job_id} is pending again; the worker will pick it up")
+    return 0
+
+
+def cmd_jobs_purge(args: argparse.Namespace) -> int:
+    return asyncio.run(_jobs_purge(args))
+
+
+async def _jobs_purge(args: argparse.Namespace) -> int:
+    import attrs
+
+    from drexfy.entrypoints.http import WorkerSettings
+    from drexfy.entrypoints.worker import purge_old
+
+    retention = WorkerSettings()
+    if args.done_days is not None:
+        retention = attrs.evolve(retention, done_retention_days=args.done_days)
+    if args.idempotency_hours is not None:
+        retention = attrs.evolve(retention, idempotency_retention_hours=args.idempotency_hours)
+    if retention.done_retention_days < 0 or retention.idempotency_retention_hours < 0:
+        print("retention periods cannot be negative", file=sys.stderr)
+        return 2
+    settings = _load(args)
+    async with _services(settings) as services:
+        purged = await purge_old(services, retention)
+    print(
+        f"purged {purged['inbox']} inbox and {purged['outbox']} outbox DONE jobs older than"
+        f" {retention.done_retention_days:g} days, {purged['idempotency']} Idempotency-Key records older than"
+        f" {retention.idempotency_retention_hours:g} hours"
+    )
     return 0
 
 

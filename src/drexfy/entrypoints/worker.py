@@ -64,6 +64,30 @@ def describe(error: BaseException) -> str:
     return type(error).__name__
 
 
+#: Rows deleted per store call while purging (short transactions, never one huge delete).
+PURGE_BATCH = 500
+
+
+async def purge_old(services: p.Services, settings: WorkerSettings) -> dict[str, int]:
+    """Delete DONE jobs older than `done_retention_days` from both queues and Idempotency-Key
+    records older than `idempotency_retention_hours`; how many of each went. DEAD jobs stay."""
+    now = services.clock.now()
+    done_before = now - timedelta(days=settings.done_retention_days)
+    store = services.store
+    purged = {"inbox": 0, "outbox": 0, "idempotency": 0}
+    for name, purge, before in (
+        ("inbox", store.inbox.purge_done, done_before),
+        ("outbox", store.outbox.purge_done, done_before),
+        ("idempotency", store.idempotency.purge, now - timedelta(hours=settings.idempotency_retention_hours)),
+    ):
+        while True:
+            deleted = await purge(before, PURGE_BATCH)
+            purged[name] += deleted
+            if deleted < PURGE_BATCH:
+                break
+    return purged
+
+
 class Worker:
     """Inbox consumer and outbox relay over one Services. `run()` until `stop()`."""
 
@@ -82,6 +106,7 @@ class Worker:
         self._rng = rng or random.Random()
         self._stop = asyncio.Event()
         self._last_expiry = 0.0
+        self._last_purge = 0.0
         self._wakeup = asyncio.Event()
         #: partition -> messages claimed and not finished yet (the head is being processed).
         self._partitions: dict[str, list[QueuedMessage]] = {}
@@ -194,6 +219,11 @@ class Worker:
             expired = await p.expire_orders(self.svc)
             if expired:
                 log.info("orders expired", extra={"outcome": str(expired)})
+        if time.monotonic() - self._last_purge >= self.settings.purge_every:
+            self._last_purge = time.monotonic()
+            purged = await purge_old(self.svc, self.settings)
+            if any(purged.values()):
+                log.info("old jobs and idempotency records purged", extra={"outcome": str(purged)})
 
     async def tick(self) -> int:
         """One round: inbox batch, outbox batch, and the periodic expiry. Returns messages handled."""

@@ -262,6 +262,37 @@ class DynamoQueue:
             counts[status] = result
         return counts
 
+    async def purge_done(self, before: datetime, limit: int = 500) -> int:
+        items = await self.table.query_items(
+            "#a_GSI1PK = :p AND #a_GSI1SK < :b",
+            {":p": f"QS#{self.name}#{MessageStatus.DONE.value}", ":b": format_timestamp(before)},
+            index="GSI1",
+            limit=max(limit, 0),
+        )
+        purged = 0
+        for item in items:
+            done = "#a_status = :done"
+            deletes = [
+                {
+                    "Delete": {
+                        "TableName": self.table.name,
+                        "Key": key(item["PK"]),
+                        "ConditionExpression": done,
+                        "ExpressionAttributeNames": names_in(done),
+                        "ExpressionAttributeValues": to_av({":done": MessageStatus.DONE.value}),
+                    }
+                },
+                {"Delete": {"TableName": self.table.name, "Key": key(f"QKEY#{self.name}#{item['key']}", "L")}},
+            ]
+            try:
+                await self.table.transact(deletes, None)
+            except Exception as exc:
+                if error_code(exc) != "TransactionCanceledException":
+                    raise
+                continue  # requeued meanwhile (the index lags): keep it
+            purged += 1
+        return purged
+
 
 def _put(table: Table, item: Item, condition: str) -> dict[str, Any]:
     """A conditional Put for TransactWriteItems."""
@@ -404,21 +435,11 @@ class DynamoIdempotency:
         )
 
     async def put(self, response: IdempotentResponse) -> bool:
-        return await self.table.put(
-            {
-                "PK": f"IDEM#{response.scope}#{response.key}",
-                "SK": "A",
-                "type": "idempotency",
-                "request_hash": response.request_hash,
-                "status": response.status,
-                "body": dumps(response.body),
-                "created_at": format_timestamp(response.created_at),
-            },
-            "attribute_not_exists(#a_PK)",
-        )
+        return await self.table.put(self._item(response), "attribute_not_exists(#a_PK)")
 
     @staticmethod
     def _item(response: IdempotentResponse) -> Item:
+        created = format_timestamp(response.created_at)
         return {
             "PK": f"IDEM#{response.scope}#{response.key}",
             "SK": "A",
@@ -426,7 +447,10 @@ class DynamoIdempotency:
             "request_hash": response.request_hash,
             "status": response.status,
             "body": dumps(response.body),
-            "created_at": format_timestamp(response.created_at),
+            "created_at": created,
+            # GSI1 lists every record by age, for `purge`.
+            "GSI1PK": "IDEM",
+            "GSI1SK": f"{created}#{response.scope}#{response.key}",
         }
 
     async def begin(
@@ -450,6 +474,20 @@ class DynamoIdempotency:
 
     async def abandon(self, scope: str, key: str) -> None:
         await self.table.delete(f"IDEM#{scope}#{key}", condition="#a_status = :open", values={":open": IN_PROGRESS})
+
+    async def purge(self, before: datetime, limit: int = 500) -> int:
+        items = await self.table.query_items(
+            "#a_GSI1PK = :p AND #a_GSI1SK < :b",
+            {":p": "IDEM", ":b": format_timestamp(before)},
+            index="GSI1",
+            limit=max(limit, 0),
+        )
+        purged = 0
+        for item in items:
+            # Unless a new attempt took the key over meanwhile (it would have a new created_at).
+            if await self.table.delete(item["PK"], condition="#a_created_at = :c", values={":c": item["created_at"]}):
+                purged += 1
+        return purged
 
 
 class EventBatches:

@@ -186,6 +186,18 @@ class SqliteQueue:
         rows = await self._db.read(lambda conn: conn.execute(sql, params).fetchall())
         return [_message(row) for row in rows]
 
+    async def purge_done(self, before: datetime, limit: int = 500) -> int:
+        params = (self.name, MessageStatus.DONE.value, format_timestamp(before), max(limit, 0))
+
+        def purge(conn: Conn) -> int:
+            return conn.execute(
+                "DELETE FROM queue_messages WHERE rowid IN (SELECT rowid FROM queue_messages"
+                " WHERE queue = ? AND status = ? AND created_at < ? ORDER BY created_at LIMIT ?)",
+                params,
+            ).rowcount
+
+        return await self._db.write(purge)
+
     async def counts(self) -> dict[MessageStatus, int]:
         rows = await self._db.read(
             lambda conn: conn.execute(
@@ -418,6 +430,18 @@ class SqliteIdempotency:
                 "DELETE FROM idempotency WHERE scope = ? AND key = ? AND status = ?", (scope, key, IN_PROGRESS)
             )
         )
+
+    async def purge(self, before: datetime, limit: int = 500) -> int:
+        params = (format_timestamp(before), max(limit, 0))
+
+        def purge(conn: Conn) -> int:
+            return conn.execute(
+                "DELETE FROM idempotency WHERE (scope, key) IN"
+                " (SELECT scope, key FROM idempotency WHERE created_at < ? ORDER BY created_at LIMIT ?)",
+                params,
+            ).rowcount
+
+        return await self._db.write(purge)
 
 
 class SqliteStore:

@@ -26,6 +26,13 @@ class WorkerSettings:
     poll_interval: float = 0.25
     #: How often unpaid orders past their reservation are expired.
     expire_every: float = 30.0
+    #: How often old finished jobs and Idempotency-Key answers are deleted (see `purge_old`).
+    purge_every: float = 3600.0
+    #: DONE inbox/outbox messages are kept this long. Their keys deduplicate provider redeliveries,
+    #: so keep it well beyond the longest redelivery window (Stripe: 3 days).
+    done_retention_days: float = 30.0
+    #: Idempotency-Key answers are replayed for this long (Stripe keeps keys 24 hours).
+    idempotency_retention_hours: float = 72.0
 
 
 @attrs.frozen

@@ -1,0 +1,2 @@
+-- Purging old Idempotency-Key answers (IdempotencyRepository.purge) walks them by age.
+CREATE INDEX idempotency_created ON idempotency (created_at);
