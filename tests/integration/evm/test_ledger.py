@@ -261,6 +261,70 @@ async def test_a_crash_after_taking_a_nonce_does_not_leave_a_gap(env: Env) -> No
         await flaky.close()
 
 
+class PermitGate:
+    """The env's vault, but the buyer's first `expected` permit signatures wait for each other: two
+    processes settling two orders of one investor then both read the same permit nonce."""
+
+    def __init__(self, inner: LocalVault, wallet_id: str, expected: int) -> None:
+        self.inner, self.wallet_id, self.expected, self.arrived = inner, wallet_id, expected, 0
+        self.all_here = asyncio.Event()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    async def sign_digest(self, wallet_id: str, digest: bytes) -> object:
+        if wallet_id == self.wallet_id and not self.all_here.is_set():
+            self.arrived += 1
+            if self.arrived >= self.expected:
+                self.all_here.set()
+            await asyncio.wait_for(self.all_here.wait(), 10)
+        return await self.inner.sign_digest(wallet_id, digest)
+
+
+async def test_an_overtaken_permit_is_a_transient_failure_and_the_retry_settles(env: Env) -> None:
+    """Two workers settle two orders of one investor at the same instant: both sign a permit with
+    the same nonce, and only the first can use it. The second must not fail for good (that would
+    refund a paid, eligible order): it is transient, and its retry settles with a fresh permit."""
+    buyer = await env.wallet("iris", EU_ACC)
+    gate = PermitGate(env.vault, "iris", expected=2)
+    first = await build_evm_ledger(env.config, gate, env.store.journal)  # type: ignore[arg-type]
+    second = await build_evm_ledger(env.config, gate, env.store.journal)  # type: ignore[arg-type]
+    orders = [purchase("o11", buyer, env.instrument, 1), purchase("o12", buyer, env.instrument, 2)]
+    outcomes = await asyncio.gather(
+        first.settle_purchase("settle:o11", orders[0]),
+        second.settle_purchase("settle:o12", orders[1]),
+        return_exceptions=True,
+    )
+    failures = [o for o in outcomes if isinstance(o, BaseException)]
+    assert gate.arrived == 2 and len(failures) == 1  # both signed the same nonce; one lost
+    assert isinstance(failures[0], LedgerUnavailable) and "overtaken" in str(failures[0])
+    lost = 0 if isinstance(outcomes[0], BaseException) else 1
+    retried = await (first, second)[lost].settle_purchase(f"settle:o1{lost + 1}", orders[lost])
+    assert len(retried.tx_ids) == 1
+    assert await env.ledger.units_of(env.instrument, buyer.address) == 3
+    entry = await env.store.journal.get(f"settle:o1{lost + 1}")
+    assert entry is not None and entry.status is JournalStatus.CONFIRMED
+
+
+async def test_a_wrong_permit_signature_is_still_a_final_rejection(env: Env) -> None:
+    """Only an overtaken permit is retried: a permit the chain rejects for another reason is final."""
+    buyer = await env.wallet("jack", EU_ACC)
+
+    class WrongKey:
+        def __getattr__(self, name: str) -> object:
+            return getattr(env.vault, name)
+
+        async def sign_digest(self, wallet_id: str, digest: bytes) -> object:
+            # The buyer's permit signed with another wallet's key: InvalidSigner, nonce unchanged.
+            return await env.vault.sign_digest("alice" if wallet_id == "jack" else wallet_id, digest)
+
+    await env.vault.create_key("alice")
+    forged = await build_evm_ledger(env.config, WrongKey(), env.store.journal)  # type: ignore[arg-type]
+    with pytest.raises(LedgerRejected) as rejected:
+        await forged.settle_purchase("settle:o13", purchase("o13", buyer, env.instrument, 1))
+    assert rejected.value.reason == "ERC2612InvalidSigner"
+
+
 async def test_reusing_an_operation_id_for_another_intent_conflicts(env: Env) -> None:
     buyer = await env.wallet("dan", EU_ACC)
     await env.ledger.settle_purchase("op-1", purchase("o4", buyer, env.instrument, 1))

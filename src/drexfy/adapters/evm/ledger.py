@@ -185,7 +185,8 @@ class EvmLedger:
         build: Any,
     ) -> str:
         """Send a call carrying the wallet's permit. Permit nonces are sequential per wallet, so
-        the wallet's operations are prepared one at a time in this process."""
+        the wallet's operations are prepared one at a time in this process; another process can
+        still take the nonce first, and then this operation is prepared again (a transient error)."""
         entry = await self.relayer.journal.get(op_id)
         if entry is not None and entry.payload is not None:
             # Already signed: the journalled transaction carries its permit; re-sign nothing.
@@ -195,10 +196,30 @@ class EvmLedger:
         if lock is None:
             lock = self._wallet_locks[key] = asyncio.Lock()
         async with lock:
-            nonce = await self._read(self.stablecoin.functions.nonces(to_checksum_address(wallet.address)))
+            owner = to_checksum_address(wallet.address)
+            nonce = await self._read(self.stablecoin.functions.nonces(owner))
             deadline = int(time.time()) + PERMIT_TTL_S
             v, r, s = await self._permit(wallet, spender, value, nonce, deadline)
-            return await self._send(op_id, fp, contract, fn, *build(deadline, r, s, v))
+            try:
+                return await self._send(op_id, fp, contract, fn, *build(deadline, r, s, v))
+            except LedgerRejected as rejected:
+                if not await self._permit_overtaken(rejected, owner, nonce):
+                    raise
+                # Another process used this wallet's permit nonce first (scaled-out workers settling
+                # two orders of one investor). Nothing moved: prepare again with a fresh permit.
+                await self.relayer.reopen_failed(op_id)
+                raise LedgerUnavailable(
+                    f"the permit of {owner} was overtaken by another operation; retry"
+                ) from rejected
+
+    async def _permit_overtaken(self, rejected: LedgerRejected, owner: str, used_nonce: int) -> bool:
+        """True when a permit failed only because it went stale: its nonce was consumed meanwhile,
+        or its deadline passed while the transaction waited. A wrong signature is not retried."""
+        if rejected.reason == "ERC2612ExpiredSignature":
+            return True
+        if rejected.reason != "ERC2612InvalidSigner":
+            return False
+        return bool(await self._read(self.stablecoin.functions.nonces(owner)) != used_nonce)
 
     async def settle_purchase(self, op_id: str, purchase: Purchase) -> LedgerResult:
         amount = self._base_units(purchase.amount)

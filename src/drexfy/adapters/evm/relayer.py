@@ -162,7 +162,9 @@ class Relayer:
             raise error from None
         max_fee, tip = await self._fees()
         chain_next = await self.w3.eth.get_transaction_count(sender, "pending")  # type: ignore[arg-type]
-        nonce = await self.journal.allocate_sequence(sender, chain_next, entry.op_id)
+        attempt = int(entry.result.get("attempt", 0))
+        claim = entry.op_id if attempt == 0 else f"{entry.op_id}#{attempt}"  # a reopened op needs a new nonce
+        nonce = await self.journal.allocate_sequence(sender, chain_next, claim)
         tx: dict[str, Any] = {
             "type": 2,
             "chainId": self.chain_id,
@@ -185,7 +187,7 @@ class Relayer:
         entry.tx_id = "0x" + keccak(raw).hex()
         entry.payload = "0x" + raw.hex()
         entry.status = JournalStatus.PREPARED
-        entry.result = {}
+        entry.result = {k: entry.result[k] for k in ("attempt", "reopened") if k in entry.result}
         if to is None:
             created = keccak(rlp.encode([bytes.fromhex(sender[2:]), nonce]))[12:]
             entry.result["contract"] = to_checksum_address(created)
@@ -203,6 +205,25 @@ class Relayer:
         if self.before_broadcast is not None:
             self.before_broadcast(entry)
         return await self._send_and_wait(entry, key_id, to, data)
+
+    async def reopen_failed(self, op_id: str) -> bool:
+        """Let an operation whose transaction was mined but reverted be prepared again, as a new
+        transaction with a new nonce. Only for failures that say nothing about the intent (a permit
+        overtaken by another operation of the same wallet): a reverted transaction changed nothing,
+        and the contracts' one-shot ids still keep the effect single. False if there was none."""
+        entry = await self.journal.get(op_id)
+        if entry is None or entry.status is not JournalStatus.FAILED or entry.payload is None:
+            return False
+        attempt = int(entry.result.get("attempt", 0)) + 1
+        reverted = [*entry.result.get("reopened", []), entry.tx_id]
+        entry.status = JournalStatus.PREPARED
+        entry.payload = entry.tx_id = entry.account = None
+        entry.sequence = None
+        entry.result = {"attempt": attempt, "reopened": reverted}
+        entry.updated_at = datetime.now(UTC)
+        await self.journal.update(entry)
+        log.info("operation %s reopened (attempt %s) after %s reverted", op_id, attempt, reverted[-1])
+        return True
 
     async def _fees(self) -> tuple[int, int]:
         block = await self.w3.eth.get_block("latest")
