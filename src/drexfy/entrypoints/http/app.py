@@ -55,11 +55,10 @@ async def edge_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     state = request.app[STATE]
-    incoming = request.headers.get("X-Request-Id", "")
+    incoming = request.headers.get("X-Request-Id")
     rid = incoming if incoming and _REQUEST_ID.match(incoming) else RANDOM.token_hex(16)
     token = request_id_var.set(rid)
     started = time.perf_counter()
-    route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
     try:
         try:
             response = await handler(request)
@@ -98,7 +97,7 @@ async def edge_middleware(
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("unhandled error", extra={"route": route})
+            log.exception("unhandled error", extra={"route": _route(request)})
             response = problem_response(
                 500,
                 "internal-error",
@@ -108,20 +107,26 @@ async def edge_middleware(
             )
         response.headers["X-Request-Id"] = rid
         elapsed = time.perf_counter() - started
-        state.metrics.http_requests.inc(method=request.method, route=route, status=str(response.status))
-        state.metrics.http_latency.observe(elapsed, route=route)
-        log.info(
-            "request",
-            extra={
-                "method": request.method,
-                "route": route,
-                "status": response.status,
-                "duration_ms": round(elapsed * 1000, 2),
-            },
-        )
+        route = _route(request)
+        state.metrics.observe_request(request.method, route, response.status, elapsed)
+        if log.isEnabledFor(logging.INFO):  # skip building the record's fields when it is not logged
+            log.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    "route": route,
+                    "status": response.status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                },
+            )
         return response
     finally:
         request_id_var.reset(token)
+
+
+def _route(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
 
 
 # ------------------------------------------------------------------------------------------------

@@ -77,8 +77,10 @@ class Histogram:
         self.series: dict[LabelKey, tuple[list[int], list[float]]] = {}
 
     def observe(self, seconds: float, **labels: str) -> None:
-        key = _labels(labels)
-        counts, sums = self.series.setdefault(key, ([0] * (len(self.buckets) + 1), [0.0, 0.0]))
+        self.observe_key(_labels(labels), seconds)
+
+    def observe_key(self, key: LabelKey, seconds: float) -> None:
+        counts, sums = self.series.get(key) or self.series.setdefault(key, ([0] * (len(self.buckets) + 1), [0.0, 0.0]))
         counts[bisect.bisect_left(self.buckets, seconds)] += 1
         sums[0] += seconds
         sums[1] += 1
@@ -121,6 +123,20 @@ class Metrics:
         )
         self.http_requests = Counter("drexfy_http_requests_total", "HTTP requests by route and status")
         self.http_latency = Histogram("drexfy_http_request_seconds", "HTTP request latency by route")
+        self._request_keys: dict[tuple[str, str, int], tuple[LabelKey, LabelKey]] = {}
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one HTTP request and its latency: the hot path of every request, so the label keys
+        of each (method, route, status) are built once and reused."""
+        keys = self._request_keys.get((method, route, status))
+        if keys is None:
+            keys = self._request_keys[(method, route, status)] = (
+                _labels({"method": method, "route": route, "status": str(status)}),
+                _labels({"route": route}),
+            )
+        counted, timed = keys
+        self.http_requests.values[counted] = self.http_requests.values.get(counted, 0.0) + 1
+        self.http_latency.observe_key(timed, seconds)
 
     def all(self) -> list[Counter | Gauge | Histogram]:
         return [v for v in vars(self).values() if isinstance(v, Counter | Gauge | Histogram)]
