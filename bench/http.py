@@ -288,7 +288,7 @@ async def _bare(wrk: bool = False) -> dict[str, Any]:
     return await _measure(app, "/webhooks/payments", config)
 
 
-async def _floor(concurrency: int = CONCURRENCY) -> dict[str, Any]:
+async def _floor(concurrency: int = CONCURRENCY, rate: float | None = None) -> dict[str, Any]:
     """Diagnostic: the least a durable ingestion handler can do, to tell this machine's limit from
     the service's own cost. It verifies the Stripe signature (stripe package), parses the event and
     inserts it with dedup into SQLite (WAL, synchronous=FULL) through a minimal group-commit thread,
@@ -342,7 +342,9 @@ async def _floor(concurrency: int = CONCURRENCY) -> dict[str, Any]:
         app = web.Application()
         app.router.add_post("/webhooks/payments", handler)
         try:
-            config = {"requests": REQUESTS, "concurrency": concurrency, "signed": True, "seed": 30}
+            config: dict[str, Any] = {"requests": REQUESTS, "concurrency": concurrency, "signed": True, "seed": 30}
+            if rate:
+                config.update(rate=rate, requests=max(REQUESTS, int(rate * PACED_SECONDS)))
             result = await _measure(app, "/webhooks/payments", config)
         finally:
             jobs.put(None)
@@ -605,6 +607,7 @@ async def main() -> dict[str, Any]:
     normal = await _webhooks(seed=4, rate=None, variant="normal")
     noop = await _webhooks(seed=5, rate=None, variant="noop")
     floor = await _floor()
+    floor_paced = await _floor(rate=paced_rate)
     floor_wide = await _floor(concurrency=64)
     bare_wide = await _bare_at(64)
     service_wide = await _webhooks_at(64, seed=8)
@@ -646,6 +649,7 @@ async def main() -> dict[str, Any]:
             "noop: the HTTP layer alone (verify, parse, encode, answer) without the inbox write",
             "c_load_generator": c_loadgen,
             "floor_minimal_durable_handler": floor,
+            "floor_minimal_durable_handler_open_loop_at_half_bare": {"target_rate": paced_rate, **floor_paced},
             "floor_minimal_durable_handler_64_in_flight": floor_wide,
             "bare_handler_64_in_flight": bare_wide,
             "webhooks_64_in_flight": service_wide,
@@ -681,6 +685,10 @@ def _print(result: dict[str, Any]) -> None:
         ("diag: inbox on synchronous=NORMAL", result["diagnostics"]["webhooks_sqlite_synchronous_normal"]),
         ("diag: inbox write replaced by a no-op", result["diagnostics"]["webhooks_inbox_write_noop"]),
         ("floor: minimal durable handler", result["diagnostics"]["floor_minimal_durable_handler"]),
+        (
+            "floor: open loop at half the bare rate",
+            result["diagnostics"]["floor_minimal_durable_handler_open_loop_at_half_bare"],
+        ),
         ("64 in flight: bare aiohttp handler", result["diagnostics"]["bare_handler_64_in_flight"]),
         ("64 in flight: signed webhooks -> inbox", result["diagnostics"]["webhooks_64_in_flight"]),
         ("64 in flight: floor", result["diagnostics"]["floor_minimal_durable_handler_64_in_flight"]),

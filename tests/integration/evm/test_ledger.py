@@ -25,6 +25,7 @@ from drexfy.domain.model import Wallet
 from drexfy.domain.money import Money
 from drexfy.domain.ports import InstrumentSpec, JournalStatus, Payout, Purchase
 from tests.support.anvil import AnvilNode, anvil_node, start_anvil  # noqa: F401 - fixture
+from tests.support.vaults import SigningGate
 
 pytestmark = pytest.mark.anvil
 
@@ -173,26 +174,6 @@ async def test_crash_after_broadcast_has_one_effect(env: Env) -> None:
     assert await restarted.units_of(env.instrument, buyer.address) == 4
 
 
-class GatedVault:
-    """The env's vault, but relayer signatures wait until `expected` of them have started: two
-    preparers of one operation are then certainly both past the journal checks at the same time."""
-
-    def __init__(self, inner: LocalVault, expected: int) -> None:
-        self.inner, self.expected, self.waiting = inner, expected, 0
-        self.all_here = asyncio.Event()
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.inner, name)
-
-    async def sign_digest(self, wallet_id: str, digest: bytes) -> object:
-        if wallet_id == RELAYER_KEY and not self.all_here.is_set():
-            self.waiting += 1
-            if self.waiting >= self.expected:
-                self.all_here.set()
-            await asyncio.wait_for(self.all_here.wait(), 10)
-        return await self.inner.sign_digest(wallet_id, digest)
-
-
 async def test_two_processes_preparing_one_operation_send_one_transaction(env: Env) -> None:
     """Scaled-out workers can prepare the same operation at the same instant (two deliveries of one
     AML alert, a retry racing a slow first attempt). Both sign, with the same nonce; only the first
@@ -201,7 +182,7 @@ async def test_two_processes_preparing_one_operation_send_one_transaction(env: E
     w3 = env.ledger.w3
     relayer_address = env.ledger.deployment.relayer
     nonce_before = await w3.eth.get_transaction_count(relayer_address)
-    gate = GatedVault(env.vault, expected=2)
+    gate = SigningGate(env.vault, expected=2, only=lambda wallet_id: wallet_id == RELAYER_KEY)
     first = await build_evm_ledger(env.config, gate, env.store.journal)  # type: ignore[arg-type]
     second = await build_evm_ledger(env.config, gate, env.store.journal)  # type: ignore[arg-type]
     try:
@@ -209,7 +190,7 @@ async def test_two_processes_preparing_one_operation_send_one_transaction(env: E
         results = await asyncio.gather(
             first.settle_purchase("settle:o7", order), second.settle_purchase("settle:o7", order)
         )
-        assert gate.waiting == 2  # both really signed
+        assert gate.arrived == 2  # both really signed
         assert results[0] == results[1]
         assert await env.ledger.units_of(env.instrument, buyer.address) == 2  # not 4
         assert await w3.eth.get_transaction_count(relayer_address) == nonce_before + 1
@@ -261,32 +242,12 @@ async def test_a_crash_after_taking_a_nonce_does_not_leave_a_gap(env: Env) -> No
         await flaky.close()
 
 
-class PermitGate:
-    """The env's vault, but the buyer's first `expected` permit signatures wait for each other: two
-    processes settling two orders of one investor then both read the same permit nonce."""
-
-    def __init__(self, inner: LocalVault, wallet_id: str, expected: int) -> None:
-        self.inner, self.wallet_id, self.expected, self.arrived = inner, wallet_id, expected, 0
-        self.all_here = asyncio.Event()
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.inner, name)
-
-    async def sign_digest(self, wallet_id: str, digest: bytes) -> object:
-        if wallet_id == self.wallet_id and not self.all_here.is_set():
-            self.arrived += 1
-            if self.arrived >= self.expected:
-                self.all_here.set()
-            await asyncio.wait_for(self.all_here.wait(), 10)
-        return await self.inner.sign_digest(wallet_id, digest)
-
-
 async def test_an_overtaken_permit_is_a_transient_failure_and_the_retry_settles(env: Env) -> None:
     """Two workers settle two orders of one investor at the same instant: both sign a permit with
     the same nonce, and only the first can use it. The second must not fail for good (that would
     refund a paid, eligible order): it is transient, and its retry settles with a fresh permit."""
     buyer = await env.wallet("iris", EU_ACC)
-    gate = PermitGate(env.vault, "iris", expected=2)
+    gate = SigningGate(env.vault, expected=2, only=lambda wallet_id: wallet_id == "iris")
     first = await build_evm_ledger(env.config, gate, env.store.journal)  # type: ignore[arg-type]
     second = await build_evm_ledger(env.config, gate, env.store.journal)  # type: ignore[arg-type]
     orders = [purchase("o11", buyer, env.instrument, 1), purchase("o12", buyer, env.instrument, 2)]

@@ -23,6 +23,7 @@ from drexfy.domain.errors import (
 )
 from drexfy.domain.ports import JournalStatus, Payout, Purchase
 from tests.integration.xrpl.conftest import eur, make_config, new_wallet, onboard, spec
+from tests.support.vaults import SigningGate
 from tests.support.xrpl_double import GENESIS_SEED, DoubleConfig, Fees, LedgerDouble
 
 pytestmark = pytest.mark.xrpl
@@ -381,26 +382,6 @@ async def test_retrying_finished_multi_step_operations_changes_nothing(
     assert len(double.engine.txs) == applied
 
 
-class GatedVault:
-    """The test vault, but the first `expected` signatures wait for each other: two adapters
-    preparing one operation are then certainly both past the journal checks at the same time."""
-
-    def __init__(self, inner: LocalVault, expected: int) -> None:
-        self.inner, self.expected, self.arrived = inner, expected, 0
-        self.all_here = asyncio.Event()
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.inner, name)
-
-    async def sign_digest(self, wallet_id: str, digest: bytes) -> object:
-        if not self.all_here.is_set():
-            self.arrived += 1
-            if self.arrived >= self.expected:
-                self.all_here.set()
-            await asyncio.wait_for(self.all_here.wait(), 10)
-        return await self.inner.sign_digest(wallet_id, digest)
-
-
 async def test_two_processes_preparing_one_operation_apply_it_once_without_a_gap(
     ledger: XrplLedger, vault: LocalVault, store: SqliteStore, double: LedgerDouble
 ) -> None:
@@ -408,7 +389,7 @@ async def test_two_processes_preparing_one_operation_apply_it_once_without_a_gap
     with the same sequence, only the first blob journalled is submitted, and the funding account's
     next transaction is not held back by a skipped sequence."""
     alice, bob = await new_wallet(vault, ledger, "alice"), await new_wallet(vault, ledger, "bob")
-    gate = GatedVault(vault, expected=2)
+    gate = SigningGate(vault, expected=2)
     first = XrplLedger(make_config(double.url), gate, store.journal)  # type: ignore[arg-type]
     second = XrplLedger(make_config(double.url), gate, store.journal)  # type: ignore[arg-type]
     try:
