@@ -274,6 +274,27 @@ async def test_record_signed_keeps_the_first_signed_transaction(open_store: Open
         await first.journal.record_signed(entry("op_absent", payload="0x04"))
 
 
+async def test_replace_signed_is_a_compare_and_set_on_the_transaction(open_store: OpenStores) -> None:
+    first, second = await open_store(), await open_store()
+    original = entry("op_r", account="0xR", sequence=4, tx_id="0xold", payload="0x01", updated_at=T0)
+    await first.journal.create(original)
+    mine = entry("op_r", account="0xR", sequence=4, tx_id="0xmine", payload="0x02", result={"superseded": ["0xold"]})
+    theirs = entry(
+        "op_r", account="0xR", sequence=4, tx_id="0xtheirs", payload="0x03", result={"superseded": ["0xold"]}
+    )
+    stored = await asyncio.gather(
+        first.journal.replace_signed(mine, previous_tx_id="0xold"),
+        second.journal.replace_signed(theirs, previous_tx_id="0xold"),
+    )
+    assert stored[0] == stored[1] and stored[0].tx_id in ("0xmine", "0xtheirs")  # one replacement, agreed
+    assert await first.journal.get("op_r") == stored[0]
+    # A replacement of a version that is no longer stored changes nothing.
+    late = entry("op_r", account="0xR", sequence=4, tx_id="0xlate", payload="0x04")
+    assert (await second.journal.replace_signed(late, previous_tx_id="0xold")).tx_id == stored[0].tx_id
+    with pytest.raises(NotFound):
+        await first.journal.replace_signed(entry("op_absent"), previous_tx_id="0xold")
+
+
 async def test_record_signed_replaces_an_unsigned_or_simulation_failed_entry(store: Store) -> None:
     await store.journal.create(entry("op_f", status=JournalStatus.FAILED, result={"reason": "x", "signed": False}))
     signed = entry("op_f", account="0xR", sequence=1, tx_id="0xnew", payload="0x05", updated_at=T0)

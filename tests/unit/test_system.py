@@ -77,3 +77,14 @@ async def test_memory_journal_keeps_the_first_signed_transaction() -> None:
     assert first.tx_id == second.tx_id == "0xa"
     with pytest.raises(NotFound):
         await journal.record_signed(entry("op_2", payload="0x03"))
+
+
+async def test_memory_journal_replaces_only_the_version_it_was_given() -> None:
+    from drexfy.adapters.evm.memory_journal import MemoryJournal
+    from tests.contract.test_queue_journal_contract import entry
+
+    journal = MemoryJournal()
+    await journal.create(entry("op_1", tx_id="0xold", payload="0x01"))
+    first = await journal.replace_signed(entry("op_1", tx_id="0xa", payload="0x02"), previous_tx_id="0xold")
+    second = await journal.replace_signed(entry("op_1", tx_id="0xb", payload="0x03"), previous_tx_id="0xold")
+    assert first.tx_id == second.tx_id == "0xa"

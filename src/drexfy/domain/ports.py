@@ -203,6 +203,12 @@ class OperationJournal(Protocol):
         """
         ...
 
+    async def replace_signed(self, entry: JournalEntry, previous_tx_id: str) -> JournalEntry:
+        """Store `entry` (a replacement of the signed transaction: same nonce/sequence, new fee or
+        expiry) only if the stored entry still holds `previous_tx_id`; return what is stored. Two
+        processes replacing one transaction at once thus agree on one replacement."""
+        ...
+
     async def allocate_sequence(self, account: str, chain_next: int, claim: str) -> int:
         """The nonce/sequence of `account` for `claim` (an operation id): the first call hands out
         max(chain_next, last + 1), atomically; later calls for the same claim and account return the

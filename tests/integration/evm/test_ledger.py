@@ -286,6 +286,53 @@ async def test_a_wrong_permit_signature_is_still_a_final_rejection(env: Env) -> 
     assert rejected.value.reason == "ERC2612InvalidSigner"
 
 
+async def test_a_transaction_priced_out_by_a_base_fee_rise_is_replaced_not_stuck(
+    env: Env,
+    anvil_node: AnvilNode,  # noqa: F811
+) -> None:
+    """A journalled transaction whose fee cap fell below the base fee can never be mined, and it holds
+    back every later nonce of the relayer. The retry replaces it (same nonce, higher fee, within the
+    configured cap) instead of re-sending the same bytes forever; with a cap too low to replace it,
+    the failure is transient and the journal is left as it was."""
+    from eth_account.typed_transactions.typed_transaction import TypedTransaction
+    from hexbytes import HexBytes
+
+    buyer = await env.wallet("kate", EU_ACC)
+    w3 = env.ledger.w3
+    relayer_address = env.ledger.deployment.relayer
+    nonce_before = await w3.eth.get_transaction_count(relayer_address)
+
+    def die(entry: object) -> None:
+        raise Crash
+
+    env.ledger.relayer.before_broadcast = die
+    order = purchase("o14", buyer, env.instrument, 2)
+    with pytest.raises(Crash):
+        await env.ledger.settle_purchase("settle:o14", order)
+    signed = await env.store.journal.get("settle:o14")
+    assert signed is not None and signed.payload is not None
+    old_max = int(TypedTransaction.from_bytes(HexBytes(signed.payload)).as_dict()["maxFeePerGas"])
+
+    anvil_node.rpc("anvil_setNextBlockBaseFeePerGas", hex(old_max * 3))
+    capped = await build_evm_ledger(
+        attrs.evolve(env.config, max_fee_per_gas_wei=old_max * 2), env.vault, env.store.journal
+    )
+    with pytest.raises(LedgerUnavailable, match="priced out"):
+        await capped.settle_purchase("settle:o14", order)
+    assert await env.store.journal.get("settle:o14") == signed  # nothing replaced, nothing sent
+
+    restarted = await env.reopen()
+    result = await restarted.settle_purchase("settle:o14", order)
+    entry = await env.store.journal.get("settle:o14")
+    assert entry is not None and entry.status is JournalStatus.CONFIRMED
+    assert entry.result["superseded"] == [signed.tx_id]
+    assert result.tx_ids == (entry.tx_id,) and entry.tx_id != signed.tx_id
+    assert entry.sequence == signed.sequence  # the same nonce: the two versions can never both apply
+    assert int(TypedTransaction.from_bytes(HexBytes(entry.payload or "")).as_dict()["maxFeePerGas"]) > old_max * 3
+    assert await env.ledger.units_of(env.instrument, buyer.address) == 2
+    assert await w3.eth.get_transaction_count(relayer_address) == nonce_before + 1
+
+
 async def test_reusing_an_operation_id_for_another_intent_conflicts(env: Env) -> None:
     buyer = await env.wallet("dan", EU_ACC)
     await env.ledger.settle_purchase("op-1", purchase("o4", buyer, env.instrument, 1))

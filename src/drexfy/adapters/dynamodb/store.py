@@ -373,6 +373,14 @@ class DynamoJournal:
             raise NotFound(f"no journal entry for operation {entry.op_id}")
         return stored
 
+    async def replace_signed(self, entry: JournalEntry, previous_tx_id: str) -> JournalEntry:
+        if await self.table.put(self._item(entry), "#a_tx_id = :prev", {":prev": previous_tx_id}):
+            return entry
+        stored = await self.get(entry.op_id)  # another process replaced it first (or there is no entry)
+        if stored is None:
+            raise NotFound(f"no journal entry for operation {entry.op_id}")
+        return stored
+
     async def allocate_sequence(self, account: str, chain_next: int, claim: str) -> int:
         """The claim's number if it has one; else max(chain_next, last + 1), written together with
         the claim in one transaction conditioned on the counter it read (retried on a race)."""

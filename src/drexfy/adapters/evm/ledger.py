@@ -214,10 +214,15 @@ class EvmLedger:
 
     async def _permit_overtaken(self, rejected: LedgerRejected, owner: str, used_nonce: int) -> bool:
         """True when a permit failed only because it went stale: its nonce was consumed meanwhile,
-        or its deadline passed while the transaction waited. A wrong signature is not retried."""
+        or its deadline passed while the transaction waited. A wrong signature is not retried.
+
+        The revert reason is read by replaying the call on the state before its block; when the
+        operation that took the nonce was mined in the same block, that replay succeeds and the
+        reason is the generic "Reverted". A reverted transaction consumes no permit nonce, so a nonce
+        that moved on means another transaction used it: stale in both cases."""
         if rejected.reason == "ERC2612ExpiredSignature":
             return True
-        if rejected.reason != "ERC2612InvalidSigner":
+        if rejected.reason not in ("ERC2612InvalidSigner", "Reverted"):
             return False
         return bool(await self._read(self.stablecoin.functions.nonces(owner)) != used_nonce)
 

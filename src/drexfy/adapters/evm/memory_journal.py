@@ -44,6 +44,15 @@ class MemoryJournal:
                 self._entries[entry.op_id] = stored = copy.deepcopy(entry)
             return copy.deepcopy(stored)
 
+    async def replace_signed(self, entry: JournalEntry, previous_tx_id: str) -> JournalEntry:
+        async with self._lock:
+            stored = self._entries.get(entry.op_id)
+            if stored is None:
+                raise NotFound(f"no journal entry for operation {entry.op_id}")
+            if stored.tx_id == previous_tx_id:
+                self._entries[entry.op_id] = stored = copy.deepcopy(entry)
+            return copy.deepcopy(stored)
+
     async def allocate_sequence(self, account: str, chain_next: int, claim: str) -> int:
         async with self._lock:
             if (claim, account) in self._claims:

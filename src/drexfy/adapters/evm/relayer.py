@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import time
 import weakref
@@ -68,6 +69,14 @@ class TxOutcome:
 
 
 log = logging.getLogger("drexfy.evm.relayer")
+
+
+#: Node refusals meaning "the fee is below what the next block asks" (geth, anvil, Moonbeam/Frontier).
+_PRICED_OUT = ("less than block base fee", "underpriced", "fee cap less than", "max fee per gas less than")
+
+
+class _PricedOut(Exception):
+    """The node refused the transaction for its fee: replace it with a higher one."""
 
 
 def _outcome(entry: JournalEntry) -> TxOutcome:
@@ -236,24 +245,28 @@ class Relayer:
 
     async def _send_and_wait(self, entry: JournalEntry, key_id: str, to: str | None, data: bytes) -> TxOutcome:
         assert entry.payload is not None and entry.tx_id is not None
-        receipt = await self._receipt(entry.tx_id)
+        receipt = await self._any_receipt(entry)
         if receipt is None:
+            if entry.status is JournalStatus.SUBMITTED:
+                # Sent before and still not mined: it may be priced out by a risen base fee.
+                entry = await self._bump_if_priced_out(entry, key_id)
             try:
-                await self.w3.eth.send_raw_transaction(HexBytes(entry.payload))
-            except Exception as exc:
-                if _is_transient(exc):
-                    raise
-                text = str(exc).lower()
-                # Our own bytes are already known, or already mined: the receipt will tell.
-                if not any(
-                    s in text for s in ("already known", "already imported", "known transaction", "nonce too low")
-                ):
-                    raise LedgerUnavailable(f"broadcast refused: {exc}") from exc
+                await self._broadcast(entry)
+            except _PricedOut:
+                entry = await self._bump_if_priced_out(entry, key_id)
+                try:
+                    await self._broadcast(entry)
+                except _PricedOut as still:
+                    raise LedgerUnavailable(f"broadcast refused for its fee: {still}; retry later") from still
             if entry.status is JournalStatus.PREPARED:
                 entry.status = JournalStatus.SUBMITTED
                 entry.updated_at = datetime.now(UTC)
                 await self.journal.update(entry)
-            receipt = await self._wait_receipt(entry.tx_id)
+            receipt = await self._wait_receipt(entry)
+        mined = "0x" + bytes(receipt["transactionHash"]).hex()
+        if mined != entry.tx_id:  # an earlier version (same nonce) was the one mined
+            entry.result = {**entry.result, "unapplied": entry.tx_id}
+            entry.tx_id = mined
         await self._wait_confirmations(int(receipt["blockNumber"]))
         entry.result = {
             **entry.result,
@@ -277,15 +290,91 @@ class Relayer:
         except TransactionNotFound:
             return None
 
-    async def _wait_receipt(self, tx_id: str) -> Any:
+    async def _broadcast(self, entry: JournalEntry) -> None:
+        assert entry.payload is not None
+        try:
+            await self.w3.eth.send_raw_transaction(HexBytes(entry.payload))
+        except Exception as exc:
+            if _is_transient(exc):
+                raise
+            text = str(exc).lower()
+            # Our own bytes are already known, or already mined: the receipt will tell.
+            if any(s in text for s in ("already known", "already imported", "known transaction", "nonce too low")):
+                return
+            if any(s in text for s in _PRICED_OUT):
+                raise _PricedOut(str(exc)) from exc
+            raise LedgerUnavailable(f"broadcast refused: {exc}") from exc
+
+    async def _any_receipt(self, entry: JournalEntry) -> Any:
+        """The receipt of the journalled transaction or of a version it replaced (same nonce: at most
+        one of them is ever mined)."""
+        for tx_id in (entry.tx_id, *entry.result.get("superseded", [])):
+            receipt = await self._receipt(str(tx_id))
+            if receipt is not None:
+                return receipt
+        return None
+
+    async def _wait_receipt(self, entry: JournalEntry) -> Any:
         deadline = time.monotonic() + self.config.receipt_timeout_s
         while True:
-            receipt = await self._receipt(tx_id)
+            receipt = await self._any_receipt(entry)
             if receipt is not None:
                 return receipt
             if time.monotonic() > deadline:
-                raise LedgerUnavailable(f"transaction {tx_id} not included yet; it stays journalled")
+                raise LedgerUnavailable(f"transaction {entry.tx_id} not included yet; it stays journalled")
             await asyncio.sleep(self.config.poll_interval_s)
+
+    async def _next_base_fee(self) -> int:
+        """The base fee of the block being built (eth_feeHistory's last entry), else the latest's."""
+        try:
+            history = await self.w3.eth.fee_history(1, "latest")
+            return int(history["baseFeePerGas"][-1])
+        except Exception as exc:
+            if _is_transient(exc):
+                raise
+            block = await self.w3.eth.get_block("latest")
+            return int(block.get("baseFeePerGas", 0) or 0)
+
+    async def _bump_if_priced_out(self, entry: JournalEntry, key_id: str) -> JournalEntry:
+        """A journalled transaction whose fee cap is below the next block's base fee can never be
+        included, and it holds back every later nonce of the relayer. Replace it: the same nonce and
+        call, fees raised by at least 12.5 % (nodes want 10 % to accept a replacement), never above
+        the configured cap. Raises the transient LedgerUnavailable while even the cap is too low."""
+        assert entry.payload is not None and entry.tx_id is not None
+        fields = TypedTransaction.from_bytes(HexBytes(entry.payload)).as_dict()
+        old_max, old_tip = int(fields["maxFeePerGas"]), int(fields["maxPriorityFeePerGas"])
+        next_base = await self._next_base_fee()
+        if old_max >= next_base:
+            return entry  # includable as signed: keep the same bytes
+        cap = self.config.max_fee_per_gas_wei
+        tip = max(self.config.priority_fee_wei, old_tip * 9 // 8 + 1)
+        max_fee = max(min(cap, 2 * next_base + tip), old_max * 9 // 8 + 1)
+        if max_fee > cap or max_fee < next_base or tip > max_fee:
+            raise LedgerUnavailable(
+                f"transaction {entry.tx_id} is priced out (base fee {next_base} wei) and the fee cap"
+                f" {cap} wei allows no replacement; it stays journalled"
+            )
+        unsigned = {k: v for k, v in fields.items() if k not in ("v", "r", "s")}
+        unsigned.update(maxFeePerGas=max_fee, maxPriorityFeePerGas=tip)
+        signature = await self.vault.sign_digest(key_id, bytes(TypedTransaction.from_dict(unsigned).hash()))
+        raw = TypedTransaction.from_dict(
+            {**unsigned, "v": signature.recovery_id, "r": signature.r, "s": signature.s}
+        ).encode()
+        replaced = copy.deepcopy(entry)
+        replaced.payload = "0x" + raw.hex()
+        replaced.tx_id = "0x" + keccak(raw).hex()
+        replaced.result = {**entry.result, "superseded": [*entry.result.get("superseded", []), entry.tx_id]}
+        replaced.updated_at = datetime.now(UTC)
+        stored = await self.journal.replace_signed(replaced, previous_tx_id=entry.tx_id)
+        log.warning(
+            "transaction %s of %s priced out at base fee %s wei; replaced by %s (max fee %s wei)",
+            entry.tx_id,
+            entry.op_id,
+            next_base,
+            stored.tx_id,
+            max_fee,
+        )
+        return stored
 
     async def _wait_confirmations(self, block: int) -> None:
         deadline = time.monotonic() + self.config.receipt_timeout_s

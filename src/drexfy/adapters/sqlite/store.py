@@ -288,14 +288,21 @@ class SqliteJournal:
         await self._db.write(update)
 
     async def record_signed(self, entry: JournalEntry) -> JournalEntry:
-        values = (*_entry_values(entry), entry.op_id)
+        return await self._update_if(entry, "payload IS NULL", ())
+
+    async def replace_signed(self, entry: JournalEntry, previous_tx_id: str) -> JournalEntry:
+        return await self._update_if(entry, "tx_id = ?", (previous_tx_id,))
+
+    async def _update_if(self, entry: JournalEntry, condition: str, condition_params: tuple[Any, ...]) -> JournalEntry:
+        """Write `entry` if the stored row meets `condition`; return the stored row either way."""
+        values = (*_entry_values(entry), entry.op_id, *condition_params)
 
         def record(conn: Conn) -> Any:
-            conn.execute(
+            sql = (
                 "UPDATE journal SET ledger = ?, fingerprint = ?, status = ?, created_at = ?, account = ?,"
-                " sequence = ?, tx_id = ?, payload = ?, result = ?, updated_at = ? WHERE op_id = ? AND payload IS NULL",
-                values,
+                " sequence = ?, tx_id = ?, payload = ?, result = ?, updated_at = ? WHERE op_id = ? AND "
             )
+            conn.execute(sql + condition, values)  # `condition` is one of this class's constants
             row = conn.execute(
                 f"SELECT {_JOURNAL_COLUMNS} FROM journal WHERE op_id = ?",  # noqa: S608 (a constant column list)
                 (entry.op_id,),

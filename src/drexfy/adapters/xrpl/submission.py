@@ -402,14 +402,21 @@ class Submitter:
             )
         sequence = entry.sequence  # unused: the replacement takes it, so at most one can ever apply
         blob, digest, lls = await self._sign(signer, tx, sequence)
+        assert entry.tx_id is not None
         superseded = [*entry.result.get("superseded", []), entry.tx_id]
-        log.warning("%s expired unvalidated; replacing it with %s (sequence %s)", entry.tx_id, digest, sequence)
-        entry.sequence, entry.tx_id, entry.payload = sequence, digest, blob
-        entry.status = JournalStatus.PREPARED
-        entry.result = {"last_ledger_sequence": lls, "superseded": superseded, **_signer_fields(signer)}
-        entry.updated_at = datetime.now(UTC)
-        await self.journal.update(entry)
-        return entry
+        replacement = attrs.evolve(
+            entry,
+            sequence=sequence,
+            tx_id=digest,
+            payload=blob,
+            status=JournalStatus.PREPARED,
+            result={"last_ledger_sequence": lls, "superseded": superseded, **_signer_fields(signer)},
+            updated_at=datetime.now(UTC),
+        )
+        # If another process replaced it first, its replacement is the one (compare-and-set).
+        stored = await self.journal.replace_signed(replacement, previous_tx_id=entry.tx_id)
+        log.warning("%s expired unvalidated; replaced by %s (sequence %s)", entry.tx_id, stored.tx_id, sequence)
+        return stored
 
     async def _finish(
         self,
