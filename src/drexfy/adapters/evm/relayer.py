@@ -4,15 +4,19 @@ Every ledger write goes through `Relayer.execute(op_id, fingerprint, key_id, to,
 
 1. the journal entry of `op_id` is read; a different fingerprint is an OperationConflict; a
    CONFIRMED entry returns its outcome; a FAILED one raises its error again; a signed one is
-   re-broadcast (same bytes, same nonce, same hash) and awaited — never re-signed;
+   re-broadcast (same bytes, same nonce, same hash) and awaited — never re-signed with a new nonce;
 2. otherwise the entry is claimed (PREPARED, unsigned), the call is simulated (eth_estimateGas): a
    revert is decoded into a domain error before any nonce is used;
-3. the nonce comes from `OperationJournal.allocate_sequence` (restarts and concurrent jobs never
-   reuse one), the EIP-1559 transaction is signed through the KeyVault (`sign_digest`), and the
-   signed bytes are written to the journal *before* the broadcast;
+3. the nonce comes from `OperationJournal.allocate_sequence`, which gives one op id one nonce (a
+   retry after a crash, or a second process preparing the same op, gets the same one back: no
+   nonce is ever left unused); the EIP-1559 transaction is signed through the KeyVault
+   (`sign_digest`) and written to the journal *before* the broadcast with `record_signed` (the first
+   signed transaction of an op id wins, and every preparer sends that one);
 4. the receipt is awaited (with `confirmations`); a revert is decoded from the contract's custom
    errors. A timeout or a node that cannot be reached raises LedgerUnavailable and leaves the entry
-   as it is, so the next call with the same op id resumes it.
+   as it is, so the next call with the same op id resumes it;
+5. a transaction priced out by a risen base fee is replaced (same nonce, higher fees within the
+   cap, `replace_signed`); a receipt of any of its versions counts.
 """
 
 from __future__ import annotations
