@@ -257,25 +257,7 @@ def _run_wrk(url: str, config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _bare_at(concurrency: int) -> dict[str, Any]:
-    global CONCURRENCY
-    saved, CONCURRENCY = CONCURRENCY, concurrency
-    try:
-        return await _bare()
-    finally:
-        CONCURRENCY = saved
-
-
-async def _webhooks_at(concurrency: int, seed: int) -> dict[str, Any]:
-    global CONCURRENCY
-    saved, CONCURRENCY = CONCURRENCY, concurrency
-    try:
-        return await _webhooks(seed=seed, rate=None)
-    finally:
-        CONCURRENCY = saved
-
-
-async def _bare(wrk: bool = False) -> dict[str, Any]:
+async def _bare(wrk: bool = False, concurrency: int = CONCURRENCY) -> dict[str, Any]:
     from aiohttp import web
 
     async def handler(request: web.Request) -> web.Response:
@@ -284,7 +266,7 @@ async def _bare(wrk: bool = False) -> dict[str, Any]:
 
     app = web.Application()
     app.router.add_post("/webhooks/payments", handler)
-    config = {"requests": REQUESTS, "concurrency": CONCURRENCY, "signed": False, "seed": 1, "wrk": wrk}
+    config = {"requests": REQUESTS, "concurrency": concurrency, "signed": False, "seed": 1, "wrk": wrk}
     return await _measure(app, "/webhooks/payments", config)
 
 
@@ -372,7 +354,9 @@ class _StoreWithInbox:
         return getattr(self._inner, name)
 
 
-async def _webhooks(seed: int, rate: float | None, variant: str = "full", wrk: bool = False) -> dict[str, Any]:
+async def _webhooks(
+    seed: int, rate: float | None, variant: str = "full", wrk: bool = False, concurrency: int = CONCURRENCY
+) -> dict[str, Any]:
     """The real endpoint over the real store. Variants (diagnostics): "normal" opens the SQLite
     store with synchronous=NORMAL (no fsync per commit); "noop" replaces the inbox write."""
     import logging
@@ -402,7 +386,7 @@ async def _webhooks(seed: int, rate: float | None, variant: str = "full", wrk: b
                 kyc_webhook_secret="k", payments_webhook_secret=SECRET, jwt_secret="j" * 32, run_worker=False
             )
             app = create_app(services, http)
-            config = {"requests": REQUESTS, "concurrency": CONCURRENCY, "signed": True, "seed": seed, "wrk": wrk}
+            config = {"requests": REQUESTS, "concurrency": concurrency, "signed": True, "seed": seed, "wrk": wrk}
             if rate:
                 config["rate"] = rate
                 config["requests"] = max(REQUESTS, int(rate * PACED_SECONDS))
@@ -609,8 +593,8 @@ async def main() -> dict[str, Any]:
     floor = await _floor()
     floor_paced = await _floor(rate=paced_rate)
     floor_wide = await _floor(concurrency=64)
-    bare_wide = await _bare_at(64)
-    service_wide = await _webhooks_at(64, seed=8)
+    bare_wide = await _bare(concurrency=64)
+    service_wide = await _webhooks(seed=8, rate=None, concurrency=64)
     c_loadgen: dict[str, Any] = {"skipped": "wrk is not on PATH (Debian package `wrk`)"}
     if shutil.which("wrk"):
         c_loadgen = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -16,7 +17,7 @@ import pytest
 from drexfy.adapters.local_vault import LocalVault
 from drexfy.adapters.memory import MemoryLedger, SimulatedCrash
 from drexfy.adapters.sandbox import SandboxKyc, SandboxPayments
-from drexfy.adapters.sqlite import open_sqlite_store
+from drexfy.adapters.sqlite import SqliteStore, open_sqlite_store
 from drexfy.adapters.system import UuidIds
 from drexfy.domain import processes as p
 from drexfy.domain.classification import Classification, KycResult
@@ -31,20 +32,24 @@ class Clock:
         return datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-async def svc(tmp_path: Path):
-    store = await open_sqlite_store(tmp_path / "store.sqlite")
-    services = p.Services(
+def make_services(tmp_path: Path, store: SqliteStore, clock: Any, **settings: Any) -> p.Services:
+    """Services over a real SQLite store, the memory ledger and the sandbox providers."""
+    return p.Services(
         store=store,
         ledger=MemoryLedger(),
         vault=LocalVault(tmp_path / "keys", bytes(32)),
         kyc=SandboxKyc(),
         payments=SandboxPayments(),
-        clock=Clock(),
+        clock=clock,
         ids=UuidIds(),
-        settings=p.ProcessSettings(distribution_batch_size=2),
+        settings=p.ProcessSettings(**settings),
     )
-    yield services
+
+
+@pytest.fixture
+async def svc(tmp_path: Path):
+    store = await open_sqlite_store(tmp_path / "store.sqlite")
+    yield make_services(tmp_path, store, Clock(), distribution_batch_size=2)
     await store.close()
 
 
@@ -268,15 +273,7 @@ async def test_two_notifications_of_one_payment_handled_at_once_settle_once(svc:
 async def test_a_lease_left_by_a_dead_attempt_is_taken_over_after_it_expires(tmp_path: Path) -> None:
     store = await open_sqlite_store(tmp_path / "store.sqlite")
     clock = MovableClock()
-    services = p.Services(
-        store=store,
-        ledger=MemoryLedger(),
-        vault=LocalVault(tmp_path / "keys", bytes(32)),
-        kyc=SandboxKyc(),
-        payments=SandboxPayments(),
-        clock=clock,
-        ids=UuidIds(),
-    )
+    services = make_services(tmp_path, store, clock)
     try:
         ins = await instrument(services)
         ana = await onboard(services, "ana")

@@ -40,7 +40,10 @@ class Counter:
         self.values: dict[LabelKey, float] = {}
 
     def inc(self, amount: float = 1.0, **labels: str) -> None:
-        key = _labels(labels)
+        self.inc_key(_labels(labels), amount)
+
+    def inc_key(self, key: LabelKey, amount: float = 1.0) -> None:
+        """`inc` with labels already made into a key (for hot paths that cache their keys)."""
         self.values[key] = self.values.get(key, 0.0) + amount
 
     def value(self, **labels: str) -> float:
@@ -135,7 +138,7 @@ class Metrics:
                 _labels({"route": route}),
             )
         counted, timed = keys
-        self.http_requests.values[counted] = self.http_requests.values.get(counted, 0.0) + 1
+        self.http_requests.inc_key(counted)
         self.http_latency.observe_key(timed, seconds)
 
     def all(self) -> list[Counter | Gauge | Histogram]:
