@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import io
 import json
+from typing import Any
 
 import jwt
 import pytest
@@ -151,13 +152,17 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_http(url: str, seconds: float = 30) -> int:
+def _wait_http(url: str, process: Any, seconds: float = 30) -> int:
+    """The status `url` answers once `process` listens; fails at once, with its output, if it exits."""
     import time
     import urllib.error
     import urllib.request
 
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
+        if process.poll() is not None:
+            out, err = process.communicate()
+            raise AssertionError(f"{process.args} exited with {process.returncode}:\n{out}\n{err}")
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 return int(response.status)
@@ -192,8 +197,8 @@ def test_serve_and_worker_start_answer_and_stop_on_sigterm(tmp_path):
         text=True,
     )
     try:
-        assert _wait_http(f"http://127.0.0.1:{port}/ready") == 200
-        assert _wait_http(f"http://127.0.0.1:{metrics_port}/health") == 200
+        assert _wait_http(f"http://127.0.0.1:{port}/ready", serve) == 200
+        assert _wait_http(f"http://127.0.0.1:{metrics_port}/health", worker) == 200
         secrets = json.loads((tmp_path / cli_http.SECRETS_FILE).read_text())
         body = sandbox.stripe_event("evt_cli", "payment_intent.succeeded", order_id="ord_none", amount_minor=1)
         request = urllib.request.Request(

@@ -20,7 +20,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from drexfy.adapters import secp256k1
+from drexfy.adapters import files, secp256k1
 from drexfy.domain.errors import ConfigurationError, KeyNotFound, VaultError
 from drexfy.domain.ports import RecoverableSignature
 
@@ -40,12 +40,11 @@ def load_master_key(path: Path | None, *, allow_generate: bool) -> bytes:
             f"vault.master_key_file: no master key (set {MASTER_KEY_ENV} or create the file); "
             "refusing to generate one outside the embedded mode"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key.hex())
-    return key
+    if files.publish_once(path, key.hex().encode()):
+        return key
+    # another process (say `serve` and `worker` started together) generated it first: use theirs
+    return _parse_master(path.read_text().strip(), str(path))
 
 
 def _parse_master(text: str, where: str) -> bytes:
@@ -99,14 +98,8 @@ class LocalVault:
             "ciphertext": ciphertext.hex(),
             "public_key": public.hex(),
         }
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
+        if not files.publish_once(path, json.dumps(record).encode()):
             return self._read(wallet_id)[1]  # another process won the race; its key stands
-        with os.fdopen(fd, "w") as handle:
-            json.dump(record, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
         return public
 
     def _read(self, wallet_id: str) -> tuple[dict[str, str], bytes]:

@@ -30,6 +30,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from typing import Any
 
+from drexfy.adapters import files
 from drexfy.domain.errors import ConfigurationError
 
 SECRETS_FILE = "http-secrets.json"
@@ -115,19 +116,14 @@ def http_secrets(settings: Any) -> dict[str, str]:
     if settings.get("mode") != "embedded":
         raise ConfigurationError("http.jwt_secret, http.kyc_webhook_secret and http.stripe_webhook_secret are required")
     path = settings.data_dir / SECRETS_FILE
-    stored: dict[str, str] = {}
-    if path.exists():
-        stored = json.loads(path.read_text())
-    changed = False
-    for key in _SECRET_KEYS:
-        if not stored.get(key):
+    # serve, worker and `token issue` may start together: read, fill in and write under one lock
+    with files.exclusive(path):
+        stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+        missing = [key for key in _SECRET_KEYS if not stored.get(key)]
+        for key in missing:
             stored[key] = ("whsec_" if key == "stripe_webhook_secret" else "") + secrets.token_hex(24)
-            changed = True
-    if changed:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(stored, handle, indent=2)
+        if missing:
+            files.replace_atomically(path, json.dumps(stored, indent=2).encode())
     return {k: configured[k] or stored[k] for k in _SECRET_KEYS}
 
 
