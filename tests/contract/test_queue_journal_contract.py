@@ -235,6 +235,12 @@ async def journal_allocates_max_of_chain_and_last_plus_one(journal: OperationJou
     assert await journal.allocate_sequence("0xA", 0, "op_7") == 22
     # A claim is per account: one operation may take a number on several accounts (a batch).
     assert await journal.allocate_sequence("0xB", 0, "op_2") == 1
+    # held_sequence reads a claim's number and allocates nothing.
+    assert await journal.held_sequence("0xA", "op_2") == 6
+    assert await journal.held_sequence("0xB", "op_5") == 0  # a zero is a number, not "none"
+    assert await journal.held_sequence("0xA", "op_5") is None  # held on 0xB only
+    assert await journal.held_sequence("0xA", "op_never") is None
+    assert await journal.allocate_sequence("0xA", 0, "op_8") == 23  # the lookups used up nothing
 
 
 async def test_allocate_sequence_is_unique_under_concurrency(open_store: OpenStores) -> None:

@@ -216,6 +216,12 @@ class OperationJournal(Protocol):
         same operation, therefore never leave a hole that would stall the account."""
         ...
 
+    async def held_sequence(self, account: str, claim: str) -> int | None:
+        """The number `allocate_sequence` gave `claim` on `account`, or None; allocates nothing. An
+        operation abandoned after its number was allocated (its call no longer simulates) must still
+        use that number, with a no-op, or every later transaction of the account waits behind it."""
+        ...
+
     async def unfinished(self, ledger: str) -> list[JournalEntry]:
         """PREPARED or SUBMITTED entries, oldest first, for recovery after a restart."""
         ...

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import attrs
 import pytest
+from eth_utils.crypto import keccak
 
 from drexfy.adapters.evm import EvmConfig, EvmLedger, build_evm_ledger, connect, deploy_suite
-from drexfy.adapters.evm.deployment import ISSUER_KEY, RELAYER_KEY
+from drexfy.adapters.evm.deployment import ADMIN_KEY, ISSUER_KEY, RELAYER_KEY
 from drexfy.adapters.evm.relayer import Relayer
 from drexfy.adapters.local_vault import LocalVault
 from drexfy.adapters.secp256k1 import evm_address
@@ -240,6 +241,95 @@ async def test_a_crash_after_taking_a_nonce_does_not_leave_a_gap(env: Env) -> No
         assert await env.ledger.units_of(env.instrument, buyer.address) == 2
     finally:
         await flaky.close()
+
+
+async def _freeze_with_the_admin_key(env: Env, address: str, frozen: bool) -> None:
+    """Compliance freezes a wallet through the admin key, whose nonces are its own: the relayer's
+    nonce hole (if any) does not hold this back."""
+    registry = env.ledger.registry
+    role = keccak(text="COMPLIANCE_ROLE")
+    admin = env.ledger.deployment.admin
+    for step, data in (
+        ("grant", registry.encode_abi("grantRole", args=[role, admin])),
+        (f"freeze-{frozen}", registry.encode_abi("setFrozen", args=[address, frozen])),
+    ):
+        await env.ledger.relayer.execute(
+            f"test:{step}:{address}", f"test:{step}", ADMIN_KEY, registry.address, bytes.fromhex(data[2:])
+        )
+
+
+async def test_a_nonce_abandoned_by_a_refused_retry_is_filled_so_later_transactions_are_mined(env: Env) -> None:
+    """The relayer takes a nonce, signing fails, and before the retry the investor is frozen: the
+    retry no longer simulates and will never use that nonce. It is spent on a journalled no-op, or
+    every later transaction of the relayer would wait behind the hole forever."""
+    buyer, other = await env.wallet("nina", EU_ACC), await env.wallet("omar", US_ACC)
+    w3 = env.ledger.w3
+    relayer_address = env.ledger.deployment.relayer
+    nonce_before = await w3.eth.get_transaction_count(relayer_address)
+    quick = attrs.evolve(env.config, receipt_timeout_s=5.0)  # a nonce hole would show as a timeout
+    flaky = await build_evm_ledger(quick, FailingVault(env.vault), env.store.journal)  # type: ignore[arg-type]
+    try:
+        with pytest.raises(Crash):
+            await flaky.settle_purchase("settle:o11", purchase("o11", buyer, env.instrument, 1))
+        await _freeze_with_the_admin_key(env, buyer.address, True)
+        with pytest.raises(ComplianceRejected) as refused:
+            await flaky.settle_purchase("settle:o11", purchase("o11", buyer, env.instrument, 1))
+        assert refused.value.reason == "WalletFrozen"
+        # The next operation is mined at once: the hole was filled.
+        await flaky.settle_purchase("settle:o12", purchase("o12", other, env.instrument, 1))
+        assert await w3.eth.get_transaction_count(relayer_address) == nonce_before + 2
+        entry = await env.store.journal.get("settle:o11")
+        assert entry is not None and entry.status is JournalStatus.FAILED and entry.payload is None
+        filled = entry.result["nonce_filled"]
+        assert filled["nonce"] == nonce_before
+        filler = await w3.eth.get_transaction(filled["tx_id"])
+        assert (filler["from"], filler["to"], filler["value"], bytes(filler["input"])) == (
+            relayer_address,
+            relayer_address,
+            0,
+            b"",
+        )
+        # The refusal stands on a repeat; once unfrozen, the same op id settles with a new nonce.
+        with pytest.raises(ComplianceRejected):
+            await flaky.settle_purchase("settle:o11", purchase("o11", buyer, env.instrument, 1))
+        await _freeze_with_the_admin_key(env, buyer.address, False)
+        await flaky.settle_purchase("settle:o11", purchase("o11", buyer, env.instrument, 1))
+        assert await env.ledger.units_of(env.instrument, buyer.address) == 1
+        assert await w3.eth.get_transaction_count(relayer_address) == nonce_before + 3
+    finally:
+        await flaky.close()
+
+
+async def test_a_crash_after_journalling_the_nonce_filler_is_finished_at_restart(env: Env) -> None:
+    buyer = await env.wallet("pia", EU_ACC)
+    w3 = env.ledger.w3
+    relayer_address = env.ledger.deployment.relayer
+    nonce_before = await w3.eth.get_transaction_count(relayer_address)
+    flaky = await build_evm_ledger(env.config, FailingVault(env.vault), env.store.journal)  # type: ignore[arg-type]
+    try:
+        with pytest.raises(Crash):
+            await flaky.settle_purchase("settle:o13", purchase("o13", buyer, env.instrument, 1))
+        await _freeze_with_the_admin_key(env, buyer.address, True)
+
+        def die(entry: object) -> None:
+            raise Crash
+
+        flaky.relayer.before_broadcast = die
+        with pytest.raises(Crash):  # the filler is journalled, then the process dies
+            await flaky.settle_purchase("settle:o13", purchase("o13", buyer, env.instrument, 1))
+        assert await w3.eth.get_transaction_count(relayer_address) == nonce_before
+    finally:
+        await flaky.close()
+    restarted = await env.reopen()
+    try:
+        await restarted.resume_unfinished()
+        assert await w3.eth.get_transaction_count(relayer_address) == nonce_before + 1
+        entry = await env.store.journal.get("settle:o13")
+        assert entry is not None and entry.status is JournalStatus.FAILED
+        assert entry.result["reason"] == "WalletFrozen" and entry.result["nonce_filled"]["nonce"] == nonce_before
+        assert await restarted.units_of(env.instrument, buyer.address) == 0
+    finally:
+        await restarted.close()
 
 
 async def test_an_overtaken_permit_is_a_transient_failure_and_the_retry_settles(env: Env) -> None:

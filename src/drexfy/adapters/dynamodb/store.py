@@ -420,6 +420,10 @@ class DynamoJournal:
             return value
         raise StoreUnavailable(f"sequence of {account} is contended; retry")
 
+    async def held_sequence(self, account: str, claim: str) -> int | None:
+        held = await self.table.get(f"SEQ#{account}", f"C#{claim}")
+        return None if held is None else int(held["sequence"])
+
     async def unfinished(self, ledger: str) -> list[JournalEntry]:
         items = await self.table.query_items("#a_GSI1PK = :p", {":p": f"JOPEN#{ledger}"}, index="GSI1")
         return [self._entry(i) for i in items]

@@ -63,6 +63,10 @@ class MemoryJournal:
             self._claims[(claim, account)] = value
             return value
 
+    async def held_sequence(self, account: str, claim: str) -> int | None:
+        async with self._lock:
+            return self._claims.get((claim, account))
+
     async def unfinished(self, ledger: str) -> list[JournalEntry]:
         return [
             copy.deepcopy(e)

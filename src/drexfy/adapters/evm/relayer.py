@@ -83,6 +83,17 @@ class _PricedOut(Exception):
     """The node refused the transaction for its fee: replace it with a higher one."""
 
 
+def _claim_of(entry: JournalEntry) -> str:
+    """The nonce claim of an operation's current attempt: a reopened operation needs a new nonce."""
+    attempt = int(entry.result.get("attempt", 0))
+    return entry.op_id if attempt == 0 else f"{entry.op_id}#{attempt}"
+
+
+def _attempts(entry: JournalEntry) -> dict[str, Any]:
+    """What an entry's result keeps across attempts: the attempt number and the reverted hashes."""
+    return {k: entry.result[k] for k in ("attempt", "reopened") if k in entry.result}
+
+
 def _outcome(entry: JournalEntry) -> TxOutcome:
     r = entry.result
     return TxOutcome(entry.tx_id or "", int(r.get("block", 0)), int(r.get("gas_used", 0)), r.get("contract"))
@@ -162,21 +173,23 @@ class Relayer:
         call: dict[str, Any] = {"from": sender, "data": data}
         if to is not None:
             call["to"] = to
+        claim = _claim_of(entry)
         try:
             gas = await self.w3.eth.estimate_gas(call)  # type: ignore[arg-type]
         except Exception as exc:
             if _is_transient(exc):
                 raise
             error = decode_revert(revert_data(exc))
+            held = await self.journal.held_sequence(sender, claim)
+            if held is not None:
+                return await self._fill_nonce(entry, key_id, sender, held, error)
             entry.status = JournalStatus.FAILED
-            entry.result = {"reason": error.reason, "message": error.message, "signed": False}
+            entry.result = {**_attempts(entry), "reason": error.reason, "message": error.message, "signed": False}
             entry.updated_at = datetime.now(UTC)
             await self.journal.update(entry)
             raise error from None
         max_fee, tip = await self._fees()
         chain_next = await self.w3.eth.get_transaction_count(sender, "pending")  # type: ignore[arg-type]
-        attempt = int(entry.result.get("attempt", 0))
-        claim = entry.op_id if attempt == 0 else f"{entry.op_id}#{attempt}"  # a reopened op needs a new nonce
         nonce = await self.journal.allocate_sequence(sender, chain_next, claim)
         tx: dict[str, Any] = {
             "type": 2,
@@ -190,26 +203,69 @@ class Relayer:
             "maxPriorityFeePerGas": tip,
             "accessList": [],
         }
+        result = _attempts(entry)
+        if to is None:
+            created = keccak(rlp.encode([bytes.fromhex(sender[2:]), nonce]))[12:]
+            result["contract"] = to_checksum_address(created)
+        return await self._sign_journal_send(entry, key_id, sender, tx, result, to, data)
+
+    async def _fill_nonce(
+        self, entry: JournalEntry, key_id: str, sender: str, nonce: int, error: LedgerRejected
+    ) -> TxOutcome:
+        """The operation took `nonce`, did not get to sign (the vault failed, the process died) and
+        now no longer simulates (say the investor was frozen meanwhile). It will never send a
+        transaction with that nonce, and the chain would hold every later transaction of the
+        relayer behind the hole. So the operation's journal entry gets a 0-value self-transfer with
+        that nonce instead (XRPL's submitter fills holes with a no-op the same way). Journalled like
+        any transaction, it survives crashes and is sent once; once mined, the operation ends as the
+        refusal `error`, and a later attempt under the same op id takes a new nonce."""
+        max_fee, tip = await self._fees()
+        tx: dict[str, Any] = {
+            "type": 2,
+            "chainId": self.chain_id,
+            "nonce": nonce,
+            "to": sender,
+            "value": 0,
+            "data": b"",
+            "gas": 21_000,
+            "maxFeePerGas": max_fee,
+            "maxPriorityFeePerGas": tip,
+            "accessList": [],
+        }
+        result = {**_attempts(entry), "filler": True, "reason": error.reason, "message": error.message}
+        log.warning("operation %s abandoned nonce %s (%s); filling it with a no-op", entry.op_id, nonce, error.reason)
+        return await self._sign_journal_send(entry, key_id, sender, tx, result, sender, b"")
+
+    async def _sign_journal_send(
+        self,
+        entry: JournalEntry,
+        key_id: str,
+        sender: str,
+        tx: dict[str, Any],
+        result: dict[str, Any],
+        to: str | None,
+        data: bytes,
+    ) -> TxOutcome:
+        """Sign `tx`, journal it as the operation's transaction (before anything is broadcast),
+        then send it and await the outcome."""
         digest = TypedTransaction.from_dict(tx).hash()
         signature = await self.vault.sign_digest(key_id, bytes(digest))
         raw = TypedTransaction.from_dict(
             {**tx, "v": signature.recovery_id, "r": signature.r, "s": signature.s}
         ).encode()
         entry.account = sender
-        entry.sequence = nonce
+        entry.sequence = int(tx["nonce"])
         entry.tx_id = "0x" + keccak(raw).hex()
         entry.payload = "0x" + raw.hex()
         entry.status = JournalStatus.PREPARED
-        entry.result = {k: entry.result[k] for k in ("attempt", "reopened") if k in entry.result}
-        if to is None:
-            created = keccak(rlp.encode([bytes.fromhex(sender[2:]), nonce]))[12:]
-            entry.result["contract"] = to_checksum_address(created)
+        entry.result = result
         entry.updated_at = datetime.now(UTC)
         signed = entry.tx_id
         entry = await self.journal.record_signed(entry)  # persisted before it can reach the network
         if entry.tx_id != signed:
             # Another process prepared this operation at the same moment and journalled first: its
-            # transaction (same nonce, same intent) is the one; ours is dropped unsent.
+            # transaction (same nonce, same intent, or the nonce's filler) is the one; ours is
+            # dropped unsent.
             log.info("operation %s was signed elsewhere first; sending %s", entry.op_id, entry.tx_id)
             if entry.status is JournalStatus.CONFIRMED:
                 return _outcome(entry)
@@ -278,6 +334,8 @@ class Relayer:
             "gas_used": int(receipt["gasUsed"]),
         }
         entry.updated_at = datetime.now(UTC)
+        if int(receipt["status"]) == 1 and entry.result.get("filler"):
+            raise await self._filled(entry)
         if int(receipt["status"]) == 1:
             entry.status = JournalStatus.CONFIRMED
             await self.journal.update(entry)
@@ -287,6 +345,29 @@ class Relayer:
         entry.result = {**entry.result, "reason": error.reason, "message": error.message, "signed": True}
         await self.journal.update(entry)
         raise error
+
+    async def _filled(self, entry: JournalEntry) -> LedgerRejected:
+        """A nonce filler was mined: the operation ends as the refusal that made it give up its
+        nonce, unsigned again (nothing of it reached the chain), so that a later attempt under the
+        same op id prepares afresh with a new nonce."""
+        error = _stored_error(entry)
+        filled = {"nonce": entry.sequence, "tx_id": entry.tx_id}
+        entry.status = JournalStatus.FAILED
+        entry.payload = entry.tx_id = entry.account = None
+        entry.sequence = None
+        attempt = int(entry.result.get("attempt", 0)) + 1
+        entry.result = {
+            **_attempts(entry),
+            "attempt": attempt,
+            "reason": error.reason,
+            "message": error.message,
+            "signed": False,
+            "nonce_filled": filled,
+        }
+        entry.updated_at = datetime.now(UTC)
+        await self.journal.update(entry)
+        error.tx_id = None
+        return error
 
     async def _receipt(self, tx_id: str) -> Any:
         try:

@@ -332,6 +332,14 @@ class SqliteJournal:
 
         return await self._db.write(allocate)
 
+    async def held_sequence(self, account: str, claim: str) -> int | None:
+        row = await self._db.read(
+            lambda conn: conn.execute(
+                "SELECT sequence FROM sequence_claims WHERE claim = ? AND account = ?", (claim, account)
+            ).fetchone()
+        )
+        return None if row is None else int(row[0])
+
     async def unfinished(self, ledger: str) -> list[JournalEntry]:
         rows = await self._db.read(
             lambda conn: conn.execute(
