@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import json
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 from drexfy.domain.ports import MessageStatus, QueuedMessage
 from drexfy.entrypoints import cli_http
 from drexfy.entrypoints.config import load_settings
+from tests.support.anvil import anvil_node  # noqa: F401 - fixture
 
 
 @pytest.fixture
@@ -28,6 +30,47 @@ def cli(tmp_path, monkeypatch):
         return int(args.func(args))
 
     return run
+
+
+@pytest.fixture
+def anvil_ledger(anvil_node, tmp_path, monkeypatch) -> dict[str, str]:  # noqa: F811
+    """The suite deployed on anvil into the data dir (as an operator does with `drexfy contracts
+    deploy`): a ledger that a separate worker can share. Returns the env vars that select it."""
+    from drexfy.entrypoints.cli import main
+
+    env = {
+        "DREXFY_DATA_DIR": str(tmp_path),
+        "DREXFY_LEDGER__KIND": "evm",
+        "DREXFY_LEDGER__EVM__RPC_URL": anvil_node.url,
+        "DREXFY_LEDGER__EVM__CHAIN_ID": "1287",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["contracts", "deploy"]) == 0
+    return env
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "named"),
+    [
+        (["worker", "--once"], {"DREXFY_LEDGER__KIND": "memory"}, "ledger.kind = 'memory'"),
+        (["worker"], {"DREXFY_LEDGER__KIND": "evm"}, "ledger.evm.rpc_url = 'embedded'"),
+        (["serve", "--no-worker"], {"DREXFY_LEDGER__KIND": "evm"}, "ledger.evm.rpc_url = 'embedded'"),
+    ],
+)
+def test_a_separate_worker_refuses_a_ledger_that_lives_in_one_process(tmp_path, monkeypatch, capsys, argv, env, named):
+    """Apart from the API, a worker on the memory ledger or the embedded EVM would settle on a
+    private chain nobody else sees: refused with the setting named, before anything starts."""
+    from drexfy.entrypoints.cli import main
+
+    monkeypatch.setenv("DREXFY_DATA_DIR", str(tmp_path))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert named in err and "drexfy serve" in err
+    assert not (tmp_path / "drexfy.sqlite").exists()  # nothing was opened or created
 
 
 def test_token_issue_prints_a_token_the_service_accepts(cli, capsys, tmp_path):
@@ -67,8 +110,8 @@ def test_production_mode_refuses_to_invent_secrets(monkeypatch, tmp_path):
         )
 
 
-def test_jobs_list_and_retry_a_dead_job_then_the_worker_processes_it(cli, capsys, tmp_path):
-    settings = load_settings(overrides={"data_dir": str(tmp_path)})
+def test_jobs_list_and_retry_a_dead_job_then_the_worker_processes_it(cli, capsys, tmp_path, anvil_ledger):
+    settings = load_settings()
 
     async def seed() -> None:
         async with cli_http._services(settings) as svc:
@@ -171,7 +214,7 @@ def _wait_http(url: str, process: Any, seconds: float = 30) -> int:
     raise AssertionError(f"{url} never answered")
 
 
-def test_serve_and_worker_start_answer_and_stop_on_sigterm(tmp_path):
+def test_serve_and_worker_start_answer_and_stop_on_sigterm(tmp_path, anvil_ledger):
     import os
     import signal
     import subprocess
@@ -180,7 +223,7 @@ def test_serve_and_worker_start_answer_and_stop_on_sigterm(tmp_path):
 
     from drexfy.adapters.webhooks import sandbox
 
-    env = {**os.environ, "DREXFY_DATA_DIR": str(tmp_path), "DREXFY_LEDGER__KIND": "memory"}
+    env = {**os.environ, **anvil_ledger}  # API and worker share the node and the deployment
     port, metrics_port = _free_port(), _free_port()
     serve = subprocess.Popen(
         [sys.executable, "-m", "drexfy.entrypoints.cli", "serve", "--port", str(port), "--no-worker"],

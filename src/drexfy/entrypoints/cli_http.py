@@ -162,6 +162,21 @@ async def _services(settings: Any) -> AsyncIterator[Any]:
             await shutdown
 
 
+def refuse_process_local_ledger(settings: Any, command: str) -> None:
+    """A worker apart from the API must share their ledger. The memory ledger and the embedded EVM
+    live inside one process: a separate worker would settle on a private chain of its own that the
+    API never sees (and both would deploy the same contracts at the same addresses, which hides it)."""
+    kind = settings.get("ledger.kind")
+    local = kind == "memory" or (kind == "evm" and settings.get("ledger.evm.rpc_url") == "embedded")
+    if local:
+        where = "ledger.kind = 'memory'" if kind == "memory" else "ledger.evm.rpc_url = 'embedded'"
+        raise ConfigurationError(
+            f"{command}: {where} is a ledger inside one process, so a separate worker cannot share it;"
+            " run `drexfy serve` with its in-process worker, or point the ledger at a node"
+            " (DREXFY_LEDGER__EVM__RPC_URL=http://..., or ledger.kind = 'xrpl')"
+        )
+
+
 def _wait_for_signal() -> asyncio.Event:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -188,6 +203,8 @@ async def _serve(args: argparse.Namespace) -> int:
 
     configure_logging(os.environ.get("DREXFY_LOG_LEVEL", "INFO"))
     settings = _load(args)
+    if args.no_worker:
+        refuse_process_local_ledger(settings, "serve --no-worker")
     host = args.host or settings.get("http.host")
     port = args.port if args.port is not None else settings.get("http.port")
     http = build_http_settings(settings, run_worker=not args.no_worker)
@@ -228,6 +245,7 @@ async def _worker(args: argparse.Namespace) -> int:
 
     configure_logging(os.environ.get("DREXFY_LOG_LEVEL", "INFO"))
     settings = _load(args)
+    refuse_process_local_ledger(settings, "worker")
     notifier = build_notifier(settings)
     metrics = Metrics()
     async with _services(settings) as services:
