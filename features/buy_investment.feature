@@ -15,6 +15,7 @@ Feature: Buying an investment
     And "Ana" holds 5 units of "SME1" in the platform and on the ledger
     And "Ana" has 0.00 EUR of stablecoin
     And 995 units of "SME1" are left for sale
+    And an auditor finds the holders of "SME1" on the ledger equal to the platform's books
 
   Scenario: An ineligible classification is refused
     Given an active investor "Eve" classified "EU_ACCREDITED"
@@ -45,6 +46,7 @@ Feature: Buying an investment
     And the payment gateway confirms the payment for the order of "Ana" again
     Then the order of "Ana" is settled
     And "Ana" holds 5 units of "SME1" in the platform and on the ledger
+    And an auditor finds the holders of "SME1" on the ledger equal to the platform's books
     And the order of "Ana" was settled on the ledger exactly once
 
   Scenario: An investor blocked between order and payment is not settled and is owed a refund
@@ -70,3 +72,4 @@ Feature: Buying an investment
     And the payment gateway confirms the payment for the order of "Ana" again
     Then the order of "Ana" is settled
     And "Ana" holds 5 units of "SME1" in the platform and on the ledger
+    And an auditor finds the holders of "SME1" on the ledger equal to the platform's books

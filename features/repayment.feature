@@ -23,6 +23,7 @@ Feature: Repayment
     And "Ana" holds 90 units of "SME2" in the platform and on the ledger
     And "Bob" holds 180 units of "SME2" in the platform and on the ledger
     And "Cleo" holds 30 units of "SME2" in the platform and on the ledger
+    And an auditor finds the holders of "SME2" on the ledger equal to the platform's books
 
   Scenario: A blocked holder's share is held back and released on unblock
     Given AML monitoring flags "Bob" for "suspicious transfer pattern"

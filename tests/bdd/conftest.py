@@ -461,6 +461,13 @@ def holds_in_both(world: World, name: str, units: int, symbol: str) -> None:
     assert world.run(both()) == (units, units)
 
 
+@then(parsers.parse('an auditor finds the holders of "{symbol}" on the ledger equal to the platform\'s books'))
+def books_agree(world: World, symbol: str) -> None:
+    report = world.run(p.reconcile(world.svc, world.instruments[symbol]))
+    assert report.in_sync, report.drift
+    assert report.ledger_units == report.store_units > 0
+
+
 @then(parsers.parse('"{name}" has {amount} EUR of stablecoin'))
 def has_stablecoin(world: World, name: str, amount: str) -> None:
     investor = world.investor(name)

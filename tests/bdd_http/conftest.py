@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from pytest_bdd import given, parsers, when
+from pytest_bdd import given, parsers, then, when
 
 from drexfy.adapters.notify import RecordingNotifier
 from drexfy.adapters.webhooks import sandbox
@@ -403,3 +403,10 @@ def aml_flags(world: HttpWorld, name: str, reason: str) -> None:
 @when(parsers.parse('a compliance officer unblocks "{name}" because "{reason}"'))
 def officer_unblocks(world: HttpWorld, name: str, reason: str) -> None:
     world.api("POST", f"/api/v1/compliance/investors/{world.investors[name]}/unblock", "compliance", {"reason": reason})
+
+
+@then(parsers.parse('an auditor finds the holders of "{symbol}" on the ledger equal to the platform\'s books'))
+def books_agree_over_http(world: HttpWorld, symbol: str) -> None:
+    report = world.api("GET", f"/api/v1/instruments/{world.instruments[symbol]}/reconciliation", "compliance")
+    assert report["in_sync"], report["drift"]
+    assert report["ledger_units"] == report["store_units"] > 0

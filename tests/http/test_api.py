@@ -395,6 +395,38 @@ async def test_repayment_trigger_progress_and_withdrawal(api):
     assert status == 404 and problem["type"].endswith("/repayment-not-found")
 
 
+async def test_reconciliation_reports_in_sync_books_then_the_drift_of_a_tampered_ledger(api):
+    investor_id, instrument_id = await _holder_with_units(api, "recon@example.com", "REC1", 4)
+    path = f"/api/v1/instruments/{instrument_id}/reconciliation"
+    status, report = await api.call("GET", path, "compliance")
+    assert status == 200, report
+    assert (report["in_sync"], report["ledger_units"], report["store_units"], report["drift"]) == (True, 4, 4, [])
+    assert report["symbol"] == "REC1" and report["checked_at"]
+
+    # Units move on the ledger outside the platform (say an agent transfer the store never saw).
+    ledger = api.state.services.ledger
+    _, investor = await api.call("GET", f"/api/v1/investors/{investor_id}", "admin")
+    _, instrument = await api.call("GET", f"/api/v1/instruments/{instrument_id}", "admin")
+    token = ledger.tokens[instrument["ledger_ref"]]
+    holder = next(a for a in token.balances if a.lower() == investor["wallet"]["address"].lower())
+    token.balances[holder] -= 1
+    token.balances["0x00000000000000000000000000000000000000aa"] += 1
+    status, report = await api.call("GET", path, "admin")
+    assert status == 200 and report["in_sync"] is False
+    assert (report["ledger_units"], report["store_units"]) == (4, 4)
+    assert report["drift"] == [
+        {
+            "address": "0x00000000000000000000000000000000000000aa",
+            "investor_id": None,
+            "ledger_units": 1,
+            "store_units": 0,
+        },
+        {"address": holder.lower(), "investor_id": investor_id, "ledger_units": 3, "store_units": 4},
+    ]
+    status, problem = await api.call("GET", "/api/v1/instruments/ins_missing/reconciliation", "admin")
+    assert status == 404 and problem["type"].endswith("/instrument-not-found")
+
+
 async def test_block_holds_back_and_unblock_releases(api):
     investor_id, instrument_id = await _holder_with_units(api, "blocked@example.com", "BLK1", 5)
     status, blocked = await api.call(

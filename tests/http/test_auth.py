@@ -24,6 +24,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/instruments"): {"frontend", "admin", "compliance", "investor"},
     ("POST", "/api/v1/instruments"): {"admin"},
     ("GET", "/api/v1/instruments/{instrument_id}"): {"frontend", "admin", "compliance", "investor"},
+    ("GET", "/api/v1/instruments/{instrument_id}/reconciliation"): {"admin", "compliance"},
     ("POST", "/api/v1/instruments/{instrument_id}/open"): {"admin"},
     ("POST", "/api/v1/instruments/{instrument_id}/close"): {"admin"},
     ("POST", "/api/v1/orders"): {"frontend", "investor"},

@@ -274,3 +274,41 @@ def test_serve_and_worker_start_answer_and_stop_on_sigterm(tmp_path, anvil_ledge
     assert secrets["stripe_webhook_secret"] in out  # embedded mode prints the sandbox signing secrets
     assert secrets["jwt_secret"] not in out + err  # but never the token signing key
     assert all(json.loads(line)["level"] for line in err.splitlines() if line.startswith("{"))
+
+
+def test_reconcile_prints_each_instrument_and_exits_1_on_drift(anvil_ledger, capsys):
+    """On a real chain: a settled purchase is in sync; a store position the chain does not have
+    is drift (exit 1, the investor named); an unknown instrument is a clear error (exit 2)."""
+    from drexfy.entrypoints.cli import main
+    from tests.support.scenarios import buy, instrument, onboard
+
+    assert main(["reconcile"]) == 0
+    assert "no instrument is issued" in capsys.readouterr().out
+
+    async def seed(drift: bool) -> tuple[str, str]:
+        async with cli_http._services(load_settings()) as svc:
+            if not drift:
+                investor_id = await onboard(svc, "rhea")
+                instrument_id = await instrument(svc)
+                await buy(svc, investor_id, instrument_id, 3)
+                return investor_id, instrument_id
+            async with svc.store.unit_of_work() as uow:
+                (investor,) = await uow.investors.list()
+                (pool,) = await uow.instruments.list()
+                await uow.positions.add_units(investor.id, pool.id, 2)  # books the chain never saw
+                await uow.commit()
+            return investor.id, pool.id
+
+    investor_id, instrument_id = asyncio.run(seed(drift=False))
+    assert main(["reconcile"]) == 0
+    assert f"RCV1 ({instrument_id}): ledger 3 units, store 3: in sync" in capsys.readouterr().out
+
+    asyncio.run(seed(drift=True))
+    assert main(["reconcile", "--instrument", instrument_id]) == 1
+    out = capsys.readouterr().out
+    assert "ledger 3 units, store 5: DRIFT at 1 address(es)" in out and f"({investor_id}): ledger 3, store 5" in out
+    assert main(["reconcile", "--json"]) == 1
+    (report,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert report["in_sync"] is False and report["drift"][0]["investor_id"] == investor_id
+    assert main(["reconcile", "--instrument", "ins_missing"]) == 2
+    assert "ins_missing" in capsys.readouterr().err

@@ -294,3 +294,49 @@ async def test_the_worker_purges_old_done_jobs_on_its_own_schedule(api):
     assert (await api.svc.store.inbox.counts())[MessageStatus.DONE] == 0
     _, investor = await api.call("GET", f"/api/v1/investors/{investor_id}", "admin")
     assert investor["status"] == "ACTIVE"  # purging jobs changes no business state
+
+
+async def test_the_worker_reconciles_ledger_and_store_and_reports_drift(api, caplog):
+    from tests.http.test_api import _holder_with_units
+
+    investor_id, instrument_id = await _holder_with_units(api, "drift@example.com", "DRF1", 3)
+    reports = await api.worker.reconcile_once()
+    assert [(r.symbol, r.in_sync) for r in reports] == [("DRF1", True)]
+    metrics_text = await (await api.client.get("/metrics")).text()
+    assert 'drexfy_ledger_drift_addresses{instrument="DRF1"} 0' in metrics_text
+    assert 0 < api.metrics.reconciled_at.value() <= api.svc.clock.now().timestamp()
+
+    # A unit leaves the investor's wallet on the ledger behind the platform's back.
+    _, instrument = await api.call("GET", f"/api/v1/instruments/{instrument_id}", "admin")
+    token = api.svc.ledger.tokens[instrument["ledger_ref"]]
+    holder = next(a for a, units in token.balances.items() if units == 3)
+    token.balances[holder] -= 1
+    caplog.clear()
+    reports = await api.worker.reconcile_once()
+    assert not reports[0].in_sync
+    metrics_text = await (await api.client.get("/metrics")).text()
+    assert 'drexfy_ledger_drift_addresses{instrument="DRF1"} 1' in metrics_text
+    warnings = [r for r in caplog.records if r.getMessage() == "ledger and store disagree"]
+    assert len(warnings) == 1 and warnings[0].investor_id == investor_id and warnings[0].instrument_id == instrument_id
+
+
+async def test_the_running_worker_reconciles_beside_the_inbox_and_survives_a_ledger_outage(api):
+    await api.open_instrument("RUN1")
+    node = api.svc.ledger._inner  # the memory ledger inside the latency-timing wrapper
+    node.online = False  # the first round fails: logged, and the loop goes on
+    settings = attrs.evolve(api.worker.settings, reconcile_every=0.02, poll_interval=0.01)
+    worker = Worker(api.svc, api.notifier, settings, api.metrics)
+    task = asyncio.create_task(worker.run())
+    try:
+        await asyncio.sleep(0.1)
+        assert api.metrics.reconciled_at.value() == 0
+        node.online = True
+        for _ in range(100):
+            if api.metrics.reconciled_at.value():
+                break
+            await asyncio.sleep(0.02)
+        assert api.metrics.reconciled_at.value() > 0
+        assert api.metrics.ledger_drift.value(instrument="RUN1") == 0
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, 5)

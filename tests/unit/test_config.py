@@ -48,6 +48,11 @@ def test_region_overrides_from_env():
             {"DREXFY_STORE__KIND": "dynamodb", "DREXFY_PROCESSES__DISTRIBUTION_BATCH_SIZE": "200"},
             "distribution_batch_size",
         ),
+        ({"DREXFY_WORKER__CONCURRENCY": "0"}, "worker.concurrency"),
+        ({"DREXFY_WORKER__BASE_DELAY": "fast"}, "DREXFY_WORKER__BASE_DELAY"),
+        ({"DREXFY_WORKER__LEASE_SECONDS": "-5"}, "worker.lease_seconds"),
+        ({"DREXFY_WORKER__MAX_DELAY": "0.5"}, "worker.max_delay"),
+        ({"DREXFY_WORKER__DONE_RETENTION_DAYS": "1"}, "worker.done_retention_days"),
     ],
 )
 def test_bad_settings_fail_naming_the_setting(env, named):
@@ -80,3 +85,21 @@ def test_ids_are_uuid7_time_ordered_and_unguessable():
     assert int(first[:12], 16) == 1_700_000_000_000
     ids = {UuidIds().new("inv") for _ in range(1000)}
     assert len(ids) == 1000 and all(i.startswith("inv_") and len(i) == 36 for i in ids)
+
+
+def test_the_worker_section_configures_the_worker_and_matches_its_defaults(tmp_path):
+    import attrs
+
+    from drexfy.entrypoints import cli_http
+    from drexfy.entrypoints.http import WorkerSettings
+
+    assert load_settings(env={}).get("worker") == attrs.asdict(WorkerSettings())  # one set of defaults
+    file = tmp_path / "drexfy.toml"
+    file.write_text("[worker]\nconcurrency = 4\nreconcile_every = 0\n")
+    env = {"DREXFY_WORKER__BASE_DELAY": "0.5", "DREXFY_DATA_DIR": str(tmp_path)}
+    settings = load_settings(file, env=env)
+    worker = cli_http.build_http_settings(settings).worker  # what `serve` runs with
+    assert (worker.concurrency, worker.base_delay, worker.reconcile_every) == (4, 0.5, 0)
+    assert cli_http.build_worker_settings(settings) == worker  # and `drexfy worker`
+    with pytest.raises(ConfigurationError, match=r"worker\.batch_size: expected a whole number"):
+        load_settings(env={}, overrides={"worker.batch_size": 2.5})

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 import attrs
@@ -1107,7 +1107,7 @@ async def investor_view(svc: Services, investor_id: str) -> InvestorView:
 
 @attrs.frozen
 class Drift:
-    """A difference between the ledger and the store."""
+    """One address whose units differ between the ledger and the store."""
 
     address: str
     investor_id: str | None
@@ -1115,8 +1115,27 @@ class Drift:
     store_units: int
 
 
-async def reconcile(svc: Services, instrument_id: str) -> list[Drift]:
-    """Compare who holds the instrument on the ledger with the store's positions."""
+@attrs.frozen
+class Reconciliation:
+    """The ledger's holders of an instrument against the store's positions, at `checked_at`.
+
+    Settlements in flight show as drift for a moment (the ledger moves before the store records
+    it); drift that persists across two checks means the books and the chain disagree."""
+
+    instrument_id: str
+    symbol: str
+    checked_at: datetime
+    ledger_units: int
+    store_units: int
+    drift: tuple[Drift, ...]
+
+    @property
+    def in_sync(self) -> bool:
+        return not self.drift
+
+
+async def reconcile(svc: Services, instrument_id: str) -> Reconciliation:
+    """Compare who holds the instrument on the ledger with the store's positions (read-only)."""
     async with svc.store.unit_of_work() as uow:
         instrument = await uow.instruments.get(instrument_id)
         positions = await uow.positions.holders(instrument_id)
@@ -1125,18 +1144,39 @@ async def reconcile(svc: Services, instrument_id: str) -> list[Drift]:
             investor = await uow.investors.get(position.investor_id)
             if investor.wallet is not None:
                 by_address[investor.wallet.address.lower()] = (investor.id, position.units)
-    if instrument.ledger_ref is None:
-        return []
-    on_ledger = {
-        addr.lower(): units for addr, units in (await svc.ledger.holders(instrument.ledger_ref)).items() if units
-    }
+    on_ledger: dict[str, int] = {}
+    if instrument.ledger_ref is not None:
+        holders = await svc.ledger.holders(instrument.ledger_ref)
+        on_ledger = {address.lower(): units for address, units in holders.items() if units}
     drift = []
     for address in sorted(set(on_ledger) | set(by_address)):
         investor_id, store_units = by_address.get(address, (None, 0))
         ledger_units = on_ledger.get(address, 0)
         if ledger_units != store_units:
             drift.append(Drift(address, investor_id, ledger_units, store_units))
-    return drift
+    return Reconciliation(
+        instrument.id,
+        instrument.symbol,
+        svc.clock.now(),
+        sum(on_ledger.values()),
+        sum(units for _, units in by_address.values()),
+        tuple(drift),
+    )
+
+
+async def reconcile_all(svc: Services, page: int = 100) -> list[Reconciliation]:
+    """`reconcile` for every instrument issued on the ledger, in id order."""
+    reports = []
+    after: str | None = None
+    while True:
+        async with svc.store.unit_of_work() as uow:
+            instruments = await uow.instruments.list(limit=page, after=after)
+        for instrument in instruments:
+            if instrument.ledger_ref is not None:
+                reports.append(await reconcile(svc, instrument.id))
+        if len(instruments) < page:
+            return reports
+        after = instruments[-1].id
 
 
 __all__ = [
@@ -1151,6 +1191,7 @@ __all__ = [
     "Ledger",
     "PaymentGateway",
     "ProcessSettings",
+    "Reconciliation",
     "RegisterInvestor",
     "Services",
     "TriggerRepayment",

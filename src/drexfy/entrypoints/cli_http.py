@@ -6,6 +6,7 @@
     drexfy jobs list [--queue inbox|outbox] [--status DEAD]
     drexfy jobs retry ID [--queue inbox|outbox]
     drexfy jobs purge [--done-days 30] [--idempotency-hours 72]
+    drexfy reconcile [--instrument ID ...] [--json]      ledger holders vs the store's positions (exit 1 on drift)
     drexfy demo-http [--ledger memory|evm]               drive the HTTP surface like the frontend and providers
 
 Each sub-command sets `func(args) -> int` on its parser; `cli.py` calls it.
@@ -31,14 +32,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from drexfy.adapters import files
-from drexfy.domain.errors import ConfigurationError
+from drexfy.domain.errors import ConfigurationError, DomainError
 
 SECRETS_FILE = "http-secrets.json"
 _SECRET_KEYS = ("jwt_secret", "kyc_webhook_secret", "aml_webhook_secret", "stripe_webhook_secret", "notify_secret")
 
 
 def register(subparsers: Any) -> None:
-    """Add serve, worker, token, jobs and demo-http to the main parser's sub-commands."""
+    """Add serve, worker, token, jobs, reconcile and demo-http to the main parser's sub-commands."""
     serve = subparsers.add_parser("serve", help="run the HTTP API and webhooks (with the worker)")
     serve.add_argument("--host", default=None, help="listen address (default: http.host)")
     serve.add_argument("--port", type=int, default=None, help="listen port (default: http.port)")
@@ -84,6 +85,16 @@ def register(subparsers: Any) -> None:
     )
     _common(purge)
     purge.set_defaults(func=cmd_jobs_purge)
+
+    recon = subparsers.add_parser(
+        "reconcile", help="compare each instrument's holders on the ledger with the store (exit 1 on drift)"
+    )
+    recon.add_argument(
+        "--instrument", action="append", default=None, help="instrument id (repeatable; default: every issued one)"
+    )
+    recon.add_argument("--json", action="store_true", help="print one JSON report per instrument")
+    _common(recon)
+    recon.set_defaults(func=cmd_reconcile)
 
     demo = subparsers.add_parser("demo-http", help="drive the HTTP API and signed webhooks end to end")
     demo.add_argument("--ledger", choices=["memory", "evm"], default="memory")
@@ -137,7 +148,15 @@ def build_http_settings(settings: Any, *, run_worker: bool = True) -> Any:
         payments_webhook_secret=s["stripe_webhook_secret"],
         jwt_secret=s["jwt_secret"],
         run_worker=run_worker,
+        worker=build_worker_settings(settings),
     )
+
+
+def build_worker_settings(settings: Any) -> Any:
+    """The `[worker]` section as WorkerSettings (validated by the config loader)."""
+    from drexfy.entrypoints.http import WorkerSettings
+
+    return WorkerSettings(**settings.get("worker"))
 
 
 def build_notifier(settings: Any) -> Any:
@@ -238,7 +257,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 async def _worker(args: argparse.Namespace) -> int:
-    from drexfy.entrypoints.http import Metrics, WorkerSettings
+    from drexfy.entrypoints.http import Metrics
     from drexfy.entrypoints.http.logs import configure_logging
     from drexfy.entrypoints.http.metrics import TimedLedger
     from drexfy.entrypoints.worker import Worker
@@ -252,7 +271,7 @@ async def _worker(args: argparse.Namespace) -> int:
         import attrs
 
         timed = attrs.evolve(services, ledger=TimedLedger(services.ledger, metrics.ledger_latency))
-        worker = Worker(timed, notifier, WorkerSettings(), metrics)
+        worker = Worker(timed, notifier, build_worker_settings(settings), metrics)
         try:
             if args.once:
                 handled = await worker.run_until_idle()
@@ -373,10 +392,10 @@ def cmd_jobs_purge(args: argparse.Namespace) -> int:
 async def _jobs_purge(args: argparse.Namespace) -> int:
     import attrs
 
-    from drexfy.entrypoints.http import WorkerSettings
     from drexfy.entrypoints.worker import purge_old
 
-    retention = WorkerSettings()
+    settings = _load(args)
+    retention = build_worker_settings(settings)
     if args.done_days is not None:
         retention = attrs.evolve(retention, done_retention_days=args.done_days)
     if args.idempotency_hours is not None:
@@ -384,7 +403,6 @@ async def _jobs_purge(args: argparse.Namespace) -> int:
     if retention.done_retention_days < 0 or retention.idempotency_retention_hours < 0:
         print("retention periods cannot be negative", file=sys.stderr)
         return 2
-    settings = _load(args)
     async with _services(settings) as services:
         purged = await purge_old(services, retention)
     print(
@@ -393,6 +411,42 @@ async def _jobs_purge(args: argparse.Namespace) -> int:
         f" {retention.idempotency_retention_hours:g} hours"
     )
     return 0
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    return asyncio.run(_reconcile(args))
+
+
+async def _reconcile(args: argparse.Namespace) -> int:
+    from drexfy.domain import processes as p
+    from drexfy.entrypoints.http import views
+
+    settings = _load(args)
+    refuse_process_local_ledger(settings, "reconcile")
+    async with _services(settings) as services:
+        try:
+            if args.instrument:
+                reports = [await p.reconcile(services, instrument_id) for instrument_id in args.instrument]
+            else:
+                reports = await p.reconcile_all(services)
+        except DomainError as error:  # an unknown instrument, the ledger unreachable
+            print(f"reconcile: {error.message}", file=sys.stderr)
+            return 2
+    for report in reports:
+        if args.json:
+            print(json.dumps(views.reconciliation(report)))
+            continue
+        state = "in sync" if report.in_sync else f"DRIFT at {len(report.drift)} address(es)"
+        print(
+            f"{report.symbol} ({report.instrument_id}): ledger {report.ledger_units} units,"
+            f" store {report.store_units}: {state}"
+        )
+        for drift in report.drift:
+            who = drift.investor_id or "no investor"
+            print(f"  {drift.address} ({who}): ledger {drift.ledger_units}, store {drift.store_units}")
+    if not reports and not args.json:
+        print("no instrument is issued on the ledger yet")
+    return 0 if all(report.in_sync for report in reports) else 1
 
 
 # ------------------------------------------------------------------------------------------------
@@ -415,16 +469,16 @@ async def run_demo_http(ledger: str = "memory", data_dir: str | None = None, out
     providers would: register, KYC by signed webhook, instrument, order, signed payment webhook,
     settlement, AML block by webhook, unblock by a compliance officer."""
     from drexfy.adapters.webhooks import sandbox
-    from drexfy.entrypoints.http import WorkerSettings, create_app
+    from drexfy.entrypoints.http import create_app
 
     out = out or sys.stdout
     with contextlib.ExitStack() as stack:
         directory = data_dir or stack.enter_context(tempfile.TemporaryDirectory(prefix="drexfy-demo-"))
         settings = _load(argparse.Namespace(config=None), {"data_dir": directory, "ledger.kind": ledger})
-        http = build_http_settings(settings)
         import attrs
 
-        http = attrs.evolve(http, worker=WorkerSettings(poll_interval=0.05))
+        http = build_http_settings(settings)
+        http = attrs.evolve(http, worker=attrs.evolve(http.worker, poll_interval=0.05))
         async with _services(settings) as services:
             from aiohttp import ClientSession, web
 

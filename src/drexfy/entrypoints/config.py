@@ -71,6 +71,24 @@ DEFAULTS: dict[str, Any] = {
         # Residences outside the US and EU/EEA mapped explicitly, e.g. {"CH": "EU"}.
         "region_overrides": {},
     },
+    # The worker's pace, retries and retention (`drexfy.entrypoints.http.settings.WorkerSettings`
+    # documents each); durations in seconds unless the name says otherwise.
+    "worker": {
+        "batch_size": 64,
+        "concurrency": 16,
+        "max_attempts": 8,
+        "max_notify_attempts": 20,
+        "base_delay": 1.0,
+        "max_delay": 300.0,
+        "lease_seconds": 120,
+        "poll_interval": 0.25,
+        "expire_every": 30.0,
+        "purge_every": 3600.0,
+        "done_retention_days": 30.0,
+        "idempotency_retention_hours": 72.0,
+        # 0 turns the periodic ledger-vs-store reconciliation off.
+        "reconcile_every": 3600.0,
+    },
     "http": {
         "host": "127.0.0.1",
         "port": 8080,
@@ -192,6 +210,11 @@ def _coerce(current: Any, value: Any, source: str) -> Any:
             return int(value)
         except ValueError as exc:
             raise ConfigurationError(f"{source}: expected a whole number, got {value!r}") from exc
+    if isinstance(current, float):  # durations only; money is never configured as a float
+        try:
+            return float(value)
+        except ValueError as exc:
+            raise ConfigurationError(f"{source}: expected a number, got {value!r}") from exc
     if isinstance(current, dict):
         # "CH=EU,SG=EU" for region overrides
         pairs = [p for p in value.split(",") if p.strip()]
@@ -234,7 +257,31 @@ def _validate(data: dict[str, Any]) -> None:
             f"processes.distribution_batch_size: at most {MAX_DYNAMODB_BATCH} with store.kind = dynamodb "
             "(one batch is one DynamoDB transaction of at most 100 items)"
         )
+    _validate_worker(settings)
     if production:
         for key in ("http.jwt_secret", "http.kyc_webhook_secret", "http.stripe_webhook_secret"):
             if not settings.get(key):
                 raise ConfigurationError(f"{key}: required in production mode")
+
+
+#: Redelivery windows the DONE retention must outlast: a purged event key is accepted again.
+MIN_DONE_RETENTION_DAYS = 3.0  # Stripe retries for up to 3 days
+
+
+def _validate_worker(settings: Settings) -> None:
+    worker = settings.get("worker")
+    for key, value in worker.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigurationError(f"worker.{key}: expected a number, got {value!r}")
+        if value < 0 or (value == 0 and key != "reconcile_every"):
+            raise ConfigurationError(f"worker.{key}: must be positive")
+    for key in ("batch_size", "concurrency", "max_attempts", "max_notify_attempts", "lease_seconds"):
+        if not isinstance(worker[key], int):
+            raise ConfigurationError(f"worker.{key}: expected a whole number, got {worker[key]!r}")
+    if worker["max_delay"] < worker["base_delay"]:
+        raise ConfigurationError("worker.max_delay: must be at least worker.base_delay")
+    if worker["done_retention_days"] < MIN_DONE_RETENTION_DAYS:
+        raise ConfigurationError(
+            f"worker.done_retention_days: at least {MIN_DONE_RETENTION_DAYS:g} (finished jobs deduplicate "
+            "provider redeliveries; Stripe retries for 3 days, and a purged event would be processed again)"
+        )

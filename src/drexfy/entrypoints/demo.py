@@ -264,7 +264,7 @@ class Demo:
 
         self.step("Reconciliation: ledger vs store")
         for symbol in ("SMEA26", "SMEUS26"):
-            drift = await p.reconcile(svc, self.ids[symbol])
+            drift = (await p.reconcile(svc, self.ids[symbol])).drift
             self.check(not drift, f"{symbol} drifts: {drift}")
             self.say(f"{symbol}: no drift")
 

@@ -129,13 +129,17 @@ class Worker:
         the periodic expiry. In-flight messages are finished before it returns."""
         log.info("worker started")
         await self._resume_ledger()
-        relay = asyncio.create_task(self._relay_loop(), name="drexfy-outbox-relay")
+        loops = [asyncio.create_task(self._relay_loop(), name="drexfy-outbox-relay")]
+        if self.settings.reconcile_every > 0:
+            loops.append(asyncio.create_task(self._reconcile_loop(), name="drexfy-reconciliation"))
         try:
             await self._inbox_loop()
         finally:
-            relay.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await relay
+            for loop in loops:
+                loop.cancel()
+            for loop in loops:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await loop
             if self._partitions:
                 await asyncio.gather(*self._partition_tasks, return_exceptions=True)
         log.info("worker stopped")
@@ -212,6 +216,37 @@ class Worker:
                 relayed = 0
             if not relayed:
                 await asyncio.sleep(self.settings.poll_interval)
+
+    async def _reconcile_loop(self) -> None:
+        """Reconcile at start, then every `reconcile_every` seconds, beside the inbox (a ledger
+        scan can be slow and must not hold settlements back)."""
+        while True:
+            try:
+                await self.reconcile_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # the ledger or the store is down: the next round tries again
+                log.warning("reconciliation failed: %s", describe(error))
+            await asyncio.sleep(self.settings.reconcile_every)
+
+    async def reconcile_once(self) -> list[p.Reconciliation]:
+        """Compare every issued instrument's holders on the ledger with the store; set the drift
+        gauge and log each differing address (ids and addresses only)."""
+        reports = await p.reconcile_all(self.svc)
+        for report in reports:
+            self.metrics.ledger_drift.set(len(report.drift), instrument=report.symbol)
+            for drift in report.drift:
+                log.warning(
+                    "ledger and store disagree",
+                    extra={
+                        "instrument_id": report.instrument_id,
+                        "address": drift.address,
+                        "investor_id": drift.investor_id,
+                        "outcome": f"ledger {drift.ledger_units} units, store {drift.store_units}",
+                    },
+                )
+        self.metrics.reconciled_at.set(self.svc.clock.now().timestamp())
+        return reports
 
     async def _maybe_expire(self) -> None:
         if time.monotonic() - self._last_expiry >= self.settings.expire_every:

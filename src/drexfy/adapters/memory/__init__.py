@@ -234,24 +234,33 @@ class MemoryLedger:
 
     # --- reads -------------------------------------------------------------------------------
     async def stablecoin_balance(self, address: str) -> Money:
+        self._reachable()
         return Money(self.stablecoin[address], self.currency)
 
     async def units_of(self, instrument_ref: str, address: str) -> int:
+        self._reachable()
         return self._token(instrument_ref).balances[address]
 
     async def holders(self, instrument_ref: str) -> Mapping[str, int]:
+        self._reachable()
         token = self._token(instrument_ref)
         return {a: u for a, u in token.balances.items() if u > 0 and a != self.issuer}
 
     async def classification_of(self, address: str) -> Classification | None:
+        self._reachable()
         return self.classes.get(address)
 
     async def is_frozen(self, address: str) -> bool:
+        self._reachable()
         return address in self.frozen
 
-    async def ping(self) -> None:
+    def _reachable(self) -> None:
+        """Reads fail like writes while the "node" is offline."""
         if not self.online:
             raise LedgerUnavailable("memory ledger is offline")
+
+    async def ping(self) -> None:
+        self._reachable()
 
     async def resume_unfinished(self) -> list[str]:
         return []  # effects are applied at once: nothing is ever left in flight

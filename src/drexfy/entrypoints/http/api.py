@@ -206,6 +206,10 @@ async def get_instrument(call: Call) -> Reply:
     return 200, views.instrument(instrument)
 
 
+async def reconcile_instrument(call: Call) -> Reply:
+    return 200, views.reconciliation(await p.reconcile(call.svc, call.param("instrument_id")))
+
+
 async def open_instrument(call: Call) -> Reply:
     return 200, views.instrument(await p.open_instrument(call.svc, call.param("instrument_id")))
 
@@ -442,6 +446,15 @@ ENDPOINTS: list[Endpoint] = [
         "instruments",
         ALL_ROLES,
         errors=(404,),
+    ),
+    Endpoint(
+        "GET",
+        f"{V1}/instruments/{{instrument_id}}/reconciliation",
+        reconcile_instrument,
+        "Holders on the ledger against the store's positions (drift per address)",
+        "instruments",
+        frozenset({A, C}),
+        errors=(404, 503),
     ),
     Endpoint(
         "POST",

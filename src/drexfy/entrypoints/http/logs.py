@@ -33,6 +33,9 @@ _FIELDS = (
     "delay_s",
     "port",
     "host",
+    "instrument_id",
+    "investor_id",
+    "address",
 )
 
 

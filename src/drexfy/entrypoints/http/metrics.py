@@ -124,6 +124,13 @@ class Metrics:
         self.settlement_latency = Histogram(
             "drexfy_settlement_seconds", "From payment webhook accepted to order settled on the ledger"
         )
+        self.ledger_drift = Gauge(
+            "drexfy_ledger_drift_addresses",
+            "Addresses whose units differ between the ledger and the store, by instrument, at the last reconciliation",
+        )
+        self.reconciled_at = Gauge(
+            "drexfy_reconciliation_timestamp_seconds", "When the last reconciliation of ledger and store finished"
+        )
         self.http_requests = Counter("drexfy_http_requests_total", "HTTP requests by route and status")
         self.http_latency = Histogram("drexfy_http_request_seconds", "HTTP request latency by route")
         self._request_keys: dict[tuple[str, str, int], tuple[LabelKey, LabelKey]] = {}

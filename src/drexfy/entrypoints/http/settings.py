@@ -33,6 +33,9 @@ class WorkerSettings:
     done_retention_days: float = 30.0
     #: Idempotency-Key answers are replayed for this long (Stripe keeps keys 24 hours).
     idempotency_retention_hours: float = 72.0
+    #: How often every issued instrument's ledger holders are compared with the store's positions
+    #: (`drexfy_ledger_drift_addresses`, a warning per differing address); 0 turns it off.
+    reconcile_every: float = 3600.0
 
 
 @attrs.frozen

@@ -8,7 +8,7 @@ from typing import Any
 from drexfy.domain.model import Instrument, Order, Repayment, Withdrawal
 from drexfy.domain.money import Money
 from drexfy.domain.ports import QueuedMessage
-from drexfy.domain.processes import InvestorView
+from drexfy.domain.processes import InvestorView, Reconciliation
 
 
 def money(value: Money | None) -> dict[str, Any] | None:
@@ -145,4 +145,25 @@ def job(message: QueuedMessage, queue: str) -> dict[str, Any]:
         "next_attempt_at": _ts(message.next_attempt_at),
         "last_error": message.last_error,
         "created_at": _ts(message.created_at),
+    }
+
+
+def reconciliation(r: Reconciliation) -> dict[str, Any]:
+    """Ledger against store for one instrument: totals, and each address that differs."""
+    return {
+        "instrument_id": r.instrument_id,
+        "symbol": r.symbol,
+        "checked_at": _ts(r.checked_at),
+        "in_sync": r.in_sync,
+        "ledger_units": r.ledger_units,
+        "store_units": r.store_units,
+        "drift": [
+            {
+                "address": d.address,
+                "investor_id": d.investor_id,
+                "ledger_units": d.ledger_units,
+                "store_units": d.store_units,
+            }
+            for d in r.drift
+        ],
     }
