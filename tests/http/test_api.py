@@ -91,6 +91,39 @@ async def test_start_kyc_returns_the_link_and_is_refused_once_kyc_is_finished(ap
     assert problem["type"].endswith("/illegal-transition")
 
 
+async def test_admins_and_compliance_list_investors_filtered_and_paged(api):
+    active = [await api.active_investor(f"list{n}@example.com") for n in range(3)]
+    status, pending = await api.call("POST", "/api/v1/investors", "frontend", json=REGISTER)
+    assert status == 201
+    status, _ = await api.call(
+        "POST", f"/api/v1/compliance/investors/{active[1]}/block", "compliance", json={"reason": "sanctions list"}
+    )
+    assert status == 200
+
+    status, everyone = await api.call("GET", "/api/v1/investors", "admin")
+    assert status == 200 and everyone["next"] is None
+    assert [i["id"] for i in everyone["items"]] == sorted([*active, pending["id"]])
+    assert "holdings" not in everyone["items"][0] and everyone["items"][0]["email"]
+
+    _, blocked = await api.call("GET", "/api/v1/investors?compliance=blocked", "compliance")
+    assert [(i["id"], i["blocked_reason"]) for i in blocked["items"]] == [(active[1], "sanctions list")]
+    _, waiting = await api.call("GET", "/api/v1/investors?status=PENDING_KYC", "admin")
+    assert [i["id"] for i in waiting["items"]] == [pending["id"]]
+
+    # Pages of one, following `next`, visit every active investor once, in order.
+    seen, after = [], ""
+    while True:
+        _, page = await api.call("GET", f"/api/v1/investors?status=ACTIVE&limit=1{after}", "admin")
+        seen += [i["id"] for i in page["items"]]
+        if page["next"] is None:
+            break
+        after = f"&after={page['next']}"
+    assert seen == sorted(active)
+
+    status, problem = await api.call("GET", "/api/v1/investors?compliance=GREY", "admin")
+    assert status == 400 and "compliance" in json.dumps(problem) and "CLEAR, BLOCKED" in json.dumps(problem)
+
+
 async def test_an_unknown_investor_is_a_404(api):
     status, problem = await api.call("GET", "/api/v1/investors/inv_missing", "admin")
     assert status == 404

@@ -18,6 +18,7 @@ ROLES = ["frontend", "admin", "compliance", "investor"]
 #: The intended matrix, written out independently of the declarations so a changed role shows up.
 EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/investors"): {"frontend", "admin"},
+    ("GET", "/api/v1/investors"): {"admin", "compliance"},
     ("GET", "/api/v1/investors/{investor_id}"): {"frontend", "admin", "compliance", "investor"},
     ("POST", "/api/v1/investors/{investor_id}/kyc"): {"frontend", "investor"},
     ("GET", "/api/v1/investors/{investor_id}/orders"): {"frontend", "admin", "investor"},

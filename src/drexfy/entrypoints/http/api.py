@@ -8,7 +8,8 @@ anything else looks exactly like a missing record).
 
 from __future__ import annotations
 
-from typing import Any
+import enum
+from typing import Any, TypeVar
 
 import attrs
 from aiohttp import web
@@ -23,7 +24,7 @@ from drexfy.domain.errors import (
     OrderNotFound,
     RepaymentNotFound,
 )
-from drexfy.domain.model import InvestorKind, RepaymentStatus
+from drexfy.domain.model import ComplianceState, InvestorKind, KycStatus, RepaymentStatus
 from drexfy.domain.money import Money
 from drexfy.domain.ports import MessageQueue, MessageStatus
 from drexfy.entrypoints.http import views
@@ -145,6 +146,51 @@ async def register_investor(call: Call) -> Reply:
         p.RegisterInvestor(b.legal_name, b.email, b.country, b.kind, b.declared_accredited, b.auto_cashout),
     )
     return 201, views.investor(p.InvestorView(investor, (), ()))
+
+
+E = TypeVar("E", bound=enum.Enum)
+
+#: Investors examined per list request at most, whatever the filters (a page may come back short:
+#: follow `next` until it is null).
+_SCAN_PAGES = 10
+
+
+async def list_investors(call: Call) -> Reply:
+    """Investors in id order, optionally filtered by KYC status and compliance state."""
+    wanted_status = _enum_query(call.request, "status", KycStatus)
+    wanted_compliance = _enum_query(call.request, "compliance", ComplianceState)
+    limit = _limit(call.request)
+    cursor = call.request.query.get("after")
+    items: list[dict[str, Any]] = []
+    async with call.svc.store.unit_of_work() as uow:
+        for _ in range(_SCAN_PAGES):
+            page = await uow.investors.list(limit=limit, after=cursor)
+            for investor in page:
+                cursor = investor.id
+                if wanted_status not in (None, investor.kyc_status) or wanted_compliance not in (
+                    None,
+                    investor.compliance,
+                ):
+                    continue
+                items.append(views.investor_summary(investor))
+                if len(items) == limit:
+                    break
+            if len(items) == limit:
+                break
+            if len(page) < limit:
+                cursor = None  # the end: nothing after the last investor examined
+                break
+    return 200, {"items": items, "next": cursor}
+
+
+def _enum_query(request: web.Request, name: str, kind: type[E]) -> E | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        return kind[raw.upper()]
+    except KeyError:
+        raise field_error(name, f"must be one of {', '.join(m.name for m in kind)}") from None
 
 
 async def get_investor(call: Call) -> Reply:
@@ -397,6 +443,14 @@ ENDPOINTS: list[Endpoint] = [
         201,
         creates=True,
         errors=(409, 422),
+    ),
+    Endpoint(
+        "GET",
+        f"{V1}/investors",
+        list_investors,
+        "Investors in id order (?status=PENDING_KYC|ACTIVE|REJECTED&compliance=CLEAR|BLOCKED&limit&after)",
+        "investors",
+        frozenset({A, C}),
     ),
     Endpoint(
         "GET",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from drexfy.domain.model import Instrument, Order, Repayment, Withdrawal
+from drexfy.domain.model import Instrument, Investor, Order, Repayment, Withdrawal
 from drexfy.domain.money import Money
 from drexfy.domain.ports import QueuedMessage
 from drexfy.domain.processes import InvestorView, Reconciliation
@@ -22,7 +22,18 @@ def _ts(value: datetime | None) -> str | None:
 
 
 def investor(view: InvestorView) -> dict[str, Any]:
-    inv = view.investor
+    return {
+        **investor_summary(view.investor),
+        "holdings": [{"instrument_id": h.instrument_id, "symbol": h.symbol, "units": h.units} for h in view.holdings],
+        "held_back_repayments": [
+            {"repayment_id": h.repayment_id, "instrument_id": h.instrument_id, "amount": money(h.amount)}
+            for h in view.held_back
+        ],
+    }
+
+
+def investor_summary(inv: Investor) -> dict[str, Any]:
+    """An investor without holdings (lists)."""
     return {
         "id": inv.id,
         "legal_name": inv.legal_name,
@@ -40,11 +51,6 @@ def investor(view: InvestorView) -> dict[str, Any]:
         "classification": inv.classification.name if inv.classification else None,
         "wallet": {"address": inv.wallet.address, "activated": inv.wallet_activated} if inv.wallet else None,
         "auto_cashout": inv.auto_cashout,
-        "holdings": [{"instrument_id": h.instrument_id, "symbol": h.symbol, "units": h.units} for h in view.holdings],
-        "held_back_repayments": [
-            {"repayment_id": h.repayment_id, "instrument_id": h.instrument_id, "amount": money(h.amount)}
-            for h in view.held_back
-        ],
         "created_at": _ts(inv.created_at),
     }
 
