@@ -312,3 +312,31 @@ def test_reconcile_prints_each_instrument_and_exits_1_on_drift(anvil_ledger, cap
     assert report["in_sync"] is False and report["drift"][0]["investor_id"] == investor_id
     assert main(["reconcile", "--instrument", "ins_missing"]) == 2
     assert "ins_missing" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("ledger", ["memory", "evm"])
+def test_a_ledger_living_in_the_process_refuses_a_store_left_with_ledger_state(tmp_path, ledger):
+    """The embedded EVM (and the memory ledger) start empty every run. Restarting on a data dir whose
+    store recorded issued instruments would point at contracts that no longer exist: refused at
+    start-up with the way out, while a store with nothing on the ledger yet starts as usual."""
+    from drexfy.domain import processes as p
+    from drexfy.domain.errors import ConfigurationError
+    from drexfy.domain.model import InvestorKind
+    from tests.support.scenarios import instrument
+
+    settings = load_settings(env={}, overrides={"data_dir": str(tmp_path), "ledger.kind": ledger})
+
+    async def register_only() -> None:
+        async with cli_http._services(settings) as svc:
+            await p.register_investor(svc, p.RegisterInvestor("Ada", "ada@example.com", "DE", InvestorKind.INDIVIDUAL))
+
+    async def issue() -> None:
+        async with cli_http._services(settings) as svc:
+            await instrument(svc)
+
+    asyncio.run(register_only())
+    asyncio.run(issue())  # a registered investor is no ledger state: this run starts
+    with pytest.raises(ConfigurationError) as refused:
+        asyncio.run(issue())
+    assert "instrument RCV1" in refused.value.message and "fresh data_dir" in refused.value.message
+    assert str(tmp_path) in refused.value.message

@@ -86,10 +86,33 @@ async def _kms_vault(settings: Settings, store: Store) -> AsyncIterator[KeyVault
             await close()
 
 
-async def _memory_ledger(settings: Settings) -> AsyncIterator[Ledger]:
+async def _memory_ledger(settings: Settings, store: Store) -> AsyncIterator[Ledger]:
     from drexfy.adapters.memory import MemoryLedger
 
+    await _refuse_earlier_ledger_state(settings, store, "ledger.kind = 'memory'")
     yield MemoryLedger(settings.get("ledger.currency"))
+
+
+async def _refuse_earlier_ledger_state(settings: Settings, store: Store, ledger: str) -> None:
+    """A ledger that lives in this process starts empty each run. A store that already records
+    ledger state (issued instruments, activated wallets) from an earlier run would point at contracts
+    and classifications that no longer exist, and every purchase would fail on chain (then be
+    refunded). Refuse that at start-up, naming the way out."""
+    async with store.unit_of_work() as uow:
+        instruments = await uow.instruments.list(limit=1)
+        investors = [] if instruments else await uow.investors.list(limit=500)
+    found = (
+        f"instrument {instruments[0].symbol}"
+        if instruments
+        else next((f"investor {i.id}'s activated wallet" for i in investors if i.wallet_activated), None)
+    )
+    if found is not None:
+        raise ConfigurationError(
+            f"{ledger} starts empty every run, but the store in {settings.data_dir} holds ledger state from an"
+            f" earlier run ({found}); start with a fresh data_dir (DREXFY_DATA_DIR, or remove"
+            f" {settings.data_dir}), or use a ledger that keeps its state (a node such as `anvil --state FILE`"
+            " with `drexfy contracts deploy`, or the XRPL)"
+        )
 
 
 async def _close(ledger: Ledger) -> None:
@@ -102,6 +125,8 @@ async def _close(ledger: Ledger) -> None:
 async def _evm_ledger(settings: Settings, vault: KeyVault, store: Store) -> AsyncIterator[Ledger]:
     from drexfy.adapters.evm import build_evm_ledger
 
+    if settings.get("ledger.evm.rpc_url") == "embedded":
+        await _refuse_earlier_ledger_state(settings, store, "the embedded EVM (ledger.evm.rpc_url)")
     ledger = await build_evm_ledger(settings, vault, store.journal)
     try:
         yield ledger
@@ -151,7 +176,7 @@ class Container(containers.DeclarativeContainer):
     )
     ledger = providers.Selector(
         config.ledger.kind,
-        memory=providers.Resource(_memory_ledger, settings),
+        memory=providers.Resource(_memory_ledger, settings, store),
         evm=providers.Resource(_evm_ledger, settings, vault, store),
         xrpl=providers.Resource(_xrpl_ledger, settings, vault, store),
     )
