@@ -20,7 +20,7 @@ from drexfy.adapters import files
 from drexfy.adapters.local_vault import LocalVault, load_master_key
 
 PROCESSES = 6
-ROUNDS = 12
+ROUNDS = 10
 
 
 def _master(path: Path, barrier: Any) -> str:

@@ -27,6 +27,7 @@ import copy
 import logging
 import time
 import weakref
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -81,6 +82,10 @@ _PRICED_OUT = ("less than block base fee", "underpriced", "fee cap less than", "
 
 class _PricedOut(Exception):
     """The node refused the transaction for its fee: replace it with a higher one."""
+
+
+def _submitted(entry: JournalEntry) -> None:
+    entry.status = JournalStatus.SUBMITTED
 
 
 def _claim_of(entry: JournalEntry) -> str:
@@ -285,12 +290,14 @@ class Relayer:
             return False
         attempt = int(entry.result.get("attempt", 0)) + 1
         reverted = [*entry.result.get("reopened", []), entry.tx_id]
-        entry.status = JournalStatus.PREPARED
-        entry.payload = entry.tx_id = entry.account = None
-        entry.sequence = None
-        entry.result = {"attempt": attempt, "reopened": reverted}
-        entry.updated_at = datetime.now(UTC)
-        await self.journal.update(entry)
+
+        def reopened(e: JournalEntry) -> None:
+            e.status = JournalStatus.PREPARED
+            e.payload = e.tx_id = e.account = None
+            e.sequence = None
+            e.result = {"attempt": attempt, "reopened": reverted}
+
+        await self._save(entry, reopened)
         log.info("operation %s reopened (attempt %s) after %s reverted", op_id, attempt, reverted[-1])
         return True
 
@@ -319,54 +326,74 @@ class Relayer:
                 except _PricedOut as still:
                     raise LedgerUnavailable(f"broadcast refused for its fee: {still}; retry later") from still
             if entry.status is JournalStatus.PREPARED:
-                entry.status = JournalStatus.SUBMITTED
-                entry.updated_at = datetime.now(UTC)
-                await self.journal.update(entry)
+                entry = await self._save(entry, _submitted)
             receipt = await self._wait_receipt(entry)
         mined = "0x" + bytes(receipt["transactionHash"]).hex()
-        if mined != entry.tx_id:  # an earlier version (same nonce) was the one mined
-            entry.result = {**entry.result, "unapplied": entry.tx_id}
-            entry.tx_id = mined
-        await self._wait_confirmations(int(receipt["blockNumber"]))
-        entry.result = {
-            **entry.result,
-            "block": int(receipt["blockNumber"]),
-            "gas_used": int(receipt["gasUsed"]),
-        }
-        entry.updated_at = datetime.now(UTC)
+        block, gas_used = int(receipt["blockNumber"]), int(receipt["gasUsed"])
+        await self._wait_confirmations(block)
+
+        def mined_as(e: JournalEntry, status: JournalStatus, **extra: Any) -> None:
+            if mined != e.tx_id:  # an earlier version (same nonce) was the one mined
+                e.result = {**e.result, "unapplied": e.tx_id}
+                e.tx_id = mined
+            e.result = {**e.result, "block": block, "gas_used": gas_used, **extra}
+            e.status = status
+
         if int(receipt["status"]) == 1 and entry.result.get("filler"):
             raise await self._filled(entry)
         if int(receipt["status"]) == 1:
-            entry.status = JournalStatus.CONFIRMED
-            await self.journal.update(entry)
+            entry = await self._save(entry, lambda e: mined_as(e, JournalStatus.CONFIRMED))
             return _outcome(entry)
-        error = await self._revert_reason(entry, key_id, to, data, int(receipt["blockNumber"]))
-        entry.status = JournalStatus.FAILED
-        entry.result = {**entry.result, "reason": error.reason, "message": error.message, "signed": True}
-        await self.journal.update(entry)
+        error = await self._revert_reason(entry, key_id, to, data, block)
+        await self._save(
+            entry,
+            lambda e: mined_as(e, JournalStatus.FAILED, reason=error.reason, message=error.message, signed=True),
+        )
+        error.tx_id = mined
         raise error
+
+    async def _save(self, entry: JournalEntry, change: Callable[[JournalEntry], None]) -> JournalEntry:
+        """Apply `change` to the operation's entry and write it only while the journal still holds
+        the transaction this copy holds (compare-and-set on the hash, `replace_signed`). If another
+        process replaced the transaction meanwhile (a fee bump), the change is applied to that newer
+        version instead: writing this stale copy back would drop the replacement and its superseded
+        hashes, and the relayer would then wait for a receipt that never comes."""
+        for _ in range(8):
+            held = entry.tx_id
+            assert held is not None
+            changed = copy.deepcopy(entry)
+            change(changed)
+            changed.updated_at = datetime.now(UTC)
+            stored = await self.journal.replace_signed(changed, previous_tx_id=held)
+            if stored.tx_id == changed.tx_id and stored.status is changed.status:
+                return stored
+            entry = stored  # replaced meanwhile: apply the change to what the journal holds now
+            if entry.tx_id is None:
+                return entry  # reopened or filled elsewhere: nothing of ours to record
+        raise LedgerUnavailable(f"the journal entry of {entry.op_id} keeps changing; retry")
 
     async def _filled(self, entry: JournalEntry) -> LedgerRejected:
         """A nonce filler was mined: the operation ends as the refusal that made it give up its
         nonce, unsigned again (nothing of it reached the chain), so that a later attempt under the
         same op id prepares afresh with a new nonce."""
         error = _stored_error(entry)
-        filled = {"nonce": entry.sequence, "tx_id": entry.tx_id}
-        entry.status = JournalStatus.FAILED
-        entry.payload = entry.tx_id = entry.account = None
-        entry.sequence = None
-        attempt = int(entry.result.get("attempt", 0)) + 1
-        entry.result = {
-            **_attempts(entry),
-            "attempt": attempt,
-            "reason": error.reason,
-            "message": error.message,
-            "signed": False,
-            "nonce_filled": filled,
-        }
-        entry.updated_at = datetime.now(UTC)
-        await self.journal.update(entry)
         error.tx_id = None
+
+        def unsigned(e: JournalEntry) -> None:
+            filled = {"nonce": e.sequence, "tx_id": e.tx_id}
+            e.status = JournalStatus.FAILED
+            e.payload = e.tx_id = e.account = None
+            e.sequence = None
+            e.result = {
+                **_attempts(e),
+                "attempt": int(e.result.get("attempt", 0)) + 1,
+                "reason": error.reason,
+                "message": error.message,
+                "signed": False,
+                "nonce_filled": filled,
+            }
+
+        await self._save(entry, unsigned)
         return error
 
     async def _receipt(self, tx_id: str) -> Any:
