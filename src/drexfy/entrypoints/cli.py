@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from drexfy.domain.errors import ConfigurationError
+from drexfy.domain.errors import ConfigurationError, DomainError
 
 #: Modules contributing sub-commands; a module that is absent from an installation is skipped.
 COMMAND_MODULES = (
@@ -81,6 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as error:
         print(f"configuration error: {error.message}", file=sys.stderr)
         return 2
+    except DomainError as error:  # a known failure (node unreachable, a refusal): its words, no traceback
+        print(f"error: {error.code}: {error.message}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -83,11 +83,11 @@ async def _deploy(settings: Any, config: Any, label: str) -> Any:
         store = await container.store()
         vault = await container.vault()
         w3 = await connect(config)
-        deployment = await deploy_suite(w3, vault, store.journal, config, label=label)
+        try:
+            deployment = await deploy_suite(w3, vault, store.journal, config, label=label)
+        finally:
+            await w3.provider.disconnect()  # an RPC provider here, never embedded
         deployment.save(config.deployment_file)
-        disconnect = getattr(w3.provider, "disconnect", None)
-        if disconnect is not None:
-            await disconnect()
         return deployment
     finally:
         await container.shutdown_resources()  # type: ignore[misc]

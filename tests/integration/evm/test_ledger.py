@@ -690,3 +690,22 @@ async def test_confirmations_are_awaited(anvil_node: AnvilNode, tmp_path: Path) 
         assert confirmed is not None and confirmed.status is JournalStatus.CONFIRMED
     finally:
         await store.close()
+
+
+def test_deploying_to_a_node_that_is_not_there_is_a_clear_error_without_a_traceback(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import socket
+
+    from drexfy.entrypoints.cli import main
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("DREXFY_DATA_DIR", str(tmp_path))
+    assert main(["contracts", "deploy", "--rpc-url", f"http://127.0.0.1:{port}", "--chain-id", "1287"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ledger-unavailable:") and f"127.0.0.1:{port} unreachable" in err
+    assert "Traceback" not in err and not (tmp_path / "evm-deployment.json").exists()

@@ -17,7 +17,7 @@ from drexfy.adapters.evm.ledger import EvmLedger
 from drexfy.adapters.evm.memory_journal import MemoryJournal
 from drexfy.adapters.evm.relayer import Relayer
 from drexfy.adapters.secp256k1 import evm_address
-from drexfy.domain.errors import ConfigurationError
+from drexfy.domain.errors import ConfigurationError, LedgerUnavailable
 from drexfy.domain.ports import KeyVault, OperationJournal
 
 log = logging.getLogger(__name__)
@@ -43,10 +43,22 @@ async def connect(config: EvmConfig) -> AsyncWeb3[Any]:
         aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64, keepalive_timeout=30), raise_for_status=True)
     )
     w3 = AsyncWeb3(provider)
-    chain_id = await w3.eth.chain_id
-    if chain_id != config.chain_id:
-        raise ConfigurationError(f"{config.rpc_url} serves chain {chain_id}, configuration says {config.chain_id}")
+    try:
+        try:
+            chain_id = await w3.eth.chain_id
+        except (OSError, TimeoutError, aiohttp.ClientError) as exc:
+            raise LedgerUnavailable(f"EVM node {config.rpc_url} unreachable: {type(exc).__name__}") from exc
+        if chain_id != config.chain_id:
+            raise ConfigurationError(f"{config.rpc_url} serves chain {chain_id}, configuration says {config.chain_id}")
+    except BaseException:
+        await _disconnect(w3)  # a refused start must not leak the pooled session
+        raise
     return w3
+
+
+async def _disconnect(w3: AsyncWeb3[Any]) -> None:
+    if isinstance(w3.provider, AsyncHTTPProvider):
+        await w3.provider.disconnect()
 
 
 async def _ensure_funded(w3: AsyncWeb3[Any], addresses: list[str]) -> None:
@@ -140,19 +152,23 @@ async def build_evm_ledger(config: EvmConfig | Any, vault: KeyVault, journal: Op
     `drexfy contracts deploy` and checks it names this chain."""
     config = EvmConfig.coerce(config)
     w3 = await connect(config)
-    if config.embedded:
-        journal = MemoryJournal()
-        deployment = await deploy_suite(w3, vault, journal, config)
-        deployment.save(config.deployment_file)
-    else:
-        if not config.deployment_file.exists():
-            raise ConfigurationError(
-                f"no EVM deployment at {config.deployment_file}; run `drexfy contracts deploy` first"
-            )
-        deployment = Deployment.load(config.deployment_file)
-        if deployment.chain_id != config.chain_id:
-            raise ConfigurationError(f"{config.deployment_file} is for chain {deployment.chain_id}")
-    chain_id = await w3.eth.chain_id
-    relayer = Relayer(w3, chain_id, vault, journal, config)
-    await _ensure_funded(w3, [deployment.relayer])
+    try:
+        if config.embedded:
+            journal = MemoryJournal()
+            deployment = await deploy_suite(w3, vault, journal, config)
+            deployment.save(config.deployment_file)
+        else:
+            if not config.deployment_file.exists():
+                raise ConfigurationError(
+                    f"no EVM deployment at {config.deployment_file}; run `drexfy contracts deploy` first"
+                )
+            deployment = Deployment.load(config.deployment_file)
+            if deployment.chain_id != config.chain_id:
+                raise ConfigurationError(f"{config.deployment_file} is for chain {deployment.chain_id}")
+        chain_id = await w3.eth.chain_id
+        relayer = Relayer(w3, chain_id, vault, journal, config)
+        await _ensure_funded(w3, [deployment.relayer])
+    except BaseException:
+        await _disconnect(w3)
+        raise
     return EvmLedger(w3, deployment, relayer, config.batch_size, config.log_chunk_blocks)
