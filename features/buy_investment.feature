@@ -65,6 +65,17 @@ Feature: Buying an investment
     Then the order of "Ana" is "EXPIRED"
     And 1000 units of "SME1" are left for sale
 
+  Scenario: An investor cancels an unpaid order, and a payment that still arrives goes back
+    Given an active investor "Ana" classified "EU_NON_ACCREDITED"
+    When "Ana" orders 5 units of "SME1"
+    And "Ana" cancels the order
+    Then the order of "Ana" is "CANCELLED"
+    And 1000 units of "SME1" are left for sale
+    When the payment gateway confirms the payment for the order of "Ana"
+    Then the order of "Ana" is "REFUND_DUE"
+    And "Ana" holds 0 units of "SME1" in the platform and on the ledger
+    And 1000 units of "SME1" are left for sale
+
   Scenario: A settlement interrupted by a crash resumes without delivering twice
     Given an active investor "Ana" classified "EU_NON_ACCREDITED"
     When "Ana" orders 5 units of "SME1"

@@ -346,6 +346,11 @@ def _order(world: World, name: str, units: int, symbol: str) -> None:
         world.orders[name] = order.id
 
 
+@when(parsers.parse('"{name}" cancels the order'))
+def cancels_order(world: World, name: str) -> None:
+    world.run(p.cancel_order(world.svc, world.orders[name], "cancelled by the investor"))
+
+
 @when(parsers.parse('"{name}" orders {units:d} units of "{symbol}"'))
 def orders(world: World, name: str, units: int, symbol: str) -> None:
     _order(world, name, units, symbol)

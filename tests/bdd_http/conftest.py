@@ -298,6 +298,11 @@ def _pay(world: HttpWorld, name: str, *, drain: bool = True) -> None:
         world.drain()
 
 
+@when(parsers.parse('"{name}" cancels the order'))
+def cancels_order_over_http(world: HttpWorld, name: str) -> None:
+    world.api("POST", f"/api/v1/orders/{world.orders[name]}/cancel", "investor", investor_id=world.investors[name])
+
+
 @when(parsers.parse('the payment gateway confirms the payment for the order of "{name}"'))
 def payment_confirmed(world: HttpWorld, name: str) -> None:
     _pay(world, name)

@@ -338,6 +338,43 @@ async def test_an_order_for_more_than_is_left_is_sold_out(api):
     assert problem["type"].endswith("/sold-out")
 
 
+async def test_an_investor_cancels_an_unpaid_order_and_a_late_payment_is_refunded(api):
+    investor_id = await api.active_investor("cancel@example.com")
+    other_id = await api.active_investor("other@example.com")
+    instrument_id = await api.open_instrument("CNL1", units=10)
+    order = await api.order(investor_id, instrument_id, 4)
+    path = f"/api/v1/orders/{order['id']}/cancel"
+
+    status, problem = await api.call("POST", path, "investor", investor_id=other_id)
+    assert status == 404 and problem["type"].endswith("/order-not-found")  # not theirs: looks unknown
+    status, cancelled = await api.call("POST", path, "investor", investor_id=investor_id)
+    assert (status, cancelled["status"], cancelled["reason"]) == (200, "CANCELLED", "cancelled by the investor")
+    _, instrument = await api.call("GET", f"/api/v1/instruments/{instrument_id}", "admin")
+    assert (instrument["units_available"], instrument["units_reserved"]) == (10, 0)
+    status, again = await api.call("POST", path, "frontend")  # a retried request answers the same
+    assert (status, again["status"]) == (200, "CANCELLED")
+
+    # The investor had paid in another tab: the money goes back, no units are delivered.
+    await api.payment(
+        sandbox.stripe_event("evt_cnl1", "payment_intent.succeeded", order_id=order["id"], amount_minor=40_000)
+    )
+    await api.drain()
+    _, late = await api.call("GET", f"/api/v1/orders/{order['id']}", "admin")
+    assert (late["status"], late["reason"], late["tx_ids"]) == (
+        "REFUND_DUE",  # the refund is started with the gateway; its charge.refunded event ends it
+        "payment arrived after the order was cancelled",
+        [],
+    )
+
+    paid = await api.order(investor_id, instrument_id, 2)
+    await api.payment(
+        sandbox.stripe_event("evt_cnl2", "payment_intent.succeeded", order_id=paid["id"], amount_minor=20_000)
+    )
+    await api.drain()
+    status, problem = await api.call("POST", f"/api/v1/orders/{paid['id']}/cancel", "admin")
+    assert status == 409 and problem["type"].endswith("/illegal-transition") and "SETTLED" in problem["detail"]
+
+
 async def test_a_failed_payment_closes_the_order_and_frees_the_units(api):
     investor_id = await api.active_investor("fail@example.com")
     instrument_id = await api.open_instrument("FAIL1", units=10)

@@ -30,6 +30,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/instruments/{instrument_id}/close"): {"admin"},
     ("POST", "/api/v1/orders"): {"frontend", "investor"},
     ("GET", "/api/v1/orders/{order_id}"): {"frontend", "admin", "investor"},
+    ("POST", "/api/v1/orders/{order_id}/cancel"): {"frontend", "admin", "investor"},
     ("POST", "/api/v1/instruments/{instrument_id}/repayments"): {"admin"},
     ("GET", "/api/v1/instruments/{instrument_id}/repayments"): {"frontend", "admin"},
     ("GET", "/api/v1/repayments/{repayment_id}"): {"frontend", "admin"},

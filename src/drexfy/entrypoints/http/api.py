@@ -18,13 +18,14 @@ from drexfy.domain import processes as p
 from drexfy.domain.classification import Classification
 from drexfy.domain.errors import (
     DomainError,
+    IllegalTransition,
     InstrumentNotFound,
     InvestorNotFound,
     NotFound,
     OrderNotFound,
     RepaymentNotFound,
 )
-from drexfy.domain.model import ComplianceState, InvestorKind, KycStatus, RepaymentStatus
+from drexfy.domain.model import ComplianceState, InvestorKind, KycStatus, Order, OrderStatus, RepaymentStatus
 from drexfy.domain.money import Money
 from drexfy.domain.ports import MessageQueue, MessageStatus
 from drexfy.entrypoints.http import views
@@ -276,7 +277,8 @@ async def create_order(call: Call) -> Reply:
     return 201, views.order(order)
 
 
-async def get_order(call: Call) -> Reply:
+async def _visible_order(call: Call) -> Order:
+    """The order of the path, if the caller may see it (another investor's order looks unknown)."""
     try:
         async with call.svc.store.unit_of_work() as uow:
             order = await uow.orders.get(call.param("order_id"))
@@ -284,7 +286,23 @@ async def get_order(call: Call) -> Reply:
         raise OrderNotFound("No such order.") from None
     if not call.principal.may_act_for(order.investor_id):
         raise OrderNotFound("No such order.")
-    return 200, views.order(order)
+    return order
+
+
+async def get_order(call: Call) -> Reply:
+    return 200, views.order(await _visible_order(call))
+
+
+async def cancel_order(call: Call) -> Reply:
+    """Cancel an unpaid order and release its units. Cancelling it again answers the same; a paid
+    order cannot be cancelled (409). A payment that still arrives is refunded automatically."""
+    order = await _visible_order(call)
+    if order.status is OrderStatus.CANCELLED:
+        return 200, views.order(order)
+    if order.status is not OrderStatus.CREATED:
+        raise IllegalTransition(f"Only an unpaid order can be cancelled; this one is {order.status.value}.")
+    cancelled = await p.cancel_order(call.svc, order.id, f"cancelled by the {call.principal.role.value}")
+    return 200, views.order(cancelled)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -539,6 +557,15 @@ ENDPOINTS: list[Endpoint] = [
         201,
         creates=True,
         errors=(403, 404, 409, 422, 502),
+    ),
+    Endpoint(
+        "POST",
+        f"{V1}/orders/{{order_id}}/cancel",
+        cancel_order,
+        "Cancel an unpaid order and release its units (a late payment is refunded)",
+        "orders",
+        frozenset({F, A, INV}),
+        errors=(404, 409),
     ),
     Endpoint(
         "GET", f"{V1}/orders/{{order_id}}", get_order, "One order", "orders", frozenset({F, A, INV}), errors=(404,)
