@@ -35,8 +35,8 @@ def _config_check(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.config)
     redacted = settings.as_dict()
-    for key in ("jwt_secret", "kyc_webhook_secret", "aml_webhook_secret", "stripe_webhook_secret", "notify_secret"):
-        if redacted["http"].get(key):
+    for key, value in redacted["http"].items():
+        if "secret" in key and value:  # current and previous (rotation) secrets alike
             redacted["http"][key] = "***"
     print(json.dumps(redacted, indent=2))
     return 0

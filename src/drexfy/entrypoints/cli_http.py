@@ -149,7 +149,18 @@ def build_http_settings(settings: Any, *, run_worker: bool = True) -> Any:
         jwt_secret=s["jwt_secret"],
         run_worker=run_worker,
         worker=build_worker_settings(settings),
+        jwt_previous_secrets=_previous(settings, "jwt_previous_secrets"),
+        kyc_previous_secrets=_previous(settings, "kyc_webhook_previous_secrets"),
+        aml_previous_secrets=_previous(settings, "aml_webhook_previous_secrets"),
+        payments_previous_secrets=_previous(settings, "stripe_webhook_previous_secrets"),
     )
+
+
+def _previous(settings: Any, key: str) -> tuple[str, ...]:
+    """A rotation's earlier secrets: a comma-separated string (env friendly) or a TOML list."""
+    value = settings.get(f"http.{key}")
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return tuple(str(item).strip() for item in items if str(item).strip())
 
 
 def build_worker_settings(settings: Any) -> Any:

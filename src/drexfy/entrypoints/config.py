@@ -98,6 +98,12 @@ DEFAULTS: dict[str, Any] = {
         "stripe_webhook_secret": "",
         "notify_url": "",
         "notify_secret": "",
+        # Rotation: earlier secrets still accepted (comma-separated) while senders and token holders
+        # move to the new one; never used to sign. Empty them once the rotation is over.
+        "jwt_previous_secrets": "",
+        "kyc_webhook_previous_secrets": "",
+        "aml_webhook_previous_secrets": "",
+        "stripe_webhook_previous_secrets": "",
     },
 }
 

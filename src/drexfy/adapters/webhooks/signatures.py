@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from collections.abc import Sequence
 
 import stripe
 
@@ -46,18 +47,27 @@ def sign_digest(body: bytes, secret: str, alg: str = DEFAULT_DIGEST_ALG) -> str:
     return hmac.new(secret.encode(), body, digestmod).hexdigest()
 
 
-def verify_digest(body: bytes, digest: str | None, alg: str | None, secret: str) -> None:
-    """Check a Sumsub-style digest; raise SignatureError if it does not match."""
-    if not secret:
+def _secrets(secret: str | Sequence[str]) -> tuple[str, ...]:
+    """The secrets to accept: the current one first, then any still valid during a rotation."""
+    found = (secret,) if isinstance(secret, str) else tuple(secret)
+    if not found or not found[0]:
         raise SignatureError("no webhook secret configured")
+    return tuple(s for s in found if s)
+
+
+def verify_digest(body: bytes, digest: str | None, alg: str | None, secret: str | Sequence[str]) -> None:
+    """Check a Sumsub-style digest against the secret (or any of the secrets, during a rotation);
+    raise SignatureError if none matches."""
+    accepted = _secrets(secret)
     if not digest:
         raise SignatureError(f"missing {DIGEST_HEADER} header")
     name = (alg or DEFAULT_DIGEST_ALG).strip().upper()
     if name not in _DIGEST_ALGS:
         raise SignatureError(f"unsupported {DIGEST_ALG_HEADER} {name!r}")
-    expected = sign_digest(body, secret, name)
-    # compare_digest on ASCII bytes; lower() because hex case is not significant.
-    if not hmac.compare_digest(expected.encode(), digest.strip().lower().encode("ascii", "replace")):
+    given = digest.strip().lower().encode("ascii", "replace")  # hex case is not significant
+    # Every secret is compared (constant time each), so timing tells nothing about which matched.
+    matches = [hmac.compare_digest(sign_digest(body, s, name).encode(), given) for s in accepted]
+    if not any(matches):
         raise SignatureError("payload digest does not match")
 
 
@@ -69,7 +79,7 @@ def sign_stripe(body: bytes, secret: str, timestamp: int | None = None) -> str:
 def verify_stripe(
     body: bytes,
     header: str | None,
-    secret: str,
+    secret: str | Sequence[str],
     *,
     tolerance: int = STRIPE_TOLERANCE_SECONDS,
     future_skew: int = STRIPE_FUTURE_SKEW_SECONDS,
@@ -82,15 +92,24 @@ def verify_stripe(
     """
     if not header:
         raise SignatureError(f"missing {STRIPE_HEADER} header")
-    if not secret:
-        raise SignatureError("no webhook secret configured")
-    try:
-        stripe.WebhookSignature.verify_header(body, header, secret, tolerance)
-    except stripe.SignatureVerificationError as exc:
-        # The package's messages name the failed check and never include the secret.
-        raise SignatureError(str(exc).split(".")[0]) from None
-    except UnicodeDecodeError:
-        raise SignatureError("body is not UTF-8; cannot verify the signature") from None
+    accepted = _secrets(secret)
+    refusals: list[str] = []
+    for candidate in accepted:
+        try:
+            stripe.WebhookSignature.verify_header(body, header, candidate, tolerance)
+        except stripe.SignatureVerificationError as exc:
+            # The package's messages name the failed check and never include the secret.
+            refusals.append(str(exc).split(".")[0])
+            continue
+        except UnicodeDecodeError:
+            raise SignatureError("body is not UTF-8; cannot verify the signature") from None
+        refusals = []
+        break
+    if refusals:
+        # The package checks the signature first: a refusal other than "no signature matches"
+        # comes from the secret that did sign (say, a stale timestamp), and says more.
+        specific = [r for r in refusals if not r.startswith("No signatures found")]
+        raise SignatureError((specific or refusals)[0]) from None
     timestamp = _stripe_timestamp(header)
     current = time.time() if now is None else now
     if timestamp > current + future_skew:

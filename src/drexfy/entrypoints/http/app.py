@@ -140,7 +140,7 @@ def _api_handler(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRe
         assert ep.roles is not None
         principal = authenticate(
             request.headers.get("Authorization"),
-            state.settings.jwt_secret,
+            state.settings.jwt_secrets,
             issuer=state.settings.jwt_issuer,
             audience=state.settings.jwt_audience,
         )

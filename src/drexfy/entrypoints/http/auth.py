@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import enum
 import time
+from collections.abc import Sequence
+from typing import Any
 
 import attrs
 import jwt
@@ -72,8 +74,9 @@ def issue_token(
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
-def authenticate(header: str | None, secret: str, *, issuer: str, audience: str) -> Principal:
-    """Principal of an `Authorization: Bearer ...` header, or Problem 401."""
+def authenticate(header: str | None, secret: str | Sequence[str], *, issuer: str, audience: str) -> Principal:
+    """Principal of an `Authorization: Bearer ...` header, or Problem 401. `secret` may list the
+    current key and earlier ones still accepted during a rotation."""
     if not header:
         raise Problem(401, "unauthenticated", "a bearer token is required", www_authenticate=True)
     scheme, _, token = header.partition(" ")
@@ -82,14 +85,7 @@ def authenticate(header: str | None, secret: str, *, issuer: str, audience: str)
             401, "unauthenticated", "the Authorization header must be 'Bearer <token>'", www_authenticate=True
         )
     try:
-        claims = jwt.decode(
-            token.strip(),
-            secret,
-            algorithms=["HS256"],
-            issuer=issuer,
-            audience=audience,
-            options={"require": ["exp", "iat", "sub", "role"]},
-        )
+        claims = _decode(token.strip(), (secret,) if isinstance(secret, str) else tuple(secret), issuer, audience)
     except jwt.ExpiredSignatureError:
         raise Problem(401, "token-expired", "the bearer token has expired", www_authenticate=True) from None
     except jwt.PyJWTError:
@@ -102,6 +98,27 @@ def authenticate(header: str | None, secret: str, *, issuer: str, audience: str)
     if role is Role.INVESTOR and not isinstance(investor_id, str):
         raise Problem(401, "invalid-token", "an investor token must name its investor", www_authenticate=True)
     return Principal(str(claims["sub"]), role, investor_id if isinstance(investor_id, str) else None)
+
+
+def _decode(token: str, secrets: tuple[str, ...], issuer: str, audience: str) -> dict[str, Any]:
+    """The claims of a token signed with one of `secrets` (the signature is checked before any
+    claim, so a wrong key is the only reason to try the next one)."""
+    for index, secret in enumerate(secrets):
+        try:
+            return dict(
+                jwt.decode(
+                    token,
+                    secret,
+                    algorithms=["HS256"],
+                    issuer=issuer,
+                    audience=audience,
+                    options={"require": ["exp", "iat", "sub", "role"]},
+                )
+            )
+        except jwt.InvalidSignatureError:
+            if index == len(secrets) - 1:
+                raise
+    raise jwt.InvalidSignatureError("no secret configured")
 
 
 def authorize(principal: Principal, roles: frozenset[Role]) -> None:

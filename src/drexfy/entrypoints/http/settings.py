@@ -63,7 +63,31 @@ class HttpSettings:
     #: Run the worker inside the HTTP process (`drexfy serve`); False for API-only replicas.
     run_worker: bool = True
     worker: WorkerSettings = attrs.field(factory=WorkerSettings)
+    #: Earlier secrets still accepted while they are being rotated out (never used to sign).
+    jwt_previous_secrets: tuple[str, ...] = ()
+    kyc_previous_secrets: tuple[str, ...] = ()
+    aml_previous_secrets: tuple[str, ...] = ()
+    payments_previous_secrets: tuple[str, ...] = ()
 
     @property
     def aml_secret(self) -> str:
         return self.aml_webhook_secret or self.kyc_webhook_secret
+
+    @property
+    def jwt_secrets(self) -> tuple[str, ...]:
+        """Token signing key first (it signs), then the previous ones (they still verify)."""
+        return (self.jwt_secret, *self.jwt_previous_secrets)
+
+    @property
+    def kyc_secrets(self) -> tuple[str, ...]:
+        return (self.kyc_webhook_secret, *self.kyc_previous_secrets)
+
+    @property
+    def aml_secrets(self) -> tuple[str, ...]:
+        if not self.aml_webhook_secret:
+            return self.kyc_secrets  # the same provider signs both
+        return (self.aml_webhook_secret, *self.aml_previous_secrets)
+
+    @property
+    def payments_secrets(self) -> tuple[str, ...]:
+        return (self.payments_webhook_secret, *self.payments_previous_secrets)

@@ -109,13 +109,13 @@ def _verify_kyc(state: AppState, request: web.Request, body: bytes) -> None:
         body,
         request.headers.get(DIGEST_HEADER),
         request.headers.get(DIGEST_ALG_HEADER),
-        state.settings.kyc_webhook_secret,
+        state.settings.kyc_secrets,
     )
 
 
 def _verify_aml(state: AppState, request: web.Request, body: bytes) -> None:
     verify_digest(
-        body, request.headers.get(DIGEST_HEADER), request.headers.get(DIGEST_ALG_HEADER), state.settings.aml_secret
+        body, request.headers.get(DIGEST_HEADER), request.headers.get(DIGEST_ALG_HEADER), state.settings.aml_secrets
     )
 
 
@@ -123,7 +123,7 @@ def _verify_payment(state: AppState, request: web.Request, body: bytes) -> None:
     verify_stripe(
         body,
         request.headers.get(STRIPE_HEADER),
-        state.settings.payments_webhook_secret,
+        state.settings.payments_secrets,
         tolerance=state.settings.stripe_tolerance_seconds,
         future_skew=state.settings.stripe_future_skew_seconds,
     )
