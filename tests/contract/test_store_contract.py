@@ -419,6 +419,29 @@ async def test_expired_lists_only_created_orders_past_their_expiry(store: Store)
         assert [o.id for o in await uow.orders.expired(T0, limit=1)] == ["ord_late1"]
 
 
+async def test_reserving_lists_the_instruments_unpaid_and_unsettled_orders(store: Store) -> None:
+    created = {"status": OrderStatus.CREATED, "steps": [], "paid_amount": None, "payment_ref": None}
+    await add_all(
+        store,
+        b.order("o_paid", created_at=T0 + timedelta(minutes=2)),  # PAID, settling
+        b.order("o_new", created_at=T0 + timedelta(minutes=1), **created),
+        b.order("o_settled", status=OrderStatus.SETTLED),
+        b.order("o_expired", status=OrderStatus.EXPIRED),
+        b.order("o_other", instrument_id="ins_2", **created),
+    )
+    async with store.unit_of_work() as uow:
+        assert [o.id for o in await uow.orders.reserving("ins_1")] == ["o_new", "o_paid"]
+        assert await uow.orders.reserving("ins_9") == []
+    # A PAID order that settles leaves the list (its units are sold, not reserved any more).
+    async with store.unit_of_work() as uow:
+        paid = await uow.orders.get("o_paid")
+        paid.status = OrderStatus.SETTLED
+        await uow.orders.save(paid)
+        await uow.commit()
+    async with store.unit_of_work() as uow:
+        assert [o.id for o in await uow.orders.reserving("ins_1")] == ["o_new"]
+
+
 async def test_committed_amount_sums_created_paid_and_settled_orders(store: Store) -> None:
     async with store.unit_of_work() as uow:
         assert await uow.orders.committed_amount("inv_1", "ins_1") is None

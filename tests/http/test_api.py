@@ -471,6 +471,11 @@ async def test_reconciliation_reports_in_sync_books_then_the_drift_of_a_tampered
     status, report = await api.call("GET", path, "compliance")
     assert status == 200, report
     assert (report["in_sync"], report["ledger_units"], report["store_units"], report["drift"]) == (True, 4, 4, [])
+    assert (report["units_reserved"], report["reserved_by_orders"]) == (0, 0)
+    # An unpaid order holds its units: counted on both sides, still in sync.
+    await api.order(investor_id, instrument_id, 2)
+    _, report = await api.call("GET", path, "compliance")
+    assert (report["in_sync"], report["units_reserved"], report["reserved_by_orders"]) == (True, 2, 2)
     assert report["symbol"] == "REC1" and report["checked_at"]
 
     # Units move on the ledger outside the platform (say an agent transfer the store never saw).

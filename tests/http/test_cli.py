@@ -296,6 +296,7 @@ def test_reconcile_prints_each_instrument_and_exits_1_on_drift(anvil_ledger, cap
                 (investor,) = await uow.investors.list()
                 (pool,) = await uow.instruments.list()
                 await uow.positions.add_units(investor.id, pool.id, 2)  # books the chain never saw
+                await uow.instruments.reserve_units(pool.id, 4)  # units held by no order (a crash)
                 await uow.commit()
             return investor.id, pool.id
 
@@ -306,10 +307,13 @@ def test_reconcile_prints_each_instrument_and_exits_1_on_drift(anvil_ledger, cap
     asyncio.run(seed(drift=True))
     assert main(["reconcile", "--instrument", instrument_id]) == 1
     out = capsys.readouterr().out
-    assert "ledger 3 units, store 5: DRIFT at 1 address(es)" in out and f"({investor_id}): ledger 3, store 5" in out
+    assert "ledger 3 units, store 5: DRIFT at 1 address(es) and in reservations" in out
+    assert f"({investor_id}): ledger 3, store 5" in out
+    assert "reservations: 4 units reserved, open orders hold 0" in out
     assert main(["reconcile", "--json"]) == 1
     (report,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert report["in_sync"] is False and report["drift"][0]["investor_id"] == investor_id
+    assert (report["units_reserved"], report["reserved_by_orders"]) == (4, 0)
     assert main(["reconcile", "--instrument", "ins_missing"]) == 2
     assert "ins_missing" in capsys.readouterr().err
 

@@ -304,6 +304,7 @@ async def test_the_worker_reconciles_ledger_and_store_and_reports_drift(api, cap
     assert [(r.symbol, r.in_sync) for r in reports] == [("DRF1", True)]
     metrics_text = await (await api.client.get("/metrics")).text()
     assert 'drexfy_ledger_drift_addresses{instrument="DRF1"} 0' in metrics_text
+    assert 'drexfy_reserved_units_without_order{instrument="DRF1"} 0' in metrics_text
     assert 0 < api.metrics.reconciled_at.value() <= api.svc.clock.now().timestamp()
 
     # A unit leaves the investor's wallet on the ledger behind the platform's back.

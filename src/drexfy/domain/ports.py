@@ -373,6 +373,10 @@ class OrderRepository(Protocol):
         """CREATED orders whose reservation has expired."""
         ...
 
+    async def reserving(self, instrument_id: str) -> list[Order]:
+        """The instrument's orders that hold reserved units (CREATED and PAID), for reconciliation."""
+        ...
+
     async def committed_amount(self, investor_id: str, instrument_id: str) -> Money | None:
         """Sum of the investor's CREATED, PAID and SETTLED orders in the instrument (None if none)."""
         ...

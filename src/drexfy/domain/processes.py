@@ -1128,16 +1128,27 @@ class Reconciliation:
     ledger_units: int
     store_units: int
     drift: tuple[Drift, ...]
+    #: The instrument's reservation counter, and what its unpaid and unsettled orders hold. They
+    #: differ when a process died between reserving and recording an order (DynamoDB reserves at
+    #: once): units held by no order are not sold, never oversold.
+    units_reserved: int = 0
+    reserved_by_orders: int = 0
+
+    @property
+    def reserved_without_order(self) -> int:
+        return self.units_reserved - self.reserved_by_orders
 
     @property
     def in_sync(self) -> bool:
-        return not self.drift
+        return not self.drift and self.reserved_without_order == 0
 
 
 async def reconcile(svc: Services, instrument_id: str) -> Reconciliation:
-    """Compare who holds the instrument on the ledger with the store's positions (read-only)."""
+    """Compare who holds the instrument on the ledger with the store's positions, and its reserved
+    units with its open orders (read-only)."""
     async with svc.store.unit_of_work() as uow:
         instrument = await uow.instruments.get(instrument_id)
+        reserving = await uow.orders.reserving(instrument_id)
         positions = await uow.positions.holders(instrument_id)
         by_address: dict[str, tuple[str, int]] = {}
         for position in positions:
@@ -1161,6 +1172,8 @@ async def reconcile(svc: Services, instrument_id: str) -> Reconciliation:
         sum(on_ledger.values()),
         sum(units for _, units in by_address.values()),
         tuple(drift),
+        instrument.units_reserved,
+        sum(order.units for order in reserving),
     )
 
 

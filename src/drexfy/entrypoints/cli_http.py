@@ -448,6 +448,8 @@ async def _reconcile(args: argparse.Namespace) -> int:
             print(json.dumps(views.reconciliation(report)))
             continue
         state = "in sync" if report.in_sync else f"DRIFT at {len(report.drift)} address(es)"
+        if report.reserved_without_order:
+            state = "DRIFT in reservations" if not report.drift else state + " and in reservations"
         print(
             f"{report.symbol} ({report.instrument_id}): ledger {report.ledger_units} units,"
             f" store {report.store_units}: {state}"
@@ -455,6 +457,10 @@ async def _reconcile(args: argparse.Namespace) -> int:
         for drift in report.drift:
             who = drift.investor_id or "no investor"
             print(f"  {drift.address} ({who}): ledger {drift.ledger_units}, store {drift.store_units}")
+        if report.reserved_without_order:
+            print(
+                f"  reservations: {report.units_reserved} units reserved, open orders hold {report.reserved_by_orders}"
+            )
     if not reports and not args.json:
         print("no instrument is issued on the ledger yet")
     return 0 if all(report.in_sync for report in reports) else 1

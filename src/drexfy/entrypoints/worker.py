@@ -235,6 +235,15 @@ class Worker:
         reports = await p.reconcile_all(self.svc)
         for report in reports:
             self.metrics.ledger_drift.set(len(report.drift), instrument=report.symbol)
+            self.metrics.reserved_without_order.set(report.reserved_without_order, instrument=report.symbol)
+            if report.reserved_without_order:
+                log.warning(
+                    "reserved units and open orders disagree",
+                    extra={
+                        "instrument_id": report.instrument_id,
+                        "outcome": f"{report.units_reserved} reserved, orders hold {report.reserved_by_orders}",
+                    },
+                )
             for drift in report.drift:
                 log.warning(
                     "ledger and store disagree",

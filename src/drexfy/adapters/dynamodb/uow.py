@@ -734,7 +734,14 @@ class DynamoOrders(_Aggregates):
 
     def attributes(self, order: Order) -> Item:
         created = format_timestamp(order.created_at)
-        expiring = order.status is OrderStatus.CREATED
+        # Sparse GSI2: CREATED orders by expiry (the expiry sweep), PAID orders by creation (with
+        # the CREATED ones, every order holding reserved units, for reconciliation); none else.
+        if order.status is OrderStatus.CREATED:
+            gsi2: tuple[str | None, str | None] = ("ORDEXP", f"{format_timestamp(order.expires_at)}#{order.id}")
+        elif order.status is OrderStatus.PAID:
+            gsi2 = ("ORDPAID", f"{created}#{order.id}")
+        else:
+            gsi2 = (None, None)
         return {
             "investor_id": order.investor_id,
             "instrument_id": order.instrument_id,
@@ -743,9 +750,8 @@ class DynamoOrders(_Aggregates):
             "currency": order.amount.currency,
             "GSI1PK": f"INVORD#{order.investor_id}",
             "GSI1SK": f"{created}#{order.id}",
-            # Sparse: only CREATED orders are in the expiry index.
-            "GSI2PK": "ORDEXP" if expiring else None,
-            "GSI2SK": f"{format_timestamp(order.expires_at)}#{order.id}" if expiring else None,
+            "GSI2PK": gsi2[0],
+            "GSI2SK": gsi2[1],
         }
 
     async def by_investor(self, investor_id: str) -> list[Order]:
@@ -758,6 +764,17 @@ class DynamoOrders(_Aggregates):
             "#a_GSI2PK = :p AND #a_GSI2SK < :b", {":p": "ORDEXP", ":b": format_timestamp(now) + "$"}, "GSI2", limit
         )
         return [o for o in found if o.status is OrderStatus.CREATED and o.expires_at <= now]
+
+    async def reserving(self, instrument_id: str) -> list[Order]:
+        """Unpaid and paid-not-settled orders are few at any time (reservations last minutes), so
+        both GSI2 partitions are read whole and filtered by instrument."""
+        found: list[Order] = []
+        for partition in ("ORDEXP", "ORDPAID"):
+            found += await self.query("#a_GSI2PK = :p", {":p": partition}, "GSI2")
+        return sorted(
+            (o for o in found if o.instrument_id == instrument_id and o.reserves_units),
+            key=lambda o: (o.created_at, o.id),
+        )
 
     async def committed_amount(self, investor_id: str, instrument_id: str) -> Money | None:
         orders = [

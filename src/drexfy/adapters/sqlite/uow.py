@@ -38,6 +38,7 @@ from drexfy.domain.errors import (
 )
 from drexfy.domain.events import DomainEvent
 from drexfy.domain.model import (
+    RESERVING,
     AllocationStatus,
     Instrument,
     Investor,
@@ -552,6 +553,17 @@ class SqliteOrders(_Repository):
             lambda conn: conn.execute(
                 f"{self._SELECT} WHERE status = ? AND expires_at <= ? ORDER BY expires_at, id LIMIT ?",
                 (OrderStatus.CREATED.value, format_timestamp(now), max(limit, 0)),
+            ).fetchall()
+        )
+        return [_order(row) for row in rows]
+
+    async def reserving(self, instrument_id: str) -> list[Order]:
+        states = sorted(s.value for s in RESERVING)
+        rows = await self._run(
+            lambda conn: conn.execute(
+                f"{self._SELECT} WHERE instrument_id = ? AND status IN ({', '.join('?' for _ in states)})"
+                " ORDER BY created_at, id",
+                (instrument_id, *states),
             ).fetchall()
         )
         return [_order(row) for row in rows]

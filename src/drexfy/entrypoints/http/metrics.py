@@ -128,6 +128,10 @@ class Metrics:
             "drexfy_ledger_drift_addresses",
             "Addresses whose units differ between the ledger and the store, by instrument, at the last reconciliation",
         )
+        self.reserved_without_order = Gauge(
+            "drexfy_reserved_units_without_order",
+            "Units an instrument counts as reserved minus those its open orders hold, at the last reconciliation",
+        )
         self.reconciled_at = Gauge(
             "drexfy_reconciliation_timestamp_seconds", "When the last reconciliation of ledger and store finished"
         )

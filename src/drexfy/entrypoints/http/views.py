@@ -163,6 +163,8 @@ def reconciliation(r: Reconciliation) -> dict[str, Any]:
         "in_sync": r.in_sync,
         "ledger_units": r.ledger_units,
         "store_units": r.store_units,
+        "units_reserved": r.units_reserved,
+        "reserved_by_orders": r.reserved_by_orders,
         "drift": [
             {
                 "address": d.address,
