@@ -35,6 +35,14 @@ Feature: Repayment
     Then "Bob" received 60.06 EUR of stablecoin
     And "Bob" has 0.00 EUR held back
 
+  Scenario: A holder flagged while a repayment is being paid out is held back, and nobody is paid twice
+    Given AML monitoring will flag "Cleo" for "late alert" while the next repayment is being paid out
+    When the admin triggers the repayment of "SME2" for period "2026-11" with interest 100.00 EUR and principal 0.00 EUR
+    Then "Cleo" received 0.00 EUR of stablecoin
+    And "Cleo" has 9.91 EUR held back
+    And "Ana" received 30.03 EUR of stablecoin
+    And "Bob" received 60.06 EUR of stablecoin
+
   Scenario: The final redemption burns every unit
     When the admin triggers the final repayment of "SME2" for period "2027-12" with interest 10.00 EUR and principal 3330.00 EUR
     Then "Ana" holds 0 units of "SME2" in the platform and on the ledger

@@ -9,7 +9,7 @@ against the ledger double. Steps are synchronous; coroutines run on one loop per
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -22,7 +22,7 @@ from drexfy.domain.classification import Classification, KycResult
 from drexfy.domain.errors import ComplianceRejected, DomainError
 from drexfy.domain.model import InstrumentStatus, InvestorKind, KycStatus, OrderStatus, Wallet
 from drexfy.domain.money import Money
-from drexfy.domain.ports import Ledger, LedgerResult, PaymentEvent, PaymentEventKind, Purchase
+from drexfy.domain.ports import Ledger, LedgerResult, PaymentEvent, PaymentEventKind, Payout, Purchase
 from drexfy.entrypoints.config import load_settings
 from drexfy.entrypoints.container import build_container
 from tests.support.ledgers import LEDGER_KINDS, ledger_overrides
@@ -56,12 +56,20 @@ class CrashingLedger:
         self.armed: set[str] = set()
         self.kind = inner.kind
         self.currency = inner.currency
+        #: Run once right before the next `distribute` (something happening mid-repayment).
+        self.before_distribute: Callable[[], Awaitable[Any]] | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
     def address_for(self, public_key: bytes) -> str:
         return self._inner.address_for(public_key)
+
+    async def distribute(self, op_id: str, instrument_ref: str, payouts: Sequence[Payout]) -> LedgerResult:
+        hook, self.before_distribute = self.before_distribute, None
+        if hook is not None:
+            await hook()
+        return await self._inner.distribute(op_id, instrument_ref, payouts)
 
     async def settle_purchase(self, op_id: str, purchase: Purchase) -> LedgerResult:
         result = await self._inner.settle_purchase(op_id, purchase)
@@ -597,6 +605,19 @@ def aml_flags(world: World, name: str, reason: str) -> None:
     investor = world.investor(name)
     alert = p.AmlAlert(f"aml_{investor.id}_{reason}", investor.applicant_id, None, True, reason)
     world.run(p.handle_aml_alert(world.svc, alert))
+
+
+@given(parsers.parse('AML monitoring will flag "{name}" for "{reason}" while the next repayment is being paid out'))
+def aml_flags_mid_payout(world: World, name: str, reason: str) -> None:
+    """The alert lands after the holders were batched and before the ledger pays them: the ledger
+    refuses the frozen holder's payout in the middle of a batch."""
+    investor = world.investor(name)
+    alert = p.AmlAlert(f"aml_{investor.id}_{reason}", investor.applicant_id, None, True, reason)
+
+    async def flag() -> None:
+        await p.handle_aml_alert(world.svc, alert)
+
+    world.ledger.before_distribute = flag
 
 
 @when(parsers.parse('a compliance officer unblocks "{name}" because "{reason}"'))

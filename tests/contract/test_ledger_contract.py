@@ -160,6 +160,34 @@ def test_a_distribution_never_pays_into_a_frozen_wallet(bench: Bench) -> None:
     assert bench.run(bench.ledger.stablecoin_balance(b.address)) == Money(0, "EUR")
 
 
+@pytest.mark.parametrize("refused_at", [0, 1, 2])
+def test_a_distribution_resent_without_its_refused_holder_pays_everyone_else_exactly_once(
+    bench: Bench, refused_at: int
+) -> None:
+    """What the repayment process does after a refusal: hold the frozen holder back and send the
+    same operation again without it. A ledger that paid some holders before the refusal (XRPL pays
+    one by one, EVM in chunks) must recognise them, wherever the refused holder stood."""
+    ref = bench.instrument(f"CT8{refused_at}", {EU})
+    wallets = [bench.wallet(EU) for _ in range(3)]
+    for n, wallet in enumerate(wallets):
+        bench.run(
+            bench.ledger.settle_purchase(f"settle:r{refused_at}{n}", purchase(f"r{refused_at}{n}", wallet, ref, 1))
+        )
+    refused = wallets[refused_at]
+    bench.run(bench.ledger.set_frozen(f"freeze:{refused.id}", refused, True, [ref]))
+    payouts = [Payout(w, Money(100 * (n + 1), "EUR")) for n, w in enumerate(wallets)]
+    op = f"repay:r3{refused_at}:0"
+    with pytest.raises(ComplianceRejected):
+        bench.run(bench.ledger.distribute(op, ref, payouts))
+    rest = [p for p in payouts if p.wallet is not refused]
+    first = bench.run(bench.ledger.distribute(op, ref, rest))
+    again = bench.run(bench.ledger.distribute(op, ref, rest))  # a retry after a crash
+    assert again.tx_ids == first.tx_ids
+    for payout in payouts:
+        expected = Money(0, "EUR") if payout.wallet is refused else payout.amount
+        assert bench.run(bench.ledger.stablecoin_balance(payout.wallet.address)) == expected
+
+
 def test_burning_stablecoin_takes_it_out_of_the_wallet(bench: Bench) -> None:
     ref = bench.instrument("CT7", {EU})
     a = bench.wallet(EU)

@@ -117,7 +117,12 @@ class Ledger(Protocol):
         ...
 
     async def distribute(self, op_id: str, instrument_ref: str, payouts: Sequence[Payout]) -> LedgerResult:
-        """Pay stablecoin to many holders and retire their principal units, as one operation."""
+        """Pay stablecoin to many holders and retire their principal units, as one operation.
+
+        After a ComplianceRejected the same `op_id` may come again with some payouts removed (the
+        refused holders, held back). A ledger that applied part of the first attempt (payouts are
+        not one transaction on every ledger) must recognise what it already paid under `op_id` and
+        never pay it twice."""
         ...
 
     async def set_frozen(

@@ -748,7 +748,8 @@ async def trigger_repayment(svc: Services, cmd: TriggerRepayment) -> Repayment:
 
 async def continue_repayment(svc: Services, repayment_id: str) -> Repayment:
     """Pay the pending shares batch by batch. A batch's members and operation id are fixed in the
-    store before the ledger sees it, so a retry resends the same batch and never pays twice."""
+    store before the ledger sees it, so a retry resends the same batch and never pays twice; after a
+    refusal the batch only loses its blocked members (see `_hold_back_refused`)."""
     batch_size = max(1, svc.settings.distribution_batch_size)
     while True:
 
@@ -788,7 +789,7 @@ async def continue_repayment(svc: Services, repayment_id: str) -> Repayment:
             try:
                 await _pay_batch(svc, repayment_id, batch, members)
             except ComplianceRejected:
-                if not await _unassign_after_refusal(svc, repayment_id, batch):
+                if not await _hold_back_refused(svc, repayment_id, batch):
                     raise
 
     async def finish(uow: UnitOfWork) -> Repayment:
@@ -840,9 +841,12 @@ async def _pay_batch(svc: Services, repayment_id: str, batch: int, members: list
     await _in_uow(svc, record)
 
 
-async def _unassign_after_refusal(svc: Services, repayment_id: str, batch: int) -> bool:
+async def _hold_back_refused(svc: Services, repayment_id: str, batch: int) -> bool:
     """The ledger refused a batch (a holder was frozen after the snapshot). Hold back the blocked
-    members and free the rest for a new batch; False if nobody was blocked (then it is not ours to fix)."""
+    members; the others stay in the same batch, so the next attempt resends it under the same
+    operation id without them. A ledger that is not atomic may have paid some of them already:
+    under the same operation id it recognises those payouts and never makes them twice (a new batch
+    would have paid them again). False if nobody was blocked (then it is not ours to fix)."""
 
     async def work(uow: UnitOfWork) -> bool:
         repayment = await uow.repayments.get(repayment_id)
@@ -853,8 +857,6 @@ async def _unassign_after_refusal(svc: Services, repayment_id: str, batch: int) 
                 if investor.is_blocked:
                     repayment.hold_back(investor.id, svc.clock.now())
                     blocked_any = True
-                else:
-                    allocation.batch = None
         if blocked_any:
             await uow.repayments.save(repayment)
         return blocked_any

@@ -709,3 +709,24 @@ def test_deploying_to_a_node_that_is_not_there_is_a_clear_error_without_a_traceb
     err = capsys.readouterr().err
     assert err.startswith("error: ledger-unavailable:") and f"127.0.0.1:{port} unreachable" in err
     assert "Traceback" not in err and not (tmp_path / "evm-deployment.json").exists()
+
+
+async def test_a_distribution_in_chunks_resent_without_a_refused_holder_pays_the_paid_chunks_once(env: Env) -> None:
+    """With one holder per on-chain batch the first two chunks are paid before the third (a frozen
+    holder) reverts. Resent without that holder, the paid chunks are recognised by their content."""
+    one_per_tx = await build_evm_ledger(attrs.evolve(env.config, batch_size=1), env.vault, env.store.journal)
+    try:
+        holders = [await env.wallet(f"chunk{n}", EU_ACC) for n in range(3)]
+        for n, wallet in enumerate(holders):
+            await env.ledger.settle_purchase(f"settle:ch{n}", purchase(f"ch{n}", wallet, env.instrument, 1))
+        await env.ledger.set_frozen("freeze:chunk2", holders[2], True, [env.instrument])
+        payouts = [Payout(w, eur(100 * (n + 1))) for n, w in enumerate(holders)]
+        with pytest.raises(ComplianceRejected):
+            await one_per_tx.distribute("repay:chunks:0", env.instrument, payouts)
+        assert await env.ledger.stablecoin_balance(holders[0].address) == eur(100)  # paid before the refusal
+        resent = await one_per_tx.distribute("repay:chunks:0", env.instrument, payouts[:2])
+        assert len(resent.tx_ids) == 2
+        balances = [await env.ledger.stablecoin_balance(w.address) for w in holders]
+        assert balances == [eur(100), eur(200), eur(0)]
+    finally:
+        await one_per_tx.close()

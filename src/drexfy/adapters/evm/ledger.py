@@ -256,16 +256,18 @@ class EvmLedger:
     async def distribute(self, op_id: str, instrument_ref: str, payouts: Sequence[Payout]) -> LedgerResult:
         instrument = to_checksum_address(instrument_ref)
         rows = [(to_checksum_address(p.wallet.address), self._base_units(p.amount), p.units_to_retire) for p in payouts]
-        whole = _fingerprint("distribute", instrument, rows)
         tx_ids = []
         for i in range(0, len(rows), self.batch_size):
             batch = rows[i : i + self.batch_size]
             holders = [r[0] for r in batch]
             amounts = [r[1] for r in batch]
             units = [r[2] for r in batch] if any(r[2] for r in batch) else []
-            batch_op = f"{op_id}#{i // self.batch_size}"
+            # Each on-chain batch is named by its content: when the distribution comes again without
+            # a refused holder, the batches paid before the refusal are the same and are recognised
+            # (journal and on-chain batch id), and only the changed ones are new transactions.
+            fp = _fingerprint("distribute-batch", instrument, batch)
+            batch_op = f"{op_id}#{fp[:16]}"
             batch_id = _id32(batch_op)
-            fp = _fingerprint("distribute-batch", whole, i)
             tx_ids.append(
                 await self._send(batch_op, fp, self.distribution, "pay", batch_id, instrument, holders, amounts, units)
             )

@@ -528,27 +528,29 @@ class XrplLedger:
 
     # --- repayment -----------------------------------------------------------------------------
     async def distribute(self, op_id: str, instrument_ref: str, payouts: Sequence[Payout]) -> LedgerResult:
+        """One Payment per holder (and one unit return per retirement): not atomic. Each holder's
+        transactions are keyed by the holder's address under `op_id`, so the same distribution
+        resent without a refused holder recognises every payout already made."""
         issuer = await self.platform("issuer")
         company = await self.platform("instrument_issuer")
         tx_ids: list[str] = []
-        for index, payout in enumerate(payouts):
+        for payout in payouts:
             wallet = payout.wallet
+            key = f"{op_id}/{wallet.address}"
             if payout.amount.is_positive():
                 pay = Payment(
                     account=issuer.address, destination=wallet.address, amount=self._iou(issuer.address, payout.amount)
                 )
-                tx_ids.append((await self._pay_coin(f"{op_id}/{index}/pay", issuer, pay, "repayment")).tx_id)
+                tx_ids.append((await self._pay_coin(f"{key}/pay", issuer, pay, "repayment")).tx_id)
             if payout.units_to_retire:
-                tx_ids += await self._ensure_xrp(f"{op_id}/{index}/fees", wallet.address, 0)
+                tx_ids += await self._ensure_xrp(f"{key}/fees", wallet.address, 0)
                 back = Payment(
                     account=wallet.address,
                     destination=company.address,
                     amount=MPTAmount(mpt_issuance_id=instrument_ref, value=str(payout.units_to_retire)),
                 )
                 tx_ids.append(
-                    (
-                        await self._run(f"{op_id}/{index}/retire", self._investor(wallet), back, "principal retirement")
-                    ).tx_id
+                    (await self._run(f"{key}/retire", self._investor(wallet), back, "principal retirement")).tx_id
                 )
         return LedgerResult(tuple(tx_ids))
 
