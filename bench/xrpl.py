@@ -6,6 +6,8 @@ Measures, on one in-process double with ledgers closing on every applied transac
 - `xrpl-py`: the same payments with xrpl-py's stock path (`autofill_and_sign` on its
   AsyncJsonRpcClient, then `submit`) without journal, vault or tracking. Its client opens a new
   HTTP client per request, which is why the adapter pools one (`drexfy.adapters.xrpl.submission.Rpc`).
+- with ledgers closing on a timer only (as on a network), a repayment to TIMED_HOLDERS holders with
+  the issuer's payments pipelined (`distribute`) against the same payments one at a time.
 Writes bench/results/xrpl.json.
 """
 
@@ -19,6 +21,9 @@ from pathlib import Path
 from typing import Any
 
 HOLDERS = 20
+#: The timed-close part: a ledger every CLOSE_INTERVAL seconds (mainnet: 3-5 s), TIMED_HOLDERS payees.
+CLOSE_INTERVAL = 0.5
+TIMED_HOLDERS = 10
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -64,6 +69,25 @@ async def main() -> dict[str, Any]:
                 )
                 await ledger.rpc.call(SubmitOnly(tx_blob=encode(signed.to_xrpl())))
             baseline_seconds = time.perf_counter() - started
+
+            # As on a network: ledgers close on a timer only. A repayment's payments pipelined
+            # (XrplLedger.distribute) against the same payments one at a time (each awaits its close).
+            double.config.auto_close = False
+            await double.restart_closer(CLOSE_INTERVAL)
+            issuer = await ledger.platform("issuer")
+            timed = wallets[:TIMED_HOLDERS]
+            started = time.perf_counter()
+            await ledger.distribute("bench:pipelined", "00" * 24, [Payout(w, Money(100, "EUR")) for w in timed])
+            pipelined_seconds = time.perf_counter() - started
+            started = time.perf_counter()
+            for n, wallet in enumerate(timed):
+                pay = Payment(
+                    account=issuer.address,
+                    destination=wallet.address,
+                    amount=ledger._iou(issuer.address, Money(100, "EUR")),
+                )
+                await ledger.submitter.run(f"bench:one-by-one/{n}", issuer, pay, "repayment")
+            one_by_one_seconds = time.perf_counter() - started
             await ledger.close()
             await store.close()
     result = {
@@ -71,10 +95,20 @@ async def main() -> dict[str, Any]:
         "adapter_ms_per_tx": round(1000 * adapter_seconds / HOLDERS, 1),
         "xrpl_py_stock_ms_per_tx": round(1000 * baseline_seconds / HOLDERS, 1),
         "adapter_tx_per_s": round(HOLDERS / adapter_seconds, 1),
+        "timed_closes": {
+            "ledger_close_interval_s": CLOSE_INTERVAL,
+            "holders": TIMED_HOLDERS,
+            "repayment_pipelined_s": round(pipelined_seconds, 2),
+            "same_payments_one_at_a_time_s": round(one_by_one_seconds, 2),
+        },
     }
     print(f"{'path':<10} {'ms/tx':>8}")
     print(f"{'adapter':<10} {result['adapter_ms_per_tx']:>8}")
     print(f"{'xrpl-py':<10} {result['xrpl_py_stock_ms_per_tx']:>8}")
+    print(
+        f"repayment to {TIMED_HOLDERS} holders, a ledger closing every {CLOSE_INTERVAL} s:"
+        f" pipelined {pipelined_seconds:.2f} s, one at a time {one_by_one_seconds:.2f} s"
+    )
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "xrpl.json").write_text(json.dumps(result, indent=2) + "\n")
     return result

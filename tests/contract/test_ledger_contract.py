@@ -177,8 +177,9 @@ def test_a_distribution_resent_without_its_refused_holder_pays_everyone_else_exa
     bench.run(bench.ledger.set_frozen(f"freeze:{refused.id}", refused, True, [ref]))
     payouts = [Payout(w, Money(100 * (n + 1), "EUR")) for n, w in enumerate(wallets)]
     op = f"repay:r3{refused_at}:0"
-    with pytest.raises(ComplianceRejected):
+    with pytest.raises(ComplianceRejected) as refusal:
         bench.run(bench.ledger.distribute(op, ref, payouts))
+    assert (refusal.value.party or "").lower() == refused.address.lower()  # the ledger names whom it refused
     rest = [p for p in payouts if p.wallet is not refused]
     first = bench.run(bench.ledger.distribute(op, ref, rest))
     again = bench.run(bench.ledger.distribute(op, ref, rest))  # a retry after a crash

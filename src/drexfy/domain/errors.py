@@ -173,6 +173,11 @@ class ComplianceRejected(LedgerRejected):
 
     code = "ledger-compliance-rejected"
 
+    def __init__(self, message: str, *, reason: str = "", tx_id: str | None = None, party: str | None = None) -> None:
+        super().__init__(message, reason=reason, tx_id=tx_id)
+        #: The ledger address the rules refused, when the ledger names it (a frozen payee, say).
+        self.party = party
+
 
 class OperationConflict(LedgerError):
     """An operation id was reused for a different operation."""

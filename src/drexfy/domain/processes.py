@@ -788,8 +788,8 @@ async def continue_repayment(svc: Services, repayment_id: str) -> Repayment:
         if members:
             try:
                 await _pay_batch(svc, repayment_id, batch, members)
-            except ComplianceRejected:
-                if not await _hold_back_refused(svc, repayment_id, batch):
+            except ComplianceRejected as refused:
+                if not await _hold_back_refused(svc, repayment_id, batch, refused.party):
                     raise
 
     async def finish(uow: UnitOfWork) -> Repayment:
@@ -841,25 +841,31 @@ async def _pay_batch(svc: Services, repayment_id: str, batch: int, members: list
     await _in_uow(svc, record)
 
 
-async def _hold_back_refused(svc: Services, repayment_id: str, batch: int) -> bool:
-    """The ledger refused a batch (a holder was frozen after the snapshot). Hold back the blocked
-    members; the others stay in the same batch, so the next attempt resends it under the same
-    operation id without them. A ledger that is not atomic may have paid some of them already:
-    under the same operation id it recognises those payouts and never makes them twice (a new batch
-    would have paid them again). False if nobody was blocked (then it is not ours to fix)."""
+async def _hold_back_refused(svc: Services, repayment_id: str, batch: int, party: str | None) -> bool:
+    """The ledger refused a batch (a holder was frozen after the snapshot). Hold back the refused
+    holder (`party`, the address the ledger named; every blocked member when it named none); the
+    others stay in the same batch, so the next attempt resends it under the same operation id
+    without them. A ledger that is not atomic may have paid some members already: under the same
+    operation id it recognises those payouts and never makes them twice (a new batch would have
+    paid them again). A blocked member the ledger did not refuse stays: it may have been paid
+    before its block, and if not, the next attempt's refusal names it. False if the refused
+    holder is not blocked in the store (then it is not ours to fix)."""
 
     async def work(uow: UnitOfWork) -> bool:
         repayment = await uow.repayments.get(repayment_id)
-        blocked_any = False
+        held_any = False
         for allocation in repayment.allocations:
             if allocation.batch == batch and allocation.status is AllocationStatus.PENDING:
                 investor = await uow.investors.get(allocation.investor_id)
-                if investor.is_blocked:
+                refused = party is None or (
+                    investor.wallet is not None and investor.wallet.address.lower() == party.lower()
+                )
+                if refused and investor.is_blocked:
                     repayment.hold_back(investor.id, svc.clock.now())
-                    blocked_any = True
-        if blocked_any:
+                    held_any = True
+        if held_any:
             await uow.repayments.save(repayment)
-        return blocked_any
+        return held_any
 
     return await _in_uow(svc, work)
 

@@ -711,22 +711,36 @@ def test_deploying_to_a_node_that_is_not_there_is_a_clear_error_without_a_traceb
     assert "Traceback" not in err and not (tmp_path / "evm-deployment.json").exists()
 
 
-async def test_a_distribution_in_chunks_resent_without_a_refused_holder_pays_the_paid_chunks_once(env: Env) -> None:
-    """With one holder per on-chain batch the first two chunks are paid before the third (a frozen
-    holder) reverts. Resent without that holder, the paid chunks are recognised by their content."""
+@pytest.mark.parametrize("refused_at", [0, 1, 2])
+async def test_a_distribution_in_chunks_resent_without_a_refused_holder_pays_each_holder_once(
+    env: Env, refused_at: int
+) -> None:
+    """One holder per on-chain batch: the chunks before the frozen holder are paid, its chunk
+    reverts, the rest are not sent. Resent without that holder, the paid chunks are recognised
+    (same holders, same id), the others go out once; changing a paid chunk is refused."""
     one_per_tx = await build_evm_ledger(attrs.evolve(env.config, batch_size=1), env.vault, env.store.journal)
     try:
-        holders = [await env.wallet(f"chunk{n}", EU_ACC) for n in range(3)]
+        holders = [await env.wallet(f"chunk{refused_at}{n}", EU_ACC) for n in range(3)]
         for n, wallet in enumerate(holders):
-            await env.ledger.settle_purchase(f"settle:ch{n}", purchase(f"ch{n}", wallet, env.instrument, 1))
-        await env.ledger.set_frozen("freeze:chunk2", holders[2], True, [env.instrument])
+            await env.ledger.settle_purchase(
+                f"settle:ch{refused_at}{n}", purchase(f"ch{refused_at}{n}", wallet, env.instrument, 1)
+            )
+        frozen = holders[refused_at]
+        await env.ledger.set_frozen(f"freeze:{frozen.id}", frozen, True, [env.instrument])
         payouts = [Payout(w, eur(100 * (n + 1))) for n, w in enumerate(holders)]
-        with pytest.raises(ComplianceRejected):
-            await one_per_tx.distribute("repay:chunks:0", env.instrument, payouts)
-        assert await env.ledger.stablecoin_balance(holders[0].address) == eur(100)  # paid before the refusal
-        resent = await one_per_tx.distribute("repay:chunks:0", env.instrument, payouts[:2])
+        op = f"repay:chunks{refused_at}:0"
+        with pytest.raises(ComplianceRejected) as refusal:
+            await one_per_tx.distribute(op, env.instrument, payouts)
+        assert refusal.value.reason == "WalletFrozen" and refusal.value.party == frozen.address
+        paid_before = [await env.ledger.stablecoin_balance(w.address) for w in holders[:refused_at]]
+        assert paid_before == [eur(100 * (n + 1)) for n in range(refused_at)]
+        rest = [p for p in payouts if p.wallet is not frozen]
+        resent = await one_per_tx.distribute(op, env.instrument, rest)
         assert len(resent.tx_ids) == 2
         balances = [await env.ledger.stablecoin_balance(w.address) for w in holders]
-        assert balances == [eur(100), eur(200), eur(0)]
+        assert balances == [eur(0) if w is frozen else eur(100 * (n + 1)) for n, w in enumerate(holders)]
+        assert await one_per_tx.distribute(op, env.instrument, rest) == resent  # a retry changes nothing
+        with pytest.raises(OperationConflict):  # a paid batch cannot change (it would pay twice)
+            await one_per_tx.distribute(op, env.instrument, rest[1:])
     finally:
         await one_per_tx.close()

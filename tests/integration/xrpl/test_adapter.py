@@ -253,9 +253,10 @@ async def test_a_lost_broadcast_expires_and_its_replacement_reuses_the_sequence(
     ledger: XrplLedger, vault: LocalVault, double: LedgerDouble, store: SqliteStore
 ) -> None:
     alice = await onboard(ledger, vault, "alice")
-    double.engine.drop_next_submissions = 1
+    # Both sends are lost: the pipelined one ahead of tracking, and the one tracking starts with.
+    double.engine.drop_next_submissions = 2
     await ledger.distribute("repay:1", "00" * 24, [Payout(alice, eur(250))])
-    entry = await store.journal.get("repay:1/0/pay")
+    entry = await store.journal.get(f"repay:1/{alice.address}/pay")
     assert entry is not None and entry.status is JournalStatus.CONFIRMED
     superseded = entry.result["superseded"]
     assert len(superseded) == 1 and superseded[0] != entry.tx_id
@@ -356,7 +357,7 @@ async def test_a_used_sequence_without_a_visible_transaction_is_never_re_signed(
     alice = await onboard(ledger, vault, "alice")
     await ledger.distribute("repay:1", "00" * 24, [Payout(alice, eur(100))])
     # The node lost that part of its history, and the journal never learnt the outcome.
-    entry = await store.journal.get("repay:1/0/pay")
+    entry = await store.journal.get(f"repay:1/{alice.address}/pay")
     assert entry is not None and entry.tx_id is not None
     del double.engine.txs[entry.tx_id]
     entry.status = JournalStatus.SUBMITTED
@@ -406,3 +407,32 @@ async def test_two_processes_preparing_one_operation_apply_it_once_without_a_gap
     finally:
         await first.close()
         await second.close()
+
+
+async def test_a_repayment_sends_every_payment_before_the_first_ledger_closes(
+    ledger: XrplLedger, vault: LocalVault, double: LedgerDouble, store: SqliteStore
+) -> None:
+    """The issuer's payments are pipelined: all are in the open ledger before any closes, so a
+    repayment takes about one ledger close (3-5 s on mainnet), not one per holder."""
+    holders = [await onboard(ledger, vault, f"pipe{n}") for n in range(5)]
+    double.config.auto_close = False  # ledgers close only when the test says so
+    closer = double._closer
+    assert closer is not None
+    closer.cancel()
+    seen = len(double.engine.submissions)
+    task = asyncio.create_task(
+        ledger.distribute("repay:pipe", "00" * 24, [Payout(w, eur(100 * (n + 1))) for n, w in enumerate(holders)])
+    )
+    for _ in range(500):  # wait until every payment was submitted, with no ledger closed meanwhile
+        if len(double.engine.submissions) - seen >= len(holders):
+            break
+        await asyncio.sleep(0.01)
+    assert len(double.engine.submissions) - seen == len(holders) and not task.done()
+    sequences = [(await store.journal.get(f"repay:pipe/{w.address}/pay")).sequence for w in holders]  # type: ignore[union-attr]
+    assert sequences == list(range(sequences[0], sequences[0] + len(holders)))  # consecutive, in order
+    double.engine.close()  # one close validates them all
+    double.engine.close()
+    result = await asyncio.wait_for(task, 10)
+    assert len(result.tx_ids) == len(holders)
+    for n, wallet in enumerate(holders):
+        assert await ledger.stablecoin_balance(wallet.address) == eur(100 * (n + 1))

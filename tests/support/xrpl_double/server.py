@@ -129,6 +129,17 @@ class LedgerDouble:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
+    async def restart_closer(self, interval: float | None) -> None:
+        """Close ledgers every `interval` seconds from now on (None: stop the timer)."""
+        if self._closer is not None:
+            self._closer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._closer
+            self._closer = None
+        self.config.close_interval = interval
+        if interval:
+            self._closer = asyncio.create_task(self._close_periodically(interval))
+
     async def _close_periodically(self, interval: float) -> None:
         while True:
             await asyncio.sleep(interval)

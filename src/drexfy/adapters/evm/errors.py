@@ -6,6 +6,7 @@ import ast
 from typing import Any
 
 from eth_abi.abi import decode as abi_decode
+from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 
 from drexfy.adapters.evm.abi import COMPLIANCE_ERRORS, error_table
@@ -59,11 +60,15 @@ def decode_revert(data: bytes | None, tx_id: str | None = None) -> LedgerRejecte
     spec = error_table().get(selector)
     if spec is None:
         return LedgerRejected(f"reverted with unknown error 0x{data[:4].hex()}", reason="Unknown", tx_id=tx_id)
+    values: tuple[Any, ...] = ()
     try:
-        values = abi_decode(list(spec.types), body)
+        values = tuple(abi_decode(list(spec.types), body))
         args = ", ".join(f"{n}={_fmt(v)}" for n, v in zip(spec.names, values, strict=True))
     except Exception:  # malformed arguments: the name alone is still the reason
         args = "?"
     message = f"{spec.name}({args})"
-    cls = ComplianceRejected if spec.name in COMPLIANCE_ERRORS else LedgerRejected
-    return cls(message, reason=spec.name, tx_id=tx_id)
+    if spec.name not in COMPLIANCE_ERRORS:
+        return LedgerRejected(message, reason=spec.name, tx_id=tx_id)
+    # The refused party is the error's first address argument (WalletFrozen(wallet), ...).
+    party = next((to_checksum_address(v) for t, v in zip(spec.types, values, strict=False) if t == "address"), None)
+    return ComplianceRejected(message, reason=spec.name, tx_id=tx_id, party=party)

@@ -21,12 +21,13 @@ from drexfy.adapters.evm.permit import permit_digest, permit_message
 from drexfy.adapters.evm.relayer import Relayer
 from drexfy.adapters.secp256k1 import evm_address
 from drexfy.domain.classification import Classification
-from drexfy.domain.errors import LedgerRejected, LedgerUnavailable
+from drexfy.domain.errors import LedgerRejected, LedgerUnavailable, OperationConflict
 from drexfy.domain.model import Wallet
 from drexfy.domain.money import MINOR_UNITS, Money
 from drexfy.domain.ports import (
     InstrumentSpec,
     IssuedInstrument,
+    JournalStatus,
     LedgerResult,
     Payout,
     Purchase,
@@ -257,21 +258,34 @@ class EvmLedger:
         instrument = to_checksum_address(instrument_ref)
         rows = [(to_checksum_address(p.wallet.address), self._base_units(p.amount), p.units_to_retire) for p in payouts]
         tx_ids = []
-        for i in range(0, len(rows), self.batch_size):
+        for n, i in enumerate(range(0, len(rows), self.batch_size)):
             batch = rows[i : i + self.batch_size]
             holders = [r[0] for r in batch]
             amounts = [r[1] for r in batch]
             units = [r[2] for r in batch] if any(r[2] for r in batch) else []
-            # Each on-chain batch is named by its content: when the distribution comes again without
-            # a refused holder, the batches paid before the refusal are the same and are recognised
-            # (journal and on-chain batch id), and only the changed ones are new transactions.
             fp = _fingerprint("distribute-batch", instrument, batch)
-            batch_op = f"{op_id}#{fp[:16]}"
+            batch_op = await self._chunk_op(f"{op_id}#{n}", fp)
             batch_id = _id32(batch_op)
             tx_ids.append(
                 await self._send(batch_op, fp, self.distribution, "pay", batch_id, instrument, holders, amounts, units)
             )
         return LedgerResult(tuple(tx_ids))
+
+    async def _chunk_op(self, positional: str, fingerprint: str) -> str:
+        """The op id of one on-chain batch of a distribution. A chunk keeps its id while its holders
+        stay the same, so a resend recognises what was paid. When the distribution comes again
+        without a refused holder, a chunk whose earlier attempts all reverted (nothing was paid)
+        goes out as the position's next attempt (`#n.1`, `#n.2`, ...); a position whose attempt was
+        paid, or may still be, cannot change (OperationConflict): that would pay its holders twice."""
+        attempt = 0
+        while True:
+            op_id = positional if attempt == 0 else f"{positional}.{attempt}"
+            entry = await self.relayer.journal.get(op_id)
+            if entry is None or entry.fingerprint == fingerprint:
+                return op_id
+            if entry.status is not JournalStatus.FAILED:
+                raise OperationConflict(f"{op_id} went out with other holders; a paid batch cannot change")
+            attempt += 1
 
     async def set_frozen(
         self, op_id: str, wallet: Wallet, frozen: bool, instrument_refs: Sequence[str]

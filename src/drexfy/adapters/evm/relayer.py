@@ -107,8 +107,17 @@ def _outcome(entry: JournalEntry) -> TxOutcome:
 def _stored_error(entry: JournalEntry) -> LedgerRejected:
     reason = str(entry.result.get("reason", "Reverted"))
     message = str(entry.result.get("message", "the transaction failed"))
-    cls = ComplianceRejected if reason in COMPLIANCE_ERRORS else LedgerRejected
-    return cls(message, reason=reason, tx_id=entry.tx_id)
+    if reason in COMPLIANCE_ERRORS:
+        return ComplianceRejected(message, reason=reason, tx_id=entry.tx_id, party=entry.result.get("party"))
+    return LedgerRejected(message, reason=reason, tx_id=entry.tx_id)
+
+
+def _refusal(error: LedgerRejected) -> dict[str, Any]:
+    """What the journal keeps of a refusal, so that a later call raises the same error."""
+    kept: dict[str, Any] = {"reason": error.reason, "message": error.message}
+    if isinstance(error, ComplianceRejected) and error.party:
+        kept["party"] = error.party
+    return kept
 
 
 class Relayer:
@@ -189,7 +198,7 @@ class Relayer:
             if held is not None:
                 return await self._fill_nonce(entry, key_id, sender, held, error)
             entry.status = JournalStatus.FAILED
-            entry.result = {**_attempts(entry), "reason": error.reason, "message": error.message, "signed": False}
+            entry.result = {**_attempts(entry), **_refusal(error), "signed": False}
             entry.updated_at = datetime.now(UTC)
             await self.journal.update(entry)
             raise error from None
@@ -237,7 +246,7 @@ class Relayer:
             "maxPriorityFeePerGas": tip,
             "accessList": [],
         }
-        result = {**_attempts(entry), "filler": True, "reason": error.reason, "message": error.message}
+        result = {**_attempts(entry), "filler": True, **_refusal(error)}
         log.warning("operation %s abandoned nonce %s (%s); filling it with a no-op", entry.op_id, nonce, error.reason)
         return await self._sign_journal_send(entry, key_id, sender, tx, result, sender, b"")
 
@@ -347,7 +356,7 @@ class Relayer:
         error = await self._revert_reason(entry, key_id, to, data, block)
         await self._save(
             entry,
-            lambda e: mined_as(e, JournalStatus.FAILED, reason=error.reason, message=error.message, signed=True),
+            lambda e: mined_as(e, JournalStatus.FAILED, **_refusal(error), signed=True),
         )
         error.tx_id = mined
         raise error
@@ -387,8 +396,7 @@ class Relayer:
             e.result = {
                 **_attempts(e),
                 "attempt": int(e.result.get("attempt", 0)) + 1,
-                "reason": error.reason,
-                "message": error.message,
+                **_refusal(error),
                 "signed": False,
                 "nonce_filled": filled,
             }

@@ -107,14 +107,14 @@ class MemoryLedger:
     def _check_party(self, address: str, token: _Token | None, role: str) -> None:
         cls = self.classes.get(address)
         if cls is None:
-            raise ComplianceRejected(f"{role} {address} has no classification", reason="Unclassified")
+            raise ComplianceRejected(f"{role} {address} has no classification", reason="Unclassified", party=address)
         if cls is Classification.SANCTIONED:
-            raise ComplianceRejected(f"{role} {address} is sanctioned", reason="Sanctioned")
+            raise ComplianceRejected(f"{role} {address} is sanctioned", reason="Sanctioned", party=address)
         if address in self.frozen or (token is not None and address in token.frozen):
-            raise ComplianceRejected(f"{role} {address} is frozen", reason="Frozen")
+            raise ComplianceRejected(f"{role} {address} is frozen", reason="Frozen", party=address)
         if token is not None and cls not in token.eligible:
             raise ComplianceRejected(
-                f"{role} {address} ({cls.name}) is not eligible for {token.symbol}", reason="NotEligible"
+                f"{role} {address} ({cls.name}) is not eligible for {token.symbol}", reason="NotEligible", party=address
             )
 
     def _minor(self, amount: Money) -> int:

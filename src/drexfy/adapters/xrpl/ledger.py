@@ -160,25 +160,38 @@ class XrplLedger:
         try:
             return await self._run(op_id, signer, payment, what)
         except LedgerRejected as rejected:
-            if isinstance(rejected, ComplianceRejected) or rejected.reason not in ("tecPATH_DRY", "tecPATH_PARTIAL"):
-                raise
-            issuer = await self.platform("issuer")
-            for address in (payment.account, payment.destination):
-                if address == issuer.address:
-                    continue
-                line = await self._line(address, issuer.address)
-                if line is None:
-                    continue
-                if line.get("freeze_peer") or line.get("deep_freeze_peer"):
-                    why = f"{address}'s stablecoin trust line is frozen"
-                elif not line.get("peer_authorized"):
-                    why = f"{address}'s stablecoin trust line is not authorised by the issuer"
-                else:
-                    continue
-                raise ComplianceRejected(
-                    f"{rejected.message}: {why}", reason=rejected.reason, tx_id=rejected.tx_id
-                ) from rejected
-            raise
+            raise await self._explain_dry_path(rejected, payment) from rejected
+
+    async def _pay_coins(self, signer: Signer, payments: Sequence[tuple[str, Payment]], what: str) -> list[Outcome]:
+        """Several stablecoin payments of one account, pipelined (`Submitter.run_pipelined`)."""
+        by_op = dict(payments)
+
+        async def explain(op_id: str, rejected: LedgerRejected) -> LedgerRejected:
+            return await self._explain_dry_path(rejected, by_op[op_id])
+
+        return await self.submitter.run_pipelined(signer, [(op, pay, what) for op, pay in payments], explain)
+
+    async def _explain_dry_path(self, rejected: LedgerRejected, payment: Payment) -> LedgerRejected:
+        """A dry path means a compliance refusal when a party's trust line is frozen or unauthorised."""
+        if isinstance(rejected, ComplianceRejected) or rejected.reason not in ("tecPATH_DRY", "tecPATH_PARTIAL"):
+            return rejected
+        issuer = await self.platform("issuer")
+        for address in (payment.account, payment.destination):
+            if address == issuer.address:
+                continue
+            line = await self._line(address, issuer.address)
+            if line is None:
+                continue
+            if line.get("freeze_peer") or line.get("deep_freeze_peer"):
+                why = f"{address}'s stablecoin trust line is frozen"
+            elif not line.get("peer_authorized"):
+                why = f"{address}'s stablecoin trust line is not authorised by the issuer"
+            else:
+                continue
+            return ComplianceRejected(
+                f"{rejected.message}: {why}", reason=rejected.reason, tx_id=rejected.tx_id, party=address
+            )
+        return rejected
 
     # --- amounts -------------------------------------------------------------------------------
     def _iou(self, issuer: str, money: Money) -> IssuedCurrencyAmount:
@@ -533,15 +546,23 @@ class XrplLedger:
         resent without a refused holder recognises every payout already made."""
         issuer = await self.platform("issuer")
         company = await self.platform("instrument_issuer")
-        tx_ids: list[str] = []
+        # The issuer's payments go out pipelined (one ledger close for all, not one each).
+        payments = [
+            (
+                f"{op_id}/{payout.wallet.address}/pay",
+                Payment(
+                    account=issuer.address,
+                    destination=payout.wallet.address,
+                    amount=self._iou(issuer.address, payout.amount),
+                ),
+            )
+            for payout in payouts
+            if payout.amount.is_positive()
+        ]
+        tx_ids = [outcome.tx_id for outcome in await self._pay_coins(issuer, payments, "repayment")]
         for payout in payouts:
             wallet = payout.wallet
             key = f"{op_id}/{wallet.address}"
-            if payout.amount.is_positive():
-                pay = Payment(
-                    account=issuer.address, destination=wallet.address, amount=self._iou(issuer.address, payout.amount)
-                )
-                tx_ids.append((await self._pay_coin(f"{key}/pay", issuer, pay, "repayment")).tx_id)
             if payout.units_to_retire:
                 tx_ids += await self._ensure_xrp(f"{key}/fees", wallet.address, 0)
                 back = Payment(
