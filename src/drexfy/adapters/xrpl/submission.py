@@ -213,7 +213,7 @@ class Submitter:
         """
         lock = self._locks.setdefault(signer.address, asyncio.Lock())
         async with lock:
-            planned: list[tuple[str, str, dict[str, Any], str, JournalEntry | None]] = []
+            planned: list[tuple[str, str, dict[str, Any], str, JournalEntry | None, str | None]] = []
             ahead = True
             for op_id, transaction, what in items:
                 tx = transaction.to_xrpl()
@@ -223,20 +223,21 @@ class Submitter:
                 entry = await self.journal.get(op_id)
                 if entry is not None and entry.fingerprint != fingerprint:
                     raise OperationConflict(f"operation {op_id} was used for another XRPL transaction")
+                sent: str | None = None
                 if ahead:
                     if entry is None:
                         entry = await self._prepare(op_id, fingerprint, signer, tx)
                     if entry.status in (JournalStatus.PREPARED, JournalStatus.SUBMITTED):
-                        preliminary, _ = await self._broadcast(entry)
-                        ahead = not (preliminary.startswith(_PERMANENT_PREFIXES) or preliminary in _PERMANENT_TEF)
-                planned.append((op_id, fingerprint, tx, what, entry))
+                        sent, _ = await self._broadcast(entry)
+                        ahead = not (sent.startswith(_PERMANENT_PREFIXES) or sent in _PERMANENT_TEF)
+                planned.append((op_id, fingerprint, tx, what, entry, sent))
             outcomes = []
-            for op_id, fingerprint, tx, what, entry in planned:
+            for op_id, fingerprint, tx, what, entry, sent in planned:
                 current = await self.journal.get(op_id) if entry is not None else None
                 if current is None:
                     current = await self._prepare(op_id, fingerprint, signer, tx)
                 try:
-                    outcomes.append(await self._drive(current, signer, tx, what))
+                    outcomes.append(await self._drive(current, signer, tx, what, sent))
                 except LedgerRejected as rejected:
                     if explain is None:
                         raise
@@ -345,7 +346,11 @@ class Submitter:
         return entry
 
     # --- submission and tracking ---------------------------------------------------------------
-    async def _drive(self, entry: JournalEntry, signer: Signer, tx: dict[str, Any], what: str) -> Outcome:
+    async def _drive(
+        self, entry: JournalEntry, signer: Signer, tx: dict[str, Any], what: str, sent: str | None = None
+    ) -> Outcome:
+        """Broadcast, track and replace until a final result. `sent` is the preliminary result of
+        a submission just made (pipelined): the first round tracks without sending again."""
         deadline = asyncio.get_running_loop().time() + self.submit_timeout
         while True:
             if entry.status is JournalStatus.CONFIRMED:
@@ -355,7 +360,10 @@ class Submitter:
                     entry.result.get("code", "tecUNKNOWN"), what, entry.tx_id, entry.result.get("detail", "")
                 )
             assert entry.payload is not None and entry.tx_id is not None
-            preliminary, detail = await self._broadcast(entry)
+            if sent is not None:
+                preliminary, detail, sent = sent, "", None
+            else:
+                preliminary, detail = await self._broadcast(entry)
             if preliminary.startswith(_PERMANENT_PREFIXES) or preliminary in _PERMANENT_TEF:
                 # Never in any ledger as signed: final. Do not leave its sequence as a hole.
                 await self._finish(entry, JournalStatus.FAILED, code=preliminary, detail=detail)
