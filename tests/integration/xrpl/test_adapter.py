@@ -435,3 +435,33 @@ async def test_a_repayment_sends_every_payment_before_the_first_ledger_closes(
     assert len(result.tx_ids) == len(holders)
     for n, wallet in enumerate(holders):
         assert await ledger.stablecoin_balance(wallet.address) == eur(100 * (n + 1))
+
+
+async def test_a_retirement_refused_for_a_locked_balance_names_the_holder_and_is_resent_without_it(
+    ledger: XrplLedger, vault: LocalVault
+) -> None:
+    """Principal goes back holder by holder after every payment: a holder whose MPT balance was
+    locked meanwhile refuses its own retirement. The refusal names it (the repayment process holds
+    exactly that holder back), and the resend pays and retires everyone else once."""
+    from xrpl.models.transactions import MPTokenIssuanceSet, MPTokenIssuanceSetFlag
+
+    ref = (await ledger.issue_instrument("issue:RET1", spec("RET1"))).ledger_ref
+    alice, bob = await onboard(ledger, vault, "ret-alice"), await onboard(ledger, vault, "ret-bob")
+    for name, wallet in (("a", alice), ("b", bob)):
+        await ledger.settle_purchase(f"settle:ret{name}", Purchase(f"ret{name}", wallet, ref, 5, eur(50_000)))
+    company = await ledger.platform("instrument_issuer")
+    lock = MPTokenIssuanceSet(
+        account=company.address, mptoken_issuance_id=ref, holder=bob.address, flags=MPTokenIssuanceSetFlag.TF_MPT_LOCK
+    )
+    await ledger.submitter.run("lock:ret-bob", company, lock, "MPT lock")
+    payouts = [Payout(alice, eur(100), 1), Payout(bob, eur(200), 2)]
+    with pytest.raises(ComplianceRejected) as refusal:
+        await ledger.distribute("repay:ret:0", ref, payouts)
+    assert refusal.value.party == bob.address
+    await ledger.distribute("repay:ret:0", ref, payouts[:1])
+    assert await ledger.stablecoin_balance(alice.address) == eur(100)
+    assert await ledger.units_of(ref, alice.address) == 4
+    assert await ledger.units_of(ref, bob.address) == 5  # nothing retired from the locked holder
+    # Bob's payment went through before his retirement was refused. The platform never locks units
+    # without freezing the trust line first, and a frozen line refuses the payment before anything.
+    assert await ledger.stablecoin_balance(bob.address) == eur(200)

@@ -570,9 +570,16 @@ class XrplLedger:
                     destination=company.address,
                     amount=MPTAmount(mpt_issuance_id=instrument_ref, value=str(payout.units_to_retire)),
                 )
-                tx_ids.append(
-                    (await self._run(f"{key}/retire", self._investor(wallet), back, "principal retirement")).tx_id
-                )
+                try:
+                    retired = await self._run(f"{key}/retire", self._investor(wallet), back, "principal retirement")
+                except ComplianceRejected as refused:
+                    if refused.party:
+                        raise
+                    # The holder's own transaction was refused (a locked MPT): name whose it was.
+                    raise ComplianceRejected(
+                        refused.message, reason=refused.reason, tx_id=refused.tx_id, party=wallet.address
+                    ) from refused
+                tx_ids.append(retired.tx_id)
         return LedgerResult(tuple(tx_ids))
 
     # --- compliance ----------------------------------------------------------------------------
