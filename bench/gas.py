@@ -260,9 +260,14 @@ async def repayment_wall_time(node: AnvilNode, holders: int = 1000) -> dict[str,
     tmp = Path(scratch.name)
     vault = LocalVault(tmp / "vault", os.urandom(32))
     store = await open_sqlite_store(str(tmp / "bench.sqlite"))
+    ledger = None
     try:
         cfg = EvmConfig(rpc_url=node.url, chain_id=1287, deployment_file=tmp / "deployment.json")
-        (await deploy_suite(await connect(cfg), vault, store.journal, cfg)).save(cfg.deployment_file)
+        w3 = await connect(cfg)
+        try:
+            (await deploy_suite(w3, vault, store.journal, cfg)).save(cfg.deployment_file)
+        finally:
+            await w3.provider.disconnect()  # type: ignore[union-attr]
         ledger = await build_evm_ledger(cfg, vault, store.journal)
         spec = InstrumentSpec(
             "bench", "BENCH", "Bench pool", 10**9, frozenset({Classification.EU_ACCREDITED}), Money(100, "EUR")
@@ -292,6 +297,8 @@ async def repayment_wall_time(node: AnvilNode, holders: int = 1000) -> dict[str,
             "ok": seconds < WALL_TIME_TARGET_S,
         }
     finally:
+        if ledger is not None:
+            await ledger.close()
         await store.close()
         scratch.cleanup()
 
