@@ -465,3 +465,15 @@ async def test_a_retirement_refused_for_a_locked_balance_names_the_holder_and_is
     # Bob's payment went through before his retirement was refused. The platform never locks units
     # without freezing the trust line first, and a frozen line refuses the payment before anything.
     assert await ledger.stablecoin_balance(bob.address) == eur(200)
+
+
+async def test_a_compliance_refusal_of_an_issuer_payment_names_its_payee(ledger: XrplLedger, vault: LocalVault) -> None:
+    """Whatever code the node gives (tecNO_AUTH, tecFROZEN, ...), a refused payment from the issuer
+    is about its payee: the repayment process then holds back exactly that holder."""
+    alice = await onboard(ledger, vault, "named")
+    issuer = await ledger.platform("issuer")
+    pay = Payment(account=issuer.address, destination=alice.address, amount=ledger._iou(issuer.address, eur(1)))
+    named = await ledger._explain_dry_path(ComplianceRejected("refused", reason="tecNO_AUTH"), pay)
+    assert isinstance(named, ComplianceRejected) and named.party == alice.address and named.reason == "tecNO_AUTH"
+    other = await ledger._explain_dry_path(LedgerRejected("no funds", reason="tecUNFUNDED_PAYMENT"), pay)
+    assert not isinstance(other, ComplianceRejected)  # not a compliance refusal: left as it is

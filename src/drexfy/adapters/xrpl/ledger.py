@@ -172,8 +172,15 @@ class XrplLedger:
         return await self.submitter.run_pipelined(signer, [(op, pay, what) for op, pay in payments], explain)
 
     async def _explain_dry_path(self, rejected: LedgerRejected, payment: Payment) -> LedgerRejected:
-        """A dry path means a compliance refusal when a party's trust line is frozen or unauthorised."""
-        if isinstance(rejected, ComplianceRejected) or rejected.reason not in ("tecPATH_DRY", "tecPATH_PARTIAL"):
+        """A dry path means a compliance refusal when a party's trust line is frozen or unauthorised.
+        A compliance refusal of a payment from the issuer is about its payee: it is named."""
+        if isinstance(rejected, ComplianceRejected):
+            if rejected.party is None and payment.account == (await self.platform("issuer")).address:
+                return ComplianceRejected(
+                    rejected.message, reason=rejected.reason, tx_id=rejected.tx_id, party=payment.destination
+                )
+            return rejected
+        if rejected.reason not in ("tecPATH_DRY", "tecPATH_PARTIAL"):
             return rejected
         issuer = await self.platform("issuer")
         for address in (payment.account, payment.destination):
