@@ -477,3 +477,30 @@ async def test_a_compliance_refusal_of_an_issuer_payment_names_its_payee(ledger:
     assert isinstance(named, ComplianceRejected) and named.party == alice.address and named.reason == "tecNO_AUTH"
     other = await ledger._explain_dry_path(LedgerRejected("no funds", reason="tecUNFUNDED_PAYMENT"), pay)
     assert not isinstance(other, ComplianceRejected)  # not a compliance refusal: left as it is
+
+
+async def test_principal_retirements_of_different_holders_go_out_side_by_side(
+    ledger: XrplLedger, vault: LocalVault, double: LedgerDouble
+) -> None:
+    """Each holder returns its retired units in its own transaction: different accounts, so all are
+    in the open ledger before the first close instead of one close each."""
+    ref = (await ledger.issue_instrument("issue:SBS1", spec("SBS1"))).ledger_ref
+    holders = [await onboard(ledger, vault, f"sbs{n}") for n in range(4)]
+    for n, wallet in enumerate(holders):
+        await ledger.settle_purchase(f"settle:sbs{n}", Purchase(f"sbs{n}", wallet, ref, 5, eur(50_000)))
+    double.config.auto_close = False
+    closer = double._closer
+    assert closer is not None
+    closer.cancel()
+    seen = len(double.engine.submissions)
+    task = asyncio.create_task(ledger.distribute("repay:sbs", ref, [Payout(w, eur(0), 2) for w in holders]))
+    for _ in range(500):
+        if len(double.engine.submissions) - seen >= len(holders):
+            break
+        await asyncio.sleep(0.01)
+    assert len(double.engine.submissions) - seen == len(holders) and not task.done()
+    double.engine.close()
+    double.engine.close()
+    result = await asyncio.wait_for(task, 10)
+    assert len(result.tx_ids) == len(holders)
+    assert [await ledger.units_of(ref, w.address) for w in holders] == [3] * len(holders)

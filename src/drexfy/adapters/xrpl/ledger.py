@@ -30,6 +30,7 @@ it up before every transaction the investor must sign.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import warnings
@@ -105,6 +106,10 @@ ACTIVATION_OBJECTS = 3
 TF_SET_DEEP_FREEZE = 0x00400000
 TF_CLEAR_DEEP_FREEZE = 0x00800000
 LSF_MPT_LOCKED = 0x01
+
+
+#: Holders' retirement transactions in flight at once (each is its own account's transaction).
+RETIREMENTS_AT_ONCE = 16
 
 
 class XrplLedger:
@@ -567,27 +572,42 @@ class XrplLedger:
             if payout.amount.is_positive()
         ]
         tx_ids = [outcome.tx_id for outcome in await self._pay_coins(issuer, payments, "repayment")]
-        for payout in payouts:
-            wallet = payout.wallet
-            key = f"{op_id}/{wallet.address}"
-            if payout.units_to_retire:
-                tx_ids += await self._ensure_xrp(f"{key}/fees", wallet.address, 0)
-                back = Payment(
-                    account=wallet.address,
-                    destination=company.address,
-                    amount=MPTAmount(mpt_issuance_id=instrument_ref, value=str(payout.units_to_retire)),
-                )
-                try:
-                    retired = await self._run(f"{key}/retire", self._investor(wallet), back, "principal retirement")
-                except ComplianceRejected as refused:
-                    if refused.party:
-                        raise
-                    # The holder's own transaction was refused (a locked MPT): name whose it was.
-                    raise ComplianceRejected(
-                        refused.message, reason=refused.reason, tx_id=refused.tx_id, party=wallet.address
-                    ) from refused
-                tx_ids.append(retired.tx_id)
+        # Principal goes back in the holders' own transactions: different accounts, so they run side
+        # by side (a bounded number at once); every one is finished before the first failure, in
+        # payout order, is raised.
+        limit = asyncio.Semaphore(RETIREMENTS_AT_ONCE)
+
+        async def retire(payout: Payout) -> list[str]:
+            async with limit:
+                return await self._retire(f"{op_id}/{payout.wallet.address}", payout, company, instrument_ref)
+
+        retiring = [payout for payout in payouts if payout.units_to_retire]
+        outcomes = await asyncio.gather(*(retire(payout) for payout in retiring), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+            tx_ids += outcome
         return LedgerResult(tuple(tx_ids))
+
+    async def _retire(self, key: str, payout: Payout, company: Signer, instrument_ref: str) -> list[str]:
+        """Return a holder's retired units to the instrument issuer (which burns them)."""
+        wallet = payout.wallet
+        tx_ids = await self._ensure_xrp(f"{key}/fees", wallet.address, 0)
+        back = Payment(
+            account=wallet.address,
+            destination=company.address,
+            amount=MPTAmount(mpt_issuance_id=instrument_ref, value=str(payout.units_to_retire)),
+        )
+        try:
+            retired = await self._run(f"{key}/retire", self._investor(wallet), back, "principal retirement")
+        except ComplianceRejected as refused:
+            if refused.party:
+                raise
+            # The holder's own transaction was refused (a locked MPT): name whose it was.
+            raise ComplianceRejected(
+                refused.message, reason=refused.reason, tx_id=refused.tx_id, party=wallet.address
+            ) from refused
+        return [*tx_ids, retired.tx_id]
 
     # --- compliance ----------------------------------------------------------------------------
     async def set_frozen(
