@@ -89,6 +89,29 @@ async def test_the_openapi_document_is_generated_from_the_routes(api):
     assert status == 200 and "/api/openapi.json" in page
 
 
+async def test_every_query_parameter_a_handler_reads_is_documented_with_its_values(api):
+    """The frontend builds its calls from the OpenAPI document: a filter the handler reads but the
+    document leaves out would be invisible to it."""
+    import inspect
+    import re
+
+    _, doc = await api.call("GET", "/api/openapi.json")
+    for ep in ENDPOINTS:
+        source = inspect.getsource(ep.handler)
+        read = set(re.findall(r'query\.get\("(\w+)"', source)) | set(
+            re.findall(r'_enum_query\(call\.request, "(\w+)"', source)
+        )
+        if "_limit(call.request)" in source:
+            read.add("limit")
+        op = doc["paths"][ep.path][ep.method.lower()]
+        documented = {p["name"]: p for p in op.get("parameters", []) if p["in"] == "query"}
+        assert read == set(documented), (ep.path, read, set(documented))
+    investors = {p["name"]: p for p in doc["paths"]["/api/v1/investors"]["get"]["parameters"]}
+    assert investors["compliance"]["schema"]["enum"] == ["CLEAR", "BLOCKED"]
+    assert investors["status"]["schema"]["enum"] == ["PENDING_KYC", "ACTIVE", "REJECTED"]
+    assert investors["limit"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 500}
+
+
 async def test_logs_are_json_with_request_ids_and_no_personal_data_or_secrets(api):
     stream = io.StringIO()
     configure_logging("INFO", stream)

@@ -30,7 +30,7 @@ from drexfy.domain.money import Money
 from drexfy.domain.ports import MessageQueue, MessageStatus
 from drexfy.entrypoints.http import views
 from drexfy.entrypoints.http.auth import ALL_ROLES, Principal, Role
-from drexfy.entrypoints.http.openapi import Endpoint
+from drexfy.entrypoints.http.openapi import PAGING, Endpoint, Query
 from drexfy.entrypoints.http.problems import Problem
 from drexfy.entrypoints.http.state import STATE, AppState
 from drexfy.entrypoints.http.validation import field_error
@@ -447,6 +447,7 @@ def _limit(request: web.Request) -> int:
 # ------------------------------------------------------------------------------------------------
 
 F, A, C, INV = Role.FRONTEND, Role.ADMIN, Role.COMPLIANCE, Role.INVESTOR
+_QUEUE = Query("queue", "Which queue (default inbox).", ("inbox", "outbox"))
 V1 = "/api/v1"
 
 ENDPOINTS: list[Endpoint] = [
@@ -466,9 +467,15 @@ ENDPOINTS: list[Endpoint] = [
         "GET",
         f"{V1}/investors",
         list_investors,
-        "Investors in id order (?status=PENDING_KYC|ACTIVE|REJECTED&compliance=CLEAR|BLOCKED&limit&after)",
+        "Investors in id order, filtered; a filtered page may be short: follow `next` until null",
         "investors",
         frozenset({A, C}),
+        errors=(400,),
+        query=(
+            Query("status", "KYC status.", tuple(m.value for m in KycStatus)),
+            Query("compliance", "Compliance state.", tuple(m.value for m in ComplianceState)),
+            *PAGING,
+        ),
     ),
     Endpoint(
         "GET",
@@ -497,7 +504,7 @@ ENDPOINTS: list[Endpoint] = [
         frozenset({F, A, INV}),
         errors=(404,),
     ),
-    Endpoint("GET", f"{V1}/instruments", list_instruments, "List instruments", "instruments", ALL_ROLES),
+    Endpoint("GET", f"{V1}/instruments", list_instruments, "List instruments", "instruments", ALL_ROLES, query=PAGING),
     Endpoint(
         "POST",
         f"{V1}/instruments",
@@ -628,6 +635,7 @@ ENDPOINTS: list[Endpoint] = [
         "compliance",
         frozenset({C, A}),
         errors=(404,),
+        query=PAGING,
     ),
     Endpoint(
         "POST",
@@ -642,7 +650,14 @@ ENDPOINTS: list[Endpoint] = [
         errors=(403, 404, 422, 502),
     ),
     Endpoint(
-        "GET", f"{V1}/jobs", list_jobs, "Worker jobs (?queue=inbox|outbox&status=DEAD)", "operations", frozenset({A})
+        "GET",
+        f"{V1}/jobs",
+        list_jobs,
+        "Worker jobs, with the counts per state (no payloads)",
+        "operations",
+        frozenset({A}),
+        errors=(400,),
+        query=(_QUEUE, Query("status", "Only jobs in this state.", tuple(m.value for m in MessageStatus)), PAGING[0]),
     ),
     Endpoint(
         "POST",
@@ -652,6 +667,7 @@ ENDPOINTS: list[Endpoint] = [
         "operations",
         frozenset({A}),
         errors=(404, 409),
+        query=(_QUEUE,),
     ),
 ]
 

@@ -23,6 +23,35 @@ Handler = Callable[..., Awaitable[Any]]
 
 
 @attrs.frozen
+class Query:
+    """A query-string parameter, documented in the OpenAPI operation."""
+
+    name: str
+    description: str
+    enum: tuple[str, ...] = ()
+    type: str = "string"
+    minimum: int | None = None
+    maximum: int | None = None
+
+    def openapi(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": self.type}
+        if self.enum:
+            schema["enum"] = list(self.enum)
+        if self.minimum is not None:
+            schema["minimum"] = self.minimum
+        if self.maximum is not None:
+            schema["maximum"] = self.maximum
+        return {"name": self.name, "in": "query", "required": False, "description": self.description, "schema": schema}
+
+
+#: The paging parameters of every list endpoint.
+PAGING = (
+    Query("limit", "Items per page (default 100).", type="integer", minimum=1, maximum=500),
+    Query("after", "The `next` of the previous page."),
+)
+
+
+@attrs.frozen
 class Endpoint:
     method: str
     path: str
@@ -41,6 +70,8 @@ class Endpoint:
     #: Statuses this endpoint may answer besides its success status (documented as problems).
     errors: tuple[int, ...] = ()
     content_type: str = "application/json"
+    #: Query-string parameters the handler reads.
+    query: tuple[Query, ...] = ()
 
 
 def _schema_of(tp: Any, components: dict[str, Any]) -> dict[str, Any]:
@@ -140,6 +171,7 @@ def build_document(endpoints: list[Endpoint], *, version: str = "0.1.0") -> dict
             {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
             for name in _PARAM.findall(ep.path)
         ]
+        params += [q.openapi() for q in ep.query]
         if ep.creates:
             params.append(
                 {
