@@ -196,10 +196,10 @@ def refuse_process_local_ledger(settings: Any, command: str) -> None:
     """A worker apart from the API must share their ledger. The memory ledger and the embedded EVM
     live inside one process: a separate worker would settle on a private chain of its own that the
     API never sees (and both would deploy the same contracts at the same addresses, which hides it)."""
-    kind = settings.get("ledger.kind")
-    local = kind == "memory" or (kind == "evm" and settings.get("ledger.evm.rpc_url") == "embedded")
-    if local:
-        where = "ledger.kind = 'memory'" if kind == "memory" else "ledger.evm.rpc_url = 'embedded'"
+    from drexfy.entrypoints.config import process_local_ledger
+
+    where = process_local_ledger(settings)
+    if where is not None:
         raise ConfigurationError(
             f"{command}: {where} is a ledger inside one process, so a separate worker cannot share it;"
             " run `drexfy serve` with its in-process worker, or point the ledger at a node"

@@ -149,6 +149,17 @@ class Settings:
         return Path(value) if value else self.data_dir / default_name
 
 
+def process_local_ledger(settings: Settings) -> str | None:
+    """The setting that makes the ledger live inside this process (the memory ledger, the embedded
+    EVM: empty at every start, shared with no other process), or None for a ledger node."""
+    kind = settings.get("ledger.kind")
+    if kind == "memory":
+        return "ledger.kind = 'memory'"
+    if kind == "evm" and settings.get("ledger.evm.rpc_url") == "embedded":
+        return "ledger.evm.rpc_url = 'embedded'"
+    return None
+
+
 def load_settings(
     path: str | Path | None = None, env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
 ) -> Settings:

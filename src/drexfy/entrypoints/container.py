@@ -23,7 +23,7 @@ from drexfy.adapters.system import SystemClock, UuidIds
 from drexfy.domain.errors import ConfigurationError
 from drexfy.domain.ports import KeyVault, Ledger, Store
 from drexfy.domain.processes import ProcessSettings, Services
-from drexfy.entrypoints.config import DEFAULT_BATCH, MAX_DYNAMODB_BATCH, Settings
+from drexfy.entrypoints.config import DEFAULT_BATCH, MAX_DYNAMODB_BATCH, Settings, process_local_ledger
 
 
 async def _sqlite_store(settings: Settings) -> AsyncIterator[Store]:
@@ -89,15 +89,18 @@ async def _kms_vault(settings: Settings, store: Store) -> AsyncIterator[KeyVault
 async def _memory_ledger(settings: Settings, store: Store) -> AsyncIterator[Ledger]:
     from drexfy.adapters.memory import MemoryLedger
 
-    await _refuse_earlier_ledger_state(settings, store, "ledger.kind = 'memory'")
+    await _refuse_earlier_ledger_state(settings, store)
     yield MemoryLedger(settings.get("ledger.currency"))
 
 
-async def _refuse_earlier_ledger_state(settings: Settings, store: Store, ledger: str) -> None:
+async def _refuse_earlier_ledger_state(settings: Settings, store: Store) -> None:
     """A ledger that lives in this process starts empty each run. A store that already records
     ledger state (issued instruments, activated wallets) from an earlier run would point at contracts
     and classifications that no longer exist, and every purchase would fail on chain (then be
     refunded). Refuse that at start-up, naming the way out."""
+    ledger = process_local_ledger(settings)
+    if ledger is None:
+        return  # a node keeps its state
     async with store.unit_of_work() as uow:
         instruments = await uow.instruments.list(limit=1)
         investors = [] if instruments else await uow.investors.list(limit=500)
@@ -125,8 +128,7 @@ async def _close(ledger: Ledger) -> None:
 async def _evm_ledger(settings: Settings, vault: KeyVault, store: Store) -> AsyncIterator[Ledger]:
     from drexfy.adapters.evm import build_evm_ledger
 
-    if settings.get("ledger.evm.rpc_url") == "embedded":
-        await _refuse_earlier_ledger_state(settings, store, "the embedded EVM (ledger.evm.rpc_url)")
+    await _refuse_earlier_ledger_state(settings, store)
     ledger = await build_evm_ledger(settings, vault, store.journal)
     try:
         yield ledger

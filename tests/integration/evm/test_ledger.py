@@ -79,6 +79,15 @@ class Env:
         """A new adapter over the same journal and vault: what a restarted process builds."""
         return await build_evm_ledger(self.config, self.vault, self.store.journal)
 
+    async def with_failing_signature(self, **config: object) -> EvmLedger:
+        """An adapter over the same journal whose next relayer signature fails (a crash after the
+        nonce was taken); receipts time out quickly, so a nonce hole shows as a timeout."""
+        quick = attrs.evolve(self.config, **{"receipt_timeout_s": 5.0, **config})
+        return await build_evm_ledger(quick, FailingVault(self.vault), self.store.journal)  # type: ignore[arg-type]
+
+    async def relayer_nonce(self) -> int:
+        return int(await self.ledger.w3.eth.get_transaction_count(self.ledger.deployment.relayer))
+
 
 async def make_env(node: AnvilNode, tmp_path: Path, **config: object) -> tuple[EvmConfig, LocalVault, SqliteStore]:
     vault = LocalVault(tmp_path / "vault", os.urandom(32))
@@ -224,9 +233,8 @@ async def test_a_crash_after_taking_a_nonce_does_not_leave_a_gap(env: Env) -> No
     buyer = await env.wallet("hugo", US_ACC)
     w3 = env.ledger.w3
     relayer_address = env.ledger.deployment.relayer
-    nonce_before = await w3.eth.get_transaction_count(relayer_address)
-    quick = attrs.evolve(env.config, receipt_timeout_s=5.0)  # a nonce gap would show as a timeout
-    flaky = await build_evm_ledger(quick, FailingVault(env.vault), env.store.journal)  # type: ignore[arg-type]
+    nonce_before = await env.relayer_nonce()
+    flaky = await env.with_failing_signature()
     try:
         with pytest.raises(Crash):
             await flaky.settle_purchase("settle:o9", purchase("o9", buyer, env.instrument, 1))
@@ -265,9 +273,8 @@ async def test_a_nonce_abandoned_by_a_refused_retry_is_filled_so_later_transacti
     buyer, other = await env.wallet("nina", EU_ACC), await env.wallet("omar", US_ACC)
     w3 = env.ledger.w3
     relayer_address = env.ledger.deployment.relayer
-    nonce_before = await w3.eth.get_transaction_count(relayer_address)
-    quick = attrs.evolve(env.config, receipt_timeout_s=5.0)  # a nonce hole would show as a timeout
-    flaky = await build_evm_ledger(quick, FailingVault(env.vault), env.store.journal)  # type: ignore[arg-type]
+    nonce_before = await env.relayer_nonce()
+    flaky = await env.with_failing_signature()
     try:
         with pytest.raises(Crash):
             await flaky.settle_purchase("settle:o11", purchase("o11", buyer, env.instrument, 1))
@@ -304,8 +311,8 @@ async def test_a_crash_after_journalling_the_nonce_filler_is_finished_at_restart
     buyer = await env.wallet("pia", EU_ACC)
     w3 = env.ledger.w3
     relayer_address = env.ledger.deployment.relayer
-    nonce_before = await w3.eth.get_transaction_count(relayer_address)
-    flaky = await build_evm_ledger(env.config, FailingVault(env.vault), env.store.journal)  # type: ignore[arg-type]
+    nonce_before = await env.relayer_nonce()
+    flaky = await env.with_failing_signature(receipt_timeout_s=env.config.receipt_timeout_s)
     try:
         with pytest.raises(Crash):
             await flaky.settle_purchase("settle:o13", purchase("o13", buyer, env.instrument, 1))

@@ -202,21 +202,10 @@ class Relayer:
             entry.updated_at = datetime.now(UTC)
             await self.journal.update(entry)
             raise error from None
-        max_fee, tip = await self._fees()
+        fees = await self._fees()  # a fee above the cap is refused before any nonce is taken
         chain_next = await self.w3.eth.get_transaction_count(sender, "pending")  # type: ignore[arg-type]
         nonce = await self.journal.allocate_sequence(sender, chain_next, claim)
-        tx: dict[str, Any] = {
-            "type": 2,
-            "chainId": self.chain_id,
-            "nonce": nonce,
-            "to": to or b"",
-            "value": 0,
-            "data": data,
-            "gas": gas * 5 // 4 + 20_000,
-            "maxFeePerGas": max_fee,
-            "maxPriorityFeePerGas": tip,
-            "accessList": [],
-        }
+        tx = self._transaction(nonce, to, data, gas * 5 // 4 + 20_000, fees)
         result = _attempts(entry)
         if to is None:
             created = keccak(rlp.encode([bytes.fromhex(sender[2:]), nonce]))[12:]
@@ -233,19 +222,7 @@ class Relayer:
         that nonce instead (XRPL's submitter fills holes with a no-op the same way). Journalled like
         any transaction, it survives crashes and is sent once; once mined, the operation ends as the
         refusal `error`, and a later attempt under the same op id takes a new nonce."""
-        max_fee, tip = await self._fees()
-        tx: dict[str, Any] = {
-            "type": 2,
-            "chainId": self.chain_id,
-            "nonce": nonce,
-            "to": sender,
-            "value": 0,
-            "data": b"",
-            "gas": 21_000,
-            "maxFeePerGas": max_fee,
-            "maxPriorityFeePerGas": tip,
-            "accessList": [],
-        }
+        tx = self._transaction(nonce, sender, b"", 21_000, await self._fees())
         result = {**_attempts(entry), "filler": True, **_refusal(error)}
         log.warning("operation %s abandoned nonce %s (%s); filling it with a no-op", entry.op_id, nonce, error.reason)
         return await self._sign_journal_send(entry, key_id, sender, tx, result, sender, b"")
@@ -309,6 +286,22 @@ class Relayer:
         await self._save(entry, reopened)
         log.info("operation %s reopened (attempt %s) after %s reverted", op_id, attempt, reverted[-1])
         return True
+
+    def _transaction(self, nonce: int, to: str | None, data: bytes, gas: int, fees: tuple[int, int]) -> dict[str, Any]:
+        """An unsigned 0-value EIP-1559 transaction (`to` None: a deployment); `fees` from `_fees`."""
+        max_fee, tip = fees
+        return {
+            "type": 2,
+            "chainId": self.chain_id,
+            "nonce": nonce,
+            "to": to or b"",
+            "value": 0,
+            "data": data,
+            "gas": gas,
+            "maxFeePerGas": max_fee,
+            "maxPriorityFeePerGas": tip,
+            "accessList": [],
+        }
 
     async def _fees(self) -> tuple[int, int]:
         block = await self.w3.eth.get_block("latest")

@@ -165,21 +165,19 @@ async def list_investors(call: Call) -> Reply:
     items: list[dict[str, Any]] = []
     async with call.svc.store.unit_of_work() as uow:
         for _ in range(_SCAN_PAGES):
-            page = await uow.investors.list(limit=limit, after=cursor)
-            for investor in page:
-                cursor = investor.id
-                if wanted_status not in (None, investor.kyc_status) or wanted_compliance not in (
-                    None,
-                    investor.compliance,
-                ):
-                    continue
-                items.append(views.investor_summary(investor))
-                if len(items) == limit:
-                    break
-            if len(items) == limit:
-                break
-            if len(page) < limit:
+            # Ask only for what is still missing, so every investor fetched is examined.
+            wanted = limit - len(items)
+            page = await uow.investors.list(limit=wanted, after=cursor)
+            items += [
+                views.investor_summary(i)
+                for i in page
+                if wanted_status in (None, i.kyc_status) and wanted_compliance in (None, i.compliance)
+            ]
+            if len(page) < wanted:
                 cursor = None  # the end: nothing after the last investor examined
+                break
+            cursor = page[-1].id
+            if len(items) == limit:
                 break
     return 200, {"items": items, "next": cursor}
 
