@@ -103,6 +103,19 @@ async def test_claim_leases_due_messages_once(queue: MessageQueue) -> None:
     }
 
 
+async def test_a_lapsed_lease_is_claimed_before_new_messages(queue: MessageQueue) -> None:
+    """A worker died holding a job (which may hold the ledger's oldest nonce): once its lease runs
+    out, that job comes before messages that keep arriving, never after all of them."""
+    await queue.add(message("held"))
+    assert [m.key for m in await queue.claim(T0, 1, 60)] == ["held"]
+    for i in range(5):  # a steady inflow meanwhile
+        await queue.add(message(f"new{i}", created_at=T0 + timedelta(seconds=10 + i)))
+    await queue.add(message("retry", next_attempt_at=T0 + timedelta(seconds=30)))
+    first = await queue.claim(T0 + timedelta(seconds=61), 2, 60)
+    assert sorted((m.key, m.attempts) for m in first) == [("held", 2), ("retry", 1)]
+    assert [m.key for m in await queue.claim(T0 + timedelta(seconds=62), 10, 60)] == [f"new{i}" for i in range(5)]
+
+
 async def test_complete_retry_dead_and_requeue(queue: MessageQueue) -> None:
     for key in ("ok", "flaky", "broken"):
         await queue.add(message(key))

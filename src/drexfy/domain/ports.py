@@ -158,6 +158,15 @@ class Ledger(Protocol):
         signed bytes. Returns the ids of the transactions it finished."""
         ...
 
+    async def maintain(self) -> None:
+        """One pass of the ledger's keeper (the worker runs it every few seconds): every number an
+        operation claimed (EVM nonce, XRPL sequence) reaches the chain, as the operation's own
+        transaction or, once the claim has stood unsigned past a grace period, as a journalled
+        no-op; signed transactions not yet included are broadcast again. A number left unsent
+        stalls every later transaction of its account. Logs, never raises, for a node that
+        cannot be reached: the next pass tries again."""
+        ...
+
 
 class JournalStatus(enum.Enum):
     PREPARED = "PREPARED"  # signed and persisted, maybe not broadcast yet

@@ -33,6 +33,12 @@ DEFAULTS: dict[str, Any] = {
             "deployment_file": "",
             "confirmations": 0,
             "max_fee_gwei": 200,
+            # How long one operation waits for its receipt before it is retried as a job (its
+            # transaction stays journalled), and how often it asks meanwhile.
+            "receipt_timeout_s": 60.0,
+            "poll_interval_s": 0.05,
+            # The keeper spends a nonce claimed but left unsigned this long on a no-op.
+            "keeper_grace_s": 10.0,
         },
         "xrpl": {
             "rpc_url": "",
@@ -88,6 +94,8 @@ DEFAULTS: dict[str, Any] = {
         "idempotency_retention_hours": 72.0,
         # 0 turns the periodic ledger-vs-store reconciliation off.
         "reconcile_every": 3600.0,
+        # The ledger keeper's pass (unsent nonces/sequences, re-broadcasts).
+        "ledger_keeper_every": 5.0,
     },
     "http": {
         "host": "127.0.0.1",
@@ -261,6 +269,14 @@ def _validate(data: dict[str, Any]) -> None:
         and settings.get("vault.kms.mode") == "envelope"
     ):
         raise ConfigurationError("vault.kms.key_id: required for the KMS envelope vault")
+    for key, low, high in (
+        ("ledger.evm.receipt_timeout_s", 0.1, 3600.0),
+        ("ledger.evm.poll_interval_s", 0.01, 60.0),
+        ("ledger.evm.keeper_grace_s", 1.0, 3600.0),
+    ):
+        value = settings.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+            raise ConfigurationError(f"{key}: expected a number of seconds from {low:g} to {high:g}, got {value!r}")
     overrides = settings.get("processes.region_overrides")
     if not isinstance(overrides, Mapping) or any(v not in ("US", "EU") for v in overrides.values()):
         raise ConfigurationError("processes.region_overrides: each country must map to US or EU")

@@ -130,6 +130,7 @@ class Worker:
         log.info("worker started")
         await self._resume_ledger()
         loops = [asyncio.create_task(self._relay_loop(), name="drexfy-outbox-relay")]
+        loops.append(asyncio.create_task(self._keeper_loop(), name="drexfy-ledger-keeper"))
         if self.settings.reconcile_every > 0:
             loops.append(asyncio.create_task(self._reconcile_loop(), name="drexfy-reconciliation"))
         try:
@@ -216,6 +217,18 @@ class Worker:
                 relayed = 0
             if not relayed:
                 await asyncio.sleep(self.settings.poll_interval)
+
+    async def _keeper_loop(self) -> None:
+        """The ledger keeper, beside the inbox: no nonce or sequence claimed by a job that died or
+        waits for a retry holds every later transaction back for longer than a few seconds."""
+        while True:
+            try:
+                await self.svc.ledger.maintain()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("ledger keeper failed: %s", describe(error))
+            await asyncio.sleep(self.settings.ledger_keeper_every)
 
     async def _reconcile_loop(self) -> None:
         """Reconcile at start, then every `reconcile_every` seconds, beside the inbox (a ledger

@@ -145,22 +145,27 @@ class DynamoQueue:
         start: dict[str, Any] | None = None
         # Page through due messages until we hold `limit`: under contention other workers take
         # some of the first ones, and we move on past them.
-        while len(claimed) < limit:
-            due, start = await self.table.query_page(
-                "#a_GSI2PK = :p AND #a_GSI2SK < :b",
-                {":p": f"QDUE#{self.name}", ":b": format_timestamp(now) + "$"},
-                index="GSI2",
-                limit=max(limit * 2, 10),
-                start=start,
-            )
-            for item in due:
-                if len(claimed) >= limit:
+        # Two ranges of the due index: first what has waited for a time (retries due, leases run
+        # out: the job of a worker that died may hold the ledger's oldest nonce), then new messages
+        # (sort key "#..."). New first would starve a lapsed lease under a steady inflow.
+        for low, high in (("0", format_timestamp(now) + "$"), ("#", "#~")):
+            start = None
+            while len(claimed) < limit:
+                due, start = await self.table.query_page(
+                    "#a_GSI2PK = :p AND #a_GSI2SK BETWEEN :a AND :b",
+                    {":p": f"QDUE#{self.name}", ":a": low, ":b": high},
+                    index="GSI2",
+                    limit=max(limit * 2, 10),
+                    start=start,
+                )
+                for item in due:
+                    if len(claimed) >= limit:
+                        break
+                    message = await self._take(item, lease_end)
+                    if message is not None:
+                        claimed.append(message)
+                if start is None:
                     break
-                message = await self._take(item, lease_end)
-                if message is not None:
-                    claimed.append(message)
-            if start is None:
-                break
         claimed.sort(key=lambda m: (m.created_at, m.id))
         return claimed
 

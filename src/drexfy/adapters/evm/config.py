@@ -28,6 +28,9 @@ class EvmConfig:
     - `priority_fee_wei`: the tip offered.
     - `receipt_timeout_s`: how long one call waits for inclusion before reporting LedgerUnavailable
       (the transaction stays journalled and a retry re-broadcasts it).
+    - `poll_interval_s`: how often a waiting call asks for its receipt.
+    - `keeper_grace_s`: how long the keeper lets a claimed nonce stand unsigned before it spends
+      it on a no-op, and a signed transaction unmined before it broadcasts it again.
     """
 
     rpc_url: str = EMBEDDED
@@ -38,6 +41,7 @@ class EvmConfig:
     priority_fee_wei: int = 10**9
     receipt_timeout_s: float = 60.0
     poll_interval_s: float = 0.05
+    keeper_grace_s: float = 10.0
     #: Holders per Distribution batch (each batch is one transaction); the contract caps it too.
     batch_size: int = DEFAULT_BATCH_SIZE
     #: Blocks per eth_getLogs request when listing holders (public RPC endpoints cap the range).
@@ -59,6 +63,9 @@ class EvmConfig:
             # 0 and 1 both mean "included in a block"; anvil and the embedded EVM mine at once.
             confirmations=max(1, int(settings.get("ledger.evm.confirmations"))),
             max_fee_per_gas_wei=int(settings.get("ledger.evm.max_fee_gwei")) * 10**9,
+            receipt_timeout_s=float(settings.get("ledger.evm.receipt_timeout_s")),
+            poll_interval_s=float(settings.get("ledger.evm.poll_interval_s")),
+            keeper_grace_s=float(settings.get("ledger.evm.keeper_grace_s")),
             # 0 means "automatic": the adapter's own default, which fits the contract's cap.
             batch_size=int(settings.get("processes.distribution_batch_size")) or DEFAULT_BATCH_SIZE,
         )

@@ -120,6 +120,23 @@ def _refusal(error: LedgerRejected) -> dict[str, Any]:
     return kept
 
 
+@attrs.define
+class _Call:
+    """One call of `Relayer.execute`: what to send, and what the caller asked to be told."""
+
+    to: str | None
+    data: bytes
+    note: dict[str, Any] = attrs.field(factory=dict)
+    simulate_at: str = "latest"
+    on_sent: Callable[[], None] | None = None
+
+    def sent(self) -> None:
+        """Tell the caller (once) that the transaction is out, or that there will be none."""
+        if self.on_sent is not None:
+            callback, self.on_sent = self.on_sent, None
+            callback()
+
+
 class Relayer:
     """Signs and sends the platform's transactions; the platform pays every fee."""
 
@@ -141,6 +158,8 @@ class Relayer:
         self._op_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         #: Test hook: called with the entry after the signed tx is journalled, before broadcast.
         self.before_broadcast: Any = None
+        #: (op id, nonce claim) of unsigned operations the keeper saw -> when it first saw them.
+        self._unsigned_seen: dict[tuple[str, str], float] = {}
 
     async def address_of(self, key_id: str) -> str:
         """The address of a vault key (cached)."""
@@ -150,21 +169,40 @@ class Relayer:
 
     # ------------------------------------------------------------------------------------------
 
-    async def execute(self, op_id: str, fingerprint: str, key_id: str, to: str | None, data: bytes) -> TxOutcome:
+    async def execute(
+        self,
+        op_id: str,
+        fingerprint: str,
+        key_id: str,
+        to: str | None,
+        data: bytes,
+        *,
+        note: dict[str, Any] | None = None,
+        simulate_at: str = "latest",
+        on_sent: Callable[[], None] | None = None,
+    ) -> TxOutcome:
+        """Run one operation to its outcome. `note` is kept in the journal with the signed
+        transaction (what the caller needs to judge a later revert, e.g. the permit nonce);
+        `simulate_at` is the block the call is simulated on ("pending" when it builds on a
+        transaction not mined yet); `on_sent` is called once the transaction is broadcast (or the
+        call ends without one), so a caller can let a dependent operation go while this one waits."""
         lock = self._op_locks.get(op_id)
         if lock is None:
             lock = self._op_locks[op_id] = asyncio.Lock()
+        call = _Call(to, data, note or {}, simulate_at, on_sent)
         async with lock:
             try:
-                return await self._execute(op_id, fingerprint, key_id, to, data)
+                return await self._execute(op_id, fingerprint, key_id, call)
             except (LedgerRejected, LedgerUnavailable, OperationConflict):
                 raise
             except Exception as exc:
                 if _is_transient(exc):
                     raise LedgerUnavailable(f"EVM node unreachable: {type(exc).__name__}") from exc
                 raise
+            finally:
+                call.sent()
 
-    async def _execute(self, op_id: str, fingerprint: str, key_id: str, to: str | None, data: bytes) -> TxOutcome:
+    async def _execute(self, op_id: str, fingerprint: str, key_id: str, call: _Call) -> TxOutcome:
         entry = await self.journal.get(op_id)
         if entry is None:
             entry = JournalEntry(op_id, LEDGER, fingerprint, JournalStatus.PREPARED, datetime.now(UTC))
@@ -178,18 +216,19 @@ class Relayer:
         if entry.payload is not None:
             if entry.status is JournalStatus.FAILED:
                 raise _stored_error(entry)
-            return await self._send_and_wait(entry, key_id, to, data)
+            return await self._send_and_wait(entry, key_id, call)
         # Claimed but never signed (or refused by simulation): nothing reached the chain; prepare.
-        return await self._prepare_and_send(entry, key_id, to, data)
+        return await self._prepare_and_send(entry, key_id, call)
 
-    async def _prepare_and_send(self, entry: JournalEntry, key_id: str, to: str | None, data: bytes) -> TxOutcome:
+    async def _prepare_and_send(self, entry: JournalEntry, key_id: str, call: _Call) -> TxOutcome:
         sender = await self.address_of(key_id)
-        call: dict[str, Any] = {"from": sender, "data": data}
+        to, data = call.to, call.data
+        simulated: dict[str, Any] = {"from": sender, "data": data}
         if to is not None:
-            call["to"] = to
+            simulated["to"] = to
         claim = _claim_of(entry)
         try:
-            gas = await self.w3.eth.estimate_gas(call)  # type: ignore[arg-type]
+            gas = await self.w3.eth.estimate_gas(simulated, call.simulate_at)  # type: ignore[arg-type]
         except Exception as exc:
             if _is_transient(exc):
                 raise
@@ -206,11 +245,11 @@ class Relayer:
         chain_next = await self.w3.eth.get_transaction_count(sender, "pending")  # type: ignore[arg-type]
         nonce = await self.journal.allocate_sequence(sender, chain_next, claim)
         tx = self._transaction(nonce, to, data, gas * 5 // 4 + 20_000, fees)
-        result = _attempts(entry)
+        result = {**call.note, **_attempts(entry)}
         if to is None:
             created = keccak(rlp.encode([bytes.fromhex(sender[2:]), nonce]))[12:]
             result["contract"] = to_checksum_address(created)
-        return await self._sign_journal_send(entry, key_id, sender, tx, result, to, data)
+        return await self._sign_journal_send(entry, key_id, sender, tx, result, call)
 
     async def _fill_nonce(
         self, entry: JournalEntry, key_id: str, sender: str, nonce: int, error: LedgerRejected
@@ -225,7 +264,7 @@ class Relayer:
         tx = self._transaction(nonce, sender, b"", 21_000, await self._fees())
         result = {**_attempts(entry), "filler": True, **_refusal(error)}
         log.warning("operation %s abandoned nonce %s (%s); filling it with a no-op", entry.op_id, nonce, error.reason)
-        return await self._sign_journal_send(entry, key_id, sender, tx, result, sender, b"")
+        return await self._sign_journal_send(entry, key_id, sender, tx, result, _Call(sender, b""))
 
     async def _sign_journal_send(
         self,
@@ -234,8 +273,7 @@ class Relayer:
         sender: str,
         tx: dict[str, Any],
         result: dict[str, Any],
-        to: str | None,
-        data: bytes,
+        call: _Call,
     ) -> TxOutcome:
         """Sign `tx`, journal it as the operation's transaction (before anything is broadcast),
         then send it and await the outcome."""
@@ -264,7 +302,7 @@ class Relayer:
                 raise _stored_error(entry)
         if self.before_broadcast is not None:
             self.before_broadcast(entry)
-        return await self._send_and_wait(entry, key_id, to, data)
+        return await self._send_and_wait(entry, key_id, call)
 
     async def reopen_failed(self, op_id: str) -> bool:
         """Let an operation whose transaction was mined but reverted be prepared again, as a new
@@ -281,7 +319,7 @@ class Relayer:
             e.status = JournalStatus.PREPARED
             e.payload = e.tx_id = e.account = None
             e.sequence = None
-            e.result = {"attempt": attempt, "reopened": reverted}
+            e.result = {"attempt": attempt, "reopened": reverted, "reverted_reason": entry.result.get("reason")}
 
         await self._save(entry, reopened)
         log.info("operation %s reopened (attempt %s) after %s reverted", op_id, attempt, reverted[-1])
@@ -312,7 +350,7 @@ class Relayer:
             raise LedgerUnavailable(f"base fee {base} wei is above the configured cap {cap} wei; retry later")
         return min(cap, 2 * base + tip), tip
 
-    async def _send_and_wait(self, entry: JournalEntry, key_id: str, to: str | None, data: bytes) -> TxOutcome:
+    async def _send_and_wait(self, entry: JournalEntry, key_id: str, call: _Call) -> TxOutcome:
         assert entry.payload is not None and entry.tx_id is not None
         receipt = await self._any_receipt(entry)
         if receipt is None:
@@ -329,6 +367,7 @@ class Relayer:
                     raise LedgerUnavailable(f"broadcast refused for its fee: {still}; retry later") from still
             if entry.status is JournalStatus.PREPARED:
                 entry = await self._save(entry, _submitted)
+            call.sent()
             receipt = await self._wait_receipt(entry)
         mined = "0x" + bytes(receipt["transactionHash"]).hex()
         block, gas_used = int(receipt["blockNumber"]), int(receipt["gasUsed"])
@@ -346,7 +385,7 @@ class Relayer:
         if int(receipt["status"]) == 1:
             entry = await self._save(entry, lambda e: mined_as(e, JournalStatus.CONFIRMED))
             return _outcome(entry)
-        error = await self._revert_reason(entry, key_id, to, data, block)
+        error = await self._revert_reason(entry, block)
         await self._save(
             entry,
             lambda e: mined_as(e, JournalStatus.FAILED, **_refusal(error), signed=True),
@@ -374,28 +413,117 @@ class Relayer:
                 return entry  # reopened or filled elsewhere: nothing of ours to record
         raise LedgerUnavailable(f"the journal entry of {entry.op_id} keeps changing; retry")
 
-    async def _filled(self, entry: JournalEntry) -> LedgerRejected:
-        """A nonce filler was mined: the operation ends as the refusal that made it give up its
-        nonce, unsigned again (nothing of it reached the chain), so that a later attempt under the
-        same op id prepares afresh with a new nonce."""
-        error = _stored_error(entry)
-        error.tx_id = None
+    async def _filled(self, entry: JournalEntry) -> LedgerRejected | LedgerUnavailable:
+        """A nonce filler was mined. The operation is unsigned again (nothing of it reached the
+        chain), so that a later attempt under the same op id prepares afresh with a new nonce. A
+        filler for a refused retry ends the operation as that refusal; a gap filler (the keeper
+        spent a nonce whose operation never signed) leaves it PREPARED: the operation was refused by
+        nobody and its own retry goes on (a transient error for whoever waited on it)."""
+        gap = bool(entry.result.get("gap"))
+        error = _stored_error(entry) if not gap else None
 
         def unsigned(e: JournalEntry) -> None:
             filled = {"nonce": e.sequence, "tx_id": e.tx_id}
-            e.status = JournalStatus.FAILED
+            e.status = JournalStatus.PREPARED if gap else JournalStatus.FAILED
             e.payload = e.tx_id = e.account = None
             e.sequence = None
+            refusal = {} if error is None else {**_refusal(error), "signed": False}
             e.result = {
                 **_attempts(e),
                 "attempt": int(e.result.get("attempt", 0)) + 1,
-                **_refusal(error),
-                "signed": False,
+                **refusal,
                 "nonce_filled": filled,
             }
 
         await self._save(entry, unsigned)
+        if error is None:
+            return LedgerUnavailable(f"the nonce of {entry.op_id} was given up for a no-op; retry")
+        error.tx_id = None
         return error
+
+    # -- keeping the relayer's nonces moving ---------------------------------------------------
+
+    async def maintain(self, grace_s: float) -> None:
+        """One pass of the keeper (the worker runs it every few seconds, and once at start-up).
+
+        - A nonce claimed by an operation that never signed (its process died between the claim
+          and the journal, or its vault call failed and the job has not come back) holds every
+          later transaction of the relayer in the node's queue. Once such a claim has been seen
+          unsigned for `grace_s` (a live preparer signs within milliseconds) the nonce is spent on
+          a journalled no-op; the operation itself prepares afresh on its next run.
+        - Signed transactions not mined after `grace_s` are broadcast again (a restarted node
+          forgets its queue); a mined gap filler hands its operation back.
+
+        Entries an operation of this process is driving right now are left to it. Failures are
+        logged and tried again on the next pass."""
+        now = time.monotonic()
+        seen_unsigned: dict[str, float] = {}
+        chain_next: dict[str, int] = {}
+        for entry in await self.journal.unfinished(LEDGER):
+            lock = self._op_locks.get(entry.op_id)
+            if lock is not None and lock.locked():
+                continue
+            try:
+                if entry.payload is None:
+                    key = (entry.op_id, _claim_of(entry))
+                    first = self._unsigned_seen.get(key, now)
+                    seen_unsigned[str(key)] = first
+                    self._unsigned_seen[key] = first
+                    if now - first >= grace_s:
+                        await self._fill_gap(entry, chain_next)
+                elif entry.result.get("gap") or (
+                    (datetime.now(UTC) - (entry.updated_at or entry.created_at)).total_seconds() >= grace_s
+                ):
+                    await self._keep_signed(entry)
+            except (LedgerRejected, LedgerUnavailable, OperationConflict) as error:
+                log.warning("keeper: %s: %s", entry.op_id, error.message)
+            except Exception as exc:
+                if not _is_transient(exc):
+                    raise
+                log.warning("keeper: node unreachable (%s); next pass", type(exc).__name__)
+                return
+        # Forget claims that were signed (or finished) meanwhile.
+        for key in [k for k in self._unsigned_seen if str(k) not in seen_unsigned]:
+            del self._unsigned_seen[key]
+
+    async def _fill_gap(self, entry: JournalEntry, chain_next: dict[str, int]) -> None:
+        """Spend the nonce an unsigned operation holds on a 0-value self-transfer (journalled on the
+        operation's entry: if its preparer journals first after all, its transaction is the one)."""
+        claim = _claim_of(entry)
+        for key_id, sender in list(self._addresses.items()):
+            nonce = await self.journal.held_sequence(sender, claim)
+            if nonce is None:
+                continue
+            if sender not in chain_next:
+                chain_next[sender] = int(await self.w3.eth.get_transaction_count(sender))  # type: ignore[arg-type]
+            if nonce < chain_next[sender]:
+                return  # the number was used (by a filler of an earlier pass that got mined): not a gap
+            tx = self._transaction(nonce, sender, b"", 21_000, await self._fees())
+            log.warning("operation %s holds nonce %s unsigned; filling it with a no-op", entry.op_id, nonce)
+            digest = TypedTransaction.from_dict(tx).hash()
+            signature = await self.vault.sign_digest(key_id, bytes(digest))
+            raw = TypedTransaction.from_dict(
+                {**tx, "v": signature.recovery_id, "r": signature.r, "s": signature.s}
+            ).encode()
+            entry.account, entry.sequence = sender, nonce
+            entry.tx_id, entry.payload = "0x" + keccak(raw).hex(), "0x" + raw.hex()
+            entry.result = {**_attempts(entry), "filler": True, "gap": True}
+            entry.updated_at = datetime.now(UTC)
+            stored = await self.journal.record_signed(entry)
+            if stored.payload is not None and stored.status in (JournalStatus.PREPARED, JournalStatus.SUBMITTED):
+                with contextlib.suppress(_PricedOut):
+                    await self._broadcast(stored)
+            return
+
+    async def _keep_signed(self, entry: JournalEntry) -> None:
+        """A signed, unconfirmed transaction: a mined gap filler hands its operation back; one not
+        mined is broadcast again (same bytes)."""
+        receipt = await self._any_receipt(entry)
+        if receipt is None:
+            with contextlib.suppress(_PricedOut):  # the operation's own run replaces it
+                await self._broadcast(entry)
+        elif entry.result.get("gap") and int(receipt["status"]) == 1:
+            await self._filled(entry)
 
     async def _receipt(self, tx_id: str) -> Any:
         try:
@@ -496,31 +624,37 @@ class Relayer:
                 raise LedgerUnavailable(f"block {block} has not reached {self.config.confirmations} confirmations")
             await asyncio.sleep(self.config.poll_interval_s)
 
-    async def _revert_reason(
-        self, entry: JournalEntry, key_id: str, to: str | None, data: bytes, block: int
-    ) -> LedgerRejected:
-        """Replay the call on the state before its block to read the custom error."""
-        call: dict[str, Any] = {"from": await self.address_of(key_id), "data": data}
-        if to is not None:
-            call["to"] = to
+    async def _revert_reason(self, entry: JournalEntry, block: int) -> LedgerRejected:
+        """Replay the journalled transaction (its own sender, target and input: never what the
+        caller passed this time, which may be a placeholder) on the state before its block, to
+        read the custom error. When a transaction earlier in the same block caused the revert, the
+        replay succeeds and the reason is the generic "Reverted"."""
+        assert entry.payload is not None
+        fields = TypedTransaction.from_bytes(HexBytes(entry.payload)).as_dict()
+        replay: dict[str, Any] = {"from": entry.account, "data": HexBytes(fields["data"])}
+        if fields.get("to"):
+            replay["to"] = to_checksum_address(fields["to"])
         try:
-            await self.w3.eth.call(call, block_identifier=max(block - 1, 0))  # type: ignore[arg-type]
+            await self.w3.eth.call(replay, block_identifier=max(block - 1, 0))  # type: ignore[arg-type]
         except Exception as exc:
             if not _is_transient(exc):
                 return decode_revert(revert_data(exc), tx_id=entry.tx_id)
         return LedgerRejected("the transaction reverted", reason="Reverted", tx_id=entry.tx_id)
 
     async def resume_unfinished(self) -> list[str]:
-        """After a restart: re-broadcast every journalled, unconfirmed EVM transaction and await it.
-        Returns the op ids that finished (confirmed or failed)."""
+        """After a restart: re-broadcast every journalled, unconfirmed EVM transaction, all of them
+        before awaiting any (a later nonce never waits behind an earlier one that is not out), then
+        await each. Returns the op ids that finished (confirmed or failed)."""
         done = []
-        for entry in await self.journal.unfinished(LEDGER):
-            if entry.payload is None or entry.account is None:
-                continue
+        signed = [e for e in await self.journal.unfinished(LEDGER) if e.payload is not None and e.account]
+        for entry in signed:
+            with contextlib.suppress(_PricedOut, LedgerUnavailable):
+                await self._broadcast(entry)
+        for entry in signed:
             key = next((k for k, a in self._addresses.items() if a == entry.account), None)
             if key is None:
                 continue
             with contextlib.suppress(LedgerRejected):
-                await self._send_and_wait(entry, key, None, b"")
+                await self._send_and_wait(entry, key, _Call(None, b""))
             done.append(entry.op_id)
         return done

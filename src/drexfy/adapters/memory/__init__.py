@@ -264,3 +264,6 @@ class MemoryLedger:
 
     async def resume_unfinished(self) -> list[str]:
         return []  # effects are applied at once: nothing is ever left in flight
+
+    async def maintain(self) -> None:
+        return None  # no nonces or sequences: nothing can stall

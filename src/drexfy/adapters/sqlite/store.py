@@ -100,11 +100,17 @@ class SqliteQueue:
         due = format_timestamp(now)
 
         def claim(conn: Conn) -> list[QueuedMessage]:
+            # Two index ranges: first what has waited for a time (retries due, leases run out: the
+            # job of a worker that died may hold the ledger's oldest nonce), then new messages
+            # (due_at ''). New first would starve a lapsed lease under a steady inflow.
             rows = conn.execute(
                 "UPDATE queue_messages SET status = 'RUNNING', attempts = attempts + 1, next_attempt_at = ?,"
-                " due_at = ? WHERE queue = ? AND id IN (SELECT id FROM queue_messages WHERE queue = ?"
-                " AND due_at <= ? ORDER BY due_at, created_at LIMIT ?) RETURNING id, key, kind, payload, created_at, status, attempts, next_attempt_at, last_error",
-                (lease_end, lease_end, self.name, self.name, due, limit),
+                " due_at = ? WHERE queue = ? AND id IN (SELECT id FROM (SELECT id FROM queue_messages"
+                " WHERE queue = ? AND due_at > '' AND due_at <= ? ORDER BY due_at LIMIT ?) UNION ALL"
+                " SELECT id FROM (SELECT id FROM queue_messages WHERE queue = ? AND due_at = ''"
+                " ORDER BY created_at LIMIT ?) LIMIT ?)"
+                " RETURNING id, key, kind, payload, created_at, status, attempts, next_attempt_at, last_error",
+                (lease_end, lease_end, self.name, self.name, due, limit, self.name, limit, limit),
             ).fetchall()
             return [_message(row) for row in rows]
 

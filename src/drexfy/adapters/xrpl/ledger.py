@@ -98,6 +98,8 @@ from drexfy.domain.ports import (
 )
 
 log = logging.getLogger(__name__)
+#: How long a signed transaction may stay unvalidated before the keeper submits it again.
+KEEPER_GRACE_S = 10.0
 
 CLASS_TAXON = 1
 CLASS_URI_PREFIX = "drexfy:classification:v1:"
@@ -704,6 +706,23 @@ class XrplLedger:
             except LedgerError as error:
                 log.warning("could not finish %s after restart: %s", entry.op_id, error.message)
         return finished
+
+    async def maintain(self) -> None:
+        """Submit again every signed transaction the journal holds unvalidated for longer than
+        `KEEPER_GRACE_S` (a restarted node forgets what it queued; submitting the same blob is
+        idempotent). The XRPL submitter journals a transaction only once it is signed, and fills
+        the sequence of a refused one itself, so there is no unsigned claim to spend here: a
+        process that died between allocating a sequence and journalling gets the same sequence
+        back on the operation's own retry."""
+        now = datetime.now(UTC)
+        for entry in await self.journal.unfinished("xrpl"):
+            if entry.payload is None or (now - (entry.updated_at or entry.created_at)).total_seconds() < KEEPER_GRACE_S:
+                continue
+            try:
+                await self.submitter.rebroadcast(entry)
+            except (LedgerError, RpcFailure) as error:
+                log.warning("keeper: could not submit %s again: %s", entry.op_id, error)
+                return
 
     async def ping(self) -> None:
         try:

@@ -387,6 +387,13 @@ class Submitter:
                 raise LedgerUnavailable(f"{what}: no validated result for {entry.tx_id} yet; retry resumes it")
             entry = await self._replace(entry, signer, tx)
 
+    async def rebroadcast(self, entry: JournalEntry) -> None:
+        """Submit a journalled blob again and nothing else (the keeper's pass): the ledger applies a
+        blob at most once, and the operation's own run records its result."""
+        assert entry.payload is not None
+        result = await self.rpc.call(SubmitOnly(tx_blob=entry.payload))
+        log.info("keeper submitted %s of %s again: %s", entry.tx_id, entry.op_id, result.get("engine_result"))
+
     async def _broadcast(self, entry: JournalEntry) -> tuple[str, str]:
         assert entry.payload is not None
         try:

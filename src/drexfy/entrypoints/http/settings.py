@@ -36,6 +36,9 @@ class WorkerSettings:
     #: How often every issued instrument's ledger holders are compared with the store's positions
     #: (`drexfy_ledger_drift_addresses`, a warning per differing address); 0 turns it off.
     reconcile_every: float = 3600.0
+    #: How often the ledger keeper runs (`Ledger.maintain`: claimed nonces or sequences that were
+    #: never sent are spent, unmined transactions broadcast again).
+    ledger_keeper_every: float = 5.0
 
 
 @attrs.frozen
