@@ -18,11 +18,12 @@ import pytest
 from pytest_bdd import given, parsers, then, when
 
 from drexfy.domain import processes as p
-from drexfy.domain.classification import Classification, KycResult
+from drexfy.domain.classification import Classification
 from drexfy.domain.errors import ComplianceRejected, DomainError
 from drexfy.domain.model import InstrumentStatus, InvestorKind, KycStatus, OrderStatus, Wallet
 from drexfy.domain.money import Money
-from drexfy.domain.ports import Ledger, LedgerResult, PaymentEvent, PaymentEventKind, Payout, Purchase
+from drexfy.domain.ports import Ledger, LedgerResult, Payout, Purchase
+from drexfy.domain.provider_events import AmlAlert, KycResult, PaymentEvent, PaymentEventKind
 from drexfy.entrypoints.config import load_settings
 from drexfy.entrypoints.container import build_container
 from tests.support.ledgers import LEDGER_KINDS, ledger_overrides
@@ -603,7 +604,7 @@ def withdrawal_refused(world: World, reason: str) -> None:
 @when(parsers.parse('AML monitoring flags "{name}" for "{reason}"'))
 def aml_flags(world: World, name: str, reason: str) -> None:
     investor = world.investor(name)
-    alert = p.AmlAlert(f"aml_{investor.id}_{reason}", investor.applicant_id, None, True, reason)
+    alert = AmlAlert(f"aml_{investor.id}_{reason}", investor.applicant_id, None, True, reason)
     world.run(p.handle_aml_alert(world.svc, alert))
 
 
@@ -612,7 +613,7 @@ def aml_flags_mid_payout(world: World, name: str, reason: str) -> None:
     """The alert lands after the holders were batched and before the ledger pays them: the ledger
     refuses the frozen holder's payout in the middle of a batch."""
     investor = world.investor(name)
-    alert = p.AmlAlert(f"aml_{investor.id}_{reason}", investor.applicant_id, None, True, reason)
+    alert = AmlAlert(f"aml_{investor.id}_{reason}", investor.applicant_id, None, True, reason)
 
     async def flag() -> None:
         await p.handle_aml_alert(world.svc, alert)

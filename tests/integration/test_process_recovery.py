@@ -20,10 +20,10 @@ from drexfy.adapters.sandbox import SandboxKyc, SandboxPayments
 from drexfy.adapters.sqlite import SqliteStore, open_sqlite_store
 from drexfy.adapters.system import UuidIds
 from drexfy.domain import processes as p
-from drexfy.domain.classification import Classification, KycResult
+from drexfy.domain.classification import Classification
 from drexfy.domain.errors import LedgerUnavailable, ProviderError, SettlementInProgress
 from drexfy.domain.model import AllocationStatus, InvestorKind, KycStatus, OrderStatus
-from drexfy.domain.ports import PaymentEvent, PaymentEventKind
+from drexfy.domain.provider_events import AmlAlert, KycResult, PaymentEvent, PaymentEventKind
 from tests.support.scenarios import buy, eur, instrument, onboard, pay
 
 
@@ -161,7 +161,7 @@ async def test_block_resumes_on_chain_after_an_outage(svc: p.Services) -> None:
     ana = await onboard(svc, "ana")
     await buy(svc, ana, ins, 3)
     svc.ledger.fail_next()
-    alert = p.AmlAlert("aml-1", None, ana, True, "adverse media")
+    alert = AmlAlert("aml-1", None, ana, True, "adverse media")
     with pytest.raises(LedgerUnavailable):
         await p.handle_aml_alert(svc, alert)
     async with svc.store.unit_of_work() as uow:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from drexfy.domain import processes as p
-from drexfy.domain.classification import Classification, KycResult
+from drexfy.domain.classification import Classification
 from drexfy.domain.model import InvestorKind
 from drexfy.domain.money import Money
-from drexfy.domain.ports import PaymentEvent, PaymentEventKind
+from drexfy.domain.provider_events import KycResult, PaymentEvent, PaymentEventKind
 
 
 def eur(text: str) -> Money:

@@ -2,8 +2,9 @@
 
 import pytest
 
-from drexfy.domain.classification import Classification, KycResult, classify
+from drexfy.domain.classification import Classification, classify
 from drexfy.domain.errors import ClassificationRefused
+from drexfy.domain.provider_events import KycResult
 
 
 def result(**fields):

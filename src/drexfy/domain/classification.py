@@ -5,9 +5,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 
-import attrs
-
 from drexfy.domain.errors import ClassificationRefused
+from drexfy.domain.provider_events import KycResult
 
 
 class Classification(enum.Enum):
@@ -60,19 +59,6 @@ EU_EEA = frozenset(
     ]
 )
 US = frozenset({"US"})
-
-
-@attrs.frozen
-class KycResult:
-    """What the KYC/AML provider verified about one applicant."""
-
-    applicant_id: str
-    approved: bool
-    verified_country: str | None = None
-    accreditation_verified: bool = False
-    sanctions_hit: bool = False
-    pep: bool = False
-    reject_labels: tuple[str, ...] = ()
 
 
 def classify(result: KycResult, region_overrides: Mapping[str, str] | None = None) -> Classification:

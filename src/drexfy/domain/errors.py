@@ -1,4 +1,6 @@
-"""Named domain errors. Each has a stable `code` that the HTTP layer turns into a problem `type`."""
+"""Named domain errors. Each has a stable `code` that the HTTP layer turns into a problem `type`;
+which HTTP status a kind of error gets is the HTTP edge's business (one table in
+`entrypoints/http/problems.py`), never the domain's."""
 
 from __future__ import annotations
 
@@ -7,8 +9,6 @@ class DomainError(Exception):
     """Root of every error the domain raises on purpose. `code` is stable; the message is for people."""
 
     code = "domain-error"
-    #: HTTP status the API maps this error to; the domain itself never speaks HTTP, this is a hint.
-    status_hint = 422
 
     def __init__(self, message: str = "") -> None:
         super().__init__(message or self.__class__.__doc__ or self.code)
@@ -33,7 +33,6 @@ class NotFound(DomainError):
     """The thing asked for does not exist."""
 
     code = "not-found"
-    status_hint = 404
 
 
 class InvestorNotFound(NotFound):
@@ -64,21 +63,18 @@ class IllegalTransition(DomainError):
     """The requested state change is not allowed from the current state."""
 
     code = "illegal-transition"
-    status_hint = 409
 
 
 class Conflict(DomainError):
     """Someone else changed the record first; retry with fresh state."""
 
     code = "conflict"
-    status_hint = 409
 
 
 class SettlementInProgress(DomainError):
     """Another attempt is settling this order on the ledger right now; retry shortly."""
 
     code = "settlement-in-progress"
-    status_hint = 409
     transient = True
 
 
@@ -92,7 +88,6 @@ class ValidationFailed(DomainError):
     """The input does not describe a valid request."""
 
     code = "validation-failed"
-    status_hint = 400
 
 
 # --- onboarding ---------------------------------------------------------------------------------
@@ -113,7 +108,6 @@ class NotEligible(DomainError):
     """The investor may not do this; `reasons` names every rule that refused."""
 
     code = "not-eligible"
-    status_hint = 403
 
     def __init__(self, reasons: list[str] | tuple[str, ...]) -> None:
         self.reasons = tuple(reasons)
@@ -143,7 +137,6 @@ class LedgerError(DomainError):
     """The ledger refused or could not carry out an operation."""
 
     code = "ledger-error"
-    status_hint = 502
     #: A transient error may succeed when retried unchanged (node down, fee spike, timeout).
     transient = False
 
@@ -152,7 +145,6 @@ class LedgerUnavailable(LedgerError):
     """The ledger could not be reached or did not answer in time; retry later."""
 
     code = "ledger-unavailable"
-    status_hint = 503
     transient = True
 
 
@@ -183,7 +175,6 @@ class OperationConflict(LedgerError):
     """An operation id was reused for a different operation."""
 
     code = "operation-conflict"
-    status_hint = 409
 
 
 # --- keys ---------------------------------------------------------------------------------------
@@ -191,7 +182,6 @@ class VaultError(DomainError):
     """The key vault could not create a key or sign."""
 
     code = "vault-error"
-    status_hint = 503
     transient = True
 
 
@@ -207,7 +197,6 @@ class ProviderError(DomainError):
     """An external provider (KYC, payments, notifications) failed."""
 
     code = "provider-error"
-    status_hint = 502
     transient = True
 
 
@@ -215,11 +204,37 @@ class InvalidWebhook(DomainError):
     """A webhook's content does not describe a valid event."""
 
     code = "invalid-webhook"
-    status_hint = 400
 
 
 class ConfigurationError(DomainError):
     """The configuration is missing or invalid."""
 
     code = "configuration-error"
-    status_hint = 500
+
+
+class StoreUnavailable(DomainError):
+    """The store could not be reached or kept throttling after bounded retries; retry later."""
+
+    code = "store-unavailable"
+    transient = True
+
+
+class StoreFailure(DomainError):
+    """The store refused a request for a reason retrying will not fix (validation, access, missing table)."""
+
+    code = "store-failure"
+    transient = False
+
+
+class VaultRejected(VaultError):
+    """The key service refused the request (access denied, key disabled or pending deletion)."""
+
+    code = "vault-rejected"
+    transient = False
+
+
+class VaultIntegrityError(VaultError):
+    """A stored key does not belong to its wallet or does not match its public key."""
+
+    code = "key-integrity"
+    transient = False

@@ -14,7 +14,7 @@ from typing import Any, Protocol, Self
 
 import attrs
 
-from drexfy.domain.classification import Classification, KycResult
+from drexfy.domain.classification import Classification
 from drexfy.domain.events import DomainEvent
 from drexfy.domain.model import (
     Instrument,
@@ -26,6 +26,7 @@ from drexfy.domain.model import (
     Withdrawal,
 )
 from drexfy.domain.money import Money
+from drexfy.domain.provider_events import KycResult
 
 # ================================================================================================
 # Ledger
@@ -293,24 +294,6 @@ class KycProvider(Protocol):
 class Checkout:
     reference: str
     url: str
-
-
-class PaymentEventKind(enum.Enum):
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    REFUNDED = "REFUNDED"
-
-
-@attrs.frozen
-class PaymentEvent:
-    """A verified payment notification in domain terms."""
-
-    event_id: str
-    kind: PaymentEventKind
-    order_id: str
-    payment_ref: str
-    amount: Money | None = None
-    reason: str = ""
 
 
 class PaymentGateway(Protocol):

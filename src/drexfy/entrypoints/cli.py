@@ -42,9 +42,19 @@ def _config_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("drexfy")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="drexfy", description="Drexfy: tokenized SME credit, compliant on chain.")
     parser.add_argument("--config", help="TOML configuration file (default: DREXFY_CONFIG or embedded defaults)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="run the whole lifecycle through the processes and print each step")

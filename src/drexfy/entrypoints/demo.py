@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from drexfy.domain import processes as p
-from drexfy.domain.classification import Classification, KycResult
+from drexfy.domain.classification import Classification
 from drexfy.domain.errors import DomainError, NotEligible
 from drexfy.domain.model import (
     AllocationStatus,
@@ -29,7 +29,7 @@ from drexfy.domain.model import (
     Wallet,
 )
 from drexfy.domain.money import Money
-from drexfy.domain.ports import PaymentEvent, PaymentEventKind
+from drexfy.domain.provider_events import AmlAlert, KycResult, PaymentEvent, PaymentEventKind
 from drexfy.entrypoints.config import load_settings
 from drexfy.entrypoints.container import build_container
 
@@ -216,7 +216,7 @@ class Demo:
 
         self.step("AML monitoring flags Carla: blocked, SANCTIONED on chain, wallet frozen")
         carla = await p.handle_aml_alert(
-            svc, p.AmlAlert("aml-demo-1", None, self.ids["Carla"], True, "sanctions list update")
+            svc, AmlAlert("aml-demo-1", None, self.ids["Carla"], True, "sanctions list update")
         )
         on_chain = await svc.ledger.classification_of(_wallet(carla).address)
         frozen = await svc.ledger.is_frozen(_wallet(carla).address)

@@ -27,7 +27,6 @@ from datetime import timedelta
 from typing import Any
 
 from drexfy.domain import processes as p
-from drexfy.domain.classification import KycResult
 from drexfy.domain.errors import (
     ClassificationRefused,
     DomainError,
@@ -38,7 +37,8 @@ from drexfy.domain.errors import (
     ValidationFailed,
 )
 from drexfy.domain.model import OrderStatus
-from drexfy.domain.ports import PaymentEvent, PaymentEventKind, QueuedMessage
+from drexfy.domain.ports import QueuedMessage
+from drexfy.domain.provider_events import AmlAlert, KycResult, PaymentEvent, PaymentEventKind
 from drexfy.entrypoints.http import messages
 from drexfy.entrypoints.http.logs import request_id_var
 from drexfy.entrypoints.http.metrics import Metrics
@@ -370,7 +370,7 @@ class Worker:
             if not was_settled and event.kind is PaymentEventKind.SUCCEEDED and order.status is OrderStatus.SETTLED:
                 elapsed = (self.svc.clock.now() - message.created_at).total_seconds()
                 self.metrics.settlement_latency.observe(max(elapsed, 0.0))
-        elif isinstance(event, p.AmlAlert):
+        elif isinstance(event, AmlAlert):
             await p.handle_aml_alert(self.svc, event)
         else:  # pragma: no cover - decode() only returns the types above
             raise ValidationFailed(f"no handler for {message.kind}")

@@ -3,23 +3,9 @@
 from __future__ import annotations
 
 from drexfy.adapters.aws import error_code, is_transient
-from drexfy.domain.errors import DomainError
+from drexfy.domain.errors import DomainError, StoreFailure, StoreUnavailable
 
-
-class StoreUnavailable(DomainError):
-    """The store could not be reached or kept throttling after bounded retries; retry later."""
-
-    code = "store-unavailable"
-    status_hint = 503
-    transient = True
-
-
-class StoreFailure(DomainError):
-    """DynamoDB refused a request for a reason retrying will not fix (validation, access, missing table)."""
-
-    code = "store-failure"
-    status_hint = 500
-    transient = False
+__all__ = ["StoreFailure", "StoreUnavailable", "translate"]
 
 
 def translate(exc: BaseException, action: str) -> DomainError:

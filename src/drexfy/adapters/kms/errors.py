@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 from drexfy.adapters.aws import error_code, is_transient
-from drexfy.domain.errors import KeyNotFound, VaultError
+from drexfy.domain.errors import KeyNotFound, VaultError, VaultIntegrityError, VaultRejected
 
 
-class KmsRejected(VaultError):
+class KmsRejected(VaultRejected):
     """KMS refused the request (access denied, key disabled or pending deletion); retrying won't help."""
 
     code = "kms-rejected"
-    status_hint = 502
-    transient = False
 
 
-class KeyIntegrityError(VaultError):
+class KeyIntegrityError(VaultIntegrityError):
     """A stored key ciphertext does not belong to this wallet or does not match its public key."""
-
-    code = "key-integrity"
-    status_hint = 500
-    transient = False
 
 
 def translate(exc: BaseException, action: str, wallet_id: str) -> VaultError:

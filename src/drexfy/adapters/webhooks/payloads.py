@@ -22,10 +22,9 @@ from typing import Any
 
 import attrs
 
-from drexfy.domain.classification import KycResult
 from drexfy.domain.errors import DomainError, InvalidWebhook
 from drexfy.domain.money import Money
-from drexfy.domain.ports import PaymentEvent, PaymentEventKind
+from drexfy.domain.provider_events import KycResult, PaymentEvent, PaymentEventKind
 
 
 @attrs.frozen

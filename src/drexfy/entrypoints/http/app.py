@@ -5,7 +5,7 @@
 
 One middleware gives every request an id, logs it as JSON, counts it, and turns every refusal into
 RFC 9457 problem+json: `Problem`s raised by the HTTP layer, `DomainError`s by their `code` and
-`status_hint`, aiohttp's own HTTP errors (404, 405, 413), and anything unexpected as a 500 that says
+the status table of `problems.STATUS_OF`, aiohttp's own HTTP errors (404, 405, 413), and anything unexpected as a 500 that says
 nothing about internals.
 """
 

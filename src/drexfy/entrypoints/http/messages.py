@@ -11,9 +11,7 @@ from typing import Any
 
 import cattrs
 
-from drexfy.domain.classification import KycResult
-from drexfy.domain.ports import PaymentEvent
-from drexfy.domain.processes import AmlAlert
+from drexfy.domain.provider_events import AmlAlert, KycResult, PaymentEvent
 
 KYC_RESULT = "kyc.result"
 PAYMENT = "payment.event"

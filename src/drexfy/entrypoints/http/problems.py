@@ -7,7 +7,58 @@ from typing import Any
 
 from aiohttp import web
 
-from drexfy.domain.errors import DomainError
+from drexfy.domain.errors import (
+    ConfigurationError,
+    Conflict,
+    DomainError,
+    IllegalTransition,
+    InvalidWebhook,
+    LedgerError,
+    LedgerUnavailable,
+    NotEligible,
+    NotFound,
+    OperationConflict,
+    ProviderError,
+    SettlementInProgress,
+    StoreFailure,
+    StoreUnavailable,
+    ValidationFailed,
+    VaultError,
+    VaultIntegrityError,
+    VaultRejected,
+)
+
+#: The HTTP status of each kind of domain error: the most specific class in an error's MRO wins,
+#: so a new error is mapped by the kind it derives from. The domain never speaks HTTP.
+STATUS_OF: dict[type[DomainError], int] = {
+    DomainError: 422,
+    ValidationFailed: 400,
+    InvalidWebhook: 400,
+    NotEligible: 403,
+    NotFound: 404,
+    Conflict: 409,
+    IllegalTransition: 409,
+    SettlementInProgress: 409,
+    OperationConflict: 409,
+    LedgerError: 502,
+    ProviderError: 502,
+    VaultRejected: 502,
+    LedgerUnavailable: 503,
+    VaultError: 503,
+    StoreUnavailable: 503,
+    ConfigurationError: 500,
+    StoreFailure: 500,
+    VaultIntegrityError: 500,
+}
+
+
+def status_of(error: DomainError) -> int:
+    """The HTTP status `STATUS_OF` gives the error's kind."""
+    for kind in type(error).__mro__:
+        if kind in STATUS_OF:
+            return STATUS_OF[kind]
+    return 500
+
 
 PROBLEM_BASE = "https://drexfy.dev/problems/"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -70,7 +121,7 @@ def from_domain_error(error: DomainError) -> tuple[int, str, str, dict[str, Any]
     reasons = getattr(error, "reasons", None)
     if reasons:
         extra["reasons"] = list(reasons)
-    status = int(getattr(error, "status_hint", 422))
+    status = status_of(error)
     if status >= 500:
         # Infrastructure detail (node URLs, SDK text) stays in the logs; the client gets the kind.
         return status, error.code, (type(error).__doc__ or error.code).strip().splitlines()[0], extra

@@ -26,10 +26,9 @@ from drexfy.adapters.webhooks import (
     verify_digest,
     verify_stripe,
 )
-from drexfy.domain.classification import KycResult
 from drexfy.domain.errors import InvalidWebhook
-from drexfy.domain.ports import PaymentEvent, QueuedMessage
-from drexfy.domain.processes import AmlAlert
+from drexfy.domain.ports import QueuedMessage
+from drexfy.domain.provider_events import AmlAlert, KycResult, PaymentEvent
 from drexfy.entrypoints.http import messages
 from drexfy.entrypoints.http.logs import request_id_var
 from drexfy.entrypoints.http.problems import Problem

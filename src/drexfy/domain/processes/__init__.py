@@ -1,0 +1,92 @@
+"""The processes (use cases), written against the ports; one module per process.
+
+Every process is safe to run again after a crash or a duplicate delivery: it reads the persisted
+state, skips the steps already done, and calls the ledger with operation ids derived from that state,
+so a step that reached the ledger but not the store is recognised by the ledger (at-most-once per id)
+instead of being done twice. Store writes come before ledger calls where the domain must refuse at
+once (a block), and after them where the ledger is the source of truth (a settlement).
+
+| module | processes |
+| --- | --- |
+| `base` | `ProcessSettings`, `Services` (what every process may use), `in_uow` |
+| `registration` | register an investor, start KYC, handle the KYC result |
+| `instruments` | create, issue, open and close an instrument |
+| `buying` | create, cancel and expire orders; handle the payment; settle |
+| `repayment` | trigger and continue a repayment (batches, hold-backs, automatic cash-out) |
+| `compliance` | AML alert, block, unblock, release held-back shares; on-chain wallet helpers |
+| `withdrawal` | cash stablecoin out |
+| `read_models` | the investor's view, reconciliation |
+"""
+
+from drexfy.domain.processes.base import ProcessSettings, Services
+from drexfy.domain.processes.buying import (
+    CreateOrder,
+    cancel_order,
+    create_order,
+    expire_orders,
+    handle_payment,
+    settle_order,
+)
+from drexfy.domain.processes.compliance import block_investor, handle_aml_alert, release_held_back, unblock_investor
+from drexfy.domain.processes.instruments import (
+    CreateInstrument,
+    close_instrument,
+    create_instrument,
+    issue_instrument,
+    open_instrument,
+)
+from drexfy.domain.processes.read_models import (
+    Drift,
+    HeldBackShare,
+    Holding,
+    InvestorView,
+    Reconciliation,
+    investor_view,
+    reconcile,
+    reconcile_all,
+)
+from drexfy.domain.processes.registration import (
+    RegisterInvestor,
+    handle_kyc_result,
+    register_investor,
+    start_kyc,
+)
+from drexfy.domain.processes.repayment import TriggerRepayment, continue_repayment, trigger_repayment
+from drexfy.domain.processes.withdrawal import Withdraw, withdraw
+
+__all__ = [
+    "CreateInstrument",
+    "CreateOrder",
+    "Drift",
+    "HeldBackShare",
+    "Holding",
+    "InvestorView",
+    "ProcessSettings",
+    "Reconciliation",
+    "RegisterInvestor",
+    "Services",
+    "TriggerRepayment",
+    "Withdraw",
+    "block_investor",
+    "cancel_order",
+    "close_instrument",
+    "continue_repayment",
+    "create_instrument",
+    "create_order",
+    "expire_orders",
+    "handle_aml_alert",
+    "handle_kyc_result",
+    "handle_payment",
+    "investor_view",
+    "issue_instrument",
+    "open_instrument",
+    "reconcile",
+    "reconcile_all",
+    "register_investor",
+    "release_held_back",
+    "settle_order",
+    "start_kyc",
+    "trigger_repayment",
+    "unblock_investor",
+    "withdraw",
+]

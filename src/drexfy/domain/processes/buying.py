@@ -1,0 +1,266 @@
+"""Buying an investment: orders and their reservation, the payment, the settlement on the ledger
+(delivery versus payment), expiry, cancellation and refunds."""
+
+from __future__ import annotations
+
+import attrs
+
+from drexfy.domain import events as ev
+from drexfy.domain.errors import (
+    ComplianceRejected,
+    DomainError,
+    IllegalTransition,
+    LedgerRejected,
+    ProviderError,
+    SettlementInProgress,
+    ValidationFailed,
+)
+from drexfy.domain.model import (
+    Investor,
+    Order,
+    OrderStatus,
+    SettlementStep,
+)
+from drexfy.domain.money import Money
+from drexfy.domain.ports import Purchase, UnitOfWork
+from drexfy.domain.processes.base import Services, in_uow
+from drexfy.domain.provider_events import PaymentEvent, PaymentEventKind
+from drexfy.domain.rules import check_purchase, holding_refusals
+
+
+@attrs.frozen
+class CreateOrder:
+    investor_id: str
+    instrument_id: str
+    units: int
+
+
+async def create_order(svc: Services, cmd: CreateOrder) -> Order:
+    """Check eligibility, reserve the units (conditional update in the store), open a checkout."""
+    if not isinstance(cmd.units, int) or isinstance(cmd.units, bool):
+        raise ValidationFailed("units must be a whole number")
+
+    async def reserve(uow: UnitOfWork) -> tuple[Order, Investor]:
+        investor = await uow.investors.get(cmd.investor_id)
+        instrument = await uow.instruments.get(cmd.instrument_id)
+        committed = await uow.orders.committed_amount(investor.id, instrument.id)
+        now = svc.clock.now()
+        check_purchase(investor, instrument, cmd.units, committed, now)
+        await uow.instruments.reserve_units(instrument.id, cmd.units)
+        order = Order(
+            id=svc.ids.new("ord"),
+            investor_id=investor.id,
+            instrument_id=instrument.id,
+            units=cmd.units,
+            amount=instrument.price_of(cmd.units),
+            created_at=now,
+            expires_at=now + svc.settings.reservation,
+        )
+        order.events.append(
+            ev.OrderCreated(
+                order.id, now, investor.id, instrument.id, order.units, order.amount.minor, order.amount.currency
+            )
+        )
+        await uow.orders.add(order)
+        return order, investor
+
+    order, investor = await in_uow(svc, reserve)
+    try:
+        checkout = await svc.payments.create_checkout(order, investor)
+    except ProviderError as failure:
+        await _close_order(svc, order.id, OrderStatus.FAILED, f"checkout could not be created: {failure.message}")
+        raise
+
+    async def attach(uow: UnitOfWork) -> Order:
+        fresh = await uow.orders.get(order.id)
+        fresh.checkout_ref = checkout.reference
+        fresh.checkout_url = checkout.url
+        await uow.orders.save(fresh)
+        return fresh
+
+    return await in_uow(svc, attach)
+
+
+async def _release_settlement_lease(svc: Services, order_id: str, holder: str) -> None:
+    async def work(uow: UnitOfWork) -> None:
+        fresh = await uow.orders.get(order_id)
+        if fresh.settling_by == holder:
+            fresh.settling_by = None
+            fresh.settling_until = None
+            await uow.orders.save(fresh)
+
+    try:
+        await in_uow(svc, work)
+    except DomainError:
+        return  # the store is down too: the lease runs out by itself
+
+
+async def _close_order(svc: Services, order_id: str, status: OrderStatus, reason: str) -> Order:
+    """Close an order without settlement and release its reserved units, in one unit of work."""
+
+    async def work(uow: UnitOfWork) -> Order:
+        order = await uow.orders.get(order_id)
+        held = order.reserves_units
+        order.close(status, reason, svc.clock.now())
+        if held:
+            await uow.instruments.release_units(order.instrument_id, order.units)
+        await uow.orders.save(order)
+        return order
+
+    return await in_uow(svc, work)
+
+
+async def cancel_order(svc: Services, order_id: str, reason: str) -> Order:
+    return await _close_order(svc, order_id, OrderStatus.CANCELLED, reason)
+
+
+async def expire_orders(svc: Services) -> int:
+    """Expire unpaid orders whose reservation ran out; returns how many."""
+    async with svc.store.unit_of_work() as uow:
+        due = await uow.orders.expired(svc.clock.now())
+    count = 0
+    for order in due:
+        try:
+            await _close_order(svc, order.id, OrderStatus.EXPIRED, "reservation expired before payment")
+            count += 1
+        except IllegalTransition:
+            continue  # paid or closed meanwhile
+    return count
+
+
+async def handle_payment(svc: Services, event: PaymentEvent) -> Order:
+    """A verified payment notification. Duplicates change nothing; a success pays the order, checks
+    eligibility again and settles on the ledger (resuming where an earlier attempt stopped)."""
+    if event.kind is PaymentEventKind.FAILED:
+        return await _payment_failed(svc, event)
+    if event.kind is PaymentEventKind.REFUNDED:
+        return await _payment_refunded(svc, event)
+
+    async def pay(uow: UnitOfWork) -> Order:
+        order = await uow.orders.get(event.order_id)
+        now = svc.clock.now()
+        if order.status is OrderStatus.CREATED:
+            if event.amount is None or event.amount != order.amount:
+                paid = event.amount or Money.zero(order.amount.currency)
+                order.refund_due_for_late_payment(
+                    event.payment_ref, paid, f"payment of {paid} does not match the order amount {order.amount}", now
+                )
+                await uow.instruments.release_units(order.instrument_id, order.units)
+            else:
+                order.mark_paid(event.payment_ref, event.amount, now)
+            await uow.orders.save(order)
+        elif order.status in (OrderStatus.EXPIRED, OrderStatus.CANCELLED, OrderStatus.FAILED):
+            order.refund_due_for_late_payment(
+                event.payment_ref,
+                event.amount or order.amount,
+                f"payment arrived after the order was {order.status.value.lower()}",
+                now,
+            )
+            await uow.orders.save(order)
+        return order
+
+    order = await in_uow(svc, pay)
+    if order.status is OrderStatus.PAID:
+        return await settle_order(svc, order.id)
+    if order.status is OrderStatus.REFUND_DUE and order.payment_ref == event.payment_ref:
+        await _request_refund(svc, order)
+    return order
+
+
+async def _payment_failed(svc: Services, event: PaymentEvent) -> Order:
+    async with svc.store.unit_of_work() as uow:
+        order = await uow.orders.get(event.order_id)
+    if order.status is not OrderStatus.CREATED:
+        return order  # a late or duplicate failure changes nothing
+    return await _close_order(svc, order.id, OrderStatus.FAILED, event.reason or "payment failed")
+
+
+async def _payment_refunded(svc: Services, event: PaymentEvent) -> Order:
+    async def work(uow: UnitOfWork) -> Order:
+        order = await uow.orders.get(event.order_id)
+        if order.status is OrderStatus.REFUND_DUE:
+            order.close(OrderStatus.REFUNDED, event.reason or "payment refunded", svc.clock.now())
+            await uow.orders.save(order)
+        return order
+
+    return await in_uow(svc, work)
+
+
+async def _request_refund(svc: Services, order: Order) -> None:
+    """Ask the gateway to refund; if it is down the order stays REFUND_DUE for an operator or retry."""
+    try:
+        await svc.payments.refund(order)
+    except ProviderError:
+        return
+
+
+async def settle_order(svc: Services, order_id: str) -> Order:
+    """Settle a PAID order: eligibility checked again, then delivery versus payment on the ledger."""
+    async with svc.store.unit_of_work() as uow:
+        order = await uow.orders.get(order_id)
+        investor = await uow.investors.get(order.investor_id)
+        instrument = await uow.instruments.get(order.instrument_id)
+    if order.status is not OrderStatus.PAID:
+        return order
+
+    if not order.has_step(SettlementStep.ELIGIBILITY_RECHECKED):
+        refusals = holding_refusals(investor, instrument)
+        if refusals:
+            closed = await _close_order(svc, order.id, OrderStatus.REFUND_DUE, "; ".join(refusals))
+            await _request_refund(svc, closed)
+            return closed
+
+        async def recheck(uow: UnitOfWork) -> Order:
+            fresh = await uow.orders.get(order_id)
+            fresh.record_step(SettlementStep.ELIGIBILITY_RECHECKED)
+            await uow.orders.save(fresh)
+            return fresh
+
+        order = await in_uow(svc, recheck)
+
+    # One attempt at a time drives the ledger: a checkout completion and its payment-intent event
+    # may be handled by two workers at once.
+    holder = svc.ids.new("lease")
+
+    async def lease(uow: UnitOfWork) -> Order:
+        fresh = await uow.orders.get(order_id)
+        if fresh.status is not OrderStatus.PAID:
+            return fresh
+        if not fresh.take_settlement_lease(holder, svc.clock.now(), svc.settings.settlement_lease):
+            raise SettlementInProgress(f"order {order_id} is being settled by another attempt")
+        await uow.orders.save(fresh)  # version-checked: of two racing attempts one sees a Conflict
+        return fresh
+
+    order = await in_uow(svc, lease)
+    if order.status is not OrderStatus.PAID:
+        return order
+    assert investor.wallet is not None and instrument.ledger_ref is not None
+    try:
+        result = await svc.ledger.settle_purchase(
+            f"settle:{order.id}",
+            Purchase(order.id, investor.wallet, instrument.ledger_ref, order.units, order.paid_amount or order.amount),
+        )
+    except ComplianceRejected as refused:
+        closed = await _close_order(svc, order.id, OrderStatus.REFUND_DUE, f"refused on chain: {refused.message}")
+        await _request_refund(svc, closed)
+        return closed
+    except LedgerRejected as rejected:
+        closed = await _close_order(svc, order.id, OrderStatus.REFUND_DUE, f"settlement failed: {rejected.message}")
+        await _request_refund(svc, closed)
+        return closed
+    except Exception:
+        # A failure we live to see (node down, timeout) frees the order for the retry at once; only
+        # an attempt that dies outright leaves its lease to run out.
+        await _release_settlement_lease(svc, order_id, holder)
+        raise
+
+    async def settled(uow: UnitOfWork) -> Order:
+        fresh = await uow.orders.get(order_id)
+        if fresh.status is OrderStatus.PAID:
+            fresh.settle(result.tx_ids, svc.clock.now())
+            await uow.instruments.commit_units(fresh.instrument_id, fresh.units)
+            await uow.positions.add_units(fresh.investor_id, fresh.instrument_id, fresh.units)
+            await uow.orders.save(fresh)
+        return fresh
+
+    return await in_uow(svc, settled)

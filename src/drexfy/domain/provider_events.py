@@ -1,0 +1,56 @@
+"""What the providers tell us, in domain terms: the three inbound events, side by side.
+
+Adapters turn a verified webhook into one of these (the KYC provider's result, the payment
+gateway's event, the AML monitor's alert); the worker hands it to its process. They carry no
+provider format and no secret.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+from drexfy.domain.money import Money
+
+
+@attrs.frozen
+class KycResult:
+    """What the KYC/AML provider verified about one applicant."""
+
+    applicant_id: str
+    approved: bool
+    verified_country: str | None = None
+    accreditation_verified: bool = False
+    sanctions_hit: bool = False
+    pep: bool = False
+    reject_labels: tuple[str, ...] = ()
+
+
+class PaymentEventKind(enum.Enum):
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    REFUNDED = "REFUNDED"
+
+
+@attrs.frozen
+class PaymentEvent:
+    """A verified payment notification in domain terms."""
+
+    event_id: str
+    kind: PaymentEventKind
+    order_id: str
+    payment_ref: str
+    amount: Money | None = None
+    reason: str = ""
+
+
+@attrs.frozen
+class AmlAlert:
+    """Ongoing AML monitoring flagged (or cleared) an investor, named by applicant or investor id."""
+
+    alert_id: str
+    applicant_id: str | None
+    investor_id: str | None
+    flagged: bool
+    reason: str
