@@ -35,6 +35,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from drexfy.adapters.notify import RecordingNotifier
+
 RESULTS = Path(__file__).resolve().parent / "results"
 SECRET = "whsec_bench_secret"
 REQUESTS = int(os.environ.get("DREXFY_BENCH_HTTP_REQUESTS", "4000"))
@@ -367,8 +369,9 @@ async def _webhooks(
     from drexfy.domain.ports import MessageStatus
     from drexfy.entrypoints.config import load_settings
     from drexfy.entrypoints.container import build_container
-    from drexfy.entrypoints.http import HttpSettings, create_app
+    from drexfy.entrypoints.http import create_app
     from drexfy.entrypoints.http.state import STATE
+    from drexfy.entrypoints.runtime.settings import HttpSettings
 
     logging.getLogger("drexfy").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="drexfy-bench-http-") as directory:
@@ -385,7 +388,7 @@ async def _webhooks(
             http = HttpSettings(
                 kyc_webhook_secret="k", payments_webhook_secret=SECRET, jwt_secret="j" * 32, run_worker=False
             )
-            app = create_app(services, http)
+            app = create_app(services, http, notifier=RecordingNotifier())
             config = {"requests": REQUESTS, "concurrency": concurrency, "signed": True, "seed": seed, "wrk": wrk}
             if rate:
                 config["rate"] = rate
@@ -428,8 +431,9 @@ async def _anvil_settlements(orders: int = ANVIL_ORDERS, investors: int = 20) ->
     from drexfy.domain.model import OrderStatus
     from drexfy.entrypoints.config import load_settings
     from drexfy.entrypoints.container import build_container
-    from drexfy.entrypoints.http import HttpSettings, WorkerSettings, create_app, issue_token
+    from drexfy.entrypoints.http import create_app, issue_token
     from drexfy.entrypoints.http.state import STATE
+    from drexfy.entrypoints.runtime.settings import HttpSettings, WorkerSettings
 
     logging.getLogger("drexfy").setLevel(logging.WARNING)
     env = await asyncio.to_thread(start_evm_environment)  # it runs its own event loop
@@ -445,7 +449,7 @@ async def _anvil_settlements(orders: int = ANVIL_ORDERS, investors: int = 20) ->
                 run_worker=True,
                 worker=WorkerSettings(batch_size=128, concurrency=32, poll_interval=0.01, base_delay=0.1),
             )
-            app = create_app(services, http)
+            app = create_app(services, http, notifier=RecordingNotifier())
             client = TestClient(TestServer(app))
             await client.start_server()
             try:

@@ -26,8 +26,9 @@ from drexfy.domain.model import OrderStatus
 from drexfy.domain.ports import MessageStatus
 from drexfy.entrypoints.config import load_settings
 from drexfy.entrypoints.container import build_container
-from drexfy.entrypoints.http import HttpSettings, WorkerSettings, create_app, issue_token
+from drexfy.entrypoints.http import create_app, issue_token
 from drexfy.entrypoints.http.state import STATE
+from drexfy.entrypoints.runtime.settings import HttpSettings, WorkerSettings
 from drexfy.entrypoints.worker import Worker
 from tests.bdd.conftest import *  # noqa: F403 - every step, overridden below where someone acts
 from tests.bdd.conftest import _RESIDENCE, Crash, CrashingLedger, FakeClock, World

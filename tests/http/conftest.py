@@ -16,8 +16,10 @@ from drexfy.adapters.webhooks import sandbox
 from drexfy.domain import processes as p
 from drexfy.entrypoints.config import load_settings
 from drexfy.entrypoints.container import build_container
-from drexfy.entrypoints.http import HttpSettings, Metrics, Role, WorkerSettings, create_app, issue_token
+from drexfy.entrypoints.http import Role, create_app, issue_token
 from drexfy.entrypoints.http.state import STATE
+from drexfy.entrypoints.runtime.metrics import Metrics
+from drexfy.entrypoints.runtime.settings import HttpSettings, WorkerSettings
 from drexfy.entrypoints.worker import Worker
 
 KYC_SECRET = "kyc-test-secret"

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from drexfy.adapters.notify import RecordingNotifier
 from drexfy.adapters.webhooks import sandbox
 
 REGISTER = {"legal_name": "Ines Costa", "email": "ines@example.com", "country": "PT", "kind": "INDIVIDUAL"}
@@ -182,7 +183,7 @@ async def test_two_api_replicas_never_both_act_on_one_key(api, services, aiohttp
     from drexfy.entrypoints.http import create_app
     from tests.http.conftest import http_settings
 
-    replica = await aiohttp_client(create_app(services, http_settings()))
+    replica = await aiohttp_client(create_app(services, http_settings(), notifier=RecordingNotifier()))
     investor_id = await api.active_investor("replicas@example.com")
     instrument_id = await api.open_instrument("REPL1")
     body = {"investor_id": investor_id, "instrument_id": instrument_id, "units": 2}

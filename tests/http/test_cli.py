@@ -13,8 +13,9 @@ import jwt
 import pytest
 
 from drexfy.domain.ports import MessageStatus, QueuedMessage
-from drexfy.entrypoints import cli_http
+from drexfy.entrypoints import cli_common, cli_http, cli_ops, demo_http
 from drexfy.entrypoints.config import load_settings
+from drexfy.entrypoints.runtime import settings as runtime_settings
 from tests.support.anvil import anvil_node  # noqa: F401 - fixture
 
 
@@ -23,7 +24,9 @@ def cli(tmp_path, monkeypatch):
     monkeypatch.setenv("DREXFY_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("DREXFY_LEDGER__KIND", "memory")
     parser = argparse.ArgumentParser(prog="drexfy")
-    cli_http.register(parser.add_subparsers(dest="command", required=True))
+    commands = parser.add_subparsers(dest="command", required=True)
+    for module in (cli_http, cli_ops, demo_http):
+        module.register(commands)
 
     def run(*argv: str) -> int:
         args = parser.parse_args(argv)
@@ -76,13 +79,13 @@ def test_a_separate_worker_refuses_a_ledger_that_lives_in_one_process(tmp_path, 
 def test_token_issue_prints_a_token_the_service_accepts(cli, capsys, tmp_path):
     assert cli("token", "issue", "--role", "investor", "--investor", "inv_1", "--ttl", "60") == 0
     token = capsys.readouterr().out.strip()
-    secrets = json.loads((tmp_path / cli_http.SECRETS_FILE).read_text())
+    secrets = json.loads((tmp_path / runtime_settings.SECRETS_FILE).read_text())
     claims = jwt.decode(token, secrets["jwt_secret"], algorithms=["HS256"], audience="drexfy-api")
     assert (claims["role"], claims["inv"], claims["exp"] - claims["iat"]) == ("investor", "inv_1", 60)
-    assert oct((tmp_path / cli_http.SECRETS_FILE).stat().st_mode & 0o777) == "0o600"
+    assert oct((tmp_path / runtime_settings.SECRETS_FILE).stat().st_mode & 0o777) == "0o600"
     # the generated secrets are stable across runs
     assert cli("token", "issue", "--role", "admin") == 0
-    assert json.loads((tmp_path / cli_http.SECRETS_FILE).read_text()) == secrets
+    assert json.loads((tmp_path / runtime_settings.SECRETS_FILE).read_text()) == secrets
 
 
 def test_an_investor_token_needs_the_investor(cli, capsys):
@@ -92,9 +95,9 @@ def test_an_investor_token_needs_the_investor(cli, capsys):
 
 def test_production_mode_refuses_to_invent_secrets(monkeypatch, tmp_path):
     settings = load_settings(env={}, overrides={"data_dir": str(tmp_path), "mode": "embedded"})
-    assert cli_http.http_secrets(settings)["jwt_secret"]
+    assert runtime_settings.http_secrets(settings)["jwt_secret"]
     with pytest.raises(Exception, match="required"):
-        cli_http.http_secrets(
+        runtime_settings.http_secrets(
             load_settings(
                 env={},
                 overrides={
@@ -114,7 +117,7 @@ def test_jobs_list_and_retry_a_dead_job_then_the_worker_processes_it(cli, capsys
     settings = load_settings()
 
     async def seed() -> None:
-        async with cli_http._services(settings) as svc:
+        async with cli_common.open_services(settings) as svc:
             message = QueuedMessage("job_1", "payments:evt_x", "payment.event", {"event": {}}, svc.clock.now())
             await svc.store.inbox.add(message)
             await svc.store.inbox.claim(svc.clock.now(), 1, 60)
@@ -131,7 +134,7 @@ def test_jobs_list_and_retry_a_dead_job_then_the_worker_processes_it(cli, capsys
     assert "processed 1 message(s)" in capsys.readouterr().out
 
     async def status() -> MessageStatus:
-        async with cli_http._services(settings) as svc:
+        async with cli_common.open_services(settings) as svc:
             return (await svc.store.inbox.get("job_1")).status
 
     assert asyncio.run(status()) is MessageStatus.DEAD  # the undecodable payload is dead again, not lost
@@ -145,7 +148,7 @@ def test_jobs_purge_deletes_old_done_jobs_and_keys_but_never_dead_or_recent_ones
     settings = load_settings(overrides={"data_dir": str(tmp_path)})
 
     async def seed() -> None:
-        async with cli_http._services(settings) as svc:
+        async with cli_common.open_services(settings) as svc:
             now = svc.clock.now()
             for job, age_days, outcome in (("old_done", 40, "done"), ("old_dead", 40, "dead"), ("new_done", 1, "done")):
                 created = now - timedelta(days=age_days)
@@ -165,7 +168,7 @@ def test_jobs_purge_deletes_old_done_jobs_and_keys_but_never_dead_or_recent_ones
     )
 
     async def left() -> tuple[set[str], bool, bool]:
-        async with cli_http._services(settings) as svc:
+        async with cli_common.open_services(settings) as svc:
             jobs = {m.id for m in await svc.store.inbox.list()}
             return (
                 jobs,
@@ -179,7 +182,7 @@ def test_jobs_purge_deletes_old_done_jobs_and_keys_but_never_dead_or_recent_ones
 
 def test_demo_http_drives_the_whole_surface():
     out = io.StringIO()
-    assert asyncio.run(cli_http.run_demo_http(ledger="memory", out=out)) == 0
+    assert asyncio.run(demo_http.run_demo_http(ledger="memory", out=out)) == 0
     text = out.getvalue()
     assert "HTTP 202; redelivered -> HTTP 200 (duplicate)" in text
     assert "order SETTLED" in text
@@ -242,7 +245,7 @@ def test_serve_and_worker_start_answer_and_stop_on_sigterm(tmp_path, anvil_ledge
     try:
         assert _wait_http(f"http://127.0.0.1:{port}/ready", serve) == 200
         assert _wait_http(f"http://127.0.0.1:{metrics_port}/health", worker) == 200
-        secrets = json.loads((tmp_path / cli_http.SECRETS_FILE).read_text())
+        secrets = json.loads((tmp_path / runtime_settings.SECRETS_FILE).read_text())
         body = sandbox.stripe_event("evt_cli", "payment_intent.succeeded", order_id="ord_none", amount_minor=1)
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/webhooks/payments",
@@ -286,7 +289,7 @@ def test_reconcile_prints_each_instrument_and_exits_1_on_drift(anvil_ledger, cap
     assert "no instrument is issued" in capsys.readouterr().out
 
     async def seed(drift: bool) -> tuple[str, str]:
-        async with cli_http._services(load_settings()) as svc:
+        async with cli_common.open_services(load_settings()) as svc:
             if not drift:
                 investor_id = await onboard(svc, "rhea")
                 instrument_id = await instrument(svc)
@@ -331,11 +334,11 @@ def test_a_ledger_living_in_the_process_refuses_a_store_left_with_ledger_state(t
     settings = load_settings(env={}, overrides={"data_dir": str(tmp_path), "ledger.kind": ledger})
 
     async def register_only() -> None:
-        async with cli_http._services(settings) as svc:
+        async with cli_common.open_services(settings) as svc:
             await p.register_investor(svc, p.RegisterInvestor("Ada", "ada@example.com", "DE", InvestorKind.INDIVIDUAL))
 
     async def issue() -> None:
-        async with cli_http._services(settings) as svc:
+        async with cli_common.open_services(settings) as svc:
             await instrument(svc)
 
     asyncio.run(register_only())

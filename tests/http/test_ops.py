@@ -8,7 +8,7 @@ import logging
 
 from drexfy.adapters.webhooks import sandbox
 from drexfy.entrypoints.http.api import ENDPOINTS
-from drexfy.entrypoints.http.logs import configure_logging
+from drexfy.entrypoints.runtime.logs import configure_logging
 
 
 async def test_ready_checks_store_ledger_and_vault(api):

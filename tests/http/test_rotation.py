@@ -10,12 +10,13 @@ import sys
 
 import pytest
 
+from drexfy.adapters.notify import RecordingNotifier
 from drexfy.adapters.webhooks import sandbox
 from drexfy.adapters.webhooks.signatures import SignatureError, sign_digest, verify_digest, verify_stripe
-from drexfy.entrypoints import cli_http
 from drexfy.entrypoints.config import load_settings
 from drexfy.entrypoints.http import create_app
 from drexfy.entrypoints.http.auth import Role, issue_token
+from drexfy.entrypoints.runtime import settings as runtime_settings
 from tests.http.conftest import JWT_SECRET, KYC_SECRET, STRIPE_SECRET, http_settings
 
 OLD_JWT = "the-previous-token-key-of-32-bytes!"
@@ -24,7 +25,7 @@ OLD_STRIPE = "whsec_the_previous_endpoint_secret"
 
 
 async def _client(services, aiohttp_client, **previous):
-    return await aiohttp_client(create_app(services, http_settings(**previous)))
+    return await aiohttp_client(create_app(services, http_settings(**previous), notifier=RecordingNotifier()))
 
 
 async def test_a_token_signed_with_the_previous_key_is_accepted_only_during_the_rotation(services, aiohttp_client):
@@ -87,7 +88,7 @@ def test_previous_secrets_come_from_the_configuration_and_are_never_printed(tmp_
         "DREXFY_HTTP__JWT_PREVIOUS_SECRETS": f" {OLD_JWT} , another-old-key ",
         "DREXFY_HTTP__STRIPE_WEBHOOK_PREVIOUS_SECRETS": OLD_STRIPE,
     }
-    http = cli_http.build_http_settings(load_settings(env=env))
+    http = runtime_settings.build_http_settings(load_settings(env=env))
     assert http.jwt_previous_secrets == (OLD_JWT, "another-old-key")
     assert http.payments_secrets == (http.payments_webhook_secret, OLD_STRIPE)
     assert http.kyc_previous_secrets == ()

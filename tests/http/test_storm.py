@@ -11,7 +11,7 @@ from collections import Counter
 
 from drexfy.adapters.webhooks import sandbox
 from drexfy.domain.ports import MessageStatus
-from drexfy.entrypoints.http import WorkerSettings
+from drexfy.entrypoints.runtime.settings import WorkerSettings
 from drexfy.entrypoints.worker import Worker
 
 INVESTORS = 30

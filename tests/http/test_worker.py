@@ -10,7 +10,7 @@ from datetime import timedelta
 import attrs
 from aiohttp import web
 
-from drexfy.adapters.notify import HttpNotifier, verify_notification
+from drexfy.adapters.notify import HttpNotifier, RecordingNotifier, verify_notification
 from drexfy.adapters.webhooks import sandbox
 from drexfy.domain.errors import LedgerUnavailable
 from drexfy.domain.ports import MessageStatus
@@ -164,7 +164,7 @@ async def test_notifications_are_signed_and_retried_until_acknowledged(services,
 
 async def test_the_app_runs_the_worker_by_default(services, aiohttp_client):
     settings = http_settings(run_worker=True)
-    app = create_app(services, settings)
+    app = create_app(services, settings, notifier=RecordingNotifier())
     client = await aiohttp_client(app)
     body = sandbox.stripe_event("evt_bg", "payment_intent.succeeded", order_id="ord_none", amount_minor=1)
     r = await client.post(
@@ -206,7 +206,7 @@ class SlowFor:
 
 
 async def test_one_slow_settlement_does_not_hold_back_the_others(api):
-    from drexfy.entrypoints.http import WorkerSettings
+    from drexfy.entrypoints.runtime.settings import WorkerSettings
 
     investor_id = await api.active_investor("pipe@example.com")
     instrument_id = await api.open_instrument("PIPE1")

@@ -55,11 +55,9 @@ class AwsStack:
 async def _deploy(stack: AwsStack) -> None:
     from drexfy.adapters.evm import EvmConfig, connect, deploy_suite
     from drexfy.adapters.evm.memory_journal import MemoryJournal
-    from drexfy.adapters.kms import open_kms_vault
+    from drexfy.adapters.kms import KmsConfig, open_kms_vault
 
-    vault = await open_kms_vault(
-        mode="signer", region=REGION, endpoint_url=stack.moto.endpoint, alias_prefix=stack.alias_prefix
-    )
+    vault = await open_kms_vault(KmsConfig("signer", REGION, stack.moto.endpoint, alias_prefix=stack.alias_prefix))
     config = EvmConfig(rpc_url=stack.node.url, chain_id=stack.node.chain_id, deployment_file=stack.deployment_file)
     w3 = await connect(config)
     deployment = await deploy_suite(w3, vault, MemoryJournal(), config, label=f"aws-{uuid.uuid4().hex[:8]}")

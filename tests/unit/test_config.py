@@ -90,16 +90,16 @@ def test_ids_are_uuid7_time_ordered_and_unguessable():
 def test_the_worker_section_configures_the_worker_and_matches_its_defaults(tmp_path):
     import attrs
 
-    from drexfy.entrypoints import cli_http
-    from drexfy.entrypoints.http import WorkerSettings
+    from drexfy.entrypoints.runtime import settings as runtime_settings
+    from drexfy.entrypoints.runtime.settings import WorkerSettings
 
     assert load_settings(env={}).get("worker") == attrs.asdict(WorkerSettings())  # one set of defaults
     file = tmp_path / "drexfy.toml"
     file.write_text("[worker]\nconcurrency = 4\nreconcile_every = 0\n")
     env = {"DREXFY_WORKER__BASE_DELAY": "0.5", "DREXFY_DATA_DIR": str(tmp_path)}
     settings = load_settings(file, env=env)
-    worker = cli_http.build_http_settings(settings).worker  # what `serve` runs with
+    worker = runtime_settings.build_http_settings(settings).worker  # what `serve` runs with
     assert (worker.concurrency, worker.base_delay, worker.reconcile_every) == (4, 0.5, 0)
-    assert cli_http.build_worker_settings(settings) == worker  # and `drexfy worker`
+    assert runtime_settings.build_worker_settings(settings) == worker  # and `drexfy worker`
     with pytest.raises(ConfigurationError, match=r"worker\.batch_size: expected a whole number"):
         load_settings(env={}, overrides={"worker.batch_size": 2.5})

@@ -29,12 +29,12 @@ def _master(path: Path, barrier: Any) -> str:
 
 
 def _secrets(data_dir: Path, barrier: Any) -> str:
-    from drexfy.entrypoints import cli_http
     from drexfy.entrypoints.config import load_settings
+    from drexfy.entrypoints.runtime import settings as runtime_settings
 
     settings = load_settings(None, overrides={"data_dir": str(data_dir)})
     barrier.wait()
-    return json.dumps(cli_http.http_secrets(settings), sort_keys=True)
+    return json.dumps(runtime_settings.http_secrets(settings), sort_keys=True)
 
 
 def _wallet(directory: Path, barrier: Any) -> str:
@@ -74,11 +74,11 @@ def test_publish_once_keeps_the_first_value_private_and_whole(tmp_path):
 
 
 def test_secrets_missing_from_an_older_file_are_added_and_existing_ones_kept(tmp_path):
-    from drexfy.entrypoints import cli_http
     from drexfy.entrypoints.config import load_settings
+    from drexfy.entrypoints.runtime import settings as runtime_settings
 
-    (tmp_path / cli_http.SECRETS_FILE).write_text(json.dumps({"jwt_secret": "kept"}))
+    (tmp_path / runtime_settings.SECRETS_FILE).write_text(json.dumps({"jwt_secret": "kept"}))
     settings = load_settings(None, overrides={"data_dir": str(tmp_path)})
-    first = cli_http.http_secrets(settings)
+    first = runtime_settings.http_secrets(settings)
     assert first["jwt_secret"] == "kept" and first["stripe_webhook_secret"].startswith("whsec_")
-    assert cli_http.http_secrets(settings) == first
+    assert runtime_settings.http_secrets(settings) == first

@@ -42,3 +42,14 @@ def test_the_purity_check_would_catch_an_adapter_import(tmp_path):
         if not (m.startswith("drexfy.domain") or m.split(".")[0] in ALLOWED_THIRD_PARTY | set(sys.stdlib_module_names))
     ]
     assert flagged == ["web3", "drexfy.adapters.memory"]
+
+
+ENTRYPOINTS = DOMAIN.parent / "entrypoints"
+
+
+def test_the_worker_and_the_shared_runtime_import_nothing_from_the_http_package():
+    """The worker runs without the HTTP service: what both use lives in `entrypoints/runtime`."""
+    offenders = []
+    for path in [ENTRYPOINTS / "worker.py", *sorted((ENTRYPOINTS / "runtime").rglob("*.py"))]:
+        offenders += [f"{path.name}:{line} imports {m}" for line, m in _imports(path) if "entrypoints.http" in m]
+    assert offenders == []

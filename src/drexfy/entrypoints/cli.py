@@ -16,6 +16,8 @@ from drexfy.domain.errors import ConfigurationError, DomainError
 #: Modules contributing sub-commands; a module that is absent from an installation is skipped.
 COMMAND_MODULES = (
     "drexfy.entrypoints.cli_http",
+    "drexfy.entrypoints.cli_ops",
+    "drexfy.entrypoints.demo_http",
     "drexfy.entrypoints.cli_evm",
     "drexfy.entrypoints.cli_xrpl",
     "drexfy.entrypoints.cli_aws",

@@ -46,11 +46,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _evm_config(args: argparse.Namespace) -> tuple[Any, Any]:
-    from drexfy.adapters.evm import EvmConfig
+    from drexfy.entrypoints.adapter_config import evm_config
     from drexfy.entrypoints.config import load_settings
 
     settings = load_settings(getattr(args, "config", None))
-    config = EvmConfig.from_settings(settings)
+    config = evm_config(settings)
     changes: dict[str, Any] = {}
     if getattr(args, "rpc_url", None):
         changes["rpc_url"] = args.rpc_url

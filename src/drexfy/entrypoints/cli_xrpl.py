@@ -55,13 +55,14 @@ async def setup_from_settings(settings: Any, *, fund_from_genesis: bool) -> list
     """Build the vault and store the container would, and run the platform setup with them."""
     from drexfy.adapters.xrpl import build_xrpl_ledger, setup_platform
     from drexfy.adapters.xrpl.setup import STANDALONE_GENESIS_SEED
+    from drexfy.entrypoints.adapter_config import xrpl_config
     from drexfy.entrypoints.container import build_container
 
     container = build_container(settings)
     try:
         vault = await container.vault()
         store = await container.store()
-        ledger = await build_xrpl_ledger(settings, vault, store.journal)
+        ledger = await build_xrpl_ledger(xrpl_config(settings), vault, store.journal)
         try:
             return await setup_platform(ledger, fund_from_seed=STANDALONE_GENESIS_SEED if fund_from_genesis else None)
         finally:

@@ -77,7 +77,7 @@ DEFAULTS: dict[str, Any] = {
         # Residences outside the US and EU/EEA mapped explicitly, e.g. {"CH": "EU"}.
         "region_overrides": {},
     },
-    # The worker's pace, retries and retention (`drexfy.entrypoints.http.settings.WorkerSettings`
+    # The worker's pace, retries and retention (`drexfy.entrypoints.runtime.settings.WorkerSettings`
     # documents each); durations in seconds unless the name says otherwise.
     "worker": {
         "batch_size": 64,

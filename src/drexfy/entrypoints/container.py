@@ -21,8 +21,9 @@ from dependency_injector import containers, providers
 from drexfy.adapters.sandbox import SandboxKyc, SandboxPayments
 from drexfy.adapters.system import SystemClock, UuidIds
 from drexfy.domain.errors import ConfigurationError
-from drexfy.domain.ports import KeyVault, Ledger, Store
+from drexfy.domain.ports import KeyVault, Ledger, Notifier, Store
 from drexfy.domain.processes import ProcessSettings, Services
+from drexfy.entrypoints.adapter_config import evm_config, xrpl_config
 from drexfy.entrypoints.config import DEFAULT_BATCH, MAX_DYNAMODB_BATCH, Settings, process_local_ledger
 
 
@@ -65,19 +66,30 @@ async def _local_vault(settings: Settings) -> AsyncIterator[KeyVault]:
     yield LocalVault(settings.path("vault.directory", "keys"), master)
 
 
-async def _kms_vault(settings: Settings, store: Store) -> AsyncIterator[KeyVault]:
-    from drexfy.adapters.kms import open_kms_vault
+async def _kms_vault(settings: Settings) -> AsyncIterator[KeyVault]:
+    from drexfy.adapters.kms import KeyBlobStore, KmsConfig, SqliteKeyBlobStore, open_kms_vault
 
-    vault = await open_kms_vault(
+    config = KmsConfig(
         mode=settings.get("vault.kms.mode"),
         region=settings.get("vault.kms.region"),
         endpoint_url=settings.get("vault.kms.endpoint_url") or None,
         key_id=settings.get("vault.kms.key_id") or None,
-        table=settings.get("vault.kms.table") or settings.get("store.dynamodb.table"),
-        store_endpoint_url=settings.get("store.dynamodb.endpoint_url") or None,
-        data_dir=settings.data_dir,
         alias_prefix=settings.get("vault.kms.alias_prefix"),
     )
+    blobs: KeyBlobStore | None = None
+    if config.mode == "envelope":
+        # The envelope vault's ciphertexts: in a DynamoDB table (`vault.kms.table`, else the
+        # store's table name, reached where the store's DynamoDB is), else in the data dir.
+        table = settings.get("vault.kms.table") or settings.get("store.dynamodb.table")
+        if table:
+            from drexfy.adapters.aws import AwsSettings
+            from drexfy.adapters.dynamodb.key_blobs import DynamoKeyBlobStore
+
+            dynamodb = AwsSettings(config.region, settings.get("store.dynamodb.endpoint_url") or None)
+            blobs = DynamoKeyBlobStore(dynamodb.client("dynamodb"), table)
+        else:
+            blobs = SqliteKeyBlobStore(settings.data_dir / "kms-key-blobs.sqlite")
+    vault = await open_kms_vault(config, blobs)
     try:
         yield vault
     finally:
@@ -127,9 +139,13 @@ async def _close(ledger: Ledger) -> None:
 
 async def _evm_ledger(settings: Settings, vault: KeyVault, store: Store) -> AsyncIterator[Ledger]:
     from drexfy.adapters.evm import build_evm_ledger
+    from drexfy.adapters.evm.memory_journal import MemoryJournal
 
     await _refuse_earlier_ledger_state(settings, store)
-    ledger = await build_evm_ledger(settings, vault, store.journal)
+    config = evm_config(settings)
+    # The embedded chain does not outlive the process, so neither does its journal.
+    journal = MemoryJournal() if config.embedded else store.journal
+    ledger = await build_evm_ledger(config, vault, journal)
     try:
         yield ledger
     finally:
@@ -139,11 +155,25 @@ async def _evm_ledger(settings: Settings, vault: KeyVault, store: Store) -> Asyn
 async def _xrpl_ledger(settings: Settings, vault: KeyVault, store: Store) -> AsyncIterator[Ledger]:
     from drexfy.adapters.xrpl import build_xrpl_ledger
 
-    ledger = await build_xrpl_ledger(settings, vault, store.journal)
+    ledger = await build_xrpl_ledger(xrpl_config(settings), vault, store.journal)
     try:
         yield ledger
     finally:
         await _close(ledger)
+
+
+async def _notifier(settings: Settings) -> AsyncIterator[Notifier]:
+    """The frontend's webhook when `http.notify_url` names one; else notifications are recorded
+    (embedded defaults, tests)."""
+    from drexfy.adapters.notify import HttpNotifier, RecordingNotifier
+    from drexfy.entrypoints.runtime.settings import http_secrets
+
+    url = settings.get("http.notify_url")
+    notifier = HttpNotifier(url, http_secrets(settings)["notify_secret"]) if url else RecordingNotifier()
+    try:
+        yield notifier
+    finally:
+        await notifier.close()
 
 
 def _process_settings(settings: Settings) -> ProcessSettings:
@@ -174,7 +204,7 @@ class Container(containers.DeclarativeContainer):
     vault = providers.Selector(
         config.vault.kind,
         local=providers.Resource(_local_vault, settings),
-        kms=providers.Resource(_kms_vault, settings, store),
+        kms=providers.Resource(_kms_vault, settings),
     )
     ledger = providers.Selector(
         config.ledger.kind,
@@ -184,6 +214,7 @@ class Container(containers.DeclarativeContainer):
     )
     kyc = providers.Selector(config.kyc.kind, sandbox=providers.Singleton(SandboxKyc))
     payments = providers.Selector(config.payments.kind, sandbox=providers.Singleton(SandboxPayments))
+    notifier = providers.Resource(_notifier, settings)
     process_settings = providers.Singleton(_process_settings, settings)
 
     services = providers.Singleton(

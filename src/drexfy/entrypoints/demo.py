@@ -302,7 +302,7 @@ async def run_demo(ledger: str, data_dir: Path | None, out: Callable[[str], None
 
 def main(args: Any) -> int:
     if getattr(args, "via", "processes") == "http":
-        from drexfy.entrypoints.cli_http import cmd_demo_http
+        from drexfy.entrypoints.demo_http import cmd_demo_http
 
         return cmd_demo_http(args)
     if args.ledger == "xrpl" and not os.environ.get("DREXFY_LEDGER__XRPL__RPC_URL"):

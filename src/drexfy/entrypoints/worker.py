@@ -39,10 +39,10 @@ from drexfy.domain.errors import (
 from drexfy.domain.model import OrderStatus
 from drexfy.domain.ports import QueuedMessage
 from drexfy.domain.provider_events import AmlAlert, KycResult, PaymentEvent, PaymentEventKind
-from drexfy.entrypoints.http import messages
-from drexfy.entrypoints.http.logs import request_id_var
-from drexfy.entrypoints.http.metrics import Metrics
-from drexfy.entrypoints.http.settings import WorkerSettings
+from drexfy.entrypoints.runtime import messages
+from drexfy.entrypoints.runtime.logs import request_id_var
+from drexfy.entrypoints.runtime.metrics import Metrics
+from drexfy.entrypoints.runtime.settings import WorkerSettings
 
 log = logging.getLogger("drexfy.worker")
 

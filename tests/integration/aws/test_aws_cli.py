@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from drexfy.adapters.dynamodb import open_dynamodb_store
-from drexfy.adapters.kms import open_kms_vault
+from drexfy.adapters.kms import KmsConfig, SqliteKeyBlobStore, open_kms_vault
 from drexfy.entrypoints.cli_aws import register
 from tests.support.moto import REGION, MotoServer
 
@@ -61,9 +61,10 @@ async def test_kms_create_key_then_the_container_entry_point_opens_both_vault_mo
     assert json.loads(capsys.readouterr().out)["key_id"] == created["key_id"]
 
     envelope = await open_kms_vault(
-        mode="envelope", region=REGION, endpoint_url=moto_server.endpoint, key_id=alias, data_dir=tmp_path
+        KmsConfig("envelope", REGION, moto_server.endpoint, key_id=alias),
+        SqliteKeyBlobStore(tmp_path / "kms-key-blobs.sqlite"),
     )
-    signer = await open_kms_vault(mode="signer", region=REGION, endpoint_url=moto_server.endpoint)
+    signer = await open_kms_vault(KmsConfig("signer", REGION, moto_server.endpoint))
     for vault in (envelope, signer):
         public = await vault.create_key(f"wal_{uuid.uuid4().hex[:6]}")
         assert len(public) == 33

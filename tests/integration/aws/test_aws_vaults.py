@@ -17,7 +17,7 @@ from xrpl.core.keypairs.helpers import sha512_first_half
 from xrpl.models.transactions import Payment
 
 from drexfy.adapters import secp256k1
-from drexfy.adapters.aws import CallCounter
+from drexfy.adapters.aws import AwsSettings, CallCounter
 from drexfy.adapters.dynamodb import DynamoStore
 from drexfy.adapters.dynamodb.key_blobs import DynamoKeyBlobStore
 from drexfy.adapters.dynamodb.schema import create_table
@@ -178,15 +178,14 @@ async def test_envelope_ciphertext_moved_between_wallet_rows_in_dynamodb_is_refu
 async def test_factory_builds_an_envelope_vault_from_config(moto_server: MotoServer, dynamo_store: DynamoStore) -> None:
     kms = _kms(moto_server)
     key_id = _symmetric_key(kms)
-    vault = await create_envelope_vault(
-        key_id=key_id, region=REGION, endpoint_url=moto_server.endpoint, table_name=dynamo_store.table.name
-    )
+    blobs = DynamoKeyBlobStore(AwsSettings(REGION, moto_server.endpoint).client("dynamodb"), dynamo_store.table.name)
+    vault = await create_envelope_vault(key_id=key_id, region=REGION, endpoint_url=moto_server.endpoint, blobs=blobs)
     public = await vault.create_key("wal_cfg")
     digest = os.urandom(32)
     assert secp256k1.recover(digest, await vault.sign_digest("wal_cfg", digest)) == public
     with pytest.raises(VaultError):
         await create_envelope_vault(
-            key_id="alias/missing", region=REGION, endpoint_url=moto_server.endpoint, table_name=dynamo_store.table.name
+            key_id="alias/missing", region=REGION, endpoint_url=moto_server.endpoint, blobs=blobs
         )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import attrs
 
@@ -50,27 +49,3 @@ class EvmConfig:
     @property
     def embedded(self) -> bool:
         return self.rpc_url == EMBEDDED
-
-    @classmethod
-    def from_settings(cls, settings: Any) -> EvmConfig:
-        """From the application's settings (`drexfy.entrypoints.config.Settings`): `ledger.evm.*`,
-        `processes.distribution_batch_size` (0 = automatic); an empty deployment file means
-        `<data_dir>/evm-deployment.json`."""
-        return cls(
-            rpc_url=settings.get("ledger.evm.rpc_url"),
-            chain_id=int(settings.get("ledger.evm.chain_id")),
-            deployment_file=settings.path("ledger.evm.deployment_file", "evm-deployment.json"),
-            # 0 and 1 both mean "included in a block"; anvil and the embedded EVM mine at once.
-            confirmations=max(1, int(settings.get("ledger.evm.confirmations"))),
-            max_fee_per_gas_wei=int(settings.get("ledger.evm.max_fee_gwei")) * 10**9,
-            receipt_timeout_s=float(settings.get("ledger.evm.receipt_timeout_s")),
-            poll_interval_s=float(settings.get("ledger.evm.poll_interval_s")),
-            keeper_grace_s=float(settings.get("ledger.evm.keeper_grace_s")),
-            # 0 means "automatic": the adapter's own default, which fits the contract's cap.
-            batch_size=int(settings.get("processes.distribution_batch_size")) or DEFAULT_BATCH_SIZE,
-        )
-
-    @classmethod
-    def coerce(cls, config: Any) -> EvmConfig:
-        """An EvmConfig as is, or one read from application settings."""
-        return config if isinstance(config, EvmConfig) else cls.from_settings(config)

@@ -14,7 +14,6 @@ from drexfy.adapters.evm.abi import load_artifact
 from drexfy.adapters.evm.config import EvmConfig
 from drexfy.adapters.evm.deployment import ADMIN_KEY, ISSUER_KEY, RELAYER_KEY, Deployment
 from drexfy.adapters.evm.ledger import EvmLedger
-from drexfy.adapters.evm.memory_journal import MemoryJournal
 from drexfy.adapters.evm.relayer import Relayer
 from drexfy.adapters.secp256k1 import evm_address
 from drexfy.domain.errors import ConfigurationError, LedgerUnavailable
@@ -144,17 +143,15 @@ async def deploy_suite(
     )
 
 
-async def build_evm_ledger(config: EvmConfig | Any, vault: KeyVault, journal: OperationJournal) -> EvmLedger:
-    """The container's factory. `config` is an EvmConfig or the application's Settings.
+async def build_evm_ledger(config: EvmConfig, vault: KeyVault, journal: OperationJournal) -> EvmLedger:
+    """The container's factory.
 
-    Embedded: a fresh in-process chain with the suite deployed on it (and an in-memory journal,
-    since the chain does not outlive the process). RPC: reads the deployment file written by
-    `drexfy contracts deploy` and checks it names this chain."""
-    config = EvmConfig.coerce(config)
+    Embedded: a fresh in-process chain with the suite deployed on it (the container gives it an
+    in-memory journal, since the chain does not outlive the process). RPC: reads the deployment
+    file written by `drexfy contracts deploy` and checks it names this chain."""
     w3 = await connect(config)
     try:
         if config.embedded:
-            journal = MemoryJournal()
             deployment = await deploy_suite(w3, vault, journal, config)
             deployment.save(config.deployment_file)
         else:

@@ -15,22 +15,20 @@ Factory::
 
     vault = await create_envelope_vault(
         region="eu-west-1", endpoint_url=None, key_id="alias/drexfy-wallets",
-        table_name="drexfy",            # ciphertexts as items in the DynamoDB table, or
-        sqlite_path=None,               # ciphertexts in a SQLite file
+        blobs=SqliteKeyBlobStore(path),  # or DynamoKeyBlobStore(client, "drexfy") (items in the table)
     )
 """
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from drexfy.adapters import secp256k1
 from drexfy.adapters.aws import AwsSettings, call
-from drexfy.adapters.kms.blobs import KeyBlob, KeyBlobStore, SqliteKeyBlobStore
+from drexfy.adapters.kms.blobs import KeyBlob, KeyBlobStore
 from drexfy.adapters.kms.errors import KeyIntegrityError, translate
-from drexfy.domain.errors import ConfigurationError, KeyNotFound, VaultError
+from drexfy.domain.errors import KeyNotFound, VaultError
 from drexfy.domain.ports import RecoverableSignature
 
 log = logging.getLogger(__name__)
@@ -121,24 +119,14 @@ class EnvelopeKmsVault:
 async def create_envelope_vault(
     *,
     key_id: str,
+    blobs: KeyBlobStore,
     region: str = "eu-west-1",
     endpoint_url: str | None = None,
-    table_name: str | None = None,
-    sqlite_path: str | Path | None = None,
     settings: AwsSettings | None = None,
 ) -> EnvelopeKmsVault:
-    """Build the envelope vault from config values; ciphertexts go to `table_name` (DynamoDB, the
-    store's table) or to `sqlite_path`. The KMS key must exist (checked here)."""
+    """Build the envelope vault from config values; ciphertexts go to `blobs` (the caller's choice:
+    DynamoDB items in the store's table, or a SQLite file). The KMS key must exist (checked here)."""
     settings = settings or AwsSettings(region=region, endpoint_url=endpoint_url)
-    blobs: KeyBlobStore
-    if table_name:
-        from drexfy.adapters.dynamodb.key_blobs import DynamoKeyBlobStore
-
-        blobs = DynamoKeyBlobStore(settings.client("dynamodb"), table_name)
-    elif sqlite_path:
-        blobs = SqliteKeyBlobStore(sqlite_path)
-    else:
-        raise ConfigurationError("the KMS envelope vault needs table_name or sqlite_path for its ciphertexts")
     vault = EnvelopeKmsVault(settings.client("kms"), key_id, blobs)
     await vault.ping()
     return vault

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
-
-from drexfy.domain.errors import ConfigurationError
 
 #: Reserved vault wallet ids of the platform's XRPL accounts.
 ISSUER_WALLET = "platform:xrpl-issuer"
@@ -50,48 +46,3 @@ class XrplConfig:
     trust_limit: str = "1000000000000"
     poll_interval: float = 0.5
     submit_timeout: float = 120.0
-
-    @classmethod
-    def from_settings(cls, settings: Any) -> XrplConfig:
-        """Build from the app's Settings (`settings.get("ledger.xrpl.rpc_url")`), a mapping, or pass
-        an XrplConfig through."""
-        if isinstance(settings, XrplConfig):
-            return settings
-
-        def get(key: str, default: Any) -> Any:
-            try:
-                if hasattr(settings, "get") and not isinstance(settings, dict):
-                    return settings.get(key)
-                node: Any = settings
-                for part in key.split("."):
-                    node = node[part]
-                return node
-            except (ConfigurationError, KeyError, TypeError):
-                return default
-
-        rpc_url = get("ledger.xrpl.rpc_url", "")
-        if not rpc_url:
-            raise ConfigurationError("ledger.xrpl.rpc_url: required when ledger.kind = xrpl")
-        currency = get("ledger.currency", "EUR")
-        values: dict[str, Any] = {
-            "rpc_url": rpc_url,
-            "currency": currency,
-            "currency_code": get("ledger.xrpl.currency_code", currency) or currency,
-            "batch": bool(get("ledger.xrpl.batch", False)),
-        }
-        for name in (
-            "issuer_wallet",
-            "instrument_issuer_wallet",
-            "funding_wallet",
-            "registrar_wallet",
-            "ledger_offset",
-            "fee_cap_drops",
-            "investor_fee_allowance_drops",
-            "trust_limit",
-            "poll_interval",
-            "submit_timeout",
-        ):
-            value = get(f"ledger.xrpl.{name}", None)
-            if value not in (None, ""):
-                values[name] = value
-        return cls(**values)

@@ -735,13 +735,8 @@ class XrplLedger:
         await self.rpc.close()
 
 
-async def build_xrpl_ledger(config: Any, vault: KeyVault, journal: OperationJournal) -> XrplLedger:
-    """The container's factory.
-
-    `config`: the app Settings (reads `ledger.currency` and `ledger.xrpl.{rpc_url, currency_code,
-    batch, issuer_wallet, instrument_issuer_wallet, funding_wallet, registrar_wallet, ...}`), a
-    mapping of the same shape, or an XrplConfig. `vault`: the KeyVault holding the platform and
-    investor keys. `journal`: the store's OperationJournal. The platform accounts must have been set
-    up with `drexfy xrpl setup`.
-    """
-    return XrplLedger(XrplConfig.from_settings(config), vault, journal)
+async def build_xrpl_ledger(config: XrplConfig, vault: KeyVault, journal: OperationJournal) -> XrplLedger:
+    """The container's factory. `vault`: the KeyVault holding the platform and investor keys.
+    `journal`: the store's OperationJournal. The platform accounts must have been set up with
+    `drexfy xrpl setup`."""
+    return XrplLedger(config, vault, journal)

@@ -1,6 +1,6 @@
 """The aiohttp application factory: routes, the one middleware, the embedded worker.
 
-    app = create_app(services, HttpSettings(...), notifier=HttpNotifier(url, secret))
+    app = create_app(services, HttpSettings(...), notifier=container_notifier)
     web.run_app(app)
 
 One middleware gives every request an id, logs it as JSON, counts it, and turns every refusal into
@@ -24,20 +24,19 @@ from typing import Any
 import attrs
 from aiohttp import web
 
-from drexfy.adapters.notify import RecordingNotifier
 from drexfy.adapters.system import RANDOM
 from drexfy.domain.errors import DomainError
-from drexfy.domain.ports import IN_PROGRESS, IdempotentResponse, MessageStatus
+from drexfy.domain.ports import IN_PROGRESS, IdempotentResponse, MessageStatus, Notifier
 from drexfy.domain.processes import Services
 from drexfy.entrypoints.http import api, webhooks
 from drexfy.entrypoints.http.auth import authenticate, authorize
-from drexfy.entrypoints.http.logs import request_id_var
-from drexfy.entrypoints.http.metrics import Metrics, TimedLedger
 from drexfy.entrypoints.http.openapi import DOCS_PAGE, Endpoint, build_document
 from drexfy.entrypoints.http.problems import Problem, from_domain_error, problem_response
-from drexfy.entrypoints.http.settings import HttpSettings
 from drexfy.entrypoints.http.state import PRINCIPAL_KEY, STATE, AppState
 from drexfy.entrypoints.http.validation import parse_json, structure
+from drexfy.entrypoints.runtime.logs import request_id_var
+from drexfy.entrypoints.runtime.metrics import Metrics, TimedLedger
+from drexfy.entrypoints.runtime.settings import HttpSettings
 
 log = logging.getLogger("drexfy.http")
 
@@ -356,11 +355,12 @@ def create_app(
     services: Services,
     settings: HttpSettings,
     *,
-    notifier: Any = None,
+    notifier: Notifier,
     metrics: Metrics | None = None,
 ) -> web.Application:
     """The HTTP service over `services`. With `settings.run_worker` the inbox worker and the outbox
-    relay run inside the app (started and stopped with it)."""
+    relay run inside the app (started and stopped with it), delivering to `notifier` (which the
+    container chose)."""
     for name in ("kyc_webhook_secret", "payments_webhook_secret", "jwt_secret"):
         if not getattr(settings, name):
             raise ValueError(f"HttpSettings.{name} is required")
@@ -370,7 +370,7 @@ def create_app(
         if isinstance(services.ledger, TimedLedger)
         else attrs.evolve(services, ledger=TimedLedger(services.ledger, metrics.ledger_latency))
     )
-    state = AppState(timed, settings, metrics, notifier if notifier is not None else RecordingNotifier())
+    state = AppState(timed, settings, metrics, notifier)
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[edge_middleware])
     app[STATE] = state
     endpoints = [*OPS_ENDPOINTS, *WEBHOOK_ENDPOINTS, *api.ENDPOINTS]

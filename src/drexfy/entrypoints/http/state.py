@@ -9,8 +9,8 @@ from aiohttp import web
 
 from drexfy.domain.processes import Services
 from drexfy.entrypoints.http.auth import Principal
-from drexfy.entrypoints.http.metrics import Metrics
-from drexfy.entrypoints.http.settings import HttpSettings
+from drexfy.entrypoints.runtime.metrics import Metrics
+from drexfy.entrypoints.runtime.settings import HttpSettings
 
 
 @attrs.define

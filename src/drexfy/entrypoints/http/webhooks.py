@@ -29,10 +29,10 @@ from drexfy.adapters.webhooks import (
 from drexfy.domain.errors import InvalidWebhook
 from drexfy.domain.ports import QueuedMessage
 from drexfy.domain.provider_events import AmlAlert, KycResult, PaymentEvent
-from drexfy.entrypoints.http import messages
-from drexfy.entrypoints.http.logs import request_id_var
 from drexfy.entrypoints.http.problems import Problem
 from drexfy.entrypoints.http.state import STATE, AppState
+from drexfy.entrypoints.runtime import messages
+from drexfy.entrypoints.runtime.logs import request_id_var
 
 log = logging.getLogger("drexfy.http.webhooks")
 

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import secrets
+
 import attrs
+
+from drexfy.adapters import files
+from drexfy.domain.errors import ConfigurationError
+from drexfy.entrypoints.config import Settings
+
+#: Where embedded mode keeps the HTTP secrets it generated (mode 0600).
+SECRETS_FILE = "http-secrets.json"
+_SECRET_KEYS = ("jwt_secret", "kyc_webhook_secret", "aml_webhook_secret", "stripe_webhook_secret", "notify_secret")
 
 
 @attrs.frozen
@@ -94,3 +105,53 @@ class HttpSettings:
     @property
     def payments_secrets(self) -> tuple[str, ...]:
         return (self.payments_webhook_secret, *self.payments_previous_secrets)
+
+
+# -- from the application settings --------------------------------------------------------------
+
+
+def http_secrets(settings: Settings) -> dict[str, str]:
+    """The HTTP secrets: configured values, else (embedded mode) generated once and kept in the data dir."""
+    configured = {k: settings.get(f"http.{k}") for k in _SECRET_KEYS}
+    if all(configured[k] for k in ("jwt_secret", "kyc_webhook_secret", "stripe_webhook_secret")):
+        return configured
+    if settings.get("mode") != "embedded":
+        raise ConfigurationError("http.jwt_secret, http.kyc_webhook_secret and http.stripe_webhook_secret are required")
+    path = settings.data_dir / SECRETS_FILE
+    # serve, worker and `token issue` may start together: read, fill in and write under one lock
+    with files.exclusive(path):
+        stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+        missing = [key for key in _SECRET_KEYS if not stored.get(key)]
+        for key in missing:
+            stored[key] = ("whsec_" if key == "stripe_webhook_secret" else "") + secrets.token_hex(24)
+        if missing:
+            files.replace_atomically(path, json.dumps(stored, indent=2).encode())
+    return {k: configured[k] or stored[k] for k in _SECRET_KEYS}
+
+
+def build_http_settings(settings: Settings, *, run_worker: bool = True) -> HttpSettings:
+    s = http_secrets(settings)
+    return HttpSettings(
+        kyc_webhook_secret=s["kyc_webhook_secret"],
+        aml_webhook_secret=s["aml_webhook_secret"],
+        payments_webhook_secret=s["stripe_webhook_secret"],
+        jwt_secret=s["jwt_secret"],
+        run_worker=run_worker,
+        worker=build_worker_settings(settings),
+        jwt_previous_secrets=_previous(settings, "jwt_previous_secrets"),
+        kyc_previous_secrets=_previous(settings, "kyc_webhook_previous_secrets"),
+        aml_previous_secrets=_previous(settings, "aml_webhook_previous_secrets"),
+        payments_previous_secrets=_previous(settings, "stripe_webhook_previous_secrets"),
+    )
+
+
+def _previous(settings: Settings, key: str) -> tuple[str, ...]:
+    """A rotation's earlier secrets: a comma-separated string (env friendly) or a TOML list."""
+    value = settings.get(f"http.{key}")
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return tuple(str(item).strip() for item in items if str(item).strip())
+
+
+def build_worker_settings(settings: Settings) -> WorkerSettings:
+    """The `[worker]` section as WorkerSettings (validated by the config loader)."""
+    return WorkerSettings(**settings.get("worker"))

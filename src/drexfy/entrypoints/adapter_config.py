@@ -1,0 +1,70 @@
+"""From the application's settings to each adapter's own typed config: adapters never read the
+settings tree. The container (and the operator commands that build one adapter) call these."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drexfy.adapters.evm.config import DEFAULT_BATCH_SIZE, EvmConfig
+from drexfy.adapters.xrpl.config import XrplConfig
+from drexfy.domain.errors import ConfigurationError
+from drexfy.entrypoints.config import Settings
+
+
+def evm_config(settings: Settings) -> EvmConfig:
+    """`ledger.evm.*` and `processes.distribution_batch_size` (0 = automatic); an empty deployment
+    file means `<data_dir>/evm-deployment.json`."""
+    return EvmConfig(
+        rpc_url=settings.get("ledger.evm.rpc_url"),
+        chain_id=int(settings.get("ledger.evm.chain_id")),
+        deployment_file=settings.path("ledger.evm.deployment_file", "evm-deployment.json"),
+        # 0 and 1 both mean "included in a block"; anvil and the embedded EVM mine at once.
+        confirmations=max(1, int(settings.get("ledger.evm.confirmations"))),
+        max_fee_per_gas_wei=int(settings.get("ledger.evm.max_fee_gwei")) * 10**9,
+        receipt_timeout_s=float(settings.get("ledger.evm.receipt_timeout_s")),
+        poll_interval_s=float(settings.get("ledger.evm.poll_interval_s")),
+        keeper_grace_s=float(settings.get("ledger.evm.keeper_grace_s")),
+        # 0 means "automatic": the adapter's own default, which fits the contract's cap.
+        batch_size=int(settings.get("processes.distribution_batch_size")) or DEFAULT_BATCH_SIZE,
+    )
+
+
+#: XrplConfig fields that a settings file may set under `ledger.xrpl.` beside the required ones.
+_XRPL_OPTIONAL = (
+    "issuer_wallet",
+    "instrument_issuer_wallet",
+    "funding_wallet",
+    "registrar_wallet",
+    "ledger_offset",
+    "fee_cap_drops",
+    "investor_fee_allowance_drops",
+    "trust_limit",
+    "poll_interval",
+    "submit_timeout",
+)
+
+
+def xrpl_config(settings: Settings) -> XrplConfig:
+    """`ledger.currency` and `ledger.xrpl.*` (`rpc_url` required)."""
+
+    def get(key: str, default: Any) -> Any:
+        try:
+            return settings.get(key)
+        except (ConfigurationError, KeyError, TypeError):
+            return default
+
+    rpc_url = get("ledger.xrpl.rpc_url", "")
+    if not rpc_url:
+        raise ConfigurationError("ledger.xrpl.rpc_url: required when ledger.kind = xrpl")
+    currency = get("ledger.currency", "EUR")
+    values: dict[str, Any] = {
+        "rpc_url": rpc_url,
+        "currency": currency,
+        "currency_code": get("ledger.xrpl.currency_code", currency) or currency,
+        "batch": bool(get("ledger.xrpl.batch", False)),
+    }
+    for name in _XRPL_OPTIONAL:
+        value = get(f"ledger.xrpl.{name}", None)
+        if value not in (None, ""):
+            values[name] = value
+    return XrplConfig(**values)
