@@ -75,6 +75,14 @@ def parse_timestamp(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
+def format_optional_timestamp(value: datetime | None) -> str | None:
+    return None if value is None else format_timestamp(value)
+
+
+def parse_optional_timestamp(value: str | None) -> datetime | None:
+    return None if value is None else parse_timestamp(value)
+
+
 def exact_int(value: Any) -> int:
     """An integer read back from JSON or DynamoDB (which returns `Decimal`): never truncated.
 

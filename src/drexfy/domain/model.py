@@ -252,6 +252,15 @@ class OrderStatus(enum.Enum):
 
 #: Orders in these states hold reserved units.
 RESERVING = frozenset({OrderStatus.CREATED, OrderStatus.PAID})
+#: Orders that count against an investor's ticket limits and caps (`committed_amount`).
+COMMITTED_ORDER_STATES = frozenset({OrderStatus.CREATED, OrderStatus.PAID, OrderStatus.SETTLED})
+
+
+def check_positive_units(units: int) -> None:
+    """A count of units moved by a store's conditional update: a positive whole number."""
+    if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
+        raise ValidationFailed(f"units must be a positive integer, got {units!r}")
+
 
 _ORDER_MOVES: dict[OrderStatus, frozenset[OrderStatus]] = {
     # CREATED -> REFUND_DUE: a payment that does not match the order (wrong amount) goes back.

@@ -26,7 +26,14 @@ from drexfy.adapters.dynamodb.errors import StoreFailure, StoreUnavailable, tran
 from drexfy.adapters.dynamodb.schema import create_table
 from drexfy.adapters.dynamodb.table import Item, Table, key, names_in, to_av
 from drexfy.adapters.dynamodb.uow import DynamoUnitOfWork, Write
-from drexfy.adapters.serialization import dumps, format_timestamp, loads, parse_timestamp
+from drexfy.adapters.serialization import (
+    dumps,
+    format_optional_timestamp,
+    format_timestamp,
+    loads,
+    parse_optional_timestamp,
+    parse_timestamp,
+)
 from drexfy.adapters.system import SystemClock
 from drexfy.domain.errors import DomainError, IllegalTransition, NotFound, ValidationFailed
 from drexfy.domain.ports import (
@@ -42,14 +49,6 @@ from drexfy.domain.ports import (
 __all__ = ["DynamoStore", "StoreUnavailable", "create_dynamo_store"]
 
 log = logging.getLogger(__name__)
-
-
-def _ts(value: datetime | None) -> str | None:
-    return None if value is None else format_timestamp(value)
-
-
-def _parse(value: str | None) -> datetime | None:
-    return None if value is None else parse_timestamp(value)
 
 
 class DynamoQueue:
@@ -89,9 +88,9 @@ class DynamoQueue:
             "payload": dumps(message.payload),
             "created_at": created,
             "attempts": message.attempts,
-            "next_attempt_at": _ts(message.next_attempt_at),
+            "next_attempt_at": format_optional_timestamp(message.next_attempt_at),
             "last_error": message.last_error,
-            **self._indexes(message.status, created, message.id, _ts(message.next_attempt_at)),
+            **self._indexes(message.status, created, message.id, format_optional_timestamp(message.next_attempt_at)),
         }
 
     def writes_for(self, message: QueuedMessage) -> list[Write]:
@@ -112,7 +111,7 @@ class DynamoQueue:
             created_at=parse_timestamp(item["created_at"]),
             status=MessageStatus(item["status"]),
             attempts=int(item["attempts"]),
-            next_attempt_at=_parse(item.get("next_attempt_at")),
+            next_attempt_at=parse_optional_timestamp(item.get("next_attempt_at")),
             last_error=item.get("last_error"),
         )
 
@@ -337,7 +336,7 @@ class DynamoJournal:
             "tx_id": entry.tx_id,
             "payload": entry.payload,
             "result": dumps(entry.result),
-            "updated_at": _ts(entry.updated_at),
+            "updated_at": format_optional_timestamp(entry.updated_at),
             "GSI1PK": f"JOPEN#{entry.ledger}" if open_ else None,
             "GSI1SK": f"{created}#{entry.op_id}" if open_ else None,
         }
@@ -356,7 +355,7 @@ class DynamoJournal:
             tx_id=item.get("tx_id"),
             payload=item.get("payload"),
             result=loads(item["result"]),
-            updated_at=_parse(item.get("updated_at")),
+            updated_at=parse_optional_timestamp(item.get("updated_at")),
         )
 
     async def get(self, op_id: str) -> JournalEntry | None:

@@ -66,6 +66,7 @@ from drexfy.domain.errors import (
 )
 from drexfy.domain.events import DomainEvent
 from drexfy.domain.model import (
+    COMMITTED_ORDER_STATES,
     AllocationStatus,
     Instrument,
     Investor,
@@ -74,6 +75,7 @@ from drexfy.domain.model import (
     Position,
     Repayment,
     Withdrawal,
+    check_positive_units,
 )
 from drexfy.domain.money import Money
 from drexfy.domain.ports import StoredEvent
@@ -86,7 +88,6 @@ log = logging.getLogger(__name__)
 MAX_TRANSACTION_ITEMS = 100
 #: Attempts of a transaction cancelled by a *conflict* with another transaction (not a condition).
 CONFLICT_ATTEMPTS = 5
-COMMITTED_ORDER_STATES = frozenset({OrderStatus.CREATED, OrderStatus.PAID, OrderStatus.SETTLED})
 Key = tuple[str, str]
 _placeholders = itertools.count()
 
@@ -399,11 +400,6 @@ def _after(index: str, partition: str, after: str | None) -> tuple[str, Item]:
     return f"#a_{index}PK = :p", {":p": partition}
 
 
-def _positive(units: int) -> None:
-    if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
-        raise ValidationFailed(f"units must be a positive integer, got {units!r}")
-
-
 def _data(aggregate: Any, *drop: str) -> str:
     data = to_dict(aggregate)
     for name in ("version", *drop):
@@ -650,7 +646,7 @@ class DynamoInstruments(_Aggregates):
     async def _counters(
         self, instrument_id: str, units: int, deltas: dict[str, int], refuse: Callable[[Item], DomainError]
     ) -> None:
-        _positive(units)
+        check_positive_units(units)
         pk = self.pk(instrument_id)
         item = await self.uow.current(pk)
         if item is None:
@@ -669,7 +665,7 @@ class DynamoInstruments(_Aggregates):
         """Applied at once as one conditional UpdateItem (the no-overselling rule holds across
         processes at the moment of the call, as the port promises); released again if this unit of
         work ends without committing. See docs/aws.md for the crash window this leaves."""
-        _positive(units)
+        check_positive_units(units)
         pk = self.pk(instrument_id)
         pending = self.uow.pending(pk)
         if pending is not None and pending.put is not None:  # added in this unit of work: not in the table yet

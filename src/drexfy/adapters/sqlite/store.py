@@ -11,7 +11,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from drexfy.adapters.serialization import dumps, format_timestamp, loads, parse_timestamp
+from drexfy.adapters.serialization import (
+    dumps,
+    format_optional_timestamp,
+    format_timestamp,
+    loads,
+    parse_optional_timestamp,
+    parse_timestamp,
+)
 from drexfy.adapters.sqlite.db import Database
 from drexfy.adapters.sqlite.uow import SqliteUnitOfWork
 from drexfy.adapters.system import SystemClock
@@ -34,14 +41,6 @@ from drexfy.domain.ports import (
 Conn = sqlite3.Connection
 
 
-def _ts(value: datetime | None) -> str | None:
-    return None if value is None else format_timestamp(value)
-
-
-def _parse(value: str | None) -> datetime | None:
-    return None if value is None else parse_timestamp(value)
-
-
 def _message(row: Any) -> QueuedMessage:
     return QueuedMessage(
         id=row[0],
@@ -51,7 +50,7 @@ def _message(row: Any) -> QueuedMessage:
         created_at=parse_timestamp(row[4]),
         status=MessageStatus(row[5]),
         attempts=row[6],
-        next_attempt_at=_parse(row[7]),
+        next_attempt_at=parse_optional_timestamp(row[7]),
         last_error=row[8],
     )
 
@@ -75,9 +74,9 @@ class SqliteQueue:
             format_timestamp(message.created_at),
             message.status.value,
             message.attempts,
-            _ts(message.next_attempt_at),
+            format_optional_timestamp(message.next_attempt_at),
             message.last_error,
-            (_ts(message.next_attempt_at) or "") if claimable else None,
+            (format_optional_timestamp(message.next_attempt_at) or "") if claimable else None,
         )
 
         def add(conn: Conn) -> bool:
@@ -233,7 +232,7 @@ def _entry(row: Any) -> JournalEntry:
         tx_id=row[7],
         payload=row[8],
         result=loads(row[9]),
-        updated_at=_parse(row[10]),
+        updated_at=parse_optional_timestamp(row[10]),
     )
 
 
@@ -248,7 +247,7 @@ def _entry_values(entry: JournalEntry) -> tuple[Any, ...]:
         entry.tx_id,
         entry.payload,
         dumps(entry.result),
-        _ts(entry.updated_at),
+        format_optional_timestamp(entry.updated_at),
     )
 
 
