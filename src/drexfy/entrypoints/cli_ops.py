@@ -16,12 +16,7 @@ import sys
 from typing import Any
 
 from drexfy.domain.errors import DomainError
-from drexfy.entrypoints.cli_common import (
-    add_config_option,
-    load,
-    open_services,
-    refuse_process_local_ledger,
-)
+from drexfy.entrypoints.cli_common import add_config_option, load, open_services, refuse_process_local_ledger
 from drexfy.entrypoints.runtime.settings import build_http_settings, build_worker_settings
 
 

@@ -44,12 +44,7 @@ from drexfy.adapters.evm.abi import COMPLIANCE_ERRORS
 from drexfy.adapters.evm.config import EvmConfig
 from drexfy.adapters.evm.errors import decode_revert, revert_data
 from drexfy.adapters.secp256k1 import evm_address
-from drexfy.domain.errors import (
-    ComplianceRejected,
-    LedgerRejected,
-    LedgerUnavailable,
-    OperationConflict,
-)
+from drexfy.domain.errors import ComplianceRejected, LedgerRejected, LedgerUnavailable, OperationConflict
 from drexfy.domain.ports import JournalEntry, JournalStatus, KeyVault, OperationJournal
 
 LEDGER = "evm"

@@ -45,9 +45,7 @@ from drexfy.domain.model import (
     check_positive_units,
 )
 from drexfy.domain.money import Money
-from drexfy.domain.ports import (
-    StoredEvent,
-)
+from drexfy.domain.ports import StoredEvent
 
 if TYPE_CHECKING:
     pass

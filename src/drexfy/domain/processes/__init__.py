@@ -45,12 +45,7 @@ from drexfy.domain.processes.read_models import (
     reconcile,
     reconcile_all,
 )
-from drexfy.domain.processes.registration import (
-    RegisterInvestor,
-    handle_kyc_result,
-    register_investor,
-    start_kyc,
-)
+from drexfy.domain.processes.registration import RegisterInvestor, handle_kyc_result, register_investor, start_kyc
 from drexfy.domain.processes.repayment import TriggerRepayment, continue_repayment, trigger_repayment
 from drexfy.domain.processes.withdrawal import Withdraw, withdraw
 

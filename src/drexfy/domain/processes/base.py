@@ -9,12 +9,8 @@ from typing import TypeVar
 
 import attrs
 
-from drexfy.domain.errors import (
-    Conflict,
-)
-from drexfy.domain.model import (
-    DEFAULT_RESERVATION,
-)
+from drexfy.domain.errors import Conflict
+from drexfy.domain.model import DEFAULT_RESERVATION
 from drexfy.domain.ports import (
     Clock,
     IdGenerator,

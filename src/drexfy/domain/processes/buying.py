@@ -15,12 +15,7 @@ from drexfy.domain.errors import (
     SettlementInProgress,
     ValidationFailed,
 )
-from drexfy.domain.model import (
-    Investor,
-    Order,
-    OrderStatus,
-    SettlementStep,
-)
+from drexfy.domain.model import Investor, Order, OrderStatus, SettlementStep
 from drexfy.domain.money import Money
 from drexfy.domain.ports import Purchase, UnitOfWork
 from drexfy.domain.processes.base import Services, in_uow

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 from drexfy.domain import events as ev
 from drexfy.domain.classification import Classification
-from drexfy.domain.errors import (
-    IllegalTransition,
-    ValidationFailed,
-)
+from drexfy.domain.errors import IllegalTransition, ValidationFailed
 from drexfy.domain.model import (
     AllocationStatus,
     Investor,
@@ -16,10 +13,7 @@ from drexfy.domain.model import (
     Repayment,
     Wallet,
 )
-from drexfy.domain.ports import (
-    Payout,
-    UnitOfWork,
-)
+from drexfy.domain.ports import Payout, UnitOfWork
 from drexfy.domain.processes.base import Services, in_uow
 from drexfy.domain.provider_events import AmlAlert
 

@@ -9,18 +9,10 @@ import attrs
 
 from drexfy.domain import events as ev
 from drexfy.domain.classification import Classification
-from drexfy.domain.errors import (
-    DuplicateEntity,
-    ValidationFailed,
-)
-from drexfy.domain.model import (
-    Instrument,
-)
+from drexfy.domain.errors import DuplicateEntity, ValidationFailed
+from drexfy.domain.model import Instrument
 from drexfy.domain.money import Money
-from drexfy.domain.ports import (
-    InstrumentSpec,
-    UnitOfWork,
-)
+from drexfy.domain.ports import InstrumentSpec, UnitOfWork
 from drexfy.domain.processes.base import Services, in_uow
 
 _SYMBOL = re.compile(r"^[A-Z0-9]{2,12}$")

@@ -6,9 +6,7 @@ from datetime import datetime
 
 import attrs
 
-from drexfy.domain.model import (
-    Investor,
-)
+from drexfy.domain.model import Investor
 from drexfy.domain.money import Money
 from drexfy.domain.processes.base import Services
 

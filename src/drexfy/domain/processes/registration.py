@@ -9,21 +9,9 @@ import attrs
 
 from drexfy.domain import events as ev
 from drexfy.domain.classification import Classification, classify
-from drexfy.domain.errors import (
-    ClassificationRefused,
-    DuplicateEntity,
-    IllegalTransition,
-    ValidationFailed,
-)
-from drexfy.domain.model import (
-    Investor,
-    InvestorKind,
-    KycStatus,
-)
-from drexfy.domain.ports import (
-    KycSession,
-    UnitOfWork,
-)
+from drexfy.domain.errors import ClassificationRefused, DuplicateEntity, IllegalTransition, ValidationFailed
+from drexfy.domain.model import Investor, InvestorKind, KycStatus
+from drexfy.domain.ports import KycSession, UnitOfWork
 from drexfy.domain.processes.base import Services, in_uow
 from drexfy.domain.processes.compliance import ensure_wallet, record_classification_on_chain, set_wallet_frozen
 from drexfy.domain.provider_events import KycResult

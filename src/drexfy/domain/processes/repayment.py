@@ -21,10 +21,7 @@ from drexfy.domain.model import (
     RepaymentStatus,
 )
 from drexfy.domain.money import Money, allocate
-from drexfy.domain.ports import (
-    Payout,
-    UnitOfWork,
-)
+from drexfy.domain.ports import Payout, UnitOfWork
 from drexfy.domain.processes.base import Services, in_uow
 from drexfy.domain.processes.withdrawal import Withdraw, withdraw
 

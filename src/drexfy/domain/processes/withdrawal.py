@@ -4,20 +4,10 @@ from __future__ import annotations
 
 import attrs
 
-from drexfy.domain.errors import (
-    InsufficientFunds,
-    InvalidAmount,
-    NotFound,
-)
-from drexfy.domain.model import (
-    Investor,
-    Withdrawal,
-    WithdrawalStatus,
-)
+from drexfy.domain.errors import InsufficientFunds, InvalidAmount, NotFound
+from drexfy.domain.model import Investor, Withdrawal, WithdrawalStatus
 from drexfy.domain.money import Money
-from drexfy.domain.ports import (
-    UnitOfWork,
-)
+from drexfy.domain.ports import UnitOfWork
 from drexfy.domain.processes.base import Services, in_uow
 from drexfy.domain.rules import check_may_withdraw
 
