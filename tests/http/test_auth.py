@@ -9,8 +9,8 @@ import time
 import jwt
 import pytest
 
-from drexfy.entrypoints.http.api import ENDPOINTS
 from drexfy.entrypoints.http.auth import Role, issue_token
+from drexfy.entrypoints.http.routes import ENDPOINTS
 from tests.http.conftest import JWT_SECRET
 
 ROLES = ["frontend", "admin", "compliance", "investor"]

@@ -7,7 +7,7 @@ import json
 import logging
 
 from drexfy.adapters.webhooks import sandbox
-from drexfy.entrypoints.http.api import ENDPOINTS
+from drexfy.entrypoints.http.routes import ENDPOINTS
 from drexfy.entrypoints.runtime.logs import configure_logging
 
 

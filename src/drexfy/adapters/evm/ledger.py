@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import time
-import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,7 +14,7 @@ from web3.contract import AsyncContract
 
 from drexfy.adapters.evm.abi import load_artifact
 from drexfy.adapters.evm.deployment import RELAYER_KEY, Deployment
-from drexfy.adapters.evm.permit import permit_digest, permit_message
+from drexfy.adapters.evm.permits import Permits
 from drexfy.adapters.evm.relayer import Relayer
 from drexfy.adapters.secp256k1 import evm_address
 from drexfy.domain.classification import Classification
@@ -37,10 +34,6 @@ from drexfy.domain.ports import (
 STABLECOIN_DECIMALS = 6
 CURRENCY = "EUR"
 SCALE: int = 10 ** (STABLECOIN_DECIMALS - MINOR_UNITS[CURRENCY])
-#: How long a permit signed for one operation stays valid.
-PERMIT_TTL_S = 24 * 3600
-#: Fresh permits given to an operation journalled without its permit nonce (before the upgrade).
-LEGACY_PERMIT_RETRIES = 3
 
 
 def _fingerprint(*parts: Any) -> str:
@@ -75,10 +68,7 @@ class EvmLedger:
         self.stablecoin = self._contract("Stablecoin", deployment.stablecoin)
         self.settlement = self._contract("Settlement", deployment.settlement)
         self.distribution = self._contract("Distribution", deployment.distribution)
-        # Weak values: a lock lives while some operation holds it, so the map does not grow forever.
-        self._wallet_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
-        #: owner -> {op id: permit nonce} of this process's permit operations signed, maybe not mined.
-        self._permits_in_flight: dict[str, dict[str, int]] = {}
+        self.permits = Permits(relayer, self.stablecoin, self._send, self._read)
         self._created_at: dict[str, int] = {}
         #: Blocks per eth_getLogs request (public RPC endpoints cap the range).
         self.log_chunk_blocks = log_chunk_blocks
@@ -163,164 +153,6 @@ class EvmLedger:
             raise LedgerRejected("negative amount", reason="InvalidAmount")
         return amount.minor * SCALE
 
-    async def _permit(
-        self, wallet: Wallet, spender: str, value: int, nonce: int, deadline: int
-    ) -> tuple[int, bytes, bytes]:
-        """The wallet's ERC-2612 permit, signed through the vault with the wallet's own key."""
-        digest = permit_digest(
-            permit_message(
-                chain_id=self.relayer.chain_id,
-                token=self.stablecoin.address,
-                owner=to_checksum_address(wallet.address),
-                spender=to_checksum_address(spender),
-                value=value,
-                nonce=nonce,
-                deadline=deadline,
-            )
-        )
-        signature = await self.relayer.vault.sign_digest(wallet.id, digest)
-        return 27 + signature.recovery_id, signature.r.to_bytes(32, "big"), signature.s.to_bytes(32, "big")
-
-    async def _with_permit(
-        self,
-        op_id: str,
-        fp: str,
-        wallet: Wallet,
-        spender: str,
-        value: int,
-        contract: AsyncContract,
-        fn: str,
-        build: Any,
-    ) -> str:
-        """Send a call carrying the wallet's ERC-2612 permit.
-
-        Permit nonces are sequential per wallet. Within this process the wallet's operations are
-        chained: each takes the next permit nonce after those of its operations still in flight
-        (signed, not mined), is simulated on the pending state, and holds the wallet's lock only
-        until it is broadcast, so two orders of one investor go out in the same block. The permit
-        nonce is journalled with the transaction. A permit that goes stale (its nonce used by
-        another process first, an earlier permit of the chain reverted, or its deadline passed
-        while the chain was slow) is never a refusal: nothing moved, so the operation is reopened
-        and a transient error asks for the retry, which signs a fresh permit."""
-        owner = to_checksum_address(wallet.address)
-        zero = b"\0" * 32
-        entry = await self.relayer.journal.get(op_id)
-        if entry is not None and entry.payload is not None:
-            # Already signed: the journalled transaction carries its permit; re-sign nothing.
-            try:
-                return await self._send(op_id, fp, contract, fn, *build(0, zero, zero, 0))
-            except LedgerRejected as rejected:
-                await self._reopen_if_stale(op_id, rejected, owner)
-                raise
-        lock = self._wallet_locks.get(owner)
-        if lock is None:
-            lock = self._wallet_locks[owner] = asyncio.Lock()
-        await lock.acquire()
-        locked = True
-        in_flight = self._permits_in_flight.setdefault(owner, {})
-        try:
-            chain_nonce = int(await self._read(self.stablecoin.functions.nonces(owner)))
-            in_flight.pop(op_id, None)
-            ahead = await self._live_permits(owner, chain_nonce)
-            nonce = max([chain_nonce, *(n + 1 for n in ahead)])
-            in_flight[op_id] = nonce
-            deadline = int(time.time()) + PERMIT_TTL_S
-            v, r, s = await self._permit(wallet, spender, value, nonce, deadline)
-            sent = asyncio.Event()
-            sending = asyncio.ensure_future(
-                self._send(
-                    op_id,
-                    fp,
-                    contract,
-                    fn,
-                    *build(deadline, r, s, v),
-                    note={"permit_nonce": nonce},
-                    simulate_at="pending" if ahead else "latest",
-                    on_sent=sent.set,
-                )
-            )
-            waiting = asyncio.ensure_future(sent.wait())
-            try:
-                await asyncio.wait({sending, waiting}, return_when=asyncio.FIRST_COMPLETED)
-            except BaseException:
-                sending.cancel()
-                raise
-            finally:
-                waiting.cancel()
-            lock.release()  # out on the network: the wallet's next operation may chain on it
-            locked = False
-            tx_id = await sending
-            in_flight.pop(op_id, None)
-            return tx_id
-        except LedgerRejected as rejected:
-            in_flight.pop(op_id, None)
-            await self._reopen_if_stale(op_id, rejected, owner, nonce)
-            raise
-        except BaseException:
-            journalled = await self.relayer.journal.get(op_id)
-            if journalled is None or journalled.payload is None or journalled.result.get("filler"):
-                in_flight.pop(op_id, None)  # nothing signed went out: its permit nonce is free
-            raise
-        finally:
-            if locked:
-                lock.release()
-            if not in_flight:
-                self._permits_in_flight.pop(owner, None)
-
-    async def _live_permits(self, owner: str, chain_nonce: int) -> list[int]:
-        """Permit nonces of this process's operations of `owner` that are signed and not mined yet
-        (their transactions will use them first). Stale records are dropped."""
-        in_flight = self._permits_in_flight.get(owner, {})
-        live = []
-        for other, nonce in list(in_flight.items()):
-            entry = await self.relayer.journal.get(other)
-            pending = (
-                entry is not None
-                and entry.payload is not None
-                and entry.status in (JournalStatus.PREPARED, JournalStatus.SUBMITTED)
-                and entry.result.get("permit_nonce") == nonce
-            )
-            if nonce < chain_nonce or not pending:
-                in_flight.pop(other, None)
-            else:
-                live.append(nonce)
-        return live
-
-    async def _reopen_if_stale(self, op_id: str, rejected: LedgerRejected, owner: str, used: int | None = None) -> None:
-        """Raise LedgerUnavailable (after reopening the operation) when `rejected` only says that
-        its permit went stale; return (the caller re-raises the refusal) otherwise. `used` is the
-        permit nonce signed, read from the journal when not given."""
-        entry = await self.relayer.journal.get(op_id)
-        result = entry.result if entry is not None else {}
-        if used is None:
-            used = result.get("permit_nonce")
-        if used is None and int(result.get("attempt", 0)) < LEGACY_PERMIT_RETRIES:
-            # Journalled by a version that did not record the permit nonce: a stale-looking
-            # revert gets a few fresh permits before it counts as a refusal.
-            used = -1
-        if not await self._permit_overtaken(rejected, owner, used):
-            return
-        await self.relayer.reopen_failed(op_id)
-        raise LedgerUnavailable(
-            f"the permit of {owner} was overtaken (its nonce used elsewhere, or stale); retry"
-        ) from rejected
-
-    async def _permit_overtaken(self, rejected: LedgerRejected, owner: str, used_nonce: int | None) -> bool:
-        """True when a permit failed only because it went stale: its nonce was consumed meanwhile
-        (or an earlier permit it was chained on did not go through), or its deadline passed while
-        the transaction waited. A wrong signature (the nonce it was signed for is the current one)
-        is not retried.
-
-        The revert reason is read by replaying the journalled transaction on the state before its
-        block; when the operation that took the nonce was mined in the same block, that replay
-        succeeds and the reason is the generic "Reverted". A reverted transaction consumes no
-        permit nonce, so a nonce other than the one signed means the permit was stale."""
-        if rejected.reason == "ERC2612ExpiredSignature":
-            return True
-        if rejected.reason not in ("ERC2612InvalidSigner", "Reverted") or used_nonce is None:
-            return False
-        return bool(await self._read(self.stablecoin.functions.nonces(owner)) != used_nonce)
-
     async def settle_purchase(self, op_id: str, purchase: Purchase) -> LedgerResult:
         amount = self._base_units(purchase.amount)
         buyer = to_checksum_address(purchase.buyer.address)
@@ -331,7 +163,7 @@ class EvmLedger:
         def build(deadline: int, r: bytes, s: bytes, v: int) -> tuple[Any, ...]:
             return (order, buyer, instrument, purchase.units, amount, deadline, v, r, s)
 
-        tx = await self._with_permit(
+        tx = await self.permits.send(
             op_id, fp, purchase.buyer, self.settlement.address, amount, self.settlement, "settle", build
         )
         return LedgerResult((tx,))
@@ -345,7 +177,7 @@ class EvmLedger:
         def build(deadline: int, r: bytes, s: bytes, v: int) -> tuple[Any, ...]:
             return (owner, value, deadline, v, r, s)
 
-        tx = await self._with_permit(op_id, fp, wallet, relayer, value, self.stablecoin, "burnWithPermit", build)
+        tx = await self.permits.send(op_id, fp, wallet, relayer, value, self.stablecoin, "burnWithPermit", build)
         return LedgerResult((tx,))
 
     async def distribute(self, op_id: str, instrument_ref: str, payouts: Sequence[Payout]) -> LedgerResult:

@@ -1,4 +1,6 @@
 """The Ledger port on the XRP Ledger.
+(About 740 lines: one method per port operation, each a few XRPL transactions; the XRPL issue's rework
+of the adapter is where it gets split into identity, money and instrument modules.)
 
 How the domain maps (see docs/xrpl.md for the why):
 - stablecoin: an issued currency of the *issuer* account (asfRequireAuth, asfAllowTrustLineClawback,

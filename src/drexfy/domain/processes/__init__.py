@@ -16,6 +16,7 @@ once (a block), and after them where the ledger is the source of truth (a settle
 | `compliance` | AML alert, block, unblock, release held-back shares; on-chain wallet helpers |
 | `withdrawal` | cash stablecoin out |
 | `read_models` | the investor's view, reconciliation |
+| `queries` | the query side the API and the CLI read (filtered listings, an investor's orders, ...) |
 """
 
 from drexfy.domain.processes.base import ProcessSettings, Services

@@ -15,22 +15,26 @@ import attrs
 from aiohttp import web
 
 from drexfy.domain import processes as p
-from drexfy.domain.classification import Classification
 from drexfy.domain.errors import (
-    DomainError,
     IllegalTransition,
-    InstrumentNotFound,
     InvestorNotFound,
     NotFound,
     OrderNotFound,
-    RepaymentNotFound,
 )
-from drexfy.domain.model import ComplianceState, InvestorKind, KycStatus, Order, OrderStatus, RepaymentStatus
-from drexfy.domain.money import Money
+from drexfy.domain.model import ComplianceState, KycStatus, Order, OrderStatus, RepaymentStatus
 from drexfy.domain.ports import MessageQueue, MessageStatus
+from drexfy.domain.processes import queries as q
 from drexfy.entrypoints.http import views
-from drexfy.entrypoints.http.auth import ALL_ROLES, Principal, Role
-from drexfy.entrypoints.http.openapi import PAGING, Endpoint, Query
+from drexfy.entrypoints.http.auth import Principal
+from drexfy.entrypoints.http.bodies import (
+    CreateInstrumentBody,
+    CreateOrderBody,
+    ReasonBody,
+    RegisterInvestorBody,
+    TriggerRepaymentBody,
+    WithdrawBody,
+    money_of,
+)
 from drexfy.entrypoints.http.problems import Problem
 from drexfy.entrypoints.http.state import STATE, AppState
 from drexfy.entrypoints.http.validation import field_error
@@ -62,80 +66,6 @@ class Call:
 
 
 # ------------------------------------------------------------------------------------------------
-# Bodies
-# ------------------------------------------------------------------------------------------------
-
-
-@attrs.frozen
-class MoneyBody:
-    """An amount in minor units (cents) and its ISO 4217 currency."""
-
-    minor: int
-    currency: str
-
-
-def _money(body: MoneyBody, field: str) -> Money:
-    try:
-        return Money(body.minor, body.currency.upper())
-    except DomainError as exc:
-        raise field_error(field, exc.message) from None
-
-
-@attrs.frozen
-class RegisterInvestorBody:
-    """A new investor; `country` is the declared residence (ISO 3166-1 alpha-2)."""
-
-    legal_name: str
-    email: str
-    country: str
-    kind: InvestorKind
-    declared_accredited: bool = False
-    auto_cashout: bool = False
-
-
-@attrs.frozen
-class CreateInstrumentBody:
-    """A new instrument (DRAFT) issued on the ledger; `class_caps` limits what one investor of a class may hold."""
-
-    symbol: str
-    name: str
-    unit_price: MoneyBody
-    total_units: int
-    eligible: list[Classification]
-    min_ticket: MoneyBody
-    max_ticket: MoneyBody
-    class_caps: dict[Classification, MoneyBody] = attrs.field(factory=dict)
-
-
-@attrs.frozen
-class CreateOrderBody:
-    investor_id: str
-    instrument_id: str
-    units: int
-
-
-@attrs.frozen
-class TriggerRepaymentBody:
-    """Interest and principal for a period; `final` redeems every unit (maturity)."""
-
-    period: str
-    interest: MoneyBody
-    principal: MoneyBody
-    final: bool = False
-
-
-@attrs.frozen
-class ReasonBody:
-    reason: str
-
-
-@attrs.frozen
-class WithdrawBody:
-    investor_id: str
-    amount: MoneyBody
-
-
-# ------------------------------------------------------------------------------------------------
 # Investors
 # ------------------------------------------------------------------------------------------------
 
@@ -151,35 +81,17 @@ async def register_investor(call: Call) -> Reply:
 
 E = TypeVar("E", bound=enum.Enum)
 
-#: Investors examined per list request at most, whatever the filters (a page may come back short:
-#: follow `next` until it is null).
-_SCAN_PAGES = 10
-
 
 async def list_investors(call: Call) -> Reply:
     """Investors in id order, optionally filtered by KYC status and compliance state."""
-    wanted_status = _enum_query(call.request, "status", KycStatus)
-    wanted_compliance = _enum_query(call.request, "compliance", ComplianceState)
-    limit = _limit(call.request)
-    cursor = call.request.query.get("after")
-    items: list[dict[str, Any]] = []
-    async with call.svc.store.unit_of_work() as uow:
-        for _ in range(_SCAN_PAGES):
-            # Ask only for what is still missing, so every investor fetched is examined.
-            wanted = limit - len(items)
-            page = await uow.investors.list(limit=wanted, after=cursor)
-            items += [
-                views.investor_summary(i)
-                for i in page
-                if wanted_status in (None, i.kyc_status) and wanted_compliance in (None, i.compliance)
-            ]
-            if len(page) < wanted:
-                cursor = None  # the end: nothing after the last investor examined
-                break
-            cursor = page[-1].id
-            if len(items) == limit:
-                break
-    return 200, {"items": items, "next": cursor}
+    page = await q.find_investors(
+        call.svc,
+        status=_enum_query(call.request, "status", KycStatus),
+        compliance=_enum_query(call.request, "compliance", ComplianceState),
+        limit=_limit(call.request),
+        after=call.request.query.get("after"),
+    )
+    return 200, {"items": [views.investor_summary(i) for i in page.items], "next": page.next}
 
 
 def _enum_query(request: web.Request, name: str, kind: type[E]) -> E | None:
@@ -208,10 +120,7 @@ async def start_kyc(call: Call) -> Reply:
 async def list_investor_orders(call: Call) -> Reply:
     investor_id = call.param("investor_id")
     call.require_investor(investor_id)
-    async with call.svc.store.unit_of_work() as uow:
-        await uow.investors.get(investor_id)
-        orders = await uow.orders.by_investor(investor_id)
-    return 200, {"items": [views.order(o) for o in orders]}
+    return 200, {"items": [views.order(o) for o in await q.orders_of(call.svc, investor_id)]}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -226,29 +135,24 @@ async def create_instrument(call: Call) -> Reply:
         p.CreateInstrument(
             symbol=b.symbol,
             name=b.name,
-            unit_price=_money(b.unit_price, "$.unit_price"),
+            unit_price=money_of(b.unit_price, "$.unit_price"),
             total_units=b.total_units,
             eligible=frozenset(b.eligible),
-            min_ticket=_money(b.min_ticket, "$.min_ticket"),
-            max_ticket=_money(b.max_ticket, "$.max_ticket"),
-            class_caps={c: _money(m, f"$.class_caps.{c.name}") for c, m in b.class_caps.items()},
+            min_ticket=money_of(b.min_ticket, "$.min_ticket"),
+            max_ticket=money_of(b.max_ticket, "$.max_ticket"),
+            class_caps={c: money_of(m, f"$.class_caps.{c.name}") for c, m in b.class_caps.items()},
         ),
     )
     return 201, views.instrument(instrument)
 
 
 async def list_instruments(call: Call) -> Reply:
-    after = call.request.query.get("after")
-    limit = _limit(call.request)
-    async with call.svc.store.unit_of_work() as uow:
-        items = await uow.instruments.list(limit=limit, after=after)
-    return 200, {"items": [views.instrument(i) for i in items], "next": items[-1].id if len(items) == limit else None}
+    page = await q.list_instruments(call.svc, limit=_limit(call.request), after=call.request.query.get("after"))
+    return 200, {"items": [views.instrument(i) for i in page.items], "next": page.next}
 
 
 async def get_instrument(call: Call) -> Reply:
-    async with call.svc.store.unit_of_work() as uow:
-        instrument = await uow.instruments.get(call.param("instrument_id"))
-    return 200, views.instrument(instrument)
+    return 200, views.instrument(await q.get_instrument(call.svc, call.param("instrument_id")))
 
 
 async def reconcile_instrument(call: Call) -> Reply:
@@ -278,8 +182,7 @@ async def create_order(call: Call) -> Reply:
 async def _visible_order(call: Call) -> Order:
     """The order of the path, if the caller may see it (another investor's order looks unknown)."""
     try:
-        async with call.svc.store.unit_of_work() as uow:
-            order = await uow.orders.get(call.param("order_id"))
+        order = await q.get_order(call.svc, call.param("order_id"))
     except NotFound:
         raise OrderNotFound("No such order.") from None
     if not call.principal.may_act_for(order.investor_id):
@@ -313,35 +216,25 @@ async def trigger_repayment(call: Call) -> Reply:
     after a ledger outage finishes the same round instead of starting another)."""
     b: TriggerRepaymentBody = call.body
     instrument_id = call.param("instrument_id")
-    async with call.svc.store.unit_of_work() as uow:
-        await uow.instruments.get(instrument_id)
-        existing = [r for r in await uow.repayments.by_instrument(instrument_id) if r.period == b.period.strip()]
-    if existing and existing[0].status is RepaymentStatus.DISTRIBUTING:
-        return 200, views.repayment(await p.continue_repayment(call.svc, existing[0].id))
+    existing = await q.repayment_for_period(call.svc, instrument_id, b.period)
+    if existing is not None and existing.status is RepaymentStatus.DISTRIBUTING:
+        return 200, views.repayment(await p.continue_repayment(call.svc, existing.id))
     repayment = await p.trigger_repayment(
         call.svc,
         p.TriggerRepayment(
-            instrument_id, b.period, _money(b.interest, "$.interest"), _money(b.principal, "$.principal"), b.final
+            instrument_id, b.period, money_of(b.interest, "$.interest"), money_of(b.principal, "$.principal"), b.final
         ),
     )
     return 201, views.repayment(repayment)
 
 
 async def list_repayments(call: Call) -> Reply:
-    instrument_id = call.param("instrument_id")
-    async with call.svc.store.unit_of_work() as uow:
-        await uow.instruments.get(instrument_id)
-        items = await uow.repayments.by_instrument(instrument_id)
+    items = await q.repayments_of(call.svc, call.param("instrument_id"))
     return 200, {"items": [views.repayment(r) for r in items]}
 
 
 async def get_repayment(call: Call) -> Reply:
-    try:
-        async with call.svc.store.unit_of_work() as uow:
-            repayment = await uow.repayments.get(call.param("repayment_id"))
-    except NotFound:
-        raise RepaymentNotFound("No such repayment.") from None
-    return 200, views.repayment(repayment)
+    return 200, views.repayment(await q.get_repayment(call.svc, call.param("repayment_id")))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -368,12 +261,9 @@ async def unblock_investor(call: Call) -> Reply:
 
 
 async def investor_audit(call: Call) -> Reply:
-    investor_id = call.param("investor_id")
-    async with call.svc.store.unit_of_work() as uow:
-        await uow.investors.get(investor_id)
-        events = await uow.events.list(
-            aggregate_id=investor_id, after=call.request.query.get("after"), limit=_limit(call.request)
-        )
+    events = await q.audit_trail(
+        call.svc, call.param("investor_id"), after=call.request.query.get("after"), limit=_limit(call.request)
+    )
     return 200, {
         "items": [
             {"id": e.id, "name": e.name, "occurred_at": e.occurred_at.isoformat(), "payload": e.payload} for e in events
@@ -384,7 +274,7 @@ async def investor_audit(call: Call) -> Reply:
 async def request_withdrawal(call: Call) -> Reply:
     b: WithdrawBody = call.body
     call.require_investor(b.investor_id)
-    withdrawal = await p.withdraw(call.svc, p.Withdraw(b.investor_id, _money(b.amount, "$.amount")))
+    withdrawal = await p.withdraw(call.svc, p.Withdraw(b.investor_id, money_of(b.amount, "$.amount")))
     return 201, views.withdrawal(withdrawal)
 
 
@@ -440,233 +330,4 @@ def _limit(request: web.Request) -> int:
     return int(raw)
 
 
-# ------------------------------------------------------------------------------------------------
-# Declarations
-# ------------------------------------------------------------------------------------------------
-
-F, A, C, INV = Role.FRONTEND, Role.ADMIN, Role.COMPLIANCE, Role.INVESTOR
-_QUEUE = Query("queue", "Which queue (default inbox).", ("inbox", "outbox"))
-V1 = "/api/v1"
-
-ENDPOINTS: list[Endpoint] = [
-    Endpoint(
-        "POST",
-        f"{V1}/investors",
-        register_investor,
-        "Register an investor (PENDING_KYC)",
-        "investors",
-        frozenset({F, A}),
-        RegisterInvestorBody,
-        201,
-        creates=True,
-        errors=(409, 422),
-    ),
-    Endpoint(
-        "GET",
-        f"{V1}/investors",
-        list_investors,
-        "Investors in id order, filtered; a filtered page may be short: follow `next` until null",
-        "investors",
-        frozenset({A, C}),
-        errors=(400,),
-        query=(
-            Query("status", "KYC status.", tuple(m.value for m in KycStatus)),
-            Query("compliance", "Compliance state.", tuple(m.value for m in ComplianceState)),
-            *PAGING,
-        ),
-    ),
-    Endpoint(
-        "GET",
-        f"{V1}/investors/{{investor_id}}",
-        get_investor,
-        "Investor status, wallet, classification, holdings and held-back repayments",
-        "investors",
-        frozenset({F, A, C, INV}),
-        errors=(404,),
-    ),
-    Endpoint(
-        "POST",
-        f"{V1}/investors/{{investor_id}}/kyc",
-        start_kyc,
-        "Start (or resume) KYC; returns the link",
-        "investors",
-        frozenset({F, INV}),
-        errors=(404, 409, 502),
-    ),
-    Endpoint(
-        "GET",
-        f"{V1}/investors/{{investor_id}}/orders",
-        list_investor_orders,
-        "The investor's orders",
-        "orders",
-        frozenset({F, A, INV}),
-        errors=(404,),
-    ),
-    Endpoint("GET", f"{V1}/instruments", list_instruments, "List instruments", "instruments", ALL_ROLES, query=PAGING),
-    Endpoint(
-        "POST",
-        f"{V1}/instruments",
-        create_instrument,
-        "Create an instrument and issue its token",
-        "instruments",
-        frozenset({A}),
-        CreateInstrumentBody,
-        201,
-        creates=True,
-        errors=(409, 422, 502, 503),
-    ),
-    Endpoint(
-        "GET",
-        f"{V1}/instruments/{{instrument_id}}",
-        get_instrument,
-        "One instrument",
-        "instruments",
-        ALL_ROLES,
-        errors=(404,),
-    ),
-    Endpoint(
-        "GET",
-        f"{V1}/instruments/{{instrument_id}}/reconciliation",
-        reconcile_instrument,
-        "Holders on the ledger against the store's positions (drift per address)",
-        "instruments",
-        frozenset({A, C}),
-        errors=(404, 503),
-    ),
-    Endpoint(
-        "POST",
-        f"{V1}/instruments/{{instrument_id}}/open",
-        open_instrument,
-        "Open the sale",
-        "instruments",
-        frozenset({A}),
-        errors=(404, 409),
-    ),
-    Endpoint(
-        "POST",
-        f"{V1}/instruments/{{instrument_id}}/close",
-        close_instrument,
-        "Close the sale",
-        "instruments",
-        frozenset({A}),
-        errors=(404, 409),
-    ),
-    Endpoint(
-        "POST",
-        f"{V1}/orders",
-        create_order,
-        "Create an order: eligibility checked, units reserved, checkout reference returned",
-        "orders",
-        frozenset({F, INV}),
-        CreateOrderBody,
-        201,
-        creates=True,
-        errors=(403, 404, 409, 422, 502),
-    ),
-    Endpoint(
-        "POST",
-        f"{V1}/orders/{{order_id}}/cancel",
-        cancel_order,
-        "Cancel an unpaid order and release its units (a late payment is refunded)",
-        "orders",
-        frozenset({F, A, INV}),
-        errors=(404, 409),
-    ),
-    Endpoint(
-        "GET", f"{V1}/orders/{{order_id}}", get_order, "One order", "orders", frozenset({F, A, INV}), errors=(404,)
-    ),
-    Endpoint(
-        "POST",
-        f"{V1}/instruments/{{instrument_id}}/repayments",
-        trigger_repayment,
-        "Trigger (or resume) the period's repayment",
-        "repayments",
-        frozenset({A}),
-        TriggerRepaymentBody,
-        201,
-        creates=True,
-        errors=(404, 409, 422, 502, 503),
-    ),
-    Endpoint(
-        "GET",
-        f"{V1}/instruments/{{instrument_id}}/repayments",
-        list_repayments,
-        "Repayments of an instrument",
-        "repayments",
-        frozenset({F, A}),
-        errors=(404,),
-    ),
-    Endpoint(
-        "GET",
-        f"{V1}/repayments/{{repayment_id}}",
-        get_repayment,
-        "Repayment progress",
-        "repayments",
-        frozenset({F, A}),
-        errors=(404,),
-    ),
-    Endpoint(
-        "POST",
-        f"{V1}/compliance/investors/{{investor_id}}/block",
-        block_investor,
-        "Block an investor (freeze on chain, cancel open orders)",
-        "compliance",
-        frozenset({C}),
-        ReasonBody,
-        errors=(404, 502, 503),
-    ),
-    Endpoint(
-        "POST",
-        f"{V1}/compliance/investors/{{investor_id}}/unblock",
-        unblock_investor,
-        "Unblock: restore classification, unfreeze, release held-back repayments",
-        "compliance",
-        frozenset({C}),
-        ReasonBody,
-        errors=(404, 409, 502, 503),
-    ),
-    Endpoint(
-        "GET",
-        f"{V1}/compliance/investors/{{investor_id}}/events",
-        investor_audit,
-        "Audit trail of an investor",
-        "compliance",
-        frozenset({C, A}),
-        errors=(404,),
-        query=PAGING,
-    ),
-    Endpoint(
-        "POST",
-        f"{V1}/withdrawals",
-        request_withdrawal,
-        "Cash out: burn stablecoin, record the payout",
-        "withdrawals",
-        frozenset({F, INV}),
-        WithdrawBody,
-        201,
-        creates=True,
-        errors=(403, 404, 422, 502),
-    ),
-    Endpoint(
-        "GET",
-        f"{V1}/jobs",
-        list_jobs,
-        "Worker jobs, with the counts per state (no payloads)",
-        "operations",
-        frozenset({A}),
-        errors=(400,),
-        query=(_QUEUE, Query("status", "Only jobs in this state.", tuple(m.value for m in MessageStatus)), PAGING[0]),
-    ),
-    Endpoint(
-        "POST",
-        f"{V1}/jobs/{{job_id}}/retry",
-        retry_job,
-        "Put a dead job back in the queue",
-        "operations",
-        frozenset({A}),
-        errors=(404, 409),
-        query=(_QUEUE,),
-    ),
-]
-
-__all__ = ["ENDPOINTS", "Call", "InstrumentNotFound"]
+__all__ = ["Call"]

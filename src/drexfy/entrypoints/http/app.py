@@ -28,7 +28,7 @@ from drexfy.adapters.system import RANDOM
 from drexfy.domain.errors import DomainError
 from drexfy.domain.ports import IN_PROGRESS, IdempotentResponse, MessageStatus, Notifier
 from drexfy.domain.processes import Services
-from drexfy.entrypoints.http import api, webhooks
+from drexfy.entrypoints.http import api, routes, webhooks
 from drexfy.entrypoints.http.auth import authenticate, authorize
 from drexfy.entrypoints.http.openapi import DOCS_PAGE, Endpoint, build_document
 from drexfy.entrypoints.http.problems import Problem, from_domain_error, problem_response
@@ -292,53 +292,79 @@ async def docs_page(request: web.Request) -> web.Response:
 OPENAPI = web.AppKey("drexfy_openapi", dict)
 
 OPS_ENDPOINTS: list[Endpoint] = [
-    Endpoint("GET", "/health", health, "Liveness", "operations", None, security="none"),
     Endpoint(
-        "GET",
-        "/ready",
-        ready,
-        "Readiness: store, ledger and vault reachable",
-        "operations",
-        None,
+        method="GET", path="/health", handler=health, summary="Liveness", tag="operations", roles=None, security="none"
+    ),
+    Endpoint(
+        method="GET",
+        path="/ready",
+        handler=ready,
+        summary="Readiness: store, ledger and vault reachable",
+        tag="operations",
+        roles=None,
         security="none",
         errors=(503,),
     ),
-    Endpoint("GET", "/metrics", metrics, "Prometheus metrics", "operations", None, security="none"),
-    Endpoint("GET", "/api/openapi.json", openapi_json, "This document", "operations", None, security="none"),
-    Endpoint("GET", "/api/docs", docs_page, "API docs page", "operations", None, security="none"),
+    Endpoint(
+        method="GET",
+        path="/metrics",
+        handler=metrics,
+        summary="Prometheus metrics",
+        tag="operations",
+        roles=None,
+        security="none",
+    ),
+    Endpoint(
+        method="GET",
+        path="/api/openapi.json",
+        handler=openapi_json,
+        summary="This document",
+        tag="operations",
+        roles=None,
+        security="none",
+    ),
+    Endpoint(
+        method="GET",
+        path="/api/docs",
+        handler=docs_page,
+        summary="API docs page",
+        tag="operations",
+        roles=None,
+        security="none",
+    ),
 ]
 
 WEBHOOK_ENDPOINTS: list[Endpoint] = [
     Endpoint(
-        "POST",
-        "/webhooks/kyc",
-        webhooks.kyc_webhook,
-        "KYC review result (Sumsub-style digest)",
-        "webhooks",
-        None,
+        method="POST",
+        path="/webhooks/kyc",
+        handler=webhooks.kyc_webhook,
+        summary="KYC review result (Sumsub-style digest)",
+        tag="webhooks",
+        roles=None,
         status=202,
         security="kycDigest",
         errors=(200, 400, 413),
         description="202 accepted into the inbox; 200 duplicate or ignored type. Shape in docs/http.md.",
     ),
     Endpoint(
-        "POST",
-        "/webhooks/aml",
-        webhooks.aml_webhook,
-        "AML monitoring alert (flagged / cleared)",
-        "webhooks",
-        None,
+        method="POST",
+        path="/webhooks/aml",
+        handler=webhooks.aml_webhook,
+        summary="AML monitoring alert (flagged / cleared)",
+        tag="webhooks",
+        roles=None,
         status=202,
         security="kycDigest",
         errors=(200, 400, 413),
     ),
     Endpoint(
-        "POST",
-        "/webhooks/payments",
-        webhooks.payments_webhook,
-        "Payment events (Stripe-compatible)",
-        "webhooks",
-        None,
+        method="POST",
+        path="/webhooks/payments",
+        handler=webhooks.payments_webhook,
+        summary="Payment events (Stripe-compatible)",
+        tag="webhooks",
+        roles=None,
         status=202,
         security="stripeSignature",
         errors=(200, 400, 413),
@@ -373,7 +399,7 @@ def create_app(
     state = AppState(timed, settings, metrics, notifier)
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[edge_middleware])
     app[STATE] = state
-    endpoints = [*OPS_ENDPOINTS, *WEBHOOK_ENDPOINTS, *api.ENDPOINTS]
+    endpoints = [*OPS_ENDPOINTS, *WEBHOOK_ENDPOINTS, *routes.ENDPOINTS]
     for ep in endpoints:
         handler = _api_handler(ep) if ep.roles is not None else ep.handler
         app.router.add_route(ep.method, ep.path, handler, name=ep.handler.__name__)

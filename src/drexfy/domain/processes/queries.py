@@ -1,0 +1,106 @@
+"""The query side: what the API and the operator commands read, so that no handler scans or
+filters the store itself. Reads only; every function takes the `Services` bundle like a process."""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+import attrs
+
+from drexfy.domain.errors import NotFound, RepaymentNotFound
+from drexfy.domain.model import ComplianceState, Instrument, Investor, KycStatus, Order, Repayment
+from drexfy.domain.ports import StoredEvent
+from drexfy.domain.processes.base import Services
+
+T = TypeVar("T")
+
+#: Store pages examined by one filtered listing before it answers with what it found (the caller
+#: follows `next` until it is None).
+SCAN_PAGES = 10
+
+
+@attrs.frozen
+class Page(Generic[T]):
+    """One page of a listing in id order; `next` is the cursor of the following page, or None."""
+
+    items: list[T]
+    next: str | None
+
+
+async def find_investors(
+    svc: Services,
+    *,
+    status: KycStatus | None = None,
+    compliance: ComplianceState | None = None,
+    limit: int = 100,
+    after: str | None = None,
+) -> Page[Investor]:
+    """Investors in id order, filtered by KYC status and compliance state. A filtered page may be
+    short (at most SCAN_PAGES store pages are examined per call): follow `next` until None."""
+    items: list[Investor] = []
+    cursor = after
+    async with svc.store.unit_of_work() as uow:
+        for _ in range(SCAN_PAGES):
+            # Ask only for what is still missing, so every investor fetched is examined.
+            wanted = limit - len(items)
+            page = await uow.investors.list(limit=wanted, after=cursor)
+            items += [i for i in page if status in (None, i.kyc_status) and compliance in (None, i.compliance)]
+            if len(page) < wanted:
+                return Page(items, None)  # the end: nothing after the last investor examined
+            cursor = page[-1].id
+            if len(items) == limit:
+                break
+    return Page(items, cursor)
+
+
+async def orders_of(svc: Services, investor_id: str) -> list[Order]:
+    """The investor's orders, oldest first (InvestorNotFound for an unknown investor)."""
+    async with svc.store.unit_of_work() as uow:
+        await uow.investors.get(investor_id)
+        return await uow.orders.by_investor(investor_id)
+
+
+async def get_order(svc: Services, order_id: str) -> Order:
+    async with svc.store.unit_of_work() as uow:
+        return await uow.orders.get(order_id)
+
+
+async def list_instruments(svc: Services, *, limit: int = 100, after: str | None = None) -> Page[Instrument]:
+    async with svc.store.unit_of_work() as uow:
+        items = await uow.instruments.list(limit=limit, after=after)
+    return Page(items, items[-1].id if items and len(items) == limit else None)
+
+
+async def get_instrument(svc: Services, instrument_id: str) -> Instrument:
+    async with svc.store.unit_of_work() as uow:
+        return await uow.instruments.get(instrument_id)
+
+
+async def repayments_of(svc: Services, instrument_id: str) -> list[Repayment]:
+    """The instrument's repayments, oldest first (InstrumentNotFound for an unknown instrument)."""
+    async with svc.store.unit_of_work() as uow:
+        await uow.instruments.get(instrument_id)
+        return await uow.repayments.by_instrument(instrument_id)
+
+
+async def repayment_for_period(svc: Services, instrument_id: str, period: str) -> Repayment | None:
+    """The instrument's repayment of `period`, if one was triggered."""
+    found = [r for r in await repayments_of(svc, instrument_id) if r.period == period.strip()]
+    return found[0] if found else None
+
+
+async def get_repayment(svc: Services, repayment_id: str) -> Repayment:
+    try:
+        async with svc.store.unit_of_work() as uow:
+            return await uow.repayments.get(repayment_id)
+    except NotFound:
+        raise RepaymentNotFound("No such repayment.") from None
+
+
+async def audit_trail(
+    svc: Services, investor_id: str, *, after: str | None = None, limit: int = 100
+) -> list[StoredEvent]:
+    """The investor's recorded events in order (InvestorNotFound for an unknown investor)."""
+    async with svc.store.unit_of_work() as uow:
+        await uow.investors.get(investor_id)
+        return await uow.events.list(aggregate_id=investor_id, after=after, limit=limit)
