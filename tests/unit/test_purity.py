@@ -53,3 +53,9 @@ def test_the_worker_and_the_shared_runtime_import_nothing_from_the_http_package(
     for path in [ENTRYPOINTS / "worker.py", *sorted((ENTRYPOINTS / "runtime").rglob("*.py"))]:
         offenders += [f"{path.name}:{line} imports {m}" for line, m in _imports(path) if "entrypoints.http" in m]
     assert offenders == []
+
+
+def test_the_demo_imports_no_command_module():
+    """The commands call the demo; the demo never imports a command module back (no cycles)."""
+    demo = ENTRYPOINTS / "demo.py"
+    assert [m for _, m in _imports(demo) if ".cli_" in m] == []

@@ -308,11 +308,16 @@ def main(args: Any) -> int:
     if args.ledger == "xrpl" and not os.environ.get("DREXFY_LEDGER__XRPL__RPC_URL"):
         # No XRPL node configured: run against the rippled-compatible ledger double of the test
         # suite (a checkout's tests/support), started for the demo and stopped after.
-        from drexfy.entrypoints.cli_xrpl import cmd_demo
+        from drexfy.entrypoints.xrpl_setup import demo_double
 
-        return cmd_demo(args)
+        with demo_double(args.data_dir) as data_dir:
+            return _run(args.ledger, Path(data_dir))
+    return _run(args.ledger, Path(args.data_dir) if args.data_dir else None)
+
+
+def _run(ledger: str, data_dir: Path | None) -> int:
     try:
-        asyncio.run(run_demo(args.ledger, Path(args.data_dir) if args.data_dir else None))
+        asyncio.run(run_demo(ledger, data_dir))
     except DemoFailed as failed:
         print(f"\nDEMO FAILED: {failed}", file=sys.stderr)
         return 1

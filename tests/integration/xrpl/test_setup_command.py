@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from drexfy.entrypoints.cli_xrpl import setup_from_settings
 from drexfy.entrypoints.config import load_settings
+from drexfy.entrypoints.xrpl_setup import setup_from_settings
 from tests.support.xrpl_double import LedgerDouble
 from tests.support.xrpl_double.engine import LSF_ALLOW_TRUSTLINE_CLAWBACK, LSF_DEFAULT_RIPPLE, LSF_REQUIRE_AUTH
 
