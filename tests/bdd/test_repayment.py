@@ -3,7 +3,7 @@
 import pytest
 from pytest_bdd import scenarios
 
-# Every scenario runs once per ledger kind (see tests/support/ledgers.py).
-pytestmark = pytest.mark.usefixtures("ledger_kind")
+# Every scenario runs once per ledger stack (tests/support/ledgers.py) and driver (processes, http).
+pytestmark = pytest.mark.usefixtures("ledger_kind", "via")
 
 scenarios("repayment.feature")

@@ -1,8 +1,0 @@
-"""compliance (features/compliance.feature) driven through the HTTP API and signed webhooks."""
-
-import pytest
-from pytest_bdd import scenarios
-
-pytestmark = pytest.mark.usefixtures("ledger_kind")
-
-scenarios("compliance.feature")
