@@ -624,7 +624,11 @@ async def test_deploying_again_resumes_instead_of_redeploying(anvil_node: AnvilN
     cfg, vault, store = await make_env(anvil_node, tmp_path)
     try:
         first = json.loads(cfg.deployment_file.read_text())
-        again = await deploy_suite(await connect(cfg), vault, store.journal, cfg)
+        w3 = await connect(cfg)
+        try:
+            again = await deploy_suite(w3, vault, store.journal, cfg)
+        finally:
+            await w3.provider.disconnect()  # type: ignore[union-attr]
         assert attrs.asdict(again) == first
     finally:
         await store.close()
