@@ -7,6 +7,7 @@ import json
 import logging
 
 from drexfy.adapters.webhooks import sandbox
+from drexfy.domain.ports import LedgerHealth
 from drexfy.entrypoints.http.routes import ENDPOINTS
 from drexfy.entrypoints.runtime.logs import configure_logging
 
@@ -14,7 +15,7 @@ from drexfy.entrypoints.runtime.logs import configure_logging
 async def test_ready_checks_store_ledger_and_vault(api):
     status, body = await api.call("GET", "/ready")
     assert status == 200
-    assert body["checks"] == {"store": "ok", "ledger": "ok", "vault": "ok"}
+    assert body["checks"] == {"store": "ok", "ledger": "ok", "vault": "ok", "settlement": "ok"}
 
 
 async def test_ready_is_503_when_the_ledger_is_down(api):
@@ -33,6 +34,69 @@ async def test_ready_is_503_when_the_vault_fails(api, monkeypatch):
     monkeypatch.setattr(api.svc.vault, "ping", broken)
     status, body = await api.call("GET", "/ready")
     assert status == 503 and body["checks"]["vault"] == "error: OSError"
+
+
+async def test_ready_is_503_when_a_ledger_transaction_stays_unconfirmed(api, monkeypatch):
+    """The node answers pings, but the relayer is stuck or the chain stopped: /ready says so."""
+    limit = api.state.settings.ready_max_unconfirmed_s
+
+    async def stuck() -> LedgerHealth:
+        return LedgerHealth(head_age_s=3.0, unconfirmed=4, oldest_unconfirmed_s=limit + 1, sequence_gap=4)
+
+    monkeypatch.setattr(api.svc.ledger.inner, "health", stuck)
+    status, body = await api.call("GET", "/ready")
+    assert status == 503
+    assert body["checks"]["ledger"] == "ok"
+    assert body["checks"]["settlement"].startswith("stalled: a ledger transaction is unconfirmed after")
+
+
+async def test_ready_is_503_when_the_chain_stopped_while_transactions_wait(api, monkeypatch):
+    limit = api.state.settings.ready_max_unconfirmed_s
+
+    async def halted() -> LedgerHealth:
+        return LedgerHealth(head_age_s=limit + 30, unconfirmed=1, oldest_unconfirmed_s=2.0, sequence_gap=1)
+
+    monkeypatch.setattr(api.svc.ledger.inner, "health", halted)
+    status, body = await api.call("GET", "/ready")
+    assert status == 503 and body["checks"]["settlement"].startswith("stalled: no new block for")
+
+    async def idle() -> LedgerHealth:  # no block for long, but nothing waits on one: ready
+        return LedgerHealth(head_age_s=limit + 30)
+
+    monkeypatch.setattr(api.svc.ledger.inner, "health", idle)
+    status, _ = await api.call("GET", "/ready")
+    assert status == 200
+
+
+async def test_paid_but_unsettled_orders_and_the_ledger_progress_are_metrics(api, monkeypatch):
+    investor_id = await api.active_investor("backlog@example.com")
+    instrument_id = await api.open_instrument("BKL1")
+    order = await api.order(investor_id, instrument_id, 1)
+    api.svc.ledger.inner.online = False  # the node goes away: the payment cannot settle
+    body = sandbox.stripe_event("evt_b", "payment_intent.succeeded", order_id=order["id"], amount_minor=10_000)
+    await api.payment(body)
+    await api.drain()
+    text = await (await api.client.get("/metrics")).text()
+    assert "drexfy_orders_paid_unsettled 1" in text
+    assert "drexfy_ledger_up 0" in text
+    [age] = [line.split()[1] for line in text.splitlines() if line.startswith("drexfy_orders_paid_unsettled_oldest")]
+    assert float(age) > 0  # it has waited since the payment
+
+    async def progress() -> LedgerHealth:
+        return LedgerHealth(head_age_s=6.0, unconfirmed=2, oldest_unconfirmed_s=12.5, sequence_gap=3, unsigned_claims=1)
+
+    api.svc.ledger.inner.online = True
+    monkeypatch.setattr(api.svc.ledger.inner, "health", progress)
+    text = await (await api.client.get("/metrics")).text()
+    for line in [
+        "drexfy_ledger_up 1",
+        "drexfy_ledger_head_age_seconds 6",
+        "drexfy_ledger_unconfirmed_transactions 2",
+        "drexfy_ledger_oldest_unconfirmed_seconds 12.5",
+        "drexfy_relayer_nonce_gap 3",
+        "drexfy_relayer_unsigned_claims 1",
+    ]:
+        assert line in text, line
 
 
 async def test_metrics_are_prometheus_text_with_the_required_series(api):

@@ -270,3 +270,35 @@ class MovableClock:
 
     def now(self) -> datetime:
         return self.current
+
+
+async def test_a_paid_order_left_unsettled_is_reported_and_stalls_reconciliation(tmp_path: Path) -> None:
+    """A customer paid and the ledger never settled (it went away): reconciliation, which an
+    auditor and the worker's periodic check run, must not say "in sync". Before the stall limit the
+    order is reported as paid and unsettled; past it, the instrument is out of sync."""
+    store = await open_sqlite_store(tmp_path / "store.sqlite")
+    clock = MovableClock()
+    services = make_services(tmp_path, store, clock)
+    try:
+        ins = await instrument(services)
+        ana = await onboard(services, "ana")
+        order = await p.create_order(services, p.CreateOrder(ana, ins, 3))
+        services.ledger.fail_next()
+        with pytest.raises(LedgerUnavailable):
+            await pay(services, order.id, order.amount)
+        fresh = await p.reconcile(services, ins)
+        assert (fresh.paid_unsettled, fresh.stalled_settlements, fresh.in_sync) == (1, 0, True)
+        assert fresh.oldest_paid_at == clock.now()
+        backlog = await p.queries.settlement_backlog(services)
+        assert (backlog.paid_unsettled, backlog.oldest_paid_at) == (1, clock.now())
+
+        clock.current += services.settings.settlement_stall + timedelta(seconds=1)
+        stalled = await p.reconcile(services, ins)
+        assert (stalled.paid_unsettled, stalled.stalled_settlements, stalled.in_sync) == (1, 1, False)
+        assert not stalled.drift  # the ledger and the positions agree: only the settlement is missing
+
+        assert (await pay(services, order.id, order.amount)).status is OrderStatus.SETTLED
+        settled = await p.reconcile(services, ins)
+        assert (settled.paid_unsettled, settled.stalled_settlements, settled.in_sync) == (0, 0, True)
+    finally:
+        await store.close()

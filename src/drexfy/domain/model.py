@@ -302,6 +302,8 @@ class Order:
     checkout_url: str | None = None
     payment_ref: str | None = None
     paid_amount: Money | None = None
+    #: When the payment was confirmed (None before; orders stored before this field: unknown).
+    paid_at: datetime | None = None
     reason: str | None = None
     steps: list[SettlementStep] = attrs.field(factory=list)
     tx_ids: tuple[str, ...] = ()
@@ -330,6 +332,7 @@ class Order:
         self._to(OrderStatus.PAID)
         self.payment_ref = payment_ref
         self.paid_amount = amount
+        self.paid_at = now
         self.record_step(SettlementStep.PAYMENT_CONFIRMED)
         self.events.append(ev.OrderPaid(self.id, now, payment_ref, amount.minor))
 

@@ -43,6 +43,25 @@ class LedgerResult:
 
 
 @attrs.frozen
+class LedgerHealth:
+    """Whether the chain moves and whether the platform's own transactions do (`Ledger.health`).
+
+    - `head_age_s`: seconds since the newest block (EVM) or validated ledger (XRPL) was made;
+    - `unconfirmed`: journalled transactions not final yet, and `oldest_unconfirmed_s` how long the
+      oldest of them has waited since its current transaction was signed or sent;
+    - `sequence_gap`: numbers (EVM nonces, XRPL sequences) the platform's accounts have claimed that
+      the chain has not seen used yet; `unsigned_claims` of them belong to operations that have not
+      signed (the keeper spends those that stay unsigned).
+    """
+
+    head_age_s: float | None = None
+    unconfirmed: int = 0
+    oldest_unconfirmed_s: float | None = None
+    sequence_gap: int = 0
+    unsigned_claims: int = 0
+
+
+@attrs.frozen
 class InstrumentSpec:
     """What the ledger needs to issue an instrument token."""
 
@@ -159,6 +178,11 @@ class Ledger(Protocol):
         """At start-up: drive every transaction the journal holds as signed-but-unconfirmed (a
         crash between broadcast and confirmation) to its final result, re-broadcasting the same
         signed bytes. Returns the ids of the transactions it finished."""
+        ...
+
+    async def health(self) -> LedgerHealth:
+        """What the keeper sees now (for `/ready` and the metrics); LedgerUnavailable if the node
+        cannot be reached."""
         ...
 
     async def maintain(self) -> None:

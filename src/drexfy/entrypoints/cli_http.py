@@ -127,7 +127,7 @@ async def _worker_metrics_server(services: Any, metrics: Any, settings: Any, por
     from drexfy.entrypoints.http.app import render_metrics
 
     async def metrics_handler(request: web.Request) -> web.Response:
-        return await render_metrics(services.store, metrics)
+        return await render_metrics(services, metrics)
 
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})

@@ -179,9 +179,17 @@ async def _reconcile(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(views.reconciliation(report)))
             continue
-        state = "in sync" if report.in_sync else f"DRIFT at {len(report.drift)} address(es)"
+        state = (
+            "in sync"
+            if report.in_sync
+            else f"DRIFT at {len(report.drift)} address(es)"
+            if report.drift
+            else "OUT OF SYNC"
+        )
         if report.reserved_without_order:
             state = "DRIFT in reservations" if not report.drift else state + " and in reservations"
+        if report.stalled_settlements:
+            state = f"{state}; {report.stalled_settlements} paid order(s) STALLED unsettled"
         print(
             f"{report.symbol} ({report.instrument_id}): ledger {report.ledger_units} units,"
             f" store {report.store_units}: {state}"
@@ -193,6 +201,9 @@ async def _reconcile(args: argparse.Namespace) -> int:
             print(
                 f"  reservations: {report.units_reserved} units reserved, open orders hold {report.reserved_by_orders}"
             )
+        if report.paid_unsettled:
+            since = report.oldest_paid_at.isoformat() if report.oldest_paid_at else "unknown"
+            print(f"  paid, not settled yet: {report.paid_unsettled} order(s), the oldest paid at {since}")
     if not reports and not args.json:
         print("no instrument is issued on the ledger yet")
     return 0 if all(report.in_sync for report in reports) else 1

@@ -105,6 +105,8 @@ DEFAULTS: dict[str, Any] = {
         "aml_webhook_secret": "",
         "stripe_webhook_secret": "",
         "notify_url": "",
+        # /ready degrades when a platform ledger transaction stays unconfirmed this long (seconds).
+        "ready_max_unconfirmed_s": 120.0,
         "notify_secret": "",
         # Rotation: earlier secrets still accepted (comma-separated) while senders and token holders
         # move to the new one; never used to sign. Empty them once the rotation is over.
@@ -273,6 +275,7 @@ def _validate(data: dict[str, Any]) -> None:
         ("ledger.evm.receipt_timeout_s", 0.1, 3600.0),
         ("ledger.evm.poll_interval_s", 0.01, 60.0),
         ("ledger.evm.keeper_grace_s", 1.0, 3600.0),
+        ("http.ready_max_unconfirmed_s", 1.0, 86400.0),
     ):
         value = settings.get(key)
         if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:

@@ -181,3 +181,33 @@ async def test_an_operation_whose_nonce_was_filled_meanwhile_is_retried_not_refu
         assert await flaky.units_of(env.instrument, buyer.address) == 1
     finally:
         await flaky.close()
+
+
+async def test_health_shows_unconfirmed_transactions_and_unsigned_claims_on_a_stopped_chain(
+    quick: Env,
+    anvil_node: AnvilNode,  # noqa: F811
+) -> None:
+    """What `/ready` and the metrics read: on a chain that stopped mining, the relayer's journalled
+    transaction is unconfirmed and the chain has not seen its nonce used; a claim whose operation
+    died before signing counts too. All of it clears once blocks come and the keeper ran."""
+    buyer = await quick.wallet("gus", EU_ACC)
+    healthy = await quick.ledger.health()
+    assert (healthy.unconfirmed, healthy.sequence_gap, healthy.unsigned_claims) == (0, 0, 0)
+    assert healthy.head_age_s is not None and healthy.head_age_s >= 0
+    with not_mining(anvil_node):
+        with pytest.raises(LedgerUnavailable):
+            await quick.ledger.settle_purchase("settle:o20", purchase("o20", buyer, quick.instrument, 1))
+        flaky = await build_evm_ledger(quick.config, FailingVault(quick.vault), quick.store.journal)  # type: ignore[arg-type]
+        try:
+            with pytest.raises(Crash):
+                await flaky.settle_purchase("settle:o21", purchase("o21", buyer, quick.instrument, 1))
+        finally:
+            await flaky.close()
+        stuck = await quick.ledger.health()
+        assert (stuck.unconfirmed, stuck.sequence_gap, stuck.unsigned_claims) == (1, 2, 1)
+        assert stuck.oldest_unconfirmed_s is not None and stuck.oldest_unconfirmed_s >= 0
+        anvil_node.rpc("evm_mine")
+    await quick.ledger.settle_purchase("settle:o20", purchase("o20", buyer, quick.instrument, 1))
+    await quick.ledger.settle_purchase("settle:o21", purchase("o21", buyer, quick.instrument, 1))
+    done = await quick.ledger.health()
+    assert (done.unconfirmed, done.sequence_gap, done.unsigned_claims) == (0, 0, 0)

@@ -504,3 +504,27 @@ async def test_principal_retirements_of_different_holders_go_out_side_by_side(
     result = await asyncio.wait_for(task, 10)
     assert len(result.tx_ids) == len(holders)
     assert [await ledger.units_of(ref, w.address) for w in holders] == [3] * len(holders)
+
+
+async def test_health_shows_a_transaction_the_ledger_has_not_validated(
+    ledger: XrplLedger, vault: LocalVault, store: SqliteStore, double: LedgerDouble
+) -> None:
+    """What `/ready` and the metrics read: the validated ledger's age, and the issuer's payment
+    journalled but held back by a fee spike until the fee comes down."""
+    alice = await onboard(ledger, vault, "alice")
+    calm = await ledger.health()
+    assert (calm.head_age_s, calm.unconfirmed, calm.sequence_gap) == (0.0, 0, 0)
+    double.engine.fees.open_ledger_fee = 100_000  # above the adapter's fee cap
+    short = XrplLedger(make_config(double.url, submit_timeout=0.5), vault, store.journal)
+    try:
+        with pytest.raises(LedgerUnavailable):
+            await short.distribute("repay:1", "00" * 24, [Payout(alice, eur(300))])
+        waiting = await ledger.health()
+        assert waiting.unconfirmed == 1 and waiting.sequence_gap == 1
+        assert waiting.oldest_unconfirmed_s is not None and waiting.oldest_unconfirmed_s >= 0
+    finally:
+        await short.close()
+    double.engine.fees.open_ledger_fee = 10
+    await ledger.distribute("repay:1", "00" * 24, [Payout(alice, eur(300))])
+    done = await ledger.health()
+    assert (done.unconfirmed, done.sequence_gap) == (0, 0)

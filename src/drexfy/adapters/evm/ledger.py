@@ -25,6 +25,7 @@ from drexfy.domain.ports import (
     InstrumentSpec,
     IssuedInstrument,
     JournalStatus,
+    LedgerHealth,
     LedgerResult,
     Payout,
     Purchase,
@@ -295,6 +296,15 @@ class EvmLedger:
         """Release the HTTP session of the RPC provider (nothing to do in embedded mode)."""
         if isinstance(self.w3.provider, AsyncHTTPProvider):
             await self.w3.provider.disconnect()
+
+    async def health(self) -> LedgerHealth:
+        await self.relayer.address_of(RELAYER_KEY)
+        try:
+            return await self.relayer.health()
+        except LedgerUnavailable:
+            raise
+        except Exception as exc:
+            raise LedgerUnavailable(f"EVM node unreachable: {type(exc).__name__}") from exc
 
     async def maintain(self) -> None:
         await self.relayer.address_of(RELAYER_KEY)

@@ -48,7 +48,7 @@ from drexfy.adapters.evm.config import EvmConfig
 from drexfy.adapters.evm.errors import decode_revert, revert_data
 from drexfy.adapters.secp256k1 import evm_address
 from drexfy.domain.errors import ComplianceRejected, LedgerRejected, LedgerUnavailable, OperationConflict
-from drexfy.domain.ports import JournalEntry, JournalStatus, KeyVault, OperationJournal
+from drexfy.domain.ports import JournalEntry, JournalStatus, KeyVault, LedgerHealth, OperationJournal
 
 LEDGER = "evm"
 _TRANSIENT = (OSError, TimeoutError, asyncio.TimeoutError, ConnectionError)
@@ -483,6 +483,35 @@ class Relayer:
         # Forget claims that were signed (or finished) meanwhile.
         for key in [k for k in self._unsigned_seen if str(k) not in seen_unsigned]:
             del self._unsigned_seen[key]
+
+    async def health(self) -> LedgerHealth:
+        """The chain's head age and the relayer's unconfirmed work, from the journal and two reads."""
+        now = datetime.now(UTC)
+        latest = await self.w3.eth.get_block("latest")
+        head_age = max(0.0, now.timestamp() - float(latest["timestamp"]))
+        unfinished = await self.journal.unfinished(LEDGER)
+        signed = [e for e in unfinished if e.payload is not None]
+        oldest = min((e.updated_at or e.created_at for e in signed), default=None)
+        gap = 0
+        for account in {e.account for e in signed if e.account}:
+            highest = max(int(e.sequence or 0) for e in signed if e.account == account)
+            mined = int(await self.w3.eth.get_transaction_count(account))  # type: ignore[arg-type]
+            gap += max(0, highest + 1 - mined)
+        unsigned = 0
+        for entry in unfinished:
+            if entry.payload is None:
+                claim = _claim_of(entry)
+                for sender in set(self._addresses.values()):
+                    if await self.journal.held_sequence(sender, claim) is not None:
+                        unsigned += 1
+                        break
+        return LedgerHealth(
+            head_age_s=head_age,
+            unconfirmed=len(signed),
+            oldest_unconfirmed_s=None if oldest is None else (now - oldest).total_seconds(),
+            sequence_gap=gap + unsigned,
+            unsigned_claims=unsigned,
+        )
 
     async def _fill_gap(self, entry: JournalEntry, chain_next: dict[str, int]) -> None:
         """Spend the nonce an unsigned operation holds on a 0-value self-transfer (journalled on the

@@ -22,7 +22,7 @@ from drexfy.domain.classification import Classification
 from drexfy.domain.errors import ComplianceRejected, LedgerRejected, LedgerUnavailable, OperationConflict
 from drexfy.domain.model import Wallet
 from drexfy.domain.money import Money
-from drexfy.domain.ports import InstrumentSpec, IssuedInstrument, LedgerResult, Payout, Purchase
+from drexfy.domain.ports import InstrumentSpec, IssuedInstrument, LedgerHealth, LedgerResult, Payout, Purchase
 
 
 class SimulatedCrash(Exception):
@@ -267,3 +267,7 @@ class MemoryLedger:
 
     async def maintain(self) -> None:
         return None  # no nonces or sequences: nothing can stall
+
+    async def health(self) -> LedgerHealth:
+        self._reachable()
+        return LedgerHealth(head_age_s=0.0)  # every effect is applied at once

@@ -93,6 +93,7 @@ from drexfy.domain.ports import (
     JournalEntry,
     JournalStatus,
     KeyVault,
+    LedgerHealth,
     LedgerResult,
     OperationJournal,
     Payout,
@@ -725,6 +726,27 @@ class XrplLedger:
             except (LedgerError, RpcFailure) as error:
                 log.warning("keeper: could not submit %s again: %s", entry.op_id, error)
                 return
+
+    async def health(self) -> LedgerHealth:
+        """The validated ledger's age (server_info) and the platform accounts' unvalidated work."""
+        try:
+            info = (await self.rpc.call(ServerInfo()))["info"]
+            age = info.get("validated_ledger", {}).get("age")
+            now = datetime.now(UTC)
+            signed = [e for e in await self.journal.unfinished("xrpl") if e.payload is not None]
+            gap = 0
+            for account in {e.account for e in signed if e.account}:
+                highest = max(int(e.sequence or 0) for e in signed if e.account == account)
+                gap += max(0, highest + 1 - await self.submitter.chain_sequence(account, "validated"))
+        except RpcFailure as failure:
+            raise LedgerUnavailable(f"server_info failed: {failure}") from failure
+        oldest = min((e.updated_at or e.created_at for e in signed), default=None)
+        return LedgerHealth(
+            head_age_s=None if age is None else float(age),
+            unconfirmed=len(signed),
+            oldest_unconfirmed_s=None if oldest is None else (now - oldest).total_seconds(),
+            sequence_gap=gap,
+        )
 
     async def ping(self) -> None:
         try:

@@ -37,6 +37,9 @@ class ProcessSettings:
     #: How long one attempt may hold an order's settlement before another may take over (a worker
     #: that died mid-settlement); the ledger's operation id makes the takeover safe.
     settlement_lease: timedelta = timedelta(minutes=2)
+    #: A paid order still unsettled after this long is a stalled settlement: reconciliation reports
+    #: it as drift (a customer paid and holds nothing yet).
+    settlement_stall: timedelta = timedelta(minutes=10)
 
 
 @attrs.frozen

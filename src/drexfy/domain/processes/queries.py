@@ -3,12 +3,13 @@ filters the store itself. Reads only; every function takes the `Services` bundle
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Generic, TypeVar
 
 import attrs
 
 from drexfy.domain.errors import NotFound, RepaymentNotFound
-from drexfy.domain.model import ComplianceState, Instrument, Investor, KycStatus, Order, Repayment
+from drexfy.domain.model import ComplianceState, Instrument, Investor, KycStatus, Order, OrderStatus, Repayment
 from drexfy.domain.ports import StoredEvent
 from drexfy.domain.processes.base import Services
 
@@ -95,6 +96,32 @@ async def get_repayment(svc: Services, repayment_id: str) -> Repayment:
             return await uow.repayments.get(repayment_id)
     except NotFound:
         raise RepaymentNotFound("No such repayment.") from None
+
+
+@attrs.frozen
+class SettlementBacklog:
+    """Paid orders not settled yet, across instruments, and when the oldest of them was paid."""
+
+    paid_unsettled: int
+    oldest_paid_at: datetime | None
+
+
+async def settlement_backlog(svc: Services, page: int = 100) -> SettlementBacklog:
+    """How many customers paid and hold nothing yet (metrics and readiness read it)."""
+    count, oldest = 0, None
+    after: str | None = None
+    while True:
+        async with svc.store.unit_of_work() as uow:
+            instruments = await uow.instruments.list(limit=page, after=after)
+            for instrument in instruments:
+                for order in await uow.orders.reserving(instrument.id):
+                    if order.status is OrderStatus.PAID:
+                        count += 1
+                        paid_at = order.paid_at or order.created_at
+                        oldest = paid_at if oldest is None else min(oldest, paid_at)
+        if len(instruments) < page:
+            return SettlementBacklog(count, oldest)
+        after = instruments[-1].id
 
 
 async def audit_trail(

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import attrs
 
-from drexfy.domain.model import Investor
+from drexfy.domain.model import Investor, OrderStatus
 from drexfy.domain.money import Money
 from drexfy.domain.processes.base import Services
 
@@ -74,6 +74,11 @@ class Reconciliation:
     #: once): units held by no order are not sold, never oversold.
     units_reserved: int = 0
     reserved_by_orders: int = 0
+    #: Paid orders not settled yet, the oldest payment among them, and how many have waited longer
+    #: than `ProcessSettings.settlement_stall` (customers who paid and hold nothing: drift too).
+    paid_unsettled: int = 0
+    oldest_paid_at: datetime | None = None
+    stalled_settlements: int = 0
 
     @property
     def reserved_without_order(self) -> int:
@@ -81,7 +86,7 @@ class Reconciliation:
 
     @property
     def in_sync(self) -> bool:
-        return not self.drift and self.reserved_without_order == 0
+        return not self.drift and self.reserved_without_order == 0 and self.stalled_settlements == 0
 
 
 async def reconcile(svc: Services, instrument_id: str) -> Reconciliation:
@@ -100,6 +105,10 @@ async def reconcile(svc: Services, instrument_id: str) -> Reconciliation:
     if instrument.ledger_ref is not None:
         holders = await svc.ledger.holders(instrument.ledger_ref)
         on_ledger = {address.lower(): units for address, units in holders.items() if units}
+    now = svc.clock.now()
+    paid = [order for order in reserving if order.status is OrderStatus.PAID]
+    paid_times = [order.paid_at or order.created_at for order in paid]
+    stalled = sum(1 for at in paid_times if now - at > svc.settings.settlement_stall)
     drift = []
     for address in sorted(set(on_ledger) | set(by_address)):
         investor_id, store_units = by_address.get(address, (None, 0))
@@ -109,12 +118,15 @@ async def reconcile(svc: Services, instrument_id: str) -> Reconciliation:
     return Reconciliation(
         instrument.id,
         instrument.symbol,
-        svc.clock.now(),
+        now,
         sum(on_ledger.values()),
         sum(units for _, units in by_address.values()),
         tuple(drift),
         instrument.units_reserved,
         sum(order.units for order in reserving),
+        len(paid),
+        min(paid_times, default=None),
+        stalled,
     )
 
 

@@ -35,7 +35,7 @@ from drexfy.entrypoints.http.problems import Problem, from_domain_error, problem
 from drexfy.entrypoints.http.state import PRINCIPAL_KEY, STATE, AppState
 from drexfy.entrypoints.http.validation import parse_json, structure
 from drexfy.entrypoints.runtime.logs import request_id_var
-from drexfy.entrypoints.runtime.metrics import Metrics, TimedLedger
+from drexfy.entrypoints.runtime.metrics import Metrics, TimedLedger, refresh_settlement_gauges
 from drexfy.entrypoints.runtime.settings import HttpSettings
 
 log = logging.getLogger("drexfy.http")
@@ -231,8 +231,25 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+class SettlementStalled(Exception):
+    """Readiness: the ledger answers but the platform's transactions do not move."""
+
+    code = "stalled"
+
+
+async def _settlement_moves(svc: Any, limit_s: float) -> None:
+    """Raise SettlementStalled when a platform transaction has waited longer than `limit_s`, or when
+    paid orders are waiting while the chain has produced no block for that long."""
+    health = await svc.ledger.health()
+    if (health.oldest_unconfirmed_s or 0.0) > limit_s:
+        raise SettlementStalled(f"a ledger transaction is unconfirmed after {health.oldest_unconfirmed_s:.0f} s")
+    if health.unconfirmed and (health.head_age_s or 0.0) > limit_s:
+        raise SettlementStalled(f"no new block for {health.head_age_s:.0f} s")
+
+
 async def ready(request: web.Request) -> web.Response:
-    """Readiness: the store, the ledger and the vault each answer a ping in time."""
+    """Readiness: the store, the ledger and the vault each answer a ping in time, and the platform's
+    ledger transactions move (none unconfirmed past `ready_max_unconfirmed_s`)."""
     svc = request.app[STATE].services
     checks: dict[str, str] = {}
 
@@ -242,11 +259,16 @@ async def ready(request: web.Request) -> web.Response:
             checks[name] = "ok"
         except TimeoutError:
             checks[name] = "timeout"
+        except SettlementStalled as stalled:
+            checks[name] = f"stalled: {stalled}"
         except Exception as exc:  # any failure means not ready; the type is enough to act on
             checks[name] = f"error: {getattr(exc, 'code', type(exc).__name__)}"
 
     await asyncio.gather(
-        check("store", svc.store.ping), check("ledger", svc.ledger.ping), check("vault", svc.vault.ping)
+        check("store", svc.store.ping),
+        check("ledger", svc.ledger.ping),
+        check("vault", svc.vault.ping),
+        check("settlement", lambda: _settlement_moves(svc, request.app[STATE].settings.ready_max_unconfirmed_s)),
     )
     if all(v == "ok" for v in checks.values()):
         return web.json_response({"status": "ready", "checks": checks})
@@ -268,8 +290,9 @@ async def refresh_queue_gauges(store: Any, metrics: Metrics) -> None:
             metrics.inbox_depth.set(counts.get(MessageStatus.PENDING, 0) + counts.get(MessageStatus.RUNNING, 0))
 
 
-async def render_metrics(store: Any, metrics: Metrics) -> web.Response:
-    await refresh_queue_gauges(store, metrics)
+async def render_metrics(services: Any, metrics: Metrics) -> web.Response:
+    await refresh_queue_gauges(services.store, metrics)
+    await refresh_settlement_gauges(services, metrics)
     return web.Response(
         text=metrics.render(), content_type="text/plain", charset="utf-8", headers={"X-Content-Type-Options": "nosniff"}
     )
@@ -278,7 +301,7 @@ async def render_metrics(store: Any, metrics: Metrics) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus text exposition."""
     state = request.app[STATE]
-    return await render_metrics(state.services.store, state.metrics)
+    return await render_metrics(state.services, state.metrics)
 
 
 async def openapi_json(request: web.Request) -> web.Response:

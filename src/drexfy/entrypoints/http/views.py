@@ -165,6 +165,9 @@ def reconciliation(r: Reconciliation) -> dict[str, Any]:
         "store_units": r.store_units,
         "units_reserved": r.units_reserved,
         "reserved_by_orders": r.reserved_by_orders,
+        "paid_unsettled": r.paid_unsettled,
+        "oldest_paid_at": _ts(r.oldest_paid_at),
+        "stalled_settlements": r.stalled_settlements,
         "drift": [
             {
                 "address": d.address,

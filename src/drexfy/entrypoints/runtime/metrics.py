@@ -135,6 +135,29 @@ class Metrics:
         self.reconciled_at = Gauge(
             "drexfy_reconciliation_timestamp_seconds", "When the last reconciliation of ledger and store finished"
         )
+        self.ledger_up = Gauge("drexfy_ledger_up", "1 if the ledger node answered the last health read, else 0")
+        self.ledger_head_age = Gauge(
+            "drexfy_ledger_head_age_seconds", "Seconds since the newest block (EVM) or validated ledger (XRPL)"
+        )
+        self.ledger_unconfirmed = Gauge(
+            "drexfy_ledger_unconfirmed_transactions", "Journalled platform transactions not final on the ledger yet"
+        )
+        self.ledger_oldest_unconfirmed = Gauge(
+            "drexfy_ledger_oldest_unconfirmed_seconds", "Age of the oldest unconfirmed platform transaction (0: none)"
+        )
+        self.relayer_nonce_gap = Gauge(
+            "drexfy_relayer_nonce_gap", "Nonces or sequences the platform claimed that the chain has not seen used yet"
+        )
+        self.relayer_unsigned_claims = Gauge(
+            "drexfy_relayer_unsigned_claims", "Claimed nonces whose operation has not signed (the keeper fills them)"
+        )
+        self.orders_paid_unsettled = Gauge(
+            "drexfy_orders_paid_unsettled", "Orders paid by the customer and not settled on the ledger yet"
+        )
+        self.orders_paid_unsettled_oldest = Gauge(
+            "drexfy_orders_paid_unsettled_oldest_seconds",
+            "How long the oldest paid, unsettled order has waited (0: none)",
+        )
         self.http_requests = Counter("drexfy_http_requests_total", "HTTP requests by route and status")
         self.http_latency = Histogram("drexfy_http_request_seconds", "HTTP request latency by route")
         self._request_keys: dict[tuple[str, str, int], tuple[LabelKey, LabelKey]] = {}
@@ -205,3 +228,29 @@ class TimedLedger:
     @property
     def inner(self) -> Any:
         return self._inner
+
+
+async def refresh_settlement_gauges(services: Any, metrics: Metrics) -> None:
+    """The ledger's progress and the settlement backlog, read at scrape time: a node that stopped
+    producing blocks, a relayer nonce nobody sends, or customers who paid and hold nothing show
+    here whichever process is scraped."""
+    from drexfy.domain.errors import DomainError
+    from drexfy.domain.processes import queries
+
+    try:
+        health = await services.ledger.health()
+    except DomainError:
+        metrics.ledger_up.set(0)
+    else:
+        metrics.ledger_up.set(1)
+        metrics.ledger_head_age.set(health.head_age_s or 0.0)
+        metrics.ledger_unconfirmed.set(health.unconfirmed)
+        metrics.ledger_oldest_unconfirmed.set(health.oldest_unconfirmed_s or 0.0)
+        metrics.relayer_nonce_gap.set(health.sequence_gap)
+        metrics.relayer_unsigned_claims.set(health.unsigned_claims)
+    backlog = await queries.settlement_backlog(services)
+    metrics.orders_paid_unsettled.set(backlog.paid_unsettled)
+    oldest = backlog.oldest_paid_at
+    metrics.orders_paid_unsettled_oldest.set(
+        0.0 if oldest is None else max(0.0, (services.clock.now() - oldest).total_seconds())
+    )

@@ -76,6 +76,10 @@ class HttpSettings:
     idempotency_lease_seconds: int = 60
     #: Run the worker inside the HTTP process (`drexfy serve`); False for API-only replicas.
     run_worker: bool = True
+    #: `/ready` degrades when the platform's oldest unconfirmed ledger transaction has waited longer
+    #: than this (the relayer or the chain is stuck), or when paid orders have waited this long and
+    #: the chain has produced nothing for as long (20 Moonbeam blocks by default).
+    ready_max_unconfirmed_s: float = 120.0
     worker: WorkerSettings = attrs.field(factory=WorkerSettings)
     #: Earlier secrets still accepted while they are being rotated out (never used to sign).
     jwt_previous_secrets: tuple[str, ...] = ()
@@ -138,6 +142,7 @@ def build_http_settings(settings: Settings, *, run_worker: bool = True) -> HttpS
         jwt_secret=s["jwt_secret"],
         run_worker=run_worker,
         worker=build_worker_settings(settings),
+        ready_max_unconfirmed_s=float(settings.get("http.ready_max_unconfirmed_s")),
         jwt_previous_secrets=_previous(settings, "jwt_previous_secrets"),
         kyc_previous_secrets=_previous(settings, "kyc_webhook_previous_secrets"),
         aml_previous_secrets=_previous(settings, "aml_webhook_previous_secrets"),
