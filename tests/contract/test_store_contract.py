@@ -316,6 +316,19 @@ async def test_instruments_by_symbol_and_listed_by_id(store: Store) -> None:
         assert [i.id for i in await uow.instruments.list(after="ins_a")] == ["ins_b"]
 
 
+async def test_an_issued_instruments_ledger_reference_and_position_round_trip(store: Store) -> None:
+    """Reconciliation reads the instrument's history from the position it was issued at."""
+    await add_all(store, b.instrument("ins_p", symbol="P"))
+    async with store.unit_of_work() as uow:
+        instrument = await uow.instruments.get("ins_p")
+        instrument.issued("0x" + "ab" * 20, ("0xtx",), T0, position=1234)
+        await uow.instruments.save(instrument)
+        await uow.commit()
+    async with store.unit_of_work() as uow:
+        stored = await uow.instruments.get("ins_p")
+    assert (stored.ledger_ref, stored.ledger_position) == ("0x" + "ab" * 20, 1234)
+
+
 async def test_unit_counters_move_only_through_the_atomic_methods(store: Store) -> None:
     await add_all(store, b.instrument(total_units=100, units_sold=0, units_reserved=0, units_retired=0))
 

@@ -181,6 +181,8 @@ class Instrument:
     #: Units retired by principal repayments (returned to the issuer and burned).
     units_retired: int = 0
     ledger_ref: str | None = None
+    #: Where on the ledger it was issued (EVM block, XRPL ledger index); None if not recorded.
+    ledger_position: int | None = None
     version: int = 0
     events: list[ev.DomainEvent] = attrs.field(factory=list, eq=False, repr=False)
 
@@ -213,8 +215,9 @@ class Instrument:
     def price_of(self, units: int) -> Money:
         return self.unit_price * units
 
-    def issued(self, ledger_ref: str, tx_ids: tuple[str, ...], now: datetime) -> None:
+    def issued(self, ledger_ref: str, tx_ids: tuple[str, ...], now: datetime, position: int | None = None) -> None:
         self.ledger_ref = ledger_ref
+        self.ledger_position = position
         self.events.append(ev.InstrumentIssued(self.id, now, ledger_ref, tx_ids))
 
     def _move(self, to: InstrumentStatus, allowed_from: tuple[InstrumentStatus, ...], now: datetime) -> None:

@@ -79,6 +79,9 @@ class IssuedInstrument:
 
     ledger_ref: str
     tx_ids: tuple[str, ...] = ()
+    #: Where on the ledger it was issued (EVM block, XRPL ledger index), so its history can be read
+    #: from there without asking a node for old state (pruned nodes keep none).
+    position: int | None = None
 
 
 @attrs.frozen
@@ -161,9 +164,10 @@ class Ledger(Protocol):
 
     async def units_of(self, instrument_ref: str, address: str) -> int: ...
 
-    async def holders(self, instrument_ref: str) -> Mapping[str, int]:
+    async def holders(self, instrument_ref: str, since: int | None = None) -> Mapping[str, int]:
         """Every address holding units of the instrument, for reconciliation; the platform's own
-        accounts (issuer, treasury, settlement contracts) are left out."""
+        accounts (issuer, treasury, settlement contracts) are left out. `since` is the position the
+        instrument was issued at (`IssuedInstrument.position`), when known."""
         ...
 
     async def classification_of(self, address: str) -> Classification | None: ...

@@ -15,7 +15,7 @@ from web3.contract import AsyncContract
 from drexfy.adapters.evm.abi import load_artifact
 from drexfy.adapters.evm.deployment import RELAYER_KEY, Deployment
 from drexfy.adapters.evm.permits import Permits
-from drexfy.adapters.evm.relayer import Relayer
+from drexfy.adapters.evm.relayer import Relayer, _is_transient
 from drexfy.adapters.secp256k1 import evm_address
 from drexfy.domain.classification import Classification
 from drexfy.domain.errors import LedgerRejected, LedgerUnavailable, OperationConflict
@@ -143,7 +143,7 @@ class EvmLedger:
         fp = _fingerprint("issue", spec.instrument_id, spec.symbol, spec.total_units, mask)
         outcome = await self.relayer.execute(op_id, fp, RELAYER_KEY, None, data)
         assert outcome.contract_address is not None
-        return IssuedInstrument(outcome.contract_address, (outcome.tx_id,))
+        return IssuedInstrument(outcome.contract_address, (outcome.tx_id,), position=outcome.block)
 
     # ------------------------------------------------------------------ port: money
 
@@ -237,13 +237,15 @@ class EvmLedger:
     async def units_of(self, instrument_ref: str, address: str) -> int:
         return int(await self._read(self.instrument(instrument_ref).functions.balanceOf(to_checksum_address(address))))
 
-    async def holders(self, instrument_ref: str) -> Mapping[str, int]:
+    async def holders(self, instrument_ref: str, since: int | None = None) -> Mapping[str, int]:
         """Every address that ever received units (from the instrument's Transfer logs, scanned in
-        chunks of `log_chunk_blocks` from its creation block), with its current balance if > 0."""
+        chunks of `log_chunk_blocks` from its creation block, `since` when the platform recorded
+        it), with its current balance if > 0. Only logs and current state are read: a pruned node
+        serves both."""
         contract = self.instrument(instrument_ref)
         topic = keccak(text="Transfer(address,address,uint256)")
         try:
-            start = await self._creation_block(contract.address)
+            start = since if since is not None else await self._creation_block(contract.address)
             latest = await self.w3.eth.block_number
             candidates: set[str] = set()
             for low in range(start, latest + 1, self.log_chunk_blocks):
@@ -267,15 +269,23 @@ class EvmLedger:
         return result
 
     async def _creation_block(self, address: str) -> int:
-        """The block that created the contract at `address` (binary search on eth_getCode), cached."""
+        """The block that created the contract at `address`, for an instrument issued before the
+        platform recorded it: a binary search on eth_getCode, cached. A node that keeps no old state
+        (pruned, or restarted from a state dump) refuses those reads: then the suite's deployment
+        block, which precedes every instrument, is the start (more log pages, the same holders)."""
         if address not in self._created_at:
             low, high = self.deployment.block, int(await self.w3.eth.block_number)
-            while low < high:
-                middle = (low + high) // 2
-                if await self.w3.eth.get_code(address, block_identifier=middle):  # type: ignore[arg-type]
-                    high = middle
-                else:
-                    low = middle + 1
+            try:
+                while low < high:
+                    middle = (low + high) // 2
+                    if await self.w3.eth.get_code(address, block_identifier=middle):  # type: ignore[arg-type]
+                        high = middle
+                    else:
+                        low = middle + 1
+            except Exception as exc:
+                if _is_transient(exc):
+                    raise
+                low = self.deployment.block
             self._created_at[address] = low
         return self._created_at[address]
 

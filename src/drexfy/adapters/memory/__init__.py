@@ -241,7 +241,7 @@ class MemoryLedger:
         self._reachable()
         return self._token(instrument_ref).balances[address]
 
-    async def holders(self, instrument_ref: str) -> Mapping[str, int]:
+    async def holders(self, instrument_ref: str, since: int | None = None) -> Mapping[str, int]:
         self._reachable()
         token = self._token(instrument_ref)
         return {a: u for a, u in token.balances.items() if u > 0 and a != self.issuer}

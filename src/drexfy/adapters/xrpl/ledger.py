@@ -679,7 +679,7 @@ class XrplLedger:
         token = await self._mptoken(instrument_ref, address)
         return int(token.get("MPTAmount", 0)) if token else 0
 
-    async def holders(self, instrument_ref: str) -> Mapping[str, int]:
+    async def holders(self, instrument_ref: str, since: int | None = None) -> Mapping[str, int]:
         """All MPToken entries of the issuance, walking `ledger_data` (Clio's `mpt_holders` is the
         cheaper call on mainnet)."""
         out: dict[str, int] = {}

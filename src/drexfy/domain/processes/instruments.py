@@ -90,7 +90,7 @@ async def issue_instrument(svc: Services, instrument_id: str) -> Instrument:
     async def work(uow: UnitOfWork) -> Instrument:
         fresh = await uow.instruments.get(instrument_id)
         if fresh.ledger_ref is None:
-            fresh.issued(issued.ledger_ref, issued.tx_ids, svc.clock.now())
+            fresh.issued(issued.ledger_ref, issued.tx_ids, svc.clock.now(), issued.position)
             await uow.instruments.save(fresh)
         return fresh
 

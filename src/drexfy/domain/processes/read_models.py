@@ -103,7 +103,7 @@ async def reconcile(svc: Services, instrument_id: str) -> Reconciliation:
                 by_address[investor.wallet.address.lower()] = (investor.id, position.units)
     on_ledger: dict[str, int] = {}
     if instrument.ledger_ref is not None:
-        holders = await svc.ledger.holders(instrument.ledger_ref)
+        holders = await svc.ledger.holders(instrument.ledger_ref, since=instrument.ledger_position)
         on_ledger = {address.lower(): units for address, units in holders.items() if units}
     now = svc.clock.now()
     paid = [order for order in reserving if order.status is OrderStatus.PAID]
