@@ -286,6 +286,7 @@ class HttpDriver:
     def repay(self, symbol: str, period: str, interest: str, principal: str, final: bool) -> None:
         body = {"period": period, "interest": _eur(interest), "principal": _eur(principal), "final": final}
         self.api("POST", f"/api/v1/instruments/{self.world.instruments[symbol]}/repayments", "admin", body)
+        self.drain()  # the worker pays the batches
 
     def withdraw(self, name: str, amount: str) -> None:
         investor_id = self.world.investors[name]

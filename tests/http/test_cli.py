@@ -347,3 +347,37 @@ def test_a_ledger_living_in_the_process_refuses_a_store_left_with_ledger_state(t
         asyncio.run(issue())
     assert "instrument RCV1" in refused.value.message and "fresh data_dir" in refused.value.message
     assert str(tmp_path) in refused.value.message
+
+
+def test_repayments_trigger_queues_the_job_and_status_draws_the_progress(anvil_ledger, capsys):
+    """An operator starts a repayment from the command line; a worker (here `drexfy worker --once`)
+    pays it; `status` shows the progress bar before and after."""
+    from drexfy.entrypoints.cli import main
+    from tests.support.scenarios import buy, instrument, onboard
+
+    async def seed() -> str:
+        async with cli_common.open_services(load_settings()) as svc:
+            investor_id = await onboard(svc, "rena")
+            instrument_id = await instrument(svc)
+            await buy(svc, investor_id, instrument_id, 3)
+            return str(instrument_id)
+
+    instrument_id = asyncio.run(seed())
+    argv = ["repayments", "trigger", "--instrument", instrument_id, "--period", "2026-11", "--interest", "12.34"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "started for 1 holder(s); the worker pays it" in out
+    assert "[------------------------------]   0%  0/1 holders paid, 0 held back, 1 pending  (DISTRIBUTING" in out
+    repayment_id = out.split()[1]
+    assert main(["repayments", "status", repayment_id]) == 0
+    assert "1 pending" in capsys.readouterr().out
+
+    assert main(["worker", "--once"]) == 0
+    capsys.readouterr()
+    assert main(["repayments", "status", repayment_id, "--follow"]) == 0
+    done = capsys.readouterr().out
+    assert "[##############################] 100%  1/1 holders paid, 0 held back, 0 pending  (COMPLETED, 12.34 EUR" in done
+
+    assert main(argv) == 2  # the period was repaid: refused, named
+    assert "already has a repayment for period 2026-11" in capsys.readouterr().err
+    assert main(["repayments", "status", "rep_missing"]) == 2

@@ -374,6 +374,8 @@ class Worker:
                 self.metrics.settlement_latency.observe(max(elapsed, 0.0))
         elif isinstance(event, AmlAlert):
             await p.handle_aml_alert(self.svc, event)
+        elif isinstance(event, p.PayRepayment):
+            await p.continue_repayment(self.svc, event.repayment_id)
         else:  # pragma: no cover - decode() only returns the types above
             raise ValidationFailed(f"no handler for {message.kind}")
 

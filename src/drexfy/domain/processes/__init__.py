@@ -47,7 +47,13 @@ from drexfy.domain.processes.read_models import (
     reconcile_all,
 )
 from drexfy.domain.processes.registration import RegisterInvestor, handle_kyc_result, register_investor, start_kyc
-from drexfy.domain.processes.repayment import TriggerRepayment, continue_repayment, trigger_repayment
+from drexfy.domain.processes.repayment import (
+    PayRepayment,
+    TriggerRepayment,
+    continue_repayment,
+    start_repayment,
+    trigger_repayment,
+)
 from drexfy.domain.processes.withdrawal import Withdraw, withdraw
 
 __all__ = [
@@ -57,6 +63,7 @@ __all__ = [
     "HeldBackShare",
     "Holding",
     "InvestorView",
+    "PayRepayment",
     "ProcessSettings",
     "Reconciliation",
     "RegisterInvestor",
@@ -82,6 +89,7 @@ __all__ = [
     "release_held_back",
     "settle_order",
     "start_kyc",
+    "start_repayment",
     "trigger_repayment",
     "unblock_investor",
     "withdraw",

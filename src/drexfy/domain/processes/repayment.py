@@ -35,9 +35,24 @@ class TriggerRepayment:
     final: bool = False
 
 
+@attrs.frozen
+class PayRepayment:
+    """The job of paying a started repayment's batches (the worker runs it: `continue_repayment`)."""
+
+    repayment_id: str
+
+
 async def trigger_repayment(svc: Services, cmd: TriggerRepayment) -> Repayment:
+    """Start the repayment and pay it out in this call (`start_repayment`, then
+    `continue_repayment`). The API and the CLI start it and leave the batches to the worker."""
+    repayment = await start_repayment(svc, cmd)
+    return await continue_repayment(svc, repayment.id)
+
+
+async def start_repayment(svc: Services, cmd: TriggerRepayment) -> Repayment:
     """Snapshot the holders, allocate interest and principal pro rata by units (exact, largest
-    remainder), hold back blocked holders' shares, then distribute on the ledger."""
+    remainder) and hold back blocked holders' shares; the repayment is DISTRIBUTING and nothing is
+    paid yet (`continue_repayment` pays it, batch by batch, resumable)."""
     if cmd.interest.currency != cmd.principal.currency:
         raise InvalidAmount("interest and principal must be in the same currency")
     if cmd.interest.minor < 0 or cmd.principal.minor < 0:
@@ -116,8 +131,7 @@ async def trigger_repayment(svc: Services, cmd: TriggerRepayment) -> Repayment:
         await uow.repayments.add(repayment)
         return repayment
 
-    repayment = await in_uow(svc, snapshot)
-    return await continue_repayment(svc, repayment.id)
+    return await in_uow(svc, snapshot)
 
 
 async def continue_repayment(svc: Services, repayment_id: str) -> Repayment:

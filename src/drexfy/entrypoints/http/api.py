@@ -38,6 +38,7 @@ from drexfy.entrypoints.http.bodies import (
 from drexfy.entrypoints.http.problems import Problem
 from drexfy.entrypoints.http.state import STATE, AppState
 from drexfy.entrypoints.http.validation import field_error
+from drexfy.entrypoints.runtime.jobs import queue_repayment
 
 Reply = tuple[int, Any]
 
@@ -212,20 +213,30 @@ async def cancel_order(call: Call) -> Reply:
 
 
 async def trigger_repayment(call: Call) -> Reply:
-    """Start the period's repayment, or resume it if it exists and is still distributing (a retry
-    after a ledger outage finishes the same round instead of starting another)."""
+    """Start the period's repayment (holders snapshotted, shares allocated, blocked holders held back)
+    and answer 202: the worker pays the batches, `GET /api/v1/repayments/{id}` shows the progress.
+    Posting the same period again while it is still distributing answers the same repayment (the
+    job is queued once) instead of starting another round."""
     b: TriggerRepaymentBody = call.body
     instrument_id = call.param("instrument_id")
     existing = await q.repayment_for_period(call.svc, instrument_id, b.period)
     if existing is not None and existing.status is RepaymentStatus.DISTRIBUTING:
-        return 200, views.repayment(await p.continue_repayment(call.svc, existing.id))
-    repayment = await p.trigger_repayment(
-        call.svc,
-        p.TriggerRepayment(
-            instrument_id, b.period, money_of(b.interest, "$.interest"), money_of(b.principal, "$.principal"), b.final
-        ),
-    )
-    return 201, views.repayment(repayment)
+        repayment = existing
+    else:
+        repayment = await p.start_repayment(
+            call.svc,
+            p.TriggerRepayment(
+                instrument_id,
+                b.period,
+                money_of(b.interest, "$.interest"),
+                money_of(b.principal, "$.principal"),
+                b.final,
+            ),
+        )
+    await queue_repayment(call.svc, repayment.id)
+    if call.state.worker is not None:
+        call.state.worker.poke()
+    return 202, views.repayment(repayment)
 
 
 async def list_repayments(call: Call) -> Reply:

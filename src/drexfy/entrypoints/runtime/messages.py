@@ -11,32 +11,39 @@ from typing import Any
 
 import cattrs
 
+from drexfy.domain.processes.repayment import PayRepayment
 from drexfy.domain.provider_events import AmlAlert, KycResult, PaymentEvent
 
 KYC_RESULT = "kyc.result"
 PAYMENT = "payment.event"
 AML_ALERT = "aml.alert"
+#: Not a provider's event: the job of paying a started repayment, queued by the API or the CLI.
+REPAYMENT = "repayment.pay"
+
+Message = KycResult | PaymentEvent | AmlAlert | PayRepayment
 
 _codec = cattrs.Converter()
 
-_TYPES: dict[str, type] = {KYC_RESULT: KycResult, PAYMENT: PaymentEvent, AML_ALERT: AmlAlert}
+_TYPES: dict[str, type] = {KYC_RESULT: KycResult, PAYMENT: PaymentEvent, AML_ALERT: AmlAlert, REPAYMENT: PayRepayment}
 
 
-def encode(kind: str, event: KycResult | PaymentEvent | AmlAlert) -> dict[str, Any]:
+def encode(kind: str, event: Message) -> dict[str, Any]:
     if isinstance(event, KycResult):
         partition = f"applicant:{event.applicant_id}"
     elif isinstance(event, PaymentEvent):
         partition = f"order:{event.order_id}"
+    elif isinstance(event, PayRepayment):
+        partition = f"repayment:{event.repayment_id}"
     else:
         partition = f"investor:{event.investor_id}" if event.investor_id else f"applicant:{event.applicant_id}"
     return {"event": _codec.unstructure(event), "partition": partition}
 
 
-def decode(kind: str, payload: dict[str, Any]) -> KycResult | PaymentEvent | AmlAlert:
+def decode(kind: str, payload: dict[str, Any]) -> Message:
     tp = _TYPES.get(kind)
     if tp is None:
         raise ValueError(f"unknown inbox message kind {kind!r}")
-    event: KycResult | PaymentEvent | AmlAlert = _codec.structure(payload["event"], tp)
+    event: Message = _codec.structure(payload["event"], tp)
     return event
 
 

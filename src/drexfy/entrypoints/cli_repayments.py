@@ -1,0 +1,128 @@
+"""`drexfy repayments`: start a repayment for the worker to pay, and follow its progress.
+
+    drexfy repayments trigger --instrument ID --period 2026-11 --interest 1234.56 --principal 0 [--final] [--wait]
+    drexfy repayments status REPAYMENT_ID [--follow]
+
+`trigger` snapshots the holders and allocates the shares (nothing is paid yet), then queues the job
+that pays the batches; a running `drexfy serve` or `drexfy worker` on the same store picks it up.
+`--wait` and `--follow` draw a progress bar until the repayment completes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any, TextIO
+
+from drexfy.domain import processes as p
+from drexfy.domain.errors import DomainError
+from drexfy.domain.model import AllocationStatus, Repayment, RepaymentStatus
+from drexfy.domain.money import Money
+from drexfy.domain.processes import queries as q
+from drexfy.entrypoints.cli_common import add_config_option, load, open_services
+from drexfy.entrypoints.runtime.jobs import queue_repayment
+
+BAR_WIDTH = 30
+
+
+def register(subparsers: Any) -> None:
+    """Add `repayments trigger|status` to the main parser's sub-commands."""
+    repayments = subparsers.add_parser("repayments", help="start repayments and follow their progress")
+    sub = repayments.add_subparsers(dest="repayments_command", required=True)
+    trigger = sub.add_parser("trigger", help="start a repayment; the worker pays it")
+    trigger.add_argument("--instrument", required=True, help="instrument id")
+    trigger.add_argument("--period", required=True, help="the period repaid, e.g. 2026-11")
+    trigger.add_argument("--interest", required=True, help="interest for all holders, a decimal amount")
+    trigger.add_argument("--principal", default="0", help="principal (whole units at the unit price)")
+    trigger.add_argument("--final", action="store_true", help="redeem every unit (maturity)")
+    trigger.add_argument("--wait", action="store_true", help="draw the progress until it completes")
+    add_config_option(trigger)
+    trigger.set_defaults(func=cmd_trigger)
+    status = sub.add_parser("status", help="a repayment's progress")
+    status.add_argument("repayment_id")
+    status.add_argument("--follow", action="store_true", help="draw the progress until it completes")
+    add_config_option(status)
+    status.set_defaults(func=cmd_status)
+
+
+def progress_line(repayment: Repayment) -> str:
+    """One line: a bar of the holders settled (paid or held back), and the counts."""
+    counts = {s: 0 for s in AllocationStatus}
+    for allocation in repayment.allocations:
+        counts[allocation.status] += 1
+    total = len(repayment.allocations)
+    settled = total - counts[AllocationStatus.PENDING]
+    filled = BAR_WIDTH * settled // total if total else BAR_WIDTH
+    percent = 100 * settled // total if total else 100
+    return (
+        f"{repayment.id} [{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {percent:3d}%"
+        f"  {counts[AllocationStatus.PAID] + counts[AllocationStatus.RELEASED]}/{total} holders paid,"
+        f" {counts[AllocationStatus.HELD_BACK]} held back, {counts[AllocationStatus.PENDING]} pending"
+        f"  ({repayment.status.value}, {repayment.paid} paid)"
+    )
+
+
+async def _follow(services: p.Services, repayment_id: str, out: TextIO, interval: float = 1.0) -> Repayment:
+    """Redraw the progress line until the repayment is no longer distributing."""
+    while True:
+        repayment = await q.get_repayment(services, repayment_id)
+        line = progress_line(repayment)
+        if out.isatty():
+            print("\r" + line, end="", file=out, flush=True)
+        else:
+            print(line, file=out, flush=True)
+        if repayment.status is not RepaymentStatus.DISTRIBUTING:
+            if out.isatty():
+                print(file=out)
+            return repayment
+        await asyncio.sleep(interval)
+
+
+def cmd_trigger(args: argparse.Namespace) -> int:
+    return asyncio.run(_trigger(args, sys.stdout))
+
+
+async def _trigger(args: argparse.Namespace, out: TextIO) -> int:
+    settings = load(args)
+    async with open_services(settings) as services:
+        try:
+            instrument = await q.get_instrument(services, args.instrument)
+            command = p.TriggerRepayment(
+                instrument.id,
+                args.period,
+                Money.parse(args.interest, instrument.currency),
+                Money.parse(args.principal, instrument.currency),
+                args.final,
+            )
+            repayment = await p.start_repayment(services, command)
+        except DomainError as error:
+            print(f"repayments trigger: {error.message}", file=sys.stderr)
+            return 2
+        await queue_repayment(services, repayment.id)
+        print(
+            f"repayment {repayment.id} started for {len(repayment.allocations)} holder(s); the worker pays it", file=out
+        )
+        if args.wait:
+            await _follow(services, repayment.id, out)
+        else:
+            print(progress_line(repayment), file=out)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    return asyncio.run(_status(args, sys.stdout))
+
+
+async def _status(args: argparse.Namespace, out: TextIO) -> int:
+    settings = load(args)
+    async with open_services(settings) as services:
+        try:
+            if args.follow:
+                await _follow(services, args.repayment_id, out)
+            else:
+                print(progress_line(await q.get_repayment(services, args.repayment_id)), file=out)
+        except DomainError as error:
+            print(f"repayments status: {error.message}", file=sys.stderr)
+            return 2
+    return 0

@@ -1,0 +1,22 @@
+"""Jobs the platform queues for its own worker (beside the providers' webhooks): today, paying a
+started repayment, which may take many ledger batches and must not run inside an HTTP request."""
+
+from __future__ import annotations
+
+from drexfy.domain import processes as p
+from drexfy.domain.ports import QueuedMessage
+from drexfy.entrypoints.runtime import messages
+
+
+async def queue_repayment(svc: p.Services, repayment_id: str) -> bool:
+    """Queue the job that pays the repayment's batches. Once per repayment (the key deduplicates):
+    False if it was queued before (pending, running, done, or dead: `drexfy jobs retry` revives it)."""
+    job = p.PayRepayment(repayment_id)
+    message = QueuedMessage(
+        id=svc.ids.new("job"),
+        key=f"repayment:{repayment_id}",
+        kind=messages.REPAYMENT,
+        payload=messages.encode(messages.REPAYMENT, job),
+        created_at=svc.clock.now(),
+    )
+    return await svc.store.inbox.add(message)
