@@ -376,7 +376,9 @@ def test_repayments_trigger_queues_the_job_and_status_draws_the_progress(anvil_l
     capsys.readouterr()
     assert main(["repayments", "status", repayment_id, "--follow"]) == 0
     done = capsys.readouterr().out
-    assert "[##############################] 100%  1/1 holders paid, 0 held back, 0 pending  (COMPLETED, 12.34 EUR" in done
+    assert (
+        "[##############################] 100%  1/1 holders paid, 0 held back, 0 pending  (COMPLETED, 12.34 EUR" in done
+    )
 
     assert main(argv) == 2  # the period was repaid: refused, named
     assert "already has a repayment for period 2026-11" in capsys.readouterr().err
