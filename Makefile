@@ -10,7 +10,7 @@ VIA ?= processes
 # Tests run on both cores; set JOBS=1 to debug.
 JOBS ?= 2
 
-.PHONY: install node test test-fast lint demo contracts bench serve clean
+.PHONY: install node test test-fast lint demo contracts bench soak serve clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
@@ -49,6 +49,11 @@ serve: install
 
 bench: install
 	$(PY) -m bench.run $(AREAS)
+
+# The fault harness at size: worker kills timed on in-flight ledger operations and a halted chain,
+# on anvil with separate API and worker processes (the small version runs in `make test`).
+soak: install
+	$(PY) -m tests.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

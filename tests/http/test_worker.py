@@ -341,3 +341,33 @@ async def test_the_running_worker_reconciles_beside_the_inbox_and_survives_a_led
     finally:
         worker.stop()
         await asyncio.wait_for(task, 5)
+
+
+async def test_an_order_held_by_a_dead_attempt_is_retried_at_the_lease_end_and_never_dead_lettered(api):
+    """A worker died mid-settlement and left the order's settlement lease: the job waits for the
+    lease to run out, however many attempts that takes, instead of being dead-lettered (a paid
+    order must settle), and comes back when the lease ends rather than on the usual backoff."""
+    from datetime import timedelta
+
+    from drexfy.entrypoints.runtime.settings import WorkerSettings
+    from drexfy.entrypoints.worker import Worker
+
+    worker = Worker(api.state.services, api.notifier, WorkerSettings(base_delay=0.001, max_delay=300, max_attempts=3))
+    order = await _paid_order(api, "lease@example.com", "LEASE1")
+    until = api.svc.clock.now() + timedelta(seconds=30)
+    async with api.svc.store.unit_of_work() as uow:
+        held = await uow.orders.get(order["id"])
+        held.mark_paid(f"pi_{held.id}", held.amount, api.svc.clock.now())  # paid; its settler died
+        held.take_settlement_lease("lease_dead_worker", api.svc.clock.now(), timedelta(seconds=30))
+        await uow.orders.save(held)
+        await uow.commit()
+    [job] = [m for m in await api.svc.store.inbox.list() if m.key == "payments:evt_LEASE1"]
+    for _ in range(5):  # beyond max_attempts (3 in the test settings)
+        await api.svc.store.inbox.retry_later(job.id, "test", api.svc.clock.now())
+        await worker.drain_inbox_once()
+    job = await api.svc.store.inbox.get(job.id)
+    assert job.status is MessageStatus.PENDING and job.attempts >= 5
+    assert "settlement-in-progress" in (job.last_error or "")
+    # retried when the lease ends, not after a short backoff
+    assert job.next_attempt_at is not None
+    assert until <= job.next_attempt_at <= until + timedelta(seconds=1)

@@ -103,3 +103,10 @@ def test_the_worker_section_configures_the_worker_and_matches_its_defaults(tmp_p
     assert runtime_settings.build_worker_settings(settings) == worker  # and `drexfy worker`
     with pytest.raises(ConfigurationError, match=r"worker\.batch_size: expected a whole number"):
         load_settings(env={}, overrides={"worker.batch_size": 2.5})
+
+
+def test_the_log_level_variable_is_not_taken_for_a_setting(tmp_path):
+    """DREXFY_LOG_LEVEL (documented for serve and worker) is read by the logging set-up: the
+    settings loader must not refuse it as an unknown setting (it did: serve could not start)."""
+    settings = load_settings(env={"DREXFY_LOG_LEVEL": "WARNING"}, overrides={"data_dir": str(tmp_path)})
+    assert settings.get("mode") == "embedded"

@@ -4,6 +4,8 @@ which HTTP status a kind of error gets is the HTTP edge's business (one table in
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class DomainError(Exception):
     """Root of every error the domain raises on purpose. `code` is stable; the message is for people."""
@@ -76,6 +78,11 @@ class SettlementInProgress(DomainError):
 
     code = "settlement-in-progress"
     transient = True
+
+    def __init__(self, message: str = "", until: datetime | None = None) -> None:
+        super().__init__(message)
+        #: When the other attempt's lease runs out (a retry before then is refused again).
+        self.until = until
 
 
 class DuplicateEntity(Conflict):

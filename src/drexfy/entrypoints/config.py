@@ -18,6 +18,9 @@ from typing import Any
 from drexfy.domain.errors import ConfigurationError
 
 ENV_PREFIX = "DREXFY_"
+#: DREXFY_* variables that are read where they are used, not settings: the config file's path, the
+#: vault's master key, and the log level (logging starts before the settings are loaded).
+_NOT_SETTINGS = frozenset({f"{ENV_PREFIX}CONFIG", f"{ENV_PREFIX}VAULT_MASTER_KEY", f"{ENV_PREFIX}LOG_LEVEL"})
 
 DEFAULTS: dict[str, Any] = {
     # "embedded" generates what it lacks (vault master key, EVM deployment); "production" refuses.
@@ -71,6 +74,10 @@ DEFAULTS: dict[str, Any] = {
     "payments": {"kind": "sandbox"},
     "processes": {
         "reservation_minutes": 30,
+        # How long one attempt holds an order's settlement before another may take over (the one
+        # that held it died): the longest stall a crash can cause. Takeovers are safe (the ledger
+        # operation id), so keep it short; about one receipt wait.
+        "settlement_lease_s": 45.0,
         # Holders per ledger batch of a repayment; 0 = the store's largest safe size (200 on SQLite,
         # 90 on DynamoDB, whose transactions hold at most 100 items).
         "distribution_batch_size": 0,
@@ -187,7 +194,7 @@ def load_settings(
         except tomllib.TOMLDecodeError as exc:
             raise ConfigurationError(f"config file {file} is not valid TOML: {exc}") from exc
     for key, value in env.items():
-        if not key.startswith(ENV_PREFIX) or key == f"{ENV_PREFIX}CONFIG" or key == "DREXFY_VAULT_MASTER_KEY":
+        if not key.startswith(ENV_PREFIX) or key in _NOT_SETTINGS:
             continue
         dotted = key[len(ENV_PREFIX) :].lower().replace("__", ".")
         _set(data, dotted, value, source=key)
@@ -276,6 +283,7 @@ def _validate(data: dict[str, Any]) -> None:
         ("ledger.evm.poll_interval_s", 0.01, 60.0),
         ("ledger.evm.keeper_grace_s", 1.0, 3600.0),
         ("http.ready_max_unconfirmed_s", 1.0, 86400.0),
+        ("processes.settlement_lease_s", 1.0, 3600.0),
     ):
         value = settings.get(key)
         if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:

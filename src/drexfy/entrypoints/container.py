@@ -182,6 +182,7 @@ def _process_settings(settings: Settings) -> ProcessSettings:
     )
     return ProcessSettings(
         reservation=timedelta(minutes=settings.get("processes.reservation_minutes")),
+        settlement_lease=timedelta(seconds=settings.get("processes.settlement_lease_s")),
         region_overrides=dict(settings.get("processes.region_overrides")),
         distribution_batch_size=batch,
     )

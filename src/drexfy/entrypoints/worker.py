@@ -36,6 +36,7 @@ from drexfy.domain.errors import (
     InvalidWebhook,
     NotFound,
     OperationConflict,
+    SettlementInProgress,
     ValidationFailed,
 )
 from drexfy.domain.model import OrderStatus
@@ -381,10 +382,16 @@ class Worker:
 
     async def _retry_or_dead(self, message: QueuedMessage, error: BaseException, *, queue: str = "inbox") -> None:
         limit = self.settings.max_attempts if queue == "inbox" else self.settings.max_notify_attempts
-        if message.attempts >= limit:
+        waiting = isinstance(error, SettlementInProgress)
+        if message.attempts >= limit and not waiting:
             await self._dead(message, f"gave up after {message.attempts} attempts: {describe(error)}", queue=queue)
             return
         delay = backoff_delay(message.attempts, self.settings.base_delay, self.settings.max_delay, self._rng)
+        if isinstance(error, SettlementInProgress) and error.until is not None:
+            # Another attempt holds the order (a worker that died leaves its lease to run out):
+            # come back when the lease ends, and never dead-letter a paid order for waiting.
+            lease_left = (error.until - self.svc.clock.now()).total_seconds()
+            delay = min(max(lease_left, 0.0) + self.settings.base_delay / 10, self.settings.max_delay)
         target = self.svc.store.inbox if queue == "inbox" else self.svc.store.outbox
         await target.retry_later(message.id, describe(error), self.svc.clock.now() + timedelta(seconds=delay))
         self.metrics.jobs_processed.inc(queue=queue, outcome="retry")

@@ -36,7 +36,7 @@ class ProcessSettings:
     distribution_batch_size: int = 200
     #: How long one attempt may hold an order's settlement before another may take over (a worker
     #: that died mid-settlement); the ledger's operation id makes the takeover safe.
-    settlement_lease: timedelta = timedelta(minutes=2)
+    settlement_lease: timedelta = timedelta(seconds=45)
     #: A paid order still unsettled after this long is a stalled settlement: reconciliation reports
     #: it as drift (a customer paid and holds nothing yet).
     settlement_stall: timedelta = timedelta(minutes=10)

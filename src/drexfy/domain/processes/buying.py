@@ -222,7 +222,9 @@ async def settle_order(svc: Services, order_id: str) -> Order:
         if fresh.status is not OrderStatus.PAID:
             return fresh
         if not fresh.take_settlement_lease(holder, svc.clock.now(), svc.settings.settlement_lease):
-            raise SettlementInProgress(f"order {order_id} is being settled by another attempt")
+            raise SettlementInProgress(
+                f"order {order_id} is being settled by another attempt", until=fresh.settling_until
+            )
         await uow.orders.save(fresh)  # version-checked: of two racing attempts one sees a Conflict
         return fresh
 
