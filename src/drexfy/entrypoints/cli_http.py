@@ -124,7 +124,7 @@ async def _worker_metrics_server(services: Any, metrics: Any, settings: Any, por
         return None
     from aiohttp import web
 
-    from drexfy.entrypoints.http.app import render_metrics
+    from drexfy.entrypoints.http.ops import render_metrics
 
     async def metrics_handler(request: web.Request) -> web.Response:
         return await render_metrics(services, metrics)
