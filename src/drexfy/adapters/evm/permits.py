@@ -104,6 +104,7 @@ class Permits:
         await lock.acquire()
         locked = True
         in_flight = self._permits_in_flight.setdefault(owner, {})
+        nonce: int | None = None
         try:
             chain_nonce = int(await self._read(self.stablecoin.functions.nonces(owner)))
             in_flight.pop(op_id, None)
