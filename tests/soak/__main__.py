@@ -16,12 +16,14 @@ def main() -> int:
     parser.add_argument("--orders", type=int, default=2, help="orders per investor")
     parser.add_argument("--kills", type=int, default=12, help="worker kills timed on in-flight operations")
     parser.add_argument("--block-time", type=float, default=1.0)
+    parser.add_argument("--store", choices=["sqlite", "dynamodb"], default="sqlite")
     args = parser.parse_args()
     config = SoakConfig(
         investors=args.investors,
         orders_per_investor=args.orders,
         kills=args.kills,
         block_time=args.block_time,
+        store=args.store,
         settle_within_s=600.0,
     )
     with tempfile.TemporaryDirectory(prefix="drexfy-soak-") as directory:

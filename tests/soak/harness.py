@@ -6,7 +6,11 @@ through signed webhooks, several orders each. While settlements are in flight th
 
 - kills the worker with SIGKILL at moments timed on the journal (a ledger operation claimed or
   signed and not confirmed yet), and starts a new one;
-- stops the chain from mining for longer than the receipt timeout, then lets it mine again.
+- stops the chain from mining for longer than the receipt timeout, then lets it mine again;
+- hangs the node (SIGSTOP) for a few seconds, then lets it go on.
+
+The store is SQLite or DynamoDB (moto in server mode); everything is read as an operator would,
+through the API and `/metrics`.
 
 Then it waits for every paid order to end and reports what an operator and an auditor would check:
 orders paid, settled, refunded (with reasons), units on chain against units ordered (a duplicate
@@ -20,7 +24,6 @@ import contextlib
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -35,6 +38,7 @@ import attrs
 from drexfy.adapters.webhooks import sandbox
 from drexfy.entrypoints.http import issue_token
 from tests.support.anvil import AnvilNode, start_anvil
+from tests.support.moto import AWS_ENV, MotoServer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,7 +52,11 @@ class SoakConfig:
     block_time: float = 1.0
     #: How long the chain stops mining once (longer than `receipt_timeout`).
     halt_s: float = 6.0
+    #: How long the node hangs once (SIGSTOP: connections accepted, never answered).
+    hang_s: float = 5.0
     receipt_timeout: float = 3.0
+    #: "sqlite", or "dynamodb" (moto in server mode).
+    store: str = "sqlite"
     #: How long the harness waits for every paid order to end after the last fault.
     settle_within_s: float = 120.0
 
@@ -86,7 +94,22 @@ class Platform:
         self.directory = directory
         self.config = config
         self.node: AnvilNode = start_anvil(extra_args=("--block-time", str(config.block_time)))
+        self.moto: MotoServer | None = None
+        store_env: dict[str, str] = {}
+        if config.store == "dynamodb":
+            self.moto = MotoServer()
+            self.moto.start()
+            store_env = {
+                **AWS_ENV,
+                "DREXFY_STORE__KIND": "dynamodb",
+                "DREXFY_STORE__DYNAMODB__ENDPOINT_URL": self.moto.endpoint,
+                "DREXFY_STORE__DYNAMODB__REGION": AWS_ENV["AWS_DEFAULT_REGION"],
+                "DREXFY_STORE__DYNAMODB__TABLE": "drexfy-soak",
+                "DREXFY_STORE__DYNAMODB__CREATE_TABLE": "true",
+                "DREXFY_PROCESSES__DISTRIBUTION_BATCH_SIZE": "90",
+            }
         self.env = {
+            **store_env,
             **os.environ,
             "DREXFY_DATA_DIR": str(directory),
             "DREXFY_LEDGER__KIND": "evm",
@@ -142,6 +165,16 @@ class Platform:
             time.sleep(0.2)
         raise RuntimeError("the API did not start")
 
+    def hang_node(self, seconds: float) -> None:
+        """SIGSTOP the node (requests hang, nothing answers), then SIGCONT it."""
+        pid = self.node._proc.pid if self.node._proc is not None else None
+        assert pid is not None
+        os.killpg(pid, signal.SIGSTOP)
+        try:
+            time.sleep(seconds)
+        finally:
+            os.killpg(pid, signal.SIGCONT)
+
     def start_worker(self) -> None:
         self.worker_process = self._drexfy("worker")
 
@@ -161,6 +194,8 @@ class Platform:
         for log in self._logs:
             log.close()
         self.node.stop()
+        if self.moto is not None:
+            self.moto.stop()
 
     # -- the wire -----------------------------------------------------------------------------------
 
@@ -189,20 +224,31 @@ class Platform:
         with urllib.request.urlopen(request, timeout=30) as response:
             assert response.status in (200, 202), response.status
 
-    # -- what the journal and the store say ---------------------------------------------------------
+    # -- what an operator sees (the API and /metrics: the same for every store) ---------------------
 
-    def _query(self, sql: str) -> list[Any]:
-        with contextlib.closing(sqlite3.connect(self.directory / "drexfy.sqlite", timeout=10)) as conn:
-            return conn.execute(sql).fetchall()
+    def gauges(self) -> dict[str, float]:
+        with urllib.request.urlopen(f"{self.base}/metrics", timeout=30) as response:
+            text = response.read().decode()
+        return {
+            line.split()[0]: float(line.split()[1])
+            for line in text.splitlines()
+            if line and not line.startswith("#") and "{" not in line.split()[0]
+        }
 
     def operation_in_flight(self) -> bool:
-        rows = self._query("SELECT COUNT(*) FROM journal WHERE status IN ('PREPARED', 'SUBMITTED')")
-        return bool(rows[0][0])
+        """A ledger operation claimed or signed and not confirmed: the moment to kill the worker."""
+        gauges = self.gauges()
+        return bool(
+            gauges.get("drexfy_ledger_unconfirmed_transactions") or gauges.get("drexfy_relayer_unsigned_claims")
+        )
 
-    def order_states(self) -> dict[str, tuple[str, str | None, int]]:
-        """Order id -> (status, reason, units)."""
-        rows = self._query("SELECT id, status, data FROM orders")
-        return {row[0]: (row[1], json.loads(row[2]).get("reason"), int(json.loads(row[2])["units"])) for row in rows}
+    def order_states(self, investors: list[str]) -> dict[str, tuple[str, str | None, int]]:
+        """Order id -> (status, reason, units), as the frontend reads them."""
+        states = {}
+        for investor_id in investors:
+            for order in self.api("GET", f"/api/v1/investors/{investor_id}/orders", "frontend")["items"]:
+                states[order["id"]] = (order["status"], order["reason"], int(order["units"]))
+        return states
 
 
 def _free_port() -> int:
@@ -316,12 +362,14 @@ def run_soak(directory: Path, config: SoakConfig) -> SoakReport:
                 halted = True
             else:
                 run.start_worker()
+        if config.hang_s:
+            run.hang_node(config.hang_s)
 
         # Recovery: every order ends; the longest time without a settlement is the stall.
         last_change, last_settled = time.monotonic(), -1
         deadline = time.monotonic() + config.settle_within_s
         while time.monotonic() < deadline:
-            states = run.order_states()
+            states = run.order_states(investors)
             settled = sum(1 for status, _, _ in states.values() if status == "SETTLED")
             if settled != last_settled:
                 now = time.monotonic()
@@ -331,7 +379,7 @@ def run_soak(directory: Path, config: SoakConfig) -> SoakReport:
             if all(status not in ("CREATED", "PAID") for status, _, _ in states.values()):
                 break
             time.sleep(0.2)
-        states = run.order_states()
+        states = run.order_states(investors)
         report.settled = sum(1 for status, _, _ in states.values() if status == "SETTLED")
         report.unfinished = sum(1 for status, _, _ in states.values() if status in ("CREATED", "PAID"))
         for status, reason, _ in states.values():

@@ -14,8 +14,9 @@ pytestmark = pytest.mark.anvil
 
 
 @pytest.mark.timeout(600)
-def test_paid_orders_settle_once_through_worker_kills_and_a_halted_chain(tmp_path: Path) -> None:
-    report = run_soak(tmp_path, SoakConfig(investors=3, orders_per_investor=2, kills=3))
+@pytest.mark.parametrize("store", ["sqlite", "dynamodb"])
+def test_paid_orders_settle_once_through_worker_kills_a_halted_and_a_hung_chain(tmp_path: Path, store: str) -> None:
+    report = run_soak(tmp_path, SoakConfig(investors=3, orders_per_investor=2, kills=3, store=store))
     print("\n".join(report.lines()))
     assert report.kills >= 2, "the faults did not happen"
     assert report.refunded == {}, report.lines()
