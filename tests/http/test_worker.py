@@ -371,3 +371,29 @@ async def test_an_order_held_by_a_dead_attempt_is_retried_at_the_lease_end_and_n
     # retried when the lease ends, not after a short backoff
     assert job.next_attempt_at is not None
     assert until <= job.next_attempt_at <= until + timedelta(seconds=1)
+
+
+async def test_a_transaction_not_included_yet_hands_the_slot_back_and_comes_again_after_a_block(api):
+    """A slow chain: the settlement's transaction is on the network but not in a block within the
+    receipt wait. The job gives its worker slot back and is due again one block later, however
+    many blocks that takes: a paid order is never dead-lettered for a slow chain."""
+    from drexfy.domain.errors import LedgerPending
+    from drexfy.entrypoints.runtime.settings import WorkerSettings
+    from drexfy.entrypoints.worker import Worker
+
+    worker = Worker(api.state.services, api.notifier, WorkerSettings(base_delay=0.001, max_delay=300, max_attempts=3))
+    order = await _paid_order(api, "slow@example.com", "SLOW1")
+    [job] = [m for m in await api.svc.store.inbox.list() if m.key == "payments:evt_SLOW1"]
+    for _ in range(5):  # beyond max_attempts
+        api.svc.ledger.inner.fail_next(LedgerPending("not included yet", retry_after_s=6.0))
+        await api.svc.store.inbox.retry_later(job.id, "test", api.svc.clock.now())
+        await worker.drain_inbox_once()
+    job = await api.svc.store.inbox.get(job.id)
+    assert job.status is MessageStatus.PENDING and job.attempts >= 5
+    assert job.next_attempt_at is not None
+    wait = (job.next_attempt_at - api.svc.clock.now()).total_seconds()
+    assert 5.0 <= wait <= 6.5, wait
+    await api.svc.store.inbox.retry_later(job.id, "test", api.svc.clock.now())
+    await worker.drain_inbox_once()  # included by now: it settles
+    _, got = await api.call("GET", f"/api/v1/orders/{order['id']}", "frontend")
+    assert got["status"] == "SETTLED"

@@ -116,6 +116,7 @@ class Platform:
             "DREXFY_LEDGER__EVM__RPC_URL": self.node.url,
             "DREXFY_LEDGER__EVM__CHAIN_ID": str(self.node.chain_id),
             "DREXFY_LEDGER__EVM__RECEIPT_TIMEOUT_S": str(config.receipt_timeout),
+            "DREXFY_LEDGER__EVM__BLOCK_TIME_S": str(config.block_time),
             "DREXFY_LEDGER__EVM__POLL_INTERVAL_S": "0.2",
             "DREXFY_LEDGER__EVM__KEEPER_GRACE_S": "2",
             "DREXFY_WORKER__LEDGER_KEEPER_EVERY": "1",
@@ -302,50 +303,54 @@ def onboard(run: Platform, n: int) -> list[str]:
     return ids
 
 
+def open_instrument(run: Platform) -> dict[str, Any]:
+    eur = {"currency": "EUR"}
+    instrument = run.api(
+        "POST",
+        "/api/v1/instruments",
+        "admin",
+        {
+            "symbol": "SOAK",
+            "name": "Soak SME pool",
+            "unit_price": {"minor": 10_000, **eur},
+            "total_units": 10_000_000,
+            "eligible": ["EU_ACCREDITED", "EU_NON_ACCREDITED"],
+            "min_ticket": {"minor": 10_000, **eur},
+            "max_ticket": {"minor": 100_000_000, **eur},
+        },
+    )
+    run.api("POST", f"/api/v1/instruments/{instrument['id']}/open", "admin")
+    return dict(instrument)
+
+
+def place_and_pay(run: Platform, investors: list[str], instrument_id: str, per_investor: int) -> list[dict[str, Any]]:
+    """Each investor orders `per_investor` times; then every order is paid by a signed webhook, an
+    investor's orders close together (their permits contend)."""
+    orders: list[dict[str, Any]] = []
+    for round_ in range(per_investor):
+        for investor_id in investors:
+            body = {"investor_id": investor_id, "instrument_id": instrument_id, "units": 1 + (round_ % 3)}
+            orders.append(run.api("POST", "/api/v1/orders", "investor", body, investor_id=investor_id))
+    secret = run.secrets["stripe_webhook_secret"]
+    for order in orders:
+        body = sandbox.stripe_event(
+            f"evt_{order['id']}",
+            "payment_intent.succeeded",
+            order_id=order["id"],
+            amount_minor=order["amount"]["minor"],
+        )
+        run.webhook("/webhooks/payments", body, sandbox.stripe_headers(body, secret))
+    return orders
+
+
 def run_soak(directory: Path, config: SoakConfig) -> SoakReport:
     started = time.monotonic()
     report = SoakReport()
     with platform(directory, config) as run:
         investors = onboard(run, config.investors)
-        eur = {"currency": "EUR"}
-        instrument = run.api(
-            "POST",
-            "/api/v1/instruments",
-            "admin",
-            {
-                "symbol": "SOAK",
-                "name": "Soak SME pool",
-                "unit_price": {"minor": 10_000, **eur},
-                "total_units": 1_000_000,
-                "eligible": ["EU_ACCREDITED", "EU_NON_ACCREDITED"],
-                "min_ticket": {"minor": 10_000, **eur},
-                "max_ticket": {"minor": 100_000_000, **eur},
-            },
-        )
-        run.api("POST", f"/api/v1/instruments/{instrument['id']}/open", "admin")
-        orders: list[dict[str, Any]] = []
-        for round_ in range(config.orders_per_investor):
-            for investor_id in investors:
-                units = 1 + (round_ % 3)
-                order = run.api(
-                    "POST",
-                    "/api/v1/orders",
-                    "investor",
-                    {"investor_id": investor_id, "instrument_id": instrument["id"], "units": units},
-                    investor_id=investor_id,
-                )
-                orders.append(order)
-        report.orders = len(orders)
-        secret = run.secrets["stripe_webhook_secret"]
-        for order in orders:  # every investor's orders are paid close together
-            body = sandbox.stripe_event(
-                f"evt_{order['id']}",
-                "payment_intent.succeeded",
-                order_id=order["id"],
-                amount_minor=order["amount"]["minor"],
-            )
-            run.webhook("/webhooks/payments", body, sandbox.stripe_headers(body, secret))
-        report.paid = len(orders)
+        instrument = open_instrument(run)
+        orders = place_and_pay(run, investors, instrument["id"], config.orders_per_investor)
+        report.orders = report.paid = len(orders)
 
         # Faults: kills timed on operations in flight, and one halt of the chain.
         halted = False

@@ -34,6 +34,7 @@ EXPECTED = {
     "InsufficientFunds": 422,
     "LedgerError": 502,
     "LedgerUnavailable": 503,
+    "LedgerPending": 503,
     "LedgerRejected": 502,
     "ComplianceRejected": 502,
     "OperationConflict": 409,

@@ -155,6 +155,17 @@ class LedgerUnavailable(LedgerError):
     transient = True
 
 
+class LedgerPending(LedgerUnavailable):
+    """The transaction is journalled and on the network, not included yet: nothing failed. Come back
+    after about `retry_after_s` (a block); the same call then finds it included."""
+
+    code = "ledger-pending"
+
+    def __init__(self, message: str = "", retry_after_s: float = 6.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class LedgerRejected(LedgerError):
     """The ledger rejected the operation (a revert or a failed transaction result)."""
 

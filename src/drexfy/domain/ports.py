@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -40,6 +41,13 @@ class LedgerResult:
     """What a ledger write left behind: the ids (hashes) of the transactions that carried it out."""
 
     tx_ids: tuple[str, ...] = ()
+
+
+#: How long a ledger write may wait for its transaction to be included before it hands back
+#: `LedgerPending` (seconds); None: the adapter's own receipt timeout. The worker sets a short wait
+#: for its jobs, so a slow chain does not hold its slots (the job comes back after a block); an
+#: operator's command or an API call waits for the result instead.
+LEDGER_WAIT: ContextVar[float | None] = ContextVar("drexfy_ledger_wait", default=None)
 
 
 @attrs.frozen

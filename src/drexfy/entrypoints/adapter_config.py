@@ -24,6 +24,7 @@ def evm_config(settings: Settings) -> EvmConfig:
         receipt_timeout_s=float(settings.get("ledger.evm.receipt_timeout_s")),
         poll_interval_s=float(settings.get("ledger.evm.poll_interval_s")),
         keeper_grace_s=float(settings.get("ledger.evm.keeper_grace_s")),
+        block_time_s=float(settings.get("ledger.evm.block_time_s")),
         # 0 means "automatic": the adapter's own default, which fits the contract's cap.
         batch_size=int(settings.get("processes.distribution_batch_size")) or DEFAULT_BATCH_SIZE,
     )

@@ -36,12 +36,15 @@ DEFAULTS: dict[str, Any] = {
             "deployment_file": "",
             "confirmations": 0,
             "max_fee_gwei": 200,
-            # How long one operation waits for its receipt before it is retried as a job (its
-            # transaction stays journalled), and how often it asks meanwhile.
+            # How long an API call or a command waits for its transaction to be included (the
+            # worker's jobs wait `worker.ledger_wait_s`), and how often it asks meanwhile.
             "receipt_timeout_s": 60.0,
             "poll_interval_s": 0.05,
             # The keeper spends a nonce claimed but left unsigned this long on a no-op.
             "keeper_grace_s": 10.0,
+            # The chain's block time: a job whose transaction is not included within the receipt
+            # timeout comes back after one block (Moonbeam: 6 s).
+            "block_time_s": 6.0,
         },
         "xrpl": {
             "rpc_url": "",
@@ -103,6 +106,9 @@ DEFAULTS: dict[str, Any] = {
         "reconcile_every": 3600.0,
         # The ledger keeper's pass (unsent nonces/sequences, re-broadcasts).
         "ledger_keeper_every": 5.0,
+        # How long a job waits for its ledger transaction to be included before it gives its slot
+        # back and comes again after a block: short, so the chain, not the slots, bounds settlement.
+        "ledger_wait_s": 1.0,
     },
     "http": {
         "host": "127.0.0.1",
@@ -282,6 +288,7 @@ def _validate(data: dict[str, Any]) -> None:
         ("ledger.evm.receipt_timeout_s", 0.1, 3600.0),
         ("ledger.evm.poll_interval_s", 0.01, 60.0),
         ("ledger.evm.keeper_grace_s", 1.0, 3600.0),
+        ("ledger.evm.block_time_s", 0.1, 600.0),
         ("http.ready_max_unconfirmed_s", 1.0, 86400.0),
         ("processes.settlement_lease_s", 1.0, 3600.0),
     ):

@@ -34,13 +34,14 @@ from drexfy.domain.errors import (
     DomainError,
     InvalidAmount,
     InvalidWebhook,
+    LedgerPending,
     NotFound,
     OperationConflict,
     SettlementInProgress,
     ValidationFailed,
 )
 from drexfy.domain.model import OrderStatus
-from drexfy.domain.ports import QueuedMessage
+from drexfy.domain.ports import LEDGER_WAIT, QueuedMessage
 from drexfy.domain.provider_events import AmlAlert, KycResult, PaymentEvent, PaymentEventKind
 from drexfy.entrypoints.runtime import messages
 from drexfy.entrypoints.runtime.logs import request_id_var
@@ -326,9 +327,11 @@ class Worker:
         # The webhook's request id follows its job into the worker's logs (end-to-end tracing).
         rid = message.payload.get("request_id")
         token = request_id_var.set(rid if isinstance(rid, str) else None)
+        waiting = LEDGER_WAIT.set(self.settings.ledger_wait_s)  # a slow chain must not hold the slot
         try:
             await self._process_message(message)
         finally:
+            LEDGER_WAIT.reset(waiting)
             request_id_var.reset(token)
 
     async def _process_message(self, message: QueuedMessage) -> None:
@@ -382,12 +385,15 @@ class Worker:
 
     async def _retry_or_dead(self, message: QueuedMessage, error: BaseException, *, queue: str = "inbox") -> None:
         limit = self.settings.max_attempts if queue == "inbox" else self.settings.max_notify_attempts
-        waiting = isinstance(error, SettlementInProgress)
+        waiting = isinstance(error, SettlementInProgress | LedgerPending)
         if message.attempts >= limit and not waiting:
             await self._dead(message, f"gave up after {message.attempts} attempts: {describe(error)}", queue=queue)
             return
         delay = backoff_delay(message.attempts, self.settings.base_delay, self.settings.max_delay, self._rng)
-        if isinstance(error, SettlementInProgress) and error.until is not None:
+        if isinstance(error, LedgerPending):
+            # Journalled and on the network: look again after about a block, never dead-letter.
+            delay = min(max(error.retry_after_s, self.settings.base_delay / 10), self.settings.max_delay)
+        elif isinstance(error, SettlementInProgress) and error.until is not None:
             # Another attempt holds the order (a worker that died leaves its lease to run out):
             # come back when the lease ends, and never dead-letter a paid order for waiting.
             lease_left = (error.until - self.svc.clock.now()).total_seconds()

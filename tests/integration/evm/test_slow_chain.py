@@ -211,3 +211,38 @@ async def test_health_shows_unconfirmed_transactions_and_unsigned_claims_on_a_st
     await quick.ledger.settle_purchase("settle:o21", purchase("o21", buyer, quick.instrument, 1))
     done = await quick.ledger.health()
     assert (done.unconfirmed, done.sequence_gap, done.unsigned_claims) == (0, 0, 0)
+
+
+async def test_a_job_hands_back_after_its_short_wait_and_an_operator_call_waits_longer(
+    env: Env,  # noqa: F811
+    anvil_node: AnvilNode,  # noqa: F811
+) -> None:
+    """The worker's jobs wait `LEDGER_WAIT` for inclusion and hand back `LedgerPending` with the
+    block time; an API call or a command (no LEDGER_WAIT) waits the adapter's receipt timeout."""
+    import time
+
+    from drexfy.domain.errors import LedgerPending
+    from drexfy.domain.ports import LEDGER_WAIT
+
+    config = attrs.evolve(env.config, receipt_timeout_s=2.0, block_time_s=6.0)
+    ledger = await build_evm_ledger(config, env.vault, env.store.journal)
+    buyer = await env.wallet("hal", EU_ACC)
+    try:
+        with not_mining(anvil_node):
+            token = LEDGER_WAIT.set(0.2)
+            started = time.monotonic()
+            try:
+                with pytest.raises(LedgerPending) as pending:
+                    await ledger.settle_purchase("settle:o30", purchase("o30", buyer, env.instrument, 1))
+            finally:
+                LEDGER_WAIT.reset(token)
+            assert time.monotonic() - started < 1.5 and pending.value.retry_after_s == 6.0
+            started = time.monotonic()
+            with pytest.raises(LedgerPending):  # no job context: the receipt timeout
+                await ledger.settle_purchase("settle:o30", purchase("o30", buyer, env.instrument, 1))
+            assert time.monotonic() - started >= 2.0
+            anvil_node.rpc("evm_mine")
+        await ledger.settle_purchase("settle:o30", purchase("o30", buyer, env.instrument, 1))
+        assert await ledger.units_of(env.instrument, buyer.address) == 1
+    finally:
+        await ledger.close()

@@ -25,9 +25,12 @@ class EvmConfig:
     - `max_fee_per_gas_wei`: EIP-1559 fee cap; a base fee above it makes writes fail as transient
       (LedgerUnavailable) instead of overpaying.
     - `priority_fee_wei`: the tip offered.
-    - `receipt_timeout_s`: how long one call waits for inclusion before reporting LedgerUnavailable
+    - `receipt_timeout_s`: how long one call waits for inclusion before reporting LedgerPending
       (the transaction stays journalled and a retry re-broadcasts it).
     - `poll_interval_s`: how often a waiting call asks for its receipt.
+    - `block_time_s`: the chain's block time (Moonbeam: 6 s). A worker job whose transaction is not
+      included within the worker's `ledger_wait_s` (`LEDGER_WAIT`) hands back `LedgerPending`, and
+      comes back after one block instead of holding a worker slot while the chain works.
     - `keeper_grace_s`: how long the keeper lets a claimed nonce stand unsigned before it spends
       it on a no-op, and a signed transaction unmined before it broadcasts it again.
     """
@@ -40,6 +43,7 @@ class EvmConfig:
     priority_fee_wei: int = 10**9
     receipt_timeout_s: float = 60.0
     poll_interval_s: float = 0.05
+    block_time_s: float = 6.0
     keeper_grace_s: float = 10.0
     #: Holders per Distribution batch (each batch is one transaction); the contract caps it too.
     batch_size: int = DEFAULT_BATCH_SIZE

@@ -47,8 +47,14 @@ from drexfy.adapters.evm.abi import COMPLIANCE_ERRORS
 from drexfy.adapters.evm.config import EvmConfig
 from drexfy.adapters.evm.errors import decode_revert, revert_data
 from drexfy.adapters.secp256k1 import evm_address
-from drexfy.domain.errors import ComplianceRejected, LedgerRejected, LedgerUnavailable, OperationConflict
-from drexfy.domain.ports import JournalEntry, JournalStatus, KeyVault, LedgerHealth, OperationJournal
+from drexfy.domain.errors import (
+    ComplianceRejected,
+    LedgerPending,
+    LedgerRejected,
+    LedgerUnavailable,
+    OperationConflict,
+)
+from drexfy.domain.ports import LEDGER_WAIT, JournalEntry, JournalStatus, KeyVault, LedgerHealth, OperationJournal
 
 LEDGER = "evm"
 _TRANSIENT = (OSError, TimeoutError, asyncio.TimeoutError, ConnectionError)
@@ -582,14 +588,23 @@ class Relayer:
                 return receipt
         return None
 
+    def _wait_s(self) -> float:
+        """How long this call may wait for inclusion: the caller's `LEDGER_WAIT` (the worker's short
+        one), else `receipt_timeout_s`."""
+        wait = LEDGER_WAIT.get()
+        return self.config.receipt_timeout_s if wait is None else wait
+
     async def _wait_receipt(self, entry: JournalEntry) -> Any:
-        deadline = time.monotonic() + self.config.receipt_timeout_s
+        deadline = time.monotonic() + self._wait_s()
         while True:
             receipt = await self._any_receipt(entry)
             if receipt is not None:
                 return receipt
             if time.monotonic() > deadline:
-                raise LedgerUnavailable(f"transaction {entry.tx_id} not included yet; it stays journalled")
+                raise LedgerPending(
+                    f"transaction {entry.tx_id} not included yet; it stays journalled",
+                    retry_after_s=self.config.block_time_s,
+                )
             await asyncio.sleep(self.config.poll_interval_s)
 
     async def _next_base_fee(self) -> int:
@@ -645,10 +660,13 @@ class Relayer:
         return stored
 
     async def _wait_confirmations(self, block: int) -> None:
-        deadline = time.monotonic() + self.config.receipt_timeout_s
+        deadline = time.monotonic() + self._wait_s()
         while await self.w3.eth.block_number - block + 1 < self.config.confirmations:
             if time.monotonic() > deadline:
-                raise LedgerUnavailable(f"block {block} has not reached {self.config.confirmations} confirmations")
+                raise LedgerPending(
+                    f"block {block} has not reached {self.config.confirmations} confirmations",
+                    retry_after_s=self.config.block_time_s,
+                )
             await asyncio.sleep(self.config.poll_interval_s)
 
     async def _revert_reason(self, entry: JournalEntry, block: int) -> LedgerRejected:

@@ -50,6 +50,9 @@ class WorkerSettings:
     #: How often the ledger keeper runs (`Ledger.maintain`: claimed nonces or sequences that were
     #: never sent are spent, unmined transactions broadcast again).
     ledger_keeper_every: float = 5.0
+    #: How long a job waits for its ledger transaction to be included before it hands its slot back
+    #: (`LedgerPending`) and is due again a block later.
+    ledger_wait_s: float = 1.0
 
 
 @attrs.frozen
