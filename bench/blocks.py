@@ -35,7 +35,9 @@ def _settled_blocks(directory: Path) -> list[int]:
 
 
 def run(investors: int, per_investor: int, block_time: float, directory: Path) -> dict[str, Any]:
-    config = SoakConfig(investors=investors, orders_per_investor=per_investor, kills=0, block_time=block_time)
+    config = SoakConfig(
+        investors=investors, orders_per_investor=per_investor, kills=0, block_time=block_time, receipt_timeout=60.0
+    )
     run = Platform(directory, config)
     run.env["DREXFY_LEDGER__EVM__BLOCK_TIME_S"] = str(block_time)
     started = time.monotonic()
