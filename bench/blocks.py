@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--investors", type=int, default=100)
     parser.add_argument("--orders", type=int, default=2, help="orders per investor")
     parser.add_argument("--block-time", type=float, default=6.0)
-    args = parser.parse_args(argv)
+    args = parser.parse_args([] if argv is None else argv)  # `make bench` calls main() with defaults
     with tempfile.TemporaryDirectory(prefix="drexfy-bench-blocks-") as directory:
         result = run(args.investors, args.orders, args.block_time, Path(directory))
     print(json.dumps(result, indent=2))
@@ -92,4 +92,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    import sys
+
+    raise SystemExit(main(sys.argv[1:]))

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-AREAS = ("gas", "http", "kms", "store", "xrpl")
+AREAS = ("gas", "http", "kms", "store", "xrpl", "blocks")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
