@@ -246,3 +246,34 @@ async def test_a_job_hands_back_after_its_short_wait_and_an_operator_call_waits_
         assert await ledger.units_of(env.instrument, buyer.address) == 1
     finally:
         await ledger.close()
+
+
+async def test_the_keeper_sends_again_what_a_node_forgot(env: Env, anvil_node: AnvilNode) -> None:  # noqa: F811
+    """A node restarted and lost its pool: the journalled transaction waits forever unless someone
+    broadcasts it again. The keeper does, for the oldest nonce of the account (the one the others
+    wait for), once it has waited past the grace period."""
+    from drexfy.domain.ports import LEDGER_WAIT
+
+    config = attrs.evolve(env.config, keeper_grace_s=0.1)
+    ledger = await build_evm_ledger(config, env.vault, env.store.journal)
+    buyer = await env.wallet("ida", EU_ACC)
+    try:
+        with not_mining(anvil_node):
+            token = LEDGER_WAIT.set(0.2)
+            try:
+                with pytest.raises(LedgerUnavailable):
+                    await ledger.settle_purchase("settle:o40", purchase("o40", buyer, env.instrument, 1))
+            finally:
+                LEDGER_WAIT.reset(token)
+            anvil_node.rpc("anvil_dropAllTransactions")  # the node forgot its queue
+            anvil_node.rpc("evm_mine")
+            assert await ledger.units_of(env.instrument, buyer.address) == 0
+            await asyncio.sleep(0.2)
+            await ledger.maintain()  # past the grace: broadcast again
+            anvil_node.rpc("evm_mine")
+        assert await ledger.units_of(env.instrument, buyer.address) == 1
+        await ledger.settle_purchase("settle:o40", purchase("o40", buyer, env.instrument, 1))
+        entry = await env.store.journal.get("settle:o40")
+        assert entry is not None and entry.status is JournalStatus.CONFIRMED
+    finally:
+        await ledger.close()

@@ -455,15 +455,25 @@ class Relayer:
           later transaction of the relayer in the node's queue. Once such a claim has been seen
           unsigned for `grace_s` (a live preparer signs within milliseconds) the nonce is spent on
           a journalled no-op; the operation itself prepares afresh on its next run.
-        - Signed transactions not mined after `grace_s` are broadcast again (a restarted node
-          forgets its queue); a mined gap filler hands its operation back.
+        - The oldest signed transaction of each account, if not mined after `grace_s`, is broadcast
+          again (a restarted node forgets its queue, and every later nonce waits for that one; the
+          others go out again with their own jobs, which come back every block): one request per
+          account and pass, not one per pending transaction. A mined gap filler hands its
+          operation back.
 
         Entries an operation of this process is driving right now are left to it. Failures are
         logged and tried again on the next pass."""
         now = time.monotonic()
         seen_unsigned: dict[str, float] = {}
         chain_next: dict[str, int] = {}
-        for entry in await self.journal.unfinished(LEDGER):
+        unfinished = await self.journal.unfinished(LEDGER)
+        oldest_signed: dict[str, JournalEntry] = {}
+        for entry in unfinished:
+            if entry.payload is not None and entry.account and not entry.result.get("filler"):
+                held = oldest_signed.get(entry.account)
+                if held is None or int(entry.sequence or 0) < int(held.sequence or 0):
+                    oldest_signed[entry.account] = entry
+        for entry in unfinished:
             lock = self._op_locks.get(entry.op_id)
             if lock is not None and lock.locked():
                 continue
@@ -476,7 +486,8 @@ class Relayer:
                     if now - first >= grace_s:
                         await self._fill_gap(entry, chain_next)
                 elif entry.result.get("gap") or (
-                    (datetime.now(UTC) - (entry.updated_at or entry.created_at)).total_seconds() >= grace_s
+                    oldest_signed.get(entry.account or "") is entry
+                    and (datetime.now(UTC) - (entry.updated_at or entry.created_at)).total_seconds() >= grace_s
                 ):
                     await self._keep_signed(entry)
             except (LedgerRejected, LedgerUnavailable, OperationConflict) as error:
