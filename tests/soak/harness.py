@@ -323,9 +323,12 @@ def open_instrument(run: Platform) -> dict[str, Any]:
     return dict(instrument)
 
 
-def place_and_pay(run: Platform, investors: list[str], instrument_id: str, per_investor: int) -> list[dict[str, Any]]:
+def place_and_pay(
+    run: Platform, investors: list[str], instrument_id: str, per_investor: int, note_block: bool = False
+) -> list[dict[str, Any]]:
     """Each investor orders `per_investor` times; then every order is paid by a signed webhook, an
-    investor's orders close together (their permits contend)."""
+    investor's orders close together (their permits contend). With `note_block`, each order records
+    the chain's block number when its payment webhook was accepted (`paid_at_block`)."""
     orders: list[dict[str, Any]] = []
     for round_ in range(per_investor):
         for investor_id in investors:
@@ -340,6 +343,8 @@ def place_and_pay(run: Platform, investors: list[str], instrument_id: str, per_i
             amount_minor=order["amount"]["minor"],
         )
         run.webhook("/webhooks/payments", body, sandbox.stripe_headers(body, secret))
+        if note_block:
+            order["paid_at_block"] = int(run.node.rpc("eth_blockNumber"), 16)
     return orders
 
 

@@ -108,7 +108,7 @@ DEFAULTS: dict[str, Any] = {
         "ledger_keeper_every": 5.0,
         # How long a job waits for its ledger transaction to be included before it gives its slot
         # back and comes again after a block: short, so the chain, not the slots, bounds settlement.
-        "ledger_wait_s": 1.0,
+        "ledger_wait_s": 0.2,
     },
     "http": {
         "host": "127.0.0.1",

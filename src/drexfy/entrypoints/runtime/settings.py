@@ -52,7 +52,7 @@ class WorkerSettings:
     ledger_keeper_every: float = 5.0
     #: How long a job waits for its ledger transaction to be included before it hands its slot back
     #: (`LedgerPending`) and is due again a block later.
-    ledger_wait_s: float = 1.0
+    ledger_wait_s: float = 0.2
 
 
 @attrs.frozen
