@@ -1,5 +1,5 @@
 """The relayer: one signed transaction per operation id, journalled before broadcast.
-(About 660 lines on purpose: every path that claims, signs, journals, replaces, fills or confirms a
+(About 720 lines on purpose: every path that claims, signs, journals, replaces, fills or confirms a
 nonce is here, so the invariant "every claimed nonce is sent exactly once" can be checked in one
 place; permits are in `permits.py`, the contracts' calls in `ledger.py`.)
 
