@@ -129,16 +129,28 @@ def repayment(repayment_id: str = "rep_1", **changes: object) -> Repayment:
         "principal": eur(5_000_01),
         "final": True,
         "created_at": T0,
-        "allocations": [
-            allocation("inv_1", AllocationStatus.PAID),
-            allocation("inv_2", AllocationStatus.HELD_BACK, batch=None, tx_ids=()),
-            allocation("inv_3", AllocationStatus.RELEASED, batch=2),
-        ],
         "status": RepaymentStatus.COMPLETED,
+        "holders": 3,
+        "paid_count": 1,
+        "held_back_count": 1,
+        "released_count": 1,
+        "paid_minor": 2 * 5_79,
+        "held_back_minor": 5_79,
+        "units_retired": 2,
+        "cursor": "inv_3",
         "next_batch": 3,
     }
     fields.update(changes)
     return Repayment(**fields)  # type: ignore[arg-type]
+
+
+def shares() -> list[Allocation]:
+    """The shares of `repayment()`: one paid, one held back, one released."""
+    return [
+        allocation("inv_1", AllocationStatus.PAID),
+        allocation("inv_2", AllocationStatus.HELD_BACK, batch=None, tx_ids=()),
+        allocation("inv_3", AllocationStatus.RELEASED, batch=2),
+    ]
 
 
 def withdrawal(withdrawal_id: str = "wd_1", **changes: object) -> Withdrawal:

@@ -29,6 +29,7 @@ from drexfy.domain.model import (
     InstrumentStatus,
     OrderStatus,
     Position,
+    RepaymentStatus,
     SettlementStep,
     Wallet,
     WithdrawalStatus,
@@ -514,12 +515,13 @@ async def test_a_position_cannot_go_negative(store: Store) -> None:
 
 
 async def test_repayments_by_instrument_and_held_back_for_an_investor(store: Store) -> None:
-    await add_all(
-        store,
-        b.repayment("rep_2", created_at=T0 + timedelta(days=30)),
-        b.repayment("rep_1"),
-        b.repayment("rep_x", instrument_id="ins_2", allocations=[b.allocation("inv_20", AllocationStatus.HELD_BACK)]),
-    )
+    async with store.unit_of_work() as uow:
+        await uow.repayments.add(b.repayment("rep_2", created_at=T0 + timedelta(days=30)), b.shares())
+        await uow.repayments.add(b.repayment("rep_1"), b.shares())
+        await uow.repayments.add(
+            b.repayment("rep_x", instrument_id="ins_2"), [b.allocation("inv_20", AllocationStatus.HELD_BACK)]
+        )
+        await uow.commit()
     async with store.unit_of_work() as uow:
         assert [r.id for r in await uow.repayments.by_instrument("ins_1")] == ["rep_1", "rep_2"]
         assert [r.id for r in await uow.repayments.held_back_for("inv_2")] == ["rep_1", "rep_2"]
@@ -529,15 +531,55 @@ async def test_repayments_by_instrument_and_held_back_for_an_investor(store: Sto
         assert await uow.repayments.held_back_for("inv_3") == []
 
         rep = await uow.repayments.get("rep_1")
-        rep.mark_paid("inv_2", ("0xrel",), T0)  # released on unblock
-        await uow.repayments.save(rep)
+        share = await uow.repayments.allocation("rep_1", "inv_2")
+        rep.mark_paid(share, ("0xrel",), T0)  # released on unblock
+        await uow.repayments.save(rep, [share])
         await uow.commit()
 
     async with store.unit_of_work() as uow:
         assert [r.id for r in await uow.repayments.held_back_for("inv_2")] == ["rep_2"]
         released = await uow.repayments.get("rep_1")
-    assert released.allocation_for("inv_2").status is AllocationStatus.RELEASED
+        stored = await uow.repayments.allocation("rep_1", "inv_2")
+    assert stored.status is AllocationStatus.RELEASED and stored.tx_ids == ("0xrel",)
     assert released == rep
+    assert (released.held_back_count, released.released_count, released.held_back_minor) == (0, 2, 0)
+
+
+async def test_a_repayments_shares_round_trip_and_page_in_investor_order(store: Store) -> None:
+    shares = [b.allocation(f"inv_{i:03d}", units_held=i + 1) for i in range(25)]
+    async with store.unit_of_work() as uow:
+        await uow.repayments.add(b.repayment("rep_p"), list(reversed(shares)))
+        await uow.commit()
+    async with store.unit_of_work() as uow:
+        first = await uow.repayments.allocations("rep_p", limit=10)
+        second = await uow.repayments.allocations("rep_p", after=first[-1].investor_id, limit=10)
+        window = await uow.repayments.allocations("rep_p", after="inv_003", upto="inv_006")
+        rest = await uow.repayments.allocations("rep_p", after="inv_019", limit=100)
+        assert await uow.repayments.allocation("rep_p", "inv_007") == shares[7]
+        with pytest.raises(RepaymentNotFound):
+            await uow.repayments.allocation("rep_p", "inv_999")
+        assert await uow.repayments.allocations("rep_nope") == []
+    assert first + second + rest == shares
+    assert [a.investor_id for a in window] == ["inv_004", "inv_005", "inv_006"]
+
+
+async def test_a_repayment_saved_by_someone_else_does_not_write_its_shares(store: Store) -> None:
+    async with store.unit_of_work() as uow:
+        await uow.repayments.add(b.repayment("rep_c", status=RepaymentStatus.DISTRIBUTING), [b.allocation("inv_1")])
+        await uow.commit()
+    async with store.unit_of_work() as uow:
+        mine = await uow.repayments.get("rep_c")
+    async with store.unit_of_work() as uow:
+        theirs = await uow.repayments.get("rep_c")
+        await uow.repayments.save(theirs)
+        await uow.commit()
+    share = b.allocation("inv_1", AllocationStatus.PAID, tx_ids=("0xmine",))
+    with pytest.raises(Conflict):
+        async with store.unit_of_work() as uow:
+            await uow.repayments.save(mine, [share])
+            await uow.commit()
+    async with store.unit_of_work() as uow:
+        assert (await uow.repayments.allocation("rep_c", "inv_1")).tx_ids == ("0xcc",)
 
 
 async def test_withdrawals_by_investor(store: Store) -> None:

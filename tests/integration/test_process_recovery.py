@@ -22,7 +22,7 @@ from drexfy.adapters.system import UuidIds
 from drexfy.domain import processes as p
 from drexfy.domain.classification import Classification
 from drexfy.domain.errors import LedgerUnavailable, ProviderError, SettlementInProgress
-from drexfy.domain.model import AllocationStatus, InvestorKind, KycStatus, OrderStatus
+from drexfy.domain.model import AllocationStatus, InvestorKind, KycStatus, OrderStatus, RepaymentStatus
 from drexfy.domain.provider_events import AmlAlert, KycResult, PaymentEvent, PaymentEventKind
 from tests.support.scenarios import buy, eur, instrument, onboard, pay
 
@@ -143,9 +143,12 @@ async def test_a_repayment_interrupted_between_batches_resumes_without_paying_tw
         await p.trigger_repayment(svc, p.TriggerRepayment(ins, "2026-11", eur("60.00"), eur("0.00")))
     async with svc.store.unit_of_work() as uow:
         (repayment,) = await uow.repayments.by_instrument(ins)
-    assert all(a.status is AllocationStatus.PENDING for a in repayment.allocations)
+    assert repayment.pending == 5 and repayment.open_batch == 0
     done = await p.continue_repayment(svc, repayment.id)
-    assert all(a.status is AllocationStatus.PAID for a in done.allocations)
+    async with svc.store.unit_of_work() as uow:
+        shares = await uow.repayments.allocations(repayment.id)
+    assert len(shares) == 5 and all(a.status is AllocationStatus.PAID for a in shares)
+    assert (done.paid_count, done.pending, done.status) == (5, 0, RepaymentStatus.COMPLETED)
     # five holders in batches of two: three distributions, the first not repeated after the crash
     assert sum(1 for _, what in svc.ledger.transactions if what.startswith("distribute")) == 3
     paid = 0

@@ -144,16 +144,21 @@ def test_an_instrument_opens_only_once_issued_and_matures_only_from_repaying():
 
 def test_repayment_completes_when_nothing_is_pending_and_counts_held_back_apart():
     r = Repayment("r1", "x1", "2026-11", eur(300), eur(0), False, NOW)
-    r.allocations = [
-        Allocation("a", "0xa", 1, eur(100), eur(0), 0),
-        Allocation("b", "0xb", 2, eur(200), eur(0), 0),
-    ]
-    r.hold_back("b", NOW)
+    a = Allocation("a", 1, eur(100), eur(0), 0)
+    b = Allocation("b", 2, eur(200), eur(0), 0)
+    r.snapshot(2)
+    r.hold_back(b, NOW)
     assert not r.complete_if_done(NOW)
-    r.mark_paid("a", ("0x1",), NOW)
+    r.open("a")
+    r.mark_paid(a, ("0x1",), NOW)
+    assert not r.complete_if_done(NOW)  # its batch is still open
+    r.close_batch()
     assert r.complete_if_done(NOW)
     assert (r.paid, r.held_back) == (eur(100), eur(200))
-    r.mark_paid("b", ("0x2",), NOW)
-    assert r.allocation_for("b").status is AllocationStatus.RELEASED
+    r.mark_paid(b, ("0x2",), NOW)
+    assert b.status is AllocationStatus.RELEASED
+    assert (r.paid, r.held_back, r.counts()[AllocationStatus.RELEASED]) == (eur(300), eur(0), 1)
     with pytest.raises(IllegalTransition):
-        r.mark_paid("b", (), NOW)
+        r.mark_paid(b, (), NOW)
+    with pytest.raises(IllegalTransition):
+        r.snapshot(3)

@@ -396,10 +396,11 @@ class AllocationStatus(enum.Enum):
 
 @attrs.define
 class Allocation:
-    """One holder's share of a repayment round."""
+    """One holder's share of a repayment round. Allocations are stored as rows of their own (a
+    repayment to 100,000 holders does not fit one record); the `Repayment` keeps their running
+    totals, and every change to an allocation is saved together with its repayment."""
 
     investor_id: str
-    wallet_address: str
     units_held: int
     interest: Money
     principal: Money
@@ -409,6 +410,8 @@ class Allocation:
     #: The ledger batch this share is paid in; fixed before the batch is sent, so a retry sends the
     #: same batch under the same operation id.
     batch: int | None = None
+    #: The wallet paid, recorded when the share is put in a batch (empty until then).
+    wallet_address: str = ""
 
     @property
     def amount(self) -> Money:
@@ -417,7 +420,12 @@ class Allocation:
 
 @attrs.define
 class Repayment:
-    """A repayment round of one instrument: interest and principal for a period, pro rata by units."""
+    """A repayment round of one instrument: interest and principal for a period, pro rata by units.
+
+    The holders' shares (`Allocation`) are stored beside it, in investor-id order. The repayment
+    keeps their running totals and where the paying stands: `cursor` is the last investor id put in
+    a batch, and the open batch (if any) covers the ids after `batch_from` up to `batch_to`. One
+    batch is open at a time, so a retry finds exactly the members it sent."""
 
     id: str
     instrument_id: str
@@ -426,8 +434,19 @@ class Repayment:
     principal: Money
     final: bool
     created_at: datetime
-    allocations: list[Allocation] = attrs.field(factory=list)
     status: RepaymentStatus = RepaymentStatus.DISTRIBUTING
+    holders: int = 0
+    pending: int = 0
+    paid_count: int = 0
+    held_back_count: int = 0
+    released_count: int = 0
+    paid_minor: int = 0
+    held_back_minor: int = 0
+    units_retired: int = 0
+    cursor: str = ""
+    open_batch: int | None = None
+    batch_from: str = ""
+    batch_to: str = ""
     next_batch: int = 0
     version: int = 0
     events: list[ev.DomainEvent] = attrs.field(factory=list, eq=False, repr=False)
@@ -436,72 +455,94 @@ class Repayment:
     def total(self) -> Money:
         return self.interest + self.principal
 
-    def allocation_for(self, investor_id: str) -> Allocation:
-        for allocation in self.allocations:
-            if allocation.investor_id == investor_id:
-                return allocation
-        raise KeyError(investor_id)
-
     @property
     def paid(self) -> Money:
-        return _sum(
-            (a.amount for a in self.allocations if a.status in (AllocationStatus.PAID, AllocationStatus.RELEASED)),
-            self.interest.currency,
-        )
+        """Paid to holders so far (in batches, and held-back shares released later)."""
+        return Money(self.paid_minor, self.interest.currency)
 
     @property
     def held_back(self) -> Money:
-        return _sum(
-            (a.amount for a in self.allocations if a.status is AllocationStatus.HELD_BACK), self.interest.currency
-        )
+        return Money(self.held_back_minor, self.interest.currency)
 
-    def mark_paid(self, investor_id: str, tx_ids: tuple[str, ...], now: datetime) -> None:
-        allocation = self.allocation_for(investor_id)
+    def counts(self) -> dict[AllocationStatus, int]:
+        return {
+            AllocationStatus.PENDING: self.pending,
+            AllocationStatus.PAID: self.paid_count,
+            AllocationStatus.HELD_BACK: self.held_back_count,
+            AllocationStatus.RELEASED: self.released_count,
+        }
+
+    def snapshot(self, holders: int) -> None:
+        """This round pays `holders` shares, all PENDING."""
+        if self.holders:
+            raise IllegalTransition(f"repayment {self.id} already has its holders")
+        self.holders = self.pending = holders
+
+    def open(self, batch_to: str) -> int:
+        """Open the next batch: the shares after the cursor up to `batch_to` (investor ids)."""
+        if self.open_batch is not None:
+            raise IllegalTransition(f"batch {self.open_batch} of repayment {self.id} is still open")
+        self.open_batch, self.batch_from, self.batch_to = self.next_batch, self.cursor, batch_to
+        self.next_batch += 1
+        self.cursor = batch_to
+        return self.open_batch
+
+    def skip_to(self, investor_id: str) -> None:
+        """Move the cursor past shares settled without a batch (held back)."""
+        self.cursor = max(self.cursor, investor_id)
+
+    def close_batch(self) -> None:
+        self.open_batch = None
+
+    def mark_paid(self, allocation: Allocation, tx_ids: tuple[str, ...], now: datetime) -> None:
         if allocation.status is AllocationStatus.PENDING:
             allocation.status = AllocationStatus.PAID
+            self.pending -= 1
+            self.paid_count += 1
         elif allocation.status is AllocationStatus.HELD_BACK:
             allocation.status = AllocationStatus.RELEASED
+            self.held_back_count -= 1
+            self.held_back_minor -= allocation.amount.minor
+            self.released_count += 1
         else:
-            raise IllegalTransition(f"allocation of {investor_id} is already {allocation.status.value}")
+            raise IllegalTransition(f"allocation of {allocation.investor_id} is already {allocation.status.value}")
+        self.paid_minor += allocation.amount.minor
+        self.units_retired += allocation.units_retired
         allocation.tx_ids = tx_ids
         self.events.append(
             ev.RepaymentPaid(
-                self.instrument_id, now, self.id, investor_id, allocation.amount.minor, allocation.units_retired, tx_ids
+                self.instrument_id,
+                now,
+                self.id,
+                allocation.investor_id,
+                allocation.amount.minor,
+                allocation.units_retired,
+                tx_ids,
             )
         )
 
-    def hold_back(self, investor_id: str, now: datetime) -> None:
-        allocation = self.allocation_for(investor_id)
+    def hold_back(self, allocation: Allocation, now: datetime) -> None:
         if allocation.status is not AllocationStatus.PENDING:
-            raise IllegalTransition(f"allocation of {investor_id} is already {allocation.status.value}")
+            raise IllegalTransition(f"allocation of {allocation.investor_id} is already {allocation.status.value}")
         allocation.status = AllocationStatus.HELD_BACK
         allocation.batch = None
-        self.events.append(ev.RepaymentHeldBack(self.instrument_id, now, self.id, investor_id, allocation.amount.minor))
+        self.pending -= 1
+        self.held_back_count += 1
+        self.held_back_minor += allocation.amount.minor
+        self.events.append(
+            ev.RepaymentHeldBack(self.instrument_id, now, self.id, allocation.investor_id, allocation.amount.minor)
+        )
 
     def complete_if_done(self, now: datetime) -> bool:
-        if self.status is RepaymentStatus.COMPLETED:
-            return False
-        if any(a.status is AllocationStatus.PENDING for a in self.allocations):
+        if self.status is RepaymentStatus.COMPLETED or self.pending or self.open_batch is not None:
             return False
         self.status = RepaymentStatus.COMPLETED
         self.events.append(
             ev.RepaymentDistributed(
-                self.id,
-                now,
-                self.instrument_id,
-                self.paid.minor,
-                self.held_back.minor,
-                sum(a.units_retired for a in self.allocations if a.status is not AllocationStatus.HELD_BACK),
+                self.id, now, self.instrument_id, self.paid.minor, self.held_back.minor, self.units_retired
             )
         )
         return True
-
-
-def _sum(amounts: object, currency: str) -> Money:
-    total = Money.zero(currency)
-    for amount in amounts:  # type: ignore[attr-defined]
-        total = total + amount
-    return total
 
 
 class WithdrawalStatus(enum.Enum):

@@ -20,6 +20,7 @@ import attrs
 from drexfy.domain.classification import Classification
 from drexfy.domain.events import DomainEvent
 from drexfy.domain.model import (
+    Allocation,
     Instrument,
     Investor,
     Order,
@@ -428,9 +429,25 @@ class PositionRepository(Protocol):
 
 
 class RepaymentRepository(Protocol):
-    async def add(self, repayment: Repayment) -> None: ...
+    """Repayments and their holders' shares. Shares are rows of their own, in investor-id order;
+    they are written only together with their repayment (`add`, `save`), whose version guards them."""
+
+    async def add(self, repayment: Repayment, allocations: Sequence[Allocation] = ()) -> None:
+        """Store a new repayment and its shares (any number: 100,000 holders fit)."""
+        ...
+
     async def get(self, repayment_id: str) -> Repayment: ...
-    async def save(self, repayment: Repayment) -> None: ...
+    async def save(self, repayment: Repayment, allocations: Sequence[Allocation] = ()) -> None:
+        """Save the repayment (version-checked) and the shares it changed, together."""
+        ...
+
+    async def allocation(self, repayment_id: str, investor_id: str) -> Allocation: ...
+    async def allocations(
+        self, repayment_id: str, *, after: str = "", upto: str | None = None, limit: int = 1000
+    ) -> list[Allocation]:
+        """Shares in investor-id order: ids after `after` and up to `upto` (inclusive), at most `limit`."""
+        ...
+
     async def by_instrument(self, instrument_id: str) -> list[Repayment]: ...
     async def held_back_for(self, investor_id: str) -> list[Repayment]:
         """Repayments with an allocation HELD_BACK for this investor."""

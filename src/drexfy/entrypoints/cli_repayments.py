@@ -48,10 +48,8 @@ def register(subparsers: Any) -> None:
 
 def progress_line(repayment: Repayment) -> str:
     """One line: a bar of the holders settled (paid or held back), and the counts."""
-    counts = {s: 0 for s in AllocationStatus}
-    for allocation in repayment.allocations:
-        counts[allocation.status] += 1
-    total = len(repayment.allocations)
+    counts = repayment.counts()
+    total = repayment.holders
     settled = total - counts[AllocationStatus.PENDING]
     filled = BAR_WIDTH * settled // total if total else BAR_WIDTH
     percent = 100 * settled // total if total else 100
@@ -100,9 +98,7 @@ async def _trigger(args: argparse.Namespace, out: TextIO) -> int:
             print(f"repayments trigger: {error.message}", file=sys.stderr)
             return 2
         await queue_repayment(services, repayment.id)
-        print(
-            f"repayment {repayment.id} started for {len(repayment.allocations)} holder(s); the worker pays it", file=out
-        )
+        print(f"repayment {repayment.id} started for {repayment.holders} holder(s); the worker pays it", file=out)
         if args.wait:
             await _follow(services, repayment.id, out)
         else:

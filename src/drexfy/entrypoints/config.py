@@ -130,8 +130,10 @@ DEFAULTS: dict[str, Any] = {
     },
 }
 
-#: Largest repayment batch whose unit of work fits one DynamoDB transaction (100 items).
-MAX_DYNAMODB_BATCH = 90
+#: Largest repayment batch whose unit of work fits one DynamoDB transaction (100 items): each member
+#: changes its share's row and, when units retire, its position (2 items), beside the repayment and
+#: the instrument.
+MAX_DYNAMODB_BATCH = 45
 DEFAULT_BATCH = 200
 
 CHOICES = {

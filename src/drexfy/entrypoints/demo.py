@@ -20,6 +20,7 @@ from drexfy.domain import processes as p
 from drexfy.domain.classification import Classification
 from drexfy.domain.errors import DomainError, NotEligible
 from drexfy.domain.model import (
+    Allocation,
     AllocationStatus,
     Instrument,
     InstrumentStatus,
@@ -29,6 +30,7 @@ from drexfy.domain.model import (
     Wallet,
 )
 from drexfy.domain.money import Money
+from drexfy.domain.processes import queries as q
 from drexfy.domain.provider_events import AmlAlert, KycResult, PaymentEvent, PaymentEventKind
 from drexfy.entrypoints.config import load_settings
 from drexfy.entrypoints.container import build_container
@@ -128,22 +130,26 @@ class Demo:
         self.check(held[0] == held[1], f"{name}: store says {held[0]} units, ledger says {held[1]}")
         self.say(f"  paid -> settled in tx {_short(order.tx_ids)}; {name} holds {held[1]} {symbol} on chain")
 
-    async def repay(self, symbol: str, period: str, interest: str, principal: str, final: bool = False) -> Any:
+    async def repay(
+        self, symbol: str, period: str, interest: str, principal: str, final: bool = False
+    ) -> dict[str, Allocation]:
+        """Run the repayment and print each holder's share; the shares by investor id."""
         repayment = await p.trigger_repayment(
             self.svc, p.TriggerRepayment(self.ids[symbol], period, _eur(interest), _eur(principal), final)
         )
+        shares = (await q.repayment_allocations(self.svc, repayment.id, limit=500)).items
         self.check(
-            sum(a.amount.minor for a in repayment.allocations) == repayment.total.minor,
+            sum(a.amount.minor for a in shares) == repayment.total.minor,
             "allocations do not sum to the amount",
         )
-        for allocation in repayment.allocations:
+        for allocation in shares:
             name = next(n for n, i in self.ids.items() if i == allocation.investor_id)
             self.say(
                 f"{name:<6} {allocation.units_held:>5} units  interest {allocation.interest}  principal "
                 f"{allocation.principal}  retires {allocation.units_retired:>3}  {allocation.status.value:<9} "
                 f"tx {_short(allocation.tx_ids)}"
             )
-        return repayment
+        return {a.investor_id: a for a in shares}
 
     async def run(self) -> None:
         svc = self.svc
@@ -212,7 +218,7 @@ class Demo:
 
         self.step("Monthly repayment of SMEA26 (2026-11): interest 1,234.56 EUR, principal 3,400.00 EUR")
         first = await self.repay("SMEA26", "2026-11", "1234.56", "3400.00")
-        self.check(all(a.status is AllocationStatus.PAID for a in first.allocations), "every share should be paid")
+        self.check(all(a.status is AllocationStatus.PAID for a in first.values()), "every share should be paid")
 
         self.step("AML monitoring flags Carla: blocked, SANCTIONED on chain, wallet frozen")
         carla = await p.handle_aml_alert(
@@ -232,7 +238,7 @@ class Demo:
 
         self.step("Repayment of SMEA26 (2026-12) while Carla is blocked: her share is held back")
         second = await self.repay("SMEA26", "2026-12", "1100.00", "0.00")
-        held = second.allocation_for(self.ids["Carla"])
+        held = second[self.ids["Carla"]]
         self.check(held.status is AllocationStatus.HELD_BACK, "Carla's share was not held back")
         carla_before = await self.balance("Carla")
 

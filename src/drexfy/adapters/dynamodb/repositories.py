@@ -6,7 +6,7 @@ stays together, so an access pattern is changed in one file; each repository is 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +34,7 @@ from drexfy.domain.errors import (
 )
 from drexfy.domain.model import (
     COMMITTED_ORDER_STATES,
+    Allocation,
     AllocationStatus,
     Instrument,
     Investor,
@@ -491,7 +492,10 @@ class DynamoPositions(_Repo):
 
 
 class DynamoRepayments(_Aggregates):
-    """Held-back allocations get a pointer item HELD#<investor> / <repayment id>, kept in step."""
+    """A repayment's shares are items `ALLOC#<repayment id>` / `<investor id>` (so a page of them is
+    one Query in investor-id order); a held-back share also has a pointer item
+    `HELD#<investor id>` / `<repayment id>`, kept in step. A new repayment's shares are written in
+    bulk before its transaction (`uow.bulk`): any number of holders fit."""
 
     prefix, cls, kind, not_found = "REP", Repayment, "repayment", RepaymentNotFound
 
@@ -503,20 +507,72 @@ class DynamoRepayments(_Aggregates):
         }
 
     @staticmethod
-    def _held(repayment: Repayment | None) -> set[str]:
-        if repayment is None:
-            return set()
-        return {a.investor_id for a in repayment.allocations if a.status is AllocationStatus.HELD_BACK}
+    def _row(repayment_id: str, allocation: Allocation) -> Item:
+        return {
+            "PK": f"ALLOC#{repayment_id}",
+            "SK": allocation.investor_id,
+            "type": "allocation",
+            "status": allocation.status.value,
+            "data": dumps(to_dict(allocation)),
+        }
 
-    async def extra_writes(self, repayment: Repayment, before: Item | None) -> None:
-        old = self._held(None if before is None else self.load(before))
-        new = self._held(repayment)
-        for investor_id in old - new:
-            self.uow.write(f"HELD#{investor_id}", repayment.id).delete = True
-        for investor_id in new - old:
-            write = self.uow.write(f"HELD#{investor_id}", repayment.id)
+    def _load_allocation(self, item: Item) -> Allocation:
+        return from_dict(Allocation, loads(item["data"]))
+
+    async def add(self, repayment: Repayment, allocations: Sequence[Allocation] = ()) -> None:
+        await super().add(repayment)
+        self.uow.bulk(self._row(repayment.id, a) for a in allocations)
+        for allocation in allocations:
+            self._held(repayment.id, allocation)
+
+    async def save(self, repayment: Repayment, allocations: Sequence[Allocation] = ()) -> None:
+        await super().save(repayment)
+        for allocation in allocations:
+            write = self.uow.write(f"ALLOC#{repayment.id}", allocation.investor_id)
             write.delete = False
-            write.put = {"PK": f"HELD#{investor_id}", "SK": repayment.id, "type": "holdback"}
+            write.put = self._row(repayment.id, allocation)
+            self._held(repayment.id, allocation)
+
+    def _held(self, repayment_id: str, allocation: Allocation) -> None:
+        """Keep the investor's HELD# pointer in step with the share's status."""
+        if allocation.status is AllocationStatus.HELD_BACK:
+            write = self.uow.write(f"HELD#{allocation.investor_id}", repayment_id)
+            write.delete = False
+            write.put = {"PK": f"HELD#{allocation.investor_id}", "SK": repayment_id, "type": "holdback"}
+        elif allocation.status is AllocationStatus.RELEASED:
+            write = self.uow.write(f"HELD#{allocation.investor_id}", repayment_id)
+            write.put = None
+            write.delete = True
+
+    async def allocation(self, repayment_id: str, investor_id: str) -> Allocation:
+        item = await self.uow.current(f"ALLOC#{repayment_id}", investor_id)
+        if item is None:
+            raise RepaymentNotFound(f"repayment {repayment_id} has no share for {investor_id}")
+        return self._load_allocation(item)
+
+    async def allocations(
+        self, repayment_id: str, *, after: str = "", upto: str | None = None, limit: int = 1000
+    ) -> list[Allocation]:
+        partition = f"ALLOC#{repayment_id}"
+        values: Item = {":p": partition}
+        if after and upto is not None:
+            condition, values[":a"], values[":u"] = "#a_PK = :p AND #a_SK BETWEEN :a AND :u", after, upto
+        elif after:
+            condition, values[":a"] = "#a_PK = :p AND #a_SK > :a", after
+        elif upto is not None:
+            condition, values[":u"] = "#a_PK = :p AND #a_SK <= :u", upto
+        else:
+            condition = "#a_PK = :p"
+        # BETWEEN includes `after`; ask for one more and drop it.
+        items = await self.table.query_items(condition, values, limit=limit + 1)
+        out = []
+        for item in items:
+            if item["SK"] == after:
+                continue
+            current = self.uow.overlay(item, item["PK"], item["SK"])
+            if current is not None:
+                out.append(self._load_allocation(current))
+        return out[:limit]
 
     async def by_instrument(self, instrument_id: str) -> list[Repayment]:
         return await self.query("#a_GSI1PK = :p", {":p": f"INSREP#{instrument_id}"}, "GSI1")
@@ -528,7 +584,7 @@ class DynamoRepayments(_Aggregates):
             if self.uow.overlay(pointer, pointer["PK"], pointer["SK"]) is None:
                 continue
             repayment = await self.find(str(pointer["SK"]))
-            if repayment is not None and investor_id in self._held(repayment):
+            if repayment is not None:
                 found.append(repayment)
         found.sort(key=lambda r: (r.created_at, r.id))
         return found

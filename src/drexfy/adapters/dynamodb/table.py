@@ -3,8 +3,9 @@ failure translated (StoreUnavailable after botocore's bounded retries), paginati
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -12,12 +13,15 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from drexfy.adapters.aws import call, error_code
 from drexfy.adapters.dynamodb.errors import translate
+from drexfy.domain.errors import StoreUnavailable
 
 _ser = TypeSerializer()
 _de = TypeDeserializer()
 _NAME = re.compile(r"#a_(\w+)")
 
 Item = dict[str, Any]
+BATCH_WRITE_ITEMS = 25
+BATCH_WRITE_ATTEMPTS = 8
 
 
 def to_av(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -202,6 +206,24 @@ class Table:
         if token:
             kwargs["ClientRequestToken"] = token
         await self._call("transact_write_items", "TransactWriteItems", **kwargs)
+
+    async def batch_write(self, puts: Sequence[Item] = (), deletes: Sequence[tuple[str, str]] = ()) -> None:
+        """Unconditional puts and deletes, 25 per BatchWriteItem (DynamoDB's limit), unprocessed items
+        resent with backoff. Not atomic: for rows that are invisible until a transaction commits."""
+        requests: list[dict[str, Any]] = [{"PutRequest": {"Item": to_av(item)}} for item in puts]
+        requests += [{"DeleteRequest": {"Key": key(pk, sk)}} for pk, sk in deletes]
+        for start in range(0, len(requests), BATCH_WRITE_ITEMS):
+            chunk = requests[start : start + BATCH_WRITE_ITEMS]
+            for attempt in range(BATCH_WRITE_ATTEMPTS):
+                response = await self._call("batch_write_item", "BatchWriteItem", RequestItems={self.name: chunk})
+                chunk = response.get("UnprocessedItems", {}).get(self.name, [])
+                if not chunk:
+                    break
+                await asyncio.sleep(min(0.05 * 2**attempt, 2.0))
+            else:
+                raise StoreUnavailable(
+                    f"DynamoDB left {len(chunk)} items unprocessed after {BATCH_WRITE_ATTEMPTS} attempts"
+                )
 
     async def describe(self) -> None:
         await self._call("describe_table", "DescribeTable", TableName=self.name)

@@ -181,6 +181,8 @@ class DynamoUnitOfWork:
         self.table: Table = store.table
         self._writes: dict[Key, Write] = {}
         self._events: list[tuple[str, DomainEvent]] = []
+        #: Rows too many for a transaction, written before it (`bulk`).
+        self._bulk: list[Item] = []
         #: Reservations applied at once (reserve_units); undone if the unit ends without commit.
         self._reservations: list[tuple[str, int]] = []
         self._entered = False
@@ -203,6 +205,7 @@ class DynamoUnitOfWork:
     ) -> None:
         self._writes.clear()
         self._events.clear()
+        self._bulk.clear()
         self._entered = False
         reservations, self._reservations = self._reservations, []
         for instrument_id, units in reservations:
@@ -255,6 +258,15 @@ class DynamoUnitOfWork:
             return pending.apply(None)
         return self.overlay(await self.table.get(pk, sk), pk, sk)
 
+    def bulk(self, items: Iterable[Item]) -> None:
+        """Rows that only become reachable through an item this unit of work adds (a repayment's
+        shares under its new id): written with BatchWriteItem just before the transaction, so any
+        number fit. If the transaction then fails they stay behind under an id that never committed,
+        which no read reaches. (They are not deleted: a commit whose answer was lost may have
+        succeeded, and deleting would then destroy a committed repayment's shares.)"""
+        self._check()
+        self._bulk.extend(items)
+
     def collect(self, events: Iterable[DomainEvent]) -> None:
         for event in events:
             self._events.append((new_sortable_id("evt"), event))
@@ -299,11 +311,17 @@ class DynamoUnitOfWork:
         self._check()
         writes = list(self._writes.values())
         events = self._event_writes(self.now())
+        bulk, self._bulk = self._bulk, []
         self._writes.clear()
         self._events.clear()
         if not writes and not events:
             self._reservations.clear()
             return
+        if bulk:
+            await self.table.batch_write(puts=bulk)
+        await self._commit(writes, events)
+
+    async def _commit(self, writes: list[Write], events: list[Write]) -> None:
         business = [w for w in writes if w.business]
         rest = [w for w in writes if not w.business] + events
         if len(business) + len(rest) <= MAX_TRANSACTION_ITEMS:

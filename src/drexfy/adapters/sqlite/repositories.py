@@ -35,7 +35,7 @@ from drexfy.domain.events import DomainEvent
 from drexfy.domain.model import (
     COMMITTED_ORDER_STATES,
     RESERVING,
-    AllocationStatus,
+    Allocation,
     Instrument,
     Investor,
     Order,
@@ -508,19 +508,21 @@ def _repayment(row: Any) -> Repayment:
     return repayment
 
 
-def _write_holdbacks(conn: Conn, repayment: Repayment) -> None:
-    conn.execute("DELETE FROM repayment_holdbacks WHERE repayment_id = ?", (repayment.id,))
-    held = sorted({a.investor_id for a in repayment.allocations if a.status is AllocationStatus.HELD_BACK})
-    conn.executemany(
-        "INSERT INTO repayment_holdbacks (investor_id, repayment_id) VALUES (?, ?)",
-        [(investor_id, repayment.id) for investor_id in held],
-    )
+def _allocation(row: Any) -> Allocation:
+    return from_dict(Allocation, loads(row[0]))
 
 
 class SqliteRepayments(_Aggregates[Repayment]):
+    """Repayments, and their shares as rows of `repayment_allocations` written in the same
+    transaction as the repayment (the repayment's version guards them)."""
+
     TABLE = "repayments"
     COLUMNS = ("instrument_id", "created_at")
     _SELECT = "SELECT data, version FROM repayments"
+
+    def __init__(self, uow: SqliteUnitOfWork) -> None:
+        super().__init__(uow)
+        self._rows: Sequence[Allocation] = ()
 
     def columns(self, repayment: Repayment) -> tuple[Any, ...]:
         return (repayment.instrument_id, format_timestamp(repayment.created_at))
@@ -529,13 +531,55 @@ class SqliteRepayments(_Aggregates[Repayment]):
         return RepaymentNotFound(f"no repayment {repayment_id}")
 
     def also(self, conn: Conn, repayment: Repayment) -> None:
-        _write_holdbacks(conn, repayment)
+        conn.executemany(
+            "INSERT INTO repayment_allocations (repayment_id, investor_id, status, data) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (repayment_id, investor_id) DO UPDATE SET status = excluded.status, data = excluded.data",
+            [(repayment.id, a.investor_id, a.status.value, dumps(to_dict(a))) for a in self._rows],
+        )
+
+    async def add(self, repayment: Repayment, allocations: Sequence[Allocation] = ()) -> None:
+        self._rows = allocations
+        try:
+            await super().add(repayment)
+        finally:
+            self._rows = ()
+
+    async def save(self, repayment: Repayment, allocations: Sequence[Allocation] = ()) -> None:
+        self._rows = allocations
+        try:
+            await super().save(repayment)
+        finally:
+            self._rows = ()
 
     async def get(self, repayment_id: str) -> Repayment:
         row = await self._run(lambda conn: conn.execute(f"{self._SELECT} WHERE id = ?", (repayment_id,)).fetchone())
         if row is None:
             raise RepaymentNotFound(f"no repayment {repayment_id}")
         return _repayment(row)
+
+    async def allocation(self, repayment_id: str, investor_id: str) -> Allocation:
+        row = await self._run(
+            lambda conn: conn.execute(
+                "SELECT data FROM repayment_allocations WHERE repayment_id = ? AND investor_id = ?",
+                (repayment_id, investor_id),
+            ).fetchone()
+        )
+        if row is None:
+            raise RepaymentNotFound(f"repayment {repayment_id} has no share for {investor_id}")
+        return _allocation(row)
+
+    async def allocations(
+        self, repayment_id: str, *, after: str = "", upto: str | None = None, limit: int = 1000
+    ) -> list[Allocation]:
+        bound, params = ("AND investor_id <= ?", (upto,)) if upto is not None else ("", ())
+        rows = await self._run(
+            lambda conn: conn.execute(
+                "SELECT data FROM repayment_allocations WHERE repayment_id = ? AND investor_id > ?"  # noqa: S608
+                f" {bound} ORDER BY investor_id LIMIT ?",
+                (repayment_id, after, *params, limit),
+            ).fetchall()
+        )
+        return [_allocation(row) for row in rows]
 
     async def by_instrument(self, instrument_id: str) -> list[Repayment]:
         rows = await self._run(
@@ -548,8 +592,8 @@ class SqliteRepayments(_Aggregates[Repayment]):
     async def held_back_for(self, investor_id: str) -> list[Repayment]:
         rows = await self._run(
             lambda conn: conn.execute(
-                "SELECT r.data, r.version FROM repayment_holdbacks h JOIN repayments r ON r.id = h.repayment_id"
-                " WHERE h.investor_id = ? ORDER BY r.created_at, r.id",
+                "SELECT r.data, r.version FROM repayment_allocations a JOIN repayments r ON r.id = a.repayment_id"
+                " WHERE a.investor_id = ? AND a.status = 'HELD_BACK' ORDER BY r.created_at, r.id",
                 (investor_id,),
             ).fetchall()
         )

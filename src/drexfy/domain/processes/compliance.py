@@ -172,7 +172,7 @@ async def release_held_back(svc: Services, investor_id: str) -> list[Repayment]:
     for repayment in repayments:
         async with svc.store.unit_of_work() as uow:
             instrument = await uow.instruments.get(repayment.instrument_id)
-        allocation = repayment.allocation_for(investor_id)
+            allocation = await uow.repayments.allocation(repayment.id, investor_id)
         assert instrument.ledger_ref is not None
         tx_ids: tuple[str, ...] = ()
         if allocation.amount.is_positive() or allocation.units_retired:
@@ -187,13 +187,13 @@ async def release_held_back(svc: Services, investor_id: str) -> list[Repayment]:
             uow: UnitOfWork, repayment_id: str = repayment.id, tx_ids: tuple[str, ...] = tx_ids
         ) -> Repayment:
             fresh = await uow.repayments.get(repayment_id)
-            share = fresh.allocation_for(investor_id)
+            share = await uow.repayments.allocation(repayment_id, investor_id)
             if share.status is AllocationStatus.HELD_BACK:
-                fresh.mark_paid(investor_id, tx_ids, svc.clock.now())
+                fresh.mark_paid(share, tx_ids, svc.clock.now())
                 if share.units_retired:
                     await uow.positions.add_units(investor_id, fresh.instrument_id, -share.units_retired)
                     await uow.instruments.retire_units(fresh.instrument_id, share.units_retired)
-                await uow.repayments.save(fresh)
+                await uow.repayments.save(fresh, [share])
             return fresh
 
         released.append(await in_uow(svc, work))

@@ -9,7 +9,16 @@ from typing import Generic, TypeVar
 import attrs
 
 from drexfy.domain.errors import NotFound, RepaymentNotFound
-from drexfy.domain.model import ComplianceState, Instrument, Investor, KycStatus, Order, OrderStatus, Repayment
+from drexfy.domain.model import (
+    Allocation,
+    ComplianceState,
+    Instrument,
+    Investor,
+    KycStatus,
+    Order,
+    OrderStatus,
+    Repayment,
+)
 from drexfy.domain.ports import StoredEvent
 from drexfy.domain.processes.base import Services
 
@@ -96,6 +105,21 @@ async def get_repayment(svc: Services, repayment_id: str) -> Repayment:
             return await uow.repayments.get(repayment_id)
     except NotFound:
         raise RepaymentNotFound("No such repayment.") from None
+
+
+async def repayment_allocations(
+    svc: Services, repayment_id: str, *, after: str | None = None, limit: int = 100
+) -> Page[Allocation]:
+    """A page of the repayment's shares in investor-id order (`next` only when more follow)."""
+    async with svc.store.unit_of_work() as uow:
+        try:
+            await uow.repayments.get(repayment_id)
+        except NotFound:
+            raise RepaymentNotFound("No such repayment.") from None
+        items = await uow.repayments.allocations(repayment_id, after=after or "", limit=limit + 1)
+    more = len(items) > limit
+    items = items[:limit]
+    return Page(items, items[-1].investor_id if more else None)
 
 
 @attrs.frozen

@@ -41,7 +41,7 @@ async def investor_view(svc: Services, investor_id: str) -> InvestorView:
             holdings.append(Holding(instrument.id, instrument.symbol, position.units))
         held = []
         for repayment in await uow.repayments.held_back_for(investor_id):
-            share = repayment.allocation_for(investor_id)
+            share = await uow.repayments.allocation(repayment.id, investor_id)
             held.append(HeldBackShare(repayment.id, repayment.instrument_id, share.amount))
     return InvestorView(investor, tuple(holdings), tuple(held))
 

@@ -25,6 +25,9 @@ from drexfy.domain.ports import Payout, UnitOfWork
 from drexfy.domain.processes.base import Services, in_uow
 from drexfy.domain.processes.withdrawal import Withdraw, withdraw
 
+#: Shares read per query when walking a repayment's holders.
+PAGE = 1000
+
 
 @attrs.frozen
 class TriggerRepayment:
@@ -103,82 +106,50 @@ async def start_repayment(svc: Services, cmd: TriggerRepayment) -> Repayment:
             final=cmd.final,
             created_at=now,
         )
-        for position in holders:
-            investor = await uow.investors.get(position.investor_id)
-            assert investor.wallet is not None
-            repayment.allocations.append(
-                Allocation(
-                    investor_id=investor.id,
-                    wallet_address=investor.wallet.address,
-                    units_held=position.units,
-                    interest=Money(interest[investor.id], instrument.currency),
-                    principal=Money(principal[investor.id], instrument.currency),
-                    units_retired=retired[investor.id],
-                )
+        # Shares only: wallets are read and blocked holders held back batch by batch
+        # (`continue_repayment`), so the snapshot of 100,000 holders is one write, not 100,000 reads.
+        allocations = [
+            Allocation(
+                investor_id=p.investor_id,
+                units_held=p.units,
+                interest=Money(interest[p.investor_id], instrument.currency),
+                principal=Money(principal[p.investor_id], instrument.currency),
+                units_retired=retired[p.investor_id],
             )
+            for p in holders
+        ]
+        repayment.snapshot(len(allocations))
         repayment.events.append(
             ev.RepaymentStarted(
                 repayment.id, now, instrument.id, cmd.interest.minor, cmd.principal.minor, cmd.final, len(holders)
             )
         )
-        for allocation in repayment.allocations:
-            investor = await uow.investors.get(allocation.investor_id)
-            if investor.is_blocked:
-                repayment.hold_back(investor.id, now)
         if instrument.status is not InstrumentStatus.REPAYING:
             instrument.start_repaying(now)
             await uow.instruments.save(instrument)
-        await uow.repayments.add(repayment)
+        await uow.repayments.add(repayment, allocations)
         return repayment
 
     return await in_uow(svc, snapshot)
 
 
 async def continue_repayment(svc: Services, repayment_id: str) -> Repayment:
-    """Pay the pending shares batch by batch. A batch's members and operation id are fixed in the
-    store before the ledger sees it, so a retry resends the same batch and never pays twice; after a
-    refusal the batch only loses its blocked members (see `_hold_back_refused`)."""
+    """Pay the pending shares batch by batch, in investor-id order. A batch's members and operation
+    id are fixed in the store before the ledger sees it, so a retry resends the same batch and never
+    pays twice; after a refusal the batch only loses its blocked members (see `_hold_back_refused`)."""
     batch_size = max(1, svc.settings.distribution_batch_size)
     while True:
-
-        async def next_batch(uow: UnitOfWork) -> tuple[int, list[Allocation]] | None:
-            repayment = await uow.repayments.get(repayment_id)
-            assigned = [
-                a for a in repayment.allocations if a.status is AllocationStatus.PENDING and a.batch is not None
-            ]
-            if assigned:
-                batch = min(a.batch for a in assigned if a.batch is not None)
-                return batch, [a for a in assigned if a.batch == batch]
-            unassigned = sorted(
-                (a for a in repayment.allocations if a.status is AllocationStatus.PENDING), key=lambda a: a.investor_id
-            )
-            if not unassigned:
-                return None
-            now = svc.clock.now()
-            chosen: list[Allocation] = []
-            for allocation in unassigned:
-                investor = await uow.investors.get(allocation.investor_id)
-                if investor.is_blocked:
-                    repayment.hold_back(investor.id, now)  # never pay into a frozen wallet
-                elif len(chosen) < batch_size:
-                    chosen.append(allocation)
-            batch = repayment.next_batch
-            repayment.next_batch += 1
-            for allocation in chosen:
-                allocation.batch = batch
-            await uow.repayments.save(repayment)
-            return batch, chosen
-
-        found = await in_uow(svc, next_batch)
+        found = await in_uow(svc, lambda uow: _next_batch(svc, uow, repayment_id, batch_size))
         if found is None:
             break
         batch, members = found
-        if members:
-            try:
-                await _pay_batch(svc, repayment_id, batch, members)
-            except ComplianceRejected as refused:
-                if not await _hold_back_refused(svc, repayment_id, batch, refused.party):
-                    raise
+        if batch is None:
+            continue  # only held back shares this round
+        try:
+            await _pay_batch(svc, repayment_id, batch, members)
+        except ComplianceRejected as refused:
+            if not await _hold_back_refused(svc, repayment_id, batch, refused.party):
+                raise
 
     async def finish(uow: UnitOfWork) -> Repayment:
         repayment = await uow.repayments.get(repayment_id)
@@ -193,6 +164,64 @@ async def continue_repayment(svc: Services, repayment_id: str) -> Repayment:
     repayment = await in_uow(svc, finish)
     await _auto_cashout(svc, repayment)
     return repayment
+
+
+async def _open_members(uow: UnitOfWork, repayment: Repayment) -> list[Allocation]:
+    """The pending members of the repayment's open batch."""
+    found: list[Allocation] = []
+    after = repayment.batch_from
+    while True:
+        page = await uow.repayments.allocations(repayment.id, after=after, upto=repayment.batch_to, limit=PAGE)
+        found += [a for a in page if a.batch == repayment.open_batch and a.status is AllocationStatus.PENDING]
+        if len(page) < PAGE:
+            return found
+        after = page[-1].investor_id
+
+
+async def _next_batch(
+    svc: Services, uow: UnitOfWork, repayment_id: str, batch_size: int
+) -> tuple[int | None, list[Allocation]] | None:
+    """The open batch if there is one; else the next `batch_size` payable shares after the cursor,
+    fixed as a new batch, blocked holders' shares held back on the way (never pay into a frozen
+    wallet). None when nothing is left; (None, []) when this round only held shares back."""
+    repayment = await uow.repayments.get(repayment_id)
+    if repayment.open_batch is not None:
+        return repayment.open_batch, await _open_members(uow, repayment)
+    now = svc.clock.now()
+    chosen: list[Allocation] = []
+    held: list[Allocation] = []
+    scanned = repayment.cursor
+    # A share held back writes two records (share and pointer): keep the unit of work within the
+    # batch's size, which the store can write at once.
+    while len(chosen) + 2 * len(held) < batch_size:
+        page = await uow.repayments.allocations(repayment_id, after=scanned, limit=batch_size)
+        if not page:
+            break
+        for allocation in page:
+            scanned = allocation.investor_id
+            if allocation.status is not AllocationStatus.PENDING or allocation.batch is not None:
+                continue
+            investor = await uow.investors.get(allocation.investor_id)
+            if investor.is_blocked:
+                repayment.hold_back(allocation, now)
+                held.append(allocation)
+            else:
+                assert investor.wallet is not None, "a holder has a wallet"
+                allocation.wallet_address = investor.wallet.address
+                chosen.append(allocation)
+            if len(chosen) + 2 * len(held) >= batch_size:
+                break
+    if not chosen:
+        if not held:
+            return None
+        repayment.skip_to(scanned)
+        await uow.repayments.save(repayment, held)
+        return None, []
+    batch = repayment.open(scanned)
+    for allocation in chosen:
+        allocation.batch = batch
+    await uow.repayments.save(repayment, chosen + held)
+    return batch, chosen
 
 
 async def _pay_batch(svc: Services, repayment_id: str, batch: int, members: list[Allocation]) -> None:
@@ -213,18 +242,19 @@ async def _pay_batch(svc: Services, repayment_id: str, batch: int, members: list
 
     async def record(uow: UnitOfWork) -> None:
         fresh = await uow.repayments.get(repayment_id)
+        if fresh.open_batch != batch:
+            return  # recorded already (a retry after the commit)
         retired = 0
-        for allocation in fresh.allocations:
-            if allocation.batch == batch and allocation.status is AllocationStatus.PENDING:
-                fresh.mark_paid(allocation.investor_id, tx_ids, svc.clock.now())
-                if allocation.units_retired:
-                    await uow.positions.add_units(
-                        allocation.investor_id, fresh.instrument_id, -allocation.units_retired
-                    )
-                    retired += allocation.units_retired
+        paid = await _open_members(uow, fresh)
+        for allocation in paid:
+            fresh.mark_paid(allocation, tx_ids, svc.clock.now())
+            if allocation.units_retired:
+                await uow.positions.add_units(allocation.investor_id, fresh.instrument_id, -allocation.units_retired)
+                retired += allocation.units_retired
         if retired:
             await uow.instruments.retire_units(fresh.instrument_id, retired)
-        await uow.repayments.save(fresh)
+        fresh.close_batch()
+        await uow.repayments.save(fresh, paid)
 
     await in_uow(svc, record)
 
@@ -241,33 +271,46 @@ async def _hold_back_refused(svc: Services, repayment_id: str, batch: int, party
 
     async def work(uow: UnitOfWork) -> bool:
         repayment = await uow.repayments.get(repayment_id)
-        held_any = False
-        for allocation in repayment.allocations:
-            if allocation.batch == batch and allocation.status is AllocationStatus.PENDING:
-                investor = await uow.investors.get(allocation.investor_id)
-                refused = party is None or (
-                    investor.wallet is not None and investor.wallet.address.lower() == party.lower()
-                )
-                if refused and investor.is_blocked:
-                    repayment.hold_back(investor.id, svc.clock.now())
-                    held_any = True
-        if held_any:
-            await uow.repayments.save(repayment)
-        return held_any
+        if repayment.open_batch != batch:
+            return False
+        held = []
+        for allocation in await _open_members(uow, repayment):
+            investor = await uow.investors.get(allocation.investor_id)
+            refused = party is None or (
+                investor.wallet is not None and investor.wallet.address.lower() == party.lower()
+            )
+            if refused and investor.is_blocked:
+                repayment.hold_back(allocation, svc.clock.now())
+                held.append(allocation)
+        if held:
+            # A batch left empty is closed by its next attempt, which sends nothing.
+            await uow.repayments.save(repayment, held)
+        return bool(held)
 
     return await in_uow(svc, work)
 
 
 async def _auto_cashout(svc: Services, repayment: Repayment) -> None:
     """Investors who chose automatic cash-out have what they were paid burned right away."""
-    for allocation in repayment.allocations:
-        if allocation.status is not AllocationStatus.PAID or not allocation.amount.is_positive():
-            continue
-        async with svc.store.unit_of_work() as uow:
-            investor = await uow.investors.get(allocation.investor_id)
-        if investor.auto_cashout and not investor.is_blocked:
-            await withdraw(
-                svc,
-                Withdraw(investor.id, allocation.amount, automatic=True),
-                withdrawal_id=f"wd-auto-{repayment.id}-{investor.id}",
-            )
+    after = ""
+    while True:
+        page = await _page(svc, repayment.id, after)
+        if not page:
+            return
+        after = page[-1].investor_id
+        for allocation in page:
+            if allocation.status is not AllocationStatus.PAID or not allocation.amount.is_positive():
+                continue
+            async with svc.store.unit_of_work() as uow:
+                investor = await uow.investors.get(allocation.investor_id)
+            if investor.auto_cashout and not investor.is_blocked:
+                await withdraw(
+                    svc,
+                    Withdraw(investor.id, allocation.amount, automatic=True),
+                    withdrawal_id=f"wd-auto-{repayment.id}-{investor.id}",
+                )
+
+
+async def _page(svc: Services, repayment_id: str, after: str) -> list[Allocation]:
+    async with svc.store.unit_of_work() as uow:
+        return await uow.repayments.allocations(repayment_id, after=after, limit=PAGE)

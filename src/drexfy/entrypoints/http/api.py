@@ -248,6 +248,13 @@ async def get_repayment(call: Call) -> Reply:
     return 200, views.repayment(await q.get_repayment(call.svc, call.param("repayment_id")))
 
 
+async def list_allocations(call: Call) -> Reply:
+    page = await q.repayment_allocations(
+        call.svc, call.param("repayment_id"), after=call.request.query.get("after"), limit=_limit(call.request)
+    )
+    return 200, {"items": [views.allocation(a) for a in page.items], "next": page.next}
+
+
 # ------------------------------------------------------------------------------------------------
 # Compliance and withdrawals
 # ------------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from drexfy.domain.model import Instrument, Investor, Order, Repayment, Withdrawal
+from drexfy.domain.model import Allocation, Instrument, Investor, Order, Repayment, Withdrawal
 from drexfy.domain.money import Money
 from drexfy.domain.ports import QueuedMessage
 from drexfy.domain.processes import InvestorView, Reconciliation
@@ -97,9 +97,7 @@ def order(o: Order) -> dict[str, Any]:
 
 
 def repayment(r: Repayment) -> dict[str, Any]:
-    counts: dict[str, int] = {}
-    for a in r.allocations:
-        counts[a.status.value] = counts.get(a.status.value, 0) + 1
+    """A repayment and its progress; its shares are paged at `.../allocations`."""
     return {
         "id": r.id,
         "instrument_id": r.instrument_id,
@@ -110,19 +108,19 @@ def repayment(r: Repayment) -> dict[str, Any]:
         "status": r.status.value,
         "paid": money(r.paid),
         "held_back": money(r.held_back),
-        "progress": {"holders": len(r.allocations), **counts},
-        "allocations": [
-            {
-                "investor_id": a.investor_id,
-                "units_held": a.units_held,
-                "amount": money(a.amount),
-                "units_retired": a.units_retired,
-                "status": a.status.value,
-                "tx_ids": list(a.tx_ids),
-            }
-            for a in r.allocations
-        ],
+        "progress": {"holders": r.holders, **{s.value: n for s, n in r.counts().items() if n}},
         "created_at": _ts(r.created_at),
+    }
+
+
+def allocation(a: Allocation) -> dict[str, Any]:
+    return {
+        "investor_id": a.investor_id,
+        "units_held": a.units_held,
+        "amount": money(a.amount),
+        "units_retired": a.units_retired,
+        "status": a.status.value,
+        "tx_ids": list(a.tx_ids),
     }
 
 
