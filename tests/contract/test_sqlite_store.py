@@ -266,3 +266,67 @@ async def test_a_transaction_aborted_under_the_unit_of_work_is_not_continued(tmp
             assert await fresh.investors.find("inv_b") is None
     finally:
         await store.close()
+
+
+async def test_migration_4_moves_the_shares_of_existing_repayments_to_rows(tmp_path: Path) -> None:
+    """A database written before shares had rows of their own: its repayments keep every share, the
+    running totals are computed, and a batch that was assigned but not paid stays open."""
+    from drexfy.adapters.serialization import dumps, to_dict
+    from drexfy.adapters.sqlite.db import _statements as statements
+    from drexfy.domain.model import AllocationStatus, RepaymentStatus
+
+    path = tmp_path / "legacy.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute(
+        "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    for version, name, sql in _migrations()[:3]:
+        for statement in statements(sql):
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_version VALUES (?, ?, '2026-01-01T00:00:00Z')", (version, name))
+    legacy = to_dict(b.repayment("rep_old", status=RepaymentStatus.DISTRIBUTING))
+    for field in (
+        "holders",
+        "pending",
+        "paid_count",
+        "held_back_count",
+        "released_count",
+        "paid_minor",
+        "held_back_minor",
+        "units_retired",
+        "cursor",
+        "open_batch",
+        "batch_from",
+        "batch_to",
+    ):
+        legacy.pop(field)
+    shares = [
+        b.allocation("inv_1", AllocationStatus.PAID, batch=0),
+        b.allocation("inv_2", AllocationStatus.HELD_BACK, batch=None, tx_ids=()),
+        b.allocation("inv_3", AllocationStatus.PENDING, batch=1, tx_ids=()),
+        b.allocation("inv_4", AllocationStatus.PENDING, batch=1, tx_ids=()),
+        b.allocation("inv_5", AllocationStatus.PENDING, batch=None, tx_ids=()),
+    ]
+    legacy["allocations"] = [to_dict(a) for a in shares]
+    conn.execute(
+        "INSERT INTO repayments (id, version, instrument_id, created_at, data) VALUES (?, 3, 'ins_1', ?, ?)",
+        ("rep_old", "2026-11-01T00:00:00Z", dumps(legacy)),
+    )
+    conn.execute("INSERT INTO repayment_holdbacks (investor_id, repayment_id) VALUES ('inv_2', 'rep_old')")
+    conn.close()
+
+    store = await open_sqlite_store(str(path))
+    try:
+        assert await store.schema_version() == len(_migrations())
+        async with store.unit_of_work() as uow:
+            repayment = await uow.repayments.get("rep_old")
+            rows = await uow.repayments.allocations("rep_old")
+            held = await uow.repayments.held_back_for("inv_2")
+    finally:
+        await store.close()
+    assert rows == shares
+    assert [r.id for r in held] == ["rep_old"]
+    assert (repayment.holders, repayment.pending, repayment.paid_count, repayment.held_back_count) == (5, 3, 1, 1)
+    assert (repayment.paid_minor, repayment.held_back_minor, repayment.units_retired) == (5_79, 5_79, 1)
+    assert (repayment.open_batch, repayment.batch_to, repayment.cursor) == (1, "inv_4", "inv_4")
+    assert repayment.version == 3

@@ -1,4 +1,4 @@
-"""Start `moto_server` with two corrections that make it behave like AWS where our tests depend on it.
+"""Start `moto_server` with corrections that make it behave like AWS where our tests depend on it.
 
 1. Requests are applied one at a time. moto's server is threaded and its backends take no locks, so
    two concurrent conditional writes can both pass their condition (we saw a queue message claimed
@@ -12,6 +12,13 @@ SHA-256(digest). Real AWS KMS signs the digest as given. The signer vault must s
 XRPL digests are not SHA-256 of anything we could send), so the tests run moto with this patch; the HTTP
 round trip, key storage and everything else stay moto's. If moto learns DIGEST, `_moto_honours_digest`
 turns the patch off by itself.
+
+3. A DynamoDB transaction backs up the items it touches, not the whole table. moto 5 deep-copies
+   the whole table for every item of a TransactWriteItems, to roll back when a condition cancels
+   it: a 90-item transaction on a table of 10,000 items took seconds and tripped botocore's read
+   timeout (which then resent a commit that had happened). The items a transaction names are the
+   only ones it can change, so restoring those is the same rollback; the contract tests of
+   cancelled transactions (nothing written) run against this.
 
 Usage: python tests/support/moto_launcher.py -H 127.0.0.1 -p PORT (same options as moto_server).
 """
@@ -81,9 +88,67 @@ def _serialise_requests() -> None:
     server.run_simple = run_simple
 
 
+def _back_up_touched_items_only() -> None:
+    import copy
+
+    from moto.dynamodb import models
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    original = models.DynamoDBBackend.transact_write_items
+
+    class _NoTableCopy:
+        """`copy` while a transaction runs: its whole-table backups become no-ops (ours is finer)."""
+
+        def deepcopy(self, obj: Any, *args: Any, **kwargs: Any) -> Any:
+            return obj if isinstance(obj, models.Table) else copy.deepcopy(obj, *args, **kwargs)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(copy, name)
+
+    def _key(table: Any, op: dict[str, Any]) -> tuple[Any, Any]:
+        source = op.get("Key") or op.get("Item") or {}
+        hash_value = DynamoType(source[table.hash_key_attr])
+        range_value = DynamoType(source[table.range_key_attr]) if table.has_range_key else None
+        return hash_value, range_value
+
+    def transact_write_items(self: Any, transact_items: Any) -> Any:
+        backups = []
+        for entry in transact_items:
+            op = next(iter(entry.values()))
+            table = self.tables.get(op.get("TableName"))
+            if table is None:
+                continue
+            try:
+                hash_value, range_value = _key(table, op)
+            except KeyError:
+                continue  # malformed: moto refuses it before changing anything
+            before = table.get_item(hash_value, range_value)
+            backups.append((table, hash_value, range_value, copy.deepcopy(before)))
+        # Requests are serialised (see `_serialise_requests`), so swapping the module's `copy` is safe.
+        models.copy = _NoTableCopy()  # type: ignore[assignment]
+        try:
+            return original(self, transact_items)
+        except BaseException:
+            for table, hash_value, range_value, before in reversed(backups):
+                if range_value is None:
+                    table.items.pop(hash_value, None)
+                    if before is not None:
+                        table.items[hash_value] = before
+                else:
+                    table.items[hash_value].pop(range_value, None)
+                    if before is not None:
+                        table.items[hash_value][range_value] = before
+            raise
+        finally:
+            models.copy = copy
+
+    models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
 def main() -> int:
     _serialise_requests()
     _patch_digest_signing()
+    _back_up_touched_items_only()
     from moto.server import main as moto_main
 
     sys.argv[0] = "moto_server"

@@ -212,6 +212,21 @@ class DynamoInvestors(_Aggregates):
         old_address = old.wallet.address if old and old.wallet else None
         await self._pointer("ADDRESS", address, old_address, investor.id)
 
+    async def get_many(self, investor_ids: Sequence[str]) -> dict[str, Investor]:
+        keys = [(self.pk(i), "A") for i in dict.fromkeys(investor_ids)]
+        items = {(str(i["PK"]), str(i["SK"])): i for i in await self.table.batch_get(keys)}
+        found: dict[str, Investor] = {}
+        for pk, sk in keys:
+            pending = self.uow.pending(pk, sk)
+            if pending is not None and (pending.put is not None or pending.delete):
+                current = pending.apply(None)
+            else:
+                current = self.uow.overlay(items.get((pk, sk)), pk, sk)
+            if current is not None:
+                investor = self.load(current)
+                found[investor.id] = investor
+        return found
+
     async def get_by_applicant(self, applicant_id: str) -> Investor:
         found = await self._by_pointer("APPLICANT", applicant_id)
         if found is None or found.applicant_id != applicant_id:

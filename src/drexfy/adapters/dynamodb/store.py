@@ -25,6 +25,7 @@ from drexfy.adapters.dynamodb.queue import DynamoQueue
 from drexfy.adapters.dynamodb.schema import create_table
 from drexfy.adapters.dynamodb.table import Item, Table
 from drexfy.adapters.dynamodb.uow import DynamoUnitOfWork, Write
+from drexfy.adapters.dynamodb.upgrade import upgrade
 from drexfy.adapters.serialization import dumps, loads
 from drexfy.adapters.system import SystemClock
 from drexfy.domain.errors import DomainError
@@ -80,8 +81,13 @@ class EventBatches:
         batch = await self.table.get(pk)
         if batch is None:
             return
-        for item in loads(batch["items"]):
-            await self.table.put(item, "attribute_not_exists(#a_PK)")  # False = already there: fine
+        items = loads(batch["items"])
+        # Audit events are immutable under unique ids: written 25 at a time. Queue messages and key
+        # guards only where absent (a message a worker has claimed is never reset).
+        await self.table.batch_write(puts=[i for i in items if str(i["PK"]).startswith("EVT#")])
+        for item in items:
+            if not str(item["PK"]).startswith("EVT#"):
+                await self.table.put(item, "attribute_not_exists(#a_PK)")  # False = already there: fine
         await self.table.delete(pk)
 
     async def unpack_quietly(self, pks: list[str]) -> None:
@@ -127,11 +133,18 @@ class DynamoStore:
         self.client.close()
 
     async def init_table(self) -> bool:
-        """Create the table if missing (what `drexfy store init` runs). True if created now."""
+        """Create the table if missing and bring its items to the current layout (what `drexfy store
+        init` runs). True if created now."""
         try:
-            return await call(create_table, client=self.client, table_name=self.table.name)
+            created = await call(create_table, client=self.client, table_name=self.table.name)
         except Exception as exc:
             raise translate(exc, "CreateTable") from None
+        await self.upgrade()
+        return created
+
+    async def upgrade(self) -> int:
+        """Items written by earlier versions rewritten to the current layout (see `upgrade.py`)."""
+        return await upgrade(self.table)
 
 
 async def create_dynamo_store(
@@ -152,4 +165,5 @@ async def create_dynamo_store(
         await store.ping()
     except StoreFailure as exc:
         raise StoreFailure(f"table {table_name!r} is not usable ({exc.message}); run `drexfy store init`") from exc
+    await store.upgrade()
     return store

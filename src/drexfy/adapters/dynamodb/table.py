@@ -21,6 +21,7 @@ _NAME = re.compile(r"#a_(\w+)")
 
 Item = dict[str, Any]
 BATCH_WRITE_ITEMS = 25
+BATCH_GET_KEYS = 100
 BATCH_WRITE_ATTEMPTS = 8
 
 
@@ -196,6 +197,24 @@ class Table:
         response = await self._call("query", "Query", **kwargs)
         return [from_av(i) for i in response.get("Items", [])], response.get("LastEvaluatedKey")
 
+    async def scan_items(self, condition: str, values: Item) -> list[Item]:
+        """Every item matching a filter, the whole table read (for upgrades, never on a request path)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.name,
+            "FilterExpression": condition,
+            "ExpressionAttributeValues": to_av(values),
+            "ExpressionAttributeNames": names_in(condition),
+            "ConsistentRead": True,
+        }
+        items: list[Item] = []
+        while True:
+            response = await self._call("scan", "Scan", **kwargs)
+            items.extend(from_av(i) for i in response.get("Items", []))
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return items
+            kwargs["ExclusiveStartKey"] = last
+
     async def query_items(self, condition: str, values: Item, **kwargs: Any) -> list[Item]:
         result = await self.query(condition, values, **kwargs)
         assert isinstance(result, list)
@@ -206,6 +225,27 @@ class Table:
         if token:
             kwargs["ClientRequestToken"] = token
         await self._call("transact_write_items", "TransactWriteItems", **kwargs)
+
+    async def batch_get(self, keys: Sequence[tuple[str, str]]) -> list[Item]:
+        """The items that exist among `keys`, 100 per BatchGetItem (DynamoDB's limit), strongly
+        consistent; unprocessed keys asked again with backoff. In no particular order."""
+        found: list[Item] = []
+        for start in range(0, len(keys), BATCH_GET_KEYS):
+            wanted = [key(pk, sk) for pk, sk in keys[start : start + BATCH_GET_KEYS]]
+            for attempt in range(BATCH_WRITE_ATTEMPTS):
+                response = await self._call(
+                    "batch_get_item",
+                    "BatchGetItem",
+                    RequestItems={self.name: {"Keys": wanted, "ConsistentRead": True}},
+                )
+                found.extend(from_av(i) for i in response.get("Responses", {}).get(self.name, []))
+                wanted = response.get("UnprocessedKeys", {}).get(self.name, {}).get("Keys", [])
+                if not wanted:
+                    break
+                await asyncio.sleep(min(0.05 * 2**attempt, 2.0))
+            else:
+                raise StoreUnavailable(f"DynamoDB left {len(wanted)} keys unread after {BATCH_WRITE_ATTEMPTS} attempts")
+        return found
 
     async def batch_write(self, puts: Sequence[Item] = (), deletes: Sequence[tuple[str, str]] = ()) -> None:
         """Unconditional puts and deletes, 25 per BatchWriteItem (DynamoDB's limit), unprocessed items

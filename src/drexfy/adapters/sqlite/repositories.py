@@ -238,6 +238,19 @@ class SqliteInvestors(_Aggregates[Investor]):
     async def find(self, investor_id: str) -> Investor | None:
         return await self._one(f"{self._SELECT} WHERE id = ?", (investor_id,))
 
+    async def get_many(self, investor_ids: Sequence[str]) -> dict[str, Investor]:
+        ids = list(dict.fromkeys(investor_ids))
+        found: dict[str, Investor] = {}
+        for start in range(0, len(ids), 500):  # SQLite binds at most 999 parameters by default
+            chunk = ids[start : start + 500]
+            sql = f"{self._SELECT} WHERE id IN ({', '.join('?' * len(chunk))})"
+
+            def read(conn: Conn, sql: str = sql, chunk: list[str] = chunk) -> list[Any]:
+                return conn.execute(sql, chunk).fetchall()
+
+            found.update((i.id, i) for i in map(_investor, await self._run(read)))
+        return found
+
     async def get_by_applicant(self, applicant_id: str) -> Investor:
         found = await self._one(f"{self._SELECT} WHERE applicant_id = ? ORDER BY id LIMIT 1", (applicant_id,))
         if found is None:

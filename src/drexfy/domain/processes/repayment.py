@@ -197,11 +197,14 @@ async def _next_batch(
         page = await uow.repayments.allocations(repayment_id, after=scanned, limit=batch_size)
         if not page:
             break
+        investors = await uow.investors.get_many(
+            [a.investor_id for a in page if a.status is AllocationStatus.PENDING and a.batch is None]
+        )
         for allocation in page:
             scanned = allocation.investor_id
             if allocation.status is not AllocationStatus.PENDING or allocation.batch is not None:
                 continue
-            investor = await uow.investors.get(allocation.investor_id)
+            investor = investors[allocation.investor_id]
             if investor.is_blocked:
                 repayment.hold_back(allocation, now)
                 held.append(allocation)
@@ -229,8 +232,9 @@ async def _pay_batch(svc: Services, repayment_id: str, batch: int, members: list
         repayment = await uow.repayments.get(repayment_id)
         instrument = await uow.instruments.get(repayment.instrument_id)
         payouts = []
+        investors = await uow.investors.get_many([a.investor_id for a in members])
         for allocation in members:
-            investor = await uow.investors.get(allocation.investor_id)
+            investor = investors[allocation.investor_id]
             assert investor.wallet is not None
             if allocation.amount.is_positive() or allocation.units_retired:
                 payouts.append(Payout(investor.wallet, allocation.amount, allocation.units_retired))
@@ -274,8 +278,10 @@ async def _hold_back_refused(svc: Services, repayment_id: str, batch: int, party
         if repayment.open_batch != batch:
             return False
         held = []
-        for allocation in await _open_members(uow, repayment):
-            investor = await uow.investors.get(allocation.investor_id)
+        members = await _open_members(uow, repayment)
+        investors = await uow.investors.get_many([a.investor_id for a in members])
+        for allocation in members:
+            investor = investors[allocation.investor_id]
             refused = party is None or (
                 investor.wallet is not None and investor.wallet.address.lower() == party.lower()
             )
@@ -298,11 +304,11 @@ async def _auto_cashout(svc: Services, repayment: Repayment) -> None:
         if not page:
             return
         after = page[-1].investor_id
-        for allocation in page:
-            if allocation.status is not AllocationStatus.PAID or not allocation.amount.is_positive():
-                continue
-            async with svc.store.unit_of_work() as uow:
-                investor = await uow.investors.get(allocation.investor_id)
+        paid = [a for a in page if a.status is AllocationStatus.PAID and a.amount.is_positive()]
+        async with svc.store.unit_of_work() as uow:
+            investors = await uow.investors.get_many([a.investor_id for a in paid])
+        for allocation in paid:
+            investor = investors[allocation.investor_id]
             if investor.auto_cashout and not investor.is_blocked:
                 await withdraw(
                     svc,
