@@ -25,6 +25,16 @@ Feature: Repayment
     And "Cleo" holds 30 units of "SME2" in the platform and on the ledger
     And an auditor finds the holders of "SME2" on the ledger equal to the platform's books
 
+  Scenario: Units a holder transferred on the ledger are repaid to their new holder
+    # The ledger is the register: Bob's 100 units sent to Ana on chain are Ana's at the repayment.
+    When "Bob" transfers 100 units of "SME2" to "Ana" on the ledger
+    And the admin triggers the repayment of "SME2" for period "2026-11" with interest 100.00 EUR and principal 0.00 EUR
+    Then "Ana" received 60.06 EUR of stablecoin
+    And "Bob" received 30.03 EUR of stablecoin
+    And "Cleo" received 9.91 EUR of stablecoin
+    And "Ana" holds 200 units of "SME2" in the platform and on the ledger
+    And "Bob" holds 100 units of "SME2" in the platform and on the ledger
+
   Scenario: A blocked holder's share is held back and released on unblock
     Given AML monitoring flags "Bob" for "suspicious transfer pattern"
     When the admin triggers the repayment of "SME2" for period "2026-11" with interest 100.00 EUR and principal 0.00 EUR

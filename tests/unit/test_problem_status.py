@@ -35,6 +35,7 @@ EXPECTED = {
     "LedgerError": 502,
     "LedgerUnavailable": 503,
     "LedgerPending": 503,
+    "RegisterBehind": 503,
     "LedgerRejected": 502,
     "ComplianceRejected": 502,
     "OperationConflict": 409,

@@ -166,6 +166,13 @@ class LedgerPending(LedgerUnavailable):
         self.retry_after_s = retry_after_s
 
 
+class RegisterBehind(LedgerUnavailable):
+    """The ledger shows units moving that the store has not recorded arriving yet (a settlement
+    mined but not written back): the register waits for it; retry shortly."""
+
+    code = "register-behind"
+
+
 class LedgerRejected(LedgerError):
     """The ledger rejected the operation (a revert or a failed transaction result)."""
 

@@ -192,6 +192,17 @@ class RepaymentHeldBack(DomainEvent):
 
 
 @attrs.frozen
+class UnitsTransferred(DomainEvent):
+    """Units moved on the ledger between two investors' wallets, outside the platform's own
+    operations; the store's positions now follow (`processes.register`)."""
+
+    sender_id: str
+    receiver_id: str
+    units: int
+    tx_id: str
+
+
+@attrs.frozen
 class RepaymentDistributed(DomainEvent):
     notify: ClassVar[bool] = True
     instrument_id: str

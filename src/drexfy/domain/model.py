@@ -183,6 +183,9 @@ class Instrument:
     ledger_ref: str | None = None
     #: Where on the ledger it was issued (EVM block, XRPL ledger index); None if not recorded.
     ledger_position: int | None = None
+    #: How far the store's positions follow the ledger: the cursor of the last unit movement read
+    #: (`processes.register`). None until the first read.
+    register_cursor: str | None = None
     version: int = 0
     events: list[ev.DomainEvent] = attrs.field(factory=list, eq=False, repr=False)
 
@@ -434,6 +437,8 @@ class Repayment:
     principal: Money
     final: bool
     created_at: datetime
+    #: The ledger cursor the holders' positions had caught up with when they were snapshotted.
+    as_of: str | None = None
     status: RepaymentStatus = RepaymentStatus.DISTRIBUTING
     holders: int = 0
     pending: int = 0

@@ -52,6 +52,27 @@ LEDGER_WAIT: ContextVar[float | None] = ContextVar("drexfy_ledger_wait", default
 
 
 @attrs.frozen
+class UnitTransfer:
+    """Units of an instrument that moved on the ledger from one address to another."""
+
+    sender: str
+    receiver: str
+    units: int
+    tx_id: str
+
+
+@attrs.frozen
+class TransferPage:
+    """Transfers read from the ledger in ledger order, and where the next read starts: `cursor`
+    covers everything up to the last transfer returned, or up to the confirmed head when the page
+    reached it (`complete`). Cursors are opaque strings that only the ledger adapter interprets."""
+
+    transfers: tuple[UnitTransfer, ...]
+    cursor: str
+    complete: bool
+
+
+@attrs.frozen
 class LedgerHealth:
     """Whether the chain moves and whether the platform's own transactions do (`Ledger.health`).
 
@@ -177,6 +198,15 @@ class Ledger(Protocol):
         """Every address holding units of the instrument, for reconciliation; the platform's own
         accounts (issuer, treasury, settlement contracts) are left out. `since` is the position the
         instrument was issued at (`IssuedInstrument.position`), when known."""
+        ...
+
+    async def transfers(
+        self, instrument_ref: str, after: str | None, limit: int, since: int | None = None
+    ) -> TransferPage:
+        """The instrument's unit movements after `after` (a cursor of an earlier page; None: from
+        the issue, at position `since` when known), at most `limit`, confirmed ones only. Every
+        movement is listed (issues, deliveries, retirements, holder-to-holder transfers): the
+        caller picks what its own records lack."""
         ...
 
     async def classification_of(self, address: str) -> Classification | None: ...

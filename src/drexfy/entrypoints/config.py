@@ -109,6 +109,8 @@ DEFAULTS: dict[str, Any] = {
         # How long a job waits for its ledger transaction to be included before it gives its slot
         # back and comes again after a block: short, so the chain, not the slots, bounds settlement.
         "ledger_wait_s": 0.2,
+        # How often positions catch up with holder-to-holder transfers on the ledger (0: off).
+        "register_every": 10.0,
     },
     "http": {
         "host": "127.0.0.1",
@@ -326,7 +328,7 @@ def _validate_worker(settings: Settings) -> None:
     for key, value in worker.items():
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigurationError(f"worker.{key}: expected a number, got {value!r}")
-        if value < 0 or (value == 0 and key != "reconcile_every"):
+        if value < 0 or (value == 0 and key not in ("reconcile_every", "register_every")):
             raise ConfigurationError(f"worker.{key}: must be positive")
     for key in ("batch_size", "concurrency", "max_attempts", "max_notify_attempts", "lease_seconds"):
         if not isinstance(worker[key], int):

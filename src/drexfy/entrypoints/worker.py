@@ -137,6 +137,8 @@ class Worker:
         loops.append(asyncio.create_task(self._keeper_loop(), name="drexfy-ledger-keeper"))
         if self.settings.reconcile_every > 0:
             loops.append(asyncio.create_task(self._reconcile_loop(), name="drexfy-reconciliation"))
+        if self.settings.register_every > 0:
+            loops.append(asyncio.create_task(self._register_loop(), name="drexfy-register"))
         try:
             await self._inbox_loop()
         finally:
@@ -233,6 +235,17 @@ class Worker:
             except Exception as error:
                 log.warning("ledger keeper failed: %s", describe(error))
             await asyncio.sleep(self.settings.ledger_keeper_every)
+
+    async def _register_loop(self) -> None:
+        """Positions follow the ledger: holder-to-holder transfers are applied, once each."""
+        while True:
+            try:
+                await p.sync_registers(self.svc)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("register sync failed: %s", describe(error))
+            await asyncio.sleep(self.settings.register_every)
 
     async def _reconcile_loop(self) -> None:
         """Reconcile at start, then every `reconcile_every` seconds, beside the inbox (a ledger

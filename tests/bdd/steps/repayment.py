@@ -11,6 +11,7 @@ from drexfy.domain.model import InstrumentStatus
 from drexfy.domain.processes import queries as q
 from tests.bdd.steps.buying import has_stablecoin
 from tests.bdd.world import World, eur
+from tests.support.holder_transfers import transfer_on_ledger
 
 
 @when(
@@ -31,6 +32,13 @@ def repayment(world: World, symbol: str, period: str, interest: str, principal: 
 )
 def final_repayment(world: World, symbol: str, period: str, interest: str, principal: str) -> None:
     world.driver.repay(symbol, period, interest, principal, final=True)
+
+
+@when(parsers.parse('"{sender}" transfers {units:d} units of "{symbol}" to "{receiver}" on the ledger'))
+def transfer_on_the_ledger(world: World, sender: str, units: int, symbol: str, receiver: str) -> None:
+    instrument = world.instrument(symbol)
+    from_wallet, to_wallet = world.investor(sender).wallet, world.investor(receiver).wallet
+    world.run(transfer_on_ledger(world.svc.ledger, instrument.ledger_ref, from_wallet, to_wallet, units))
 
 
 @given(parsers.parse('the admin has repaid {interest} EUR of interest on "{symbol}"'))

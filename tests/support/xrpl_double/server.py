@@ -297,8 +297,13 @@ class LedgerDouble:
             if params.get("transactions"):
                 header["transactions"] = list(e.pending)
             return {"ledger": header, "ledger_current_index": e.current_index, "validated": False}
-        _, sel = self._select(params, default="validated")
-        index = sel["ledger_index"]
+        if isinstance(which, int) and which in e.ledger_hashes and which < e.validated_index:
+            # A closed ledger of the past: its header and its transactions (rippled keeps history;
+            # the double keeps every transaction record, not old state).
+            index = which
+        else:
+            _, sel = self._select(params, default="validated")
+            index = sel["ledger_index"]
         header = {
             "accepted": True,
             "closed": True,
@@ -316,7 +321,20 @@ class LedgerDouble:
             "transaction_hash": sha512half(b"txs" + index.to_bytes(4, "big")).hex().upper(),
         }
         if params.get("transactions"):
-            header["transactions"] = [h for h, r in e.txs.items() if r.ledger_index == index]
+            records = sorted(
+                (r for r in e.txs.values() if r.ledger_index == index), key=lambda r: r.meta.get("TransactionIndex", 0)
+            )
+            if params.get("expand"):
+                # rippled: API v1 puts each transaction's fields at the top level with `metaData`;
+                # v2 nests them in `tx_json` beside `meta` (LedgerToJson.cpp).
+                header["transactions"] = [
+                    {"tx_json": dict(r.tx_json), "meta": r.meta, "hash": r.hash}
+                    if v2
+                    else {**r.tx_json, "metaData": r.meta, "hash": r.hash}
+                    for r in records
+                ]
+            else:
+                header["transactions"] = [r.hash for r in records]
         return {"ledger": header, "ledger_hash": e.ledger_hashes[index], "ledger_index": index, "validated": True}
 
     def rpc_ledger_accept(self, params: dict[str, Any]) -> dict[str, Any]:

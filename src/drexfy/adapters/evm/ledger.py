@@ -16,6 +16,7 @@ from drexfy.adapters.evm.abi import load_artifact
 from drexfy.adapters.evm.deployment import RELAYER_KEY, Deployment
 from drexfy.adapters.evm.permits import Permits
 from drexfy.adapters.evm.relayer import Relayer, _is_transient
+from drexfy.adapters.evm.transfers import read_transfers
 from drexfy.adapters.secp256k1 import evm_address
 from drexfy.domain.classification import Classification
 from drexfy.domain.errors import LedgerRejected, LedgerUnavailable, OperationConflict
@@ -29,6 +30,7 @@ from drexfy.domain.ports import (
     LedgerResult,
     Payout,
     Purchase,
+    TransferPage,
 )
 
 #: The stablecoin has 6 decimals; Money is in cents: one cent is 10^4 base units.
@@ -267,6 +269,22 @@ class EvmLedger:
             if units:
                 result[address] = units
         return result
+
+    async def transfers(
+        self, instrument_ref: str, after: str | None, limit: int, since: int | None = None
+    ) -> TransferPage:
+        """The instrument's Transfer logs after the cursor (see `transfers.py`)."""
+        address = to_checksum_address(instrument_ref)
+        start = since if since is not None else (await self._creation_block(address) if after is None else 0)
+        return await read_transfers(
+            self.w3,
+            address,
+            after,
+            limit,
+            start_block=start,
+            confirmations=self.relayer.config.confirmations,
+            chunk_blocks=self.log_chunk_blocks,
+        )
 
     async def _creation_block(self, address: str) -> int:
         """The block that created the contract at `address`, for an instrument issued before the

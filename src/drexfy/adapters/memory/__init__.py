@@ -22,7 +22,19 @@ from drexfy.domain.classification import Classification
 from drexfy.domain.errors import ComplianceRejected, LedgerRejected, LedgerUnavailable, OperationConflict
 from drexfy.domain.model import Wallet
 from drexfy.domain.money import Money
-from drexfy.domain.ports import InstrumentSpec, IssuedInstrument, LedgerHealth, LedgerResult, Payout, Purchase
+from drexfy.domain.ports import (
+    InstrumentSpec,
+    IssuedInstrument,
+    LedgerHealth,
+    LedgerResult,
+    Payout,
+    Purchase,
+    TransferPage,
+    UnitTransfer,
+)
+
+#: The zero address: units come from it when issued and go to it when retired.
+NOBODY = "0x" + "0" * 40
 
 
 class SimulatedCrash(Exception):
@@ -37,6 +49,13 @@ class _Token:
     total_units: int
     balances: dict[str, int] = attrs.field(factory=lambda: defaultdict(int))
     frozen: set[str] = attrs.field(factory=set)
+    #: Every unit movement, in ledger order (what an EVM node's Transfer logs would say).
+    moves: list[UnitTransfer] = attrs.field(factory=list)
+
+    def move(self, sender: str, receiver: str, units: int, tx_id: str) -> None:
+        self.balances[sender] -= units
+        self.balances[receiver] += units
+        self.moves.append(UnitTransfer(sender, receiver, units, tx_id))
 
 
 class MemoryLedger:
@@ -147,8 +166,10 @@ class MemoryLedger:
             if ref in self.tokens:
                 raise LedgerRejected(f"{spec.symbol} already issued", reason="Exists")
             self.tokens[ref] = _Token(spec.symbol, spec.eligible, spec.total_units)
-            self.tokens[ref].balances[self.issuer] = spec.total_units
-            return IssuedInstrument(ref, (self._tx(f"issue {spec.symbol}"),))
+            tx_id = self._tx(f"issue {spec.symbol}")
+            self.tokens[ref].balances[NOBODY] = spec.total_units
+            self.tokens[ref].move(NOBODY, self.issuer, spec.total_units, tx_id)
+            return IssuedInstrument(ref, (tx_id,))
 
         intent = ["issue", spec.symbol, sorted(c.name for c in spec.eligible), spec.total_units]
         result: IssuedInstrument = await self._once(op_id, intent, apply)
@@ -165,9 +186,9 @@ class MemoryLedger:
             # Atomic DvP: mint 1:1 for fiat received, buyer pays issuer, issuer delivers units.
             self.stablecoin_supply += minor
             self.stablecoin[self.issuer] += minor
-            token.balances[self.issuer] -= purchase.units
-            token.balances[buyer] += purchase.units
-            return LedgerResult((self._tx(f"settle {purchase.order_id}"),))
+            tx_id = self._tx(f"settle {purchase.order_id}")
+            token.move(self.issuer, buyer, purchase.units, tx_id)
+            return LedgerResult((tx_id,))
 
         intent = [
             "settle",
@@ -188,11 +209,13 @@ class MemoryLedger:
                 self._minor(payout.amount)
                 if token.balances[payout.wallet.address] < payout.units_to_retire:
                     raise LedgerRejected(f"{payout.wallet.address} holds too few units to retire", reason="Units")
+            tx_id = self._tx(f"distribute {len(payouts)} on {token.symbol}")
             for payout in payouts:
                 self.stablecoin[payout.wallet.address] += payout.amount.minor
                 self.stablecoin_supply += payout.amount.minor
-                token.balances[payout.wallet.address] -= payout.units_to_retire
-            return LedgerResult((self._tx(f"distribute {len(payouts)} on {token.symbol}"),))
+                if payout.units_to_retire:
+                    token.move(payout.wallet.address, NOBODY, payout.units_to_retire, tx_id)
+            return LedgerResult((tx_id,))
 
         intent = [
             "distribute",
@@ -244,7 +267,30 @@ class MemoryLedger:
     async def holders(self, instrument_ref: str, since: int | None = None) -> Mapping[str, int]:
         self._reachable()
         token = self._token(instrument_ref)
-        return {a: u for a, u in token.balances.items() if u > 0 and a != self.issuer}
+        return {a: u for a, u in token.balances.items() if u > 0 and a not in (self.issuer, NOBODY)}
+
+    async def transfers(
+        self, instrument_ref: str, after: str | None, limit: int, since: int | None = None
+    ) -> TransferPage:
+        self._reachable()
+        moves = self._token(instrument_ref).moves
+        start = int(after) if after else 0
+        page = moves[start : start + limit]
+        end = start + len(page)
+        return TransferPage(tuple(page), f"{end:012d}", end >= len(moves))
+
+    def transfer_units(self, instrument_ref: str, sender: str, receiver: str, units: int) -> str:
+        """A holder sends units to another holder (what the token lets eligible holders do on
+        chain, outside the platform's operations); both must be eligible and not frozen."""
+        self._reachable()
+        token = self._token(instrument_ref)
+        self._check_party(sender, token, "sender")
+        self._check_party(receiver, token, "receiver")
+        if not 0 < units <= token.balances[sender]:
+            raise LedgerRejected(f"{sender} cannot send {units} units", reason="Units")
+        tx_id = self._tx(f"transfer {units} {token.symbol}")
+        token.move(sender, receiver, units, tx_id)
+        return tx_id
 
     async def classification_of(self, address: str) -> Classification | None:
         self._reachable()

@@ -76,6 +76,7 @@ from xrpl.models.transactions.transaction import Transaction
 
 from drexfy.adapters.xrpl.config import XrplConfig
 from drexfy.adapters.xrpl.submission import Outcome, Rpc, RpcFailure, Signer, Submitter
+from drexfy.adapters.xrpl.transfers import read_transfers
 from drexfy.domain.classification import Classification
 from drexfy.domain.errors import (
     ComplianceRejected,
@@ -98,6 +99,7 @@ from drexfy.domain.ports import (
     OperationJournal,
     Payout,
     Purchase,
+    TransferPage,
 )
 
 log = logging.getLogger(__name__)
@@ -409,7 +411,7 @@ class XrplLedger:
                 flags=int(flags),
             )
         outcome = await self._run(op_id, issuer, create, f"issuing {spec.symbol}")
-        return IssuedInstrument(str(outcome.extras["mpt_issuance_id"]), (outcome.tx_id,))
+        return IssuedInstrument(str(outcome.extras["mpt_issuance_id"]), (outcome.tx_id,), position=outcome.ledger_index)
 
     async def _issuance(self, ref: str) -> dict[str, Any]:
         try:
@@ -694,6 +696,12 @@ class XrplLedger:
             marker = result.get("marker")
             if not marker:
                 return out
+
+    async def transfers(
+        self, instrument_ref: str, after: str | None, limit: int, since: int | None = None
+    ) -> TransferPage:
+        """The issuance's MPT payments after the cursor (see `transfers.py`)."""
+        return await read_transfers(self.rpc, instrument_ref, after, limit, since)
 
     async def resume_unfinished(self) -> list[str]:
         """After a restart: drive every PREPARED / SUBMITTED XRPL transaction of the journal to its

@@ -15,6 +15,7 @@ once (a block), and after them where the ledger is the source of truth (a settle
 | `repayment` | trigger and continue a repayment (batches, hold-backs, automatic cash-out) |
 | `compliance` | AML alert, block, unblock, release held-back shares; on-chain wallet helpers |
 | `withdrawal` | cash stablecoin out |
+| `register` | the store's positions follow the ledger's unit transfers (holder to holder) |
 | `read_models` | the investor's view, reconciliation |
 | `queries` | the query side the API and the CLI read (filtered listings, an investor's orders, ...) |
 """
@@ -46,6 +47,7 @@ from drexfy.domain.processes.read_models import (
     reconcile,
     reconcile_all,
 )
+from drexfy.domain.processes.register import sync_register, sync_registers
 from drexfy.domain.processes.registration import RegisterInvestor, handle_kyc_result, register_investor, start_kyc
 from drexfy.domain.processes.repayment import (
     PayRepayment,
@@ -90,6 +92,8 @@ __all__ = [
     "settle_order",
     "start_kyc",
     "start_repayment",
+    "sync_register",
+    "sync_registers",
     "trigger_repayment",
     "unblock_investor",
     "withdraw",

@@ -23,6 +23,7 @@ from drexfy.domain.model import (
 from drexfy.domain.money import Money, allocate
 from drexfy.domain.ports import Payout, UnitOfWork
 from drexfy.domain.processes.base import Services, in_uow
+from drexfy.domain.processes.register import sync_register
 from drexfy.domain.processes.withdrawal import Withdraw, withdraw
 
 #: Shares read per query when walking a repayment's holders.
@@ -62,6 +63,8 @@ async def start_repayment(svc: Services, cmd: TriggerRepayment) -> Repayment:
         raise InvalidAmount("repayment amounts must not be negative")
     if not cmd.period.strip():
         raise ValidationFailed("period must name the repayment period, e.g. 2026-11")
+    # Holders as the ledger says: transfers between holders on chain are in the positions first.
+    as_of = await sync_register(svc, cmd.instrument_id)
 
     async def snapshot(uow: UnitOfWork) -> Repayment:
         instrument = await uow.instruments.get(cmd.instrument_id)
@@ -105,6 +108,7 @@ async def start_repayment(svc: Services, cmd: TriggerRepayment) -> Repayment:
             principal=cmd.principal,
             final=cmd.final,
             created_at=now,
+            as_of=as_of,
         )
         # Shares only: wallets are read and blocked holders held back batch by batch
         # (`continue_repayment`), so the snapshot of 100,000 holders is one write, not 100,000 reads.

@@ -53,6 +53,9 @@ class WorkerSettings:
     #: How long a job waits for its ledger transaction to be included before it hands its slot back
     #: (`LedgerPending`) and is due again a block later.
     ledger_wait_s: float = 0.2
+    #: How often the store's positions catch up with the ledger's unit transfers
+    #: (`processes.register`); 0 turns it off (repayments still catch up before they snapshot).
+    register_every: float = 10.0
 
 
 @attrs.frozen
