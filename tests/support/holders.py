@@ -4,6 +4,7 @@ on the memory ledger and units of one instrument, written straight through the s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from drexfy.adapters.memory import MemoryLedger
@@ -49,7 +50,13 @@ async def seed_instrument(store: Store, ledger: MemoryLedger, holders: int, unit
 
 
 async def seed_holders(
-    store: Store, ledger: MemoryLedger, instrument: Instrument, count: int, units_each: int, chunk: int = 500
+    store: Store,
+    ledger: MemoryLedger,
+    instrument: Instrument,
+    count: int,
+    units_each: int,
+    chunk: int = 500,
+    address: Callable[[int], str] = address_of,
 ) -> list[str]:
     """`count` active investors holding `units_each` units each; their ids, in order.
 
@@ -63,12 +70,12 @@ async def seed_holders(
     for start in range(0, count, chunk):
         async with store.unit_of_work() as uow:
             for i in range(start, min(start + chunk, count)):
-                investor = _investor(i)
+                investor = _investor(i, address(i))
                 await uow.investors.add(investor)
                 await uow.positions.add_units(investor.id, instrument.id, units_each)
                 ids.append(investor.id)
-                ledger.classes[address_of(i)] = Classification.EU_ACCREDITED
-                token.balances[address_of(i)] = units_each
+                ledger.classes[address(i)] = Classification.EU_ACCREDITED
+                token.balances[address(i)] = units_each
             if table is None:
                 await uow.commit()
             else:
@@ -77,7 +84,7 @@ async def seed_holders(
     return ids
 
 
-def _investor(i: int) -> Investor:
+def _investor(i: int, address: str) -> Investor:
     return Investor(
         id=holder_id(i),
         legal_name=f"Holder {i}",
@@ -88,7 +95,7 @@ def _investor(i: int) -> Investor:
         created_at=T0,
         kyc_status=KycStatus.ACTIVE,
         compliance=ComplianceState.CLEAR,
-        wallet=Wallet(id=f"w_{i}", address=address_of(i), public_key="02" + f"{i:064x}"),
+        wallet=Wallet(id=f"w_{i}", address=address, public_key="02" + f"{i:064x}"),
         wallet_activated=True,
         classification=Classification.EU_ACCREDITED,
         classification_seq=1,
