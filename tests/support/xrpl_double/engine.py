@@ -85,6 +85,8 @@ LSF_MPT_CAN_CLAWBACK = 0x40
 LSF_MPT_AUTHORIZED = 0x02  # on the holder's MPToken
 TF_MPT_LOCK, TF_MPT_UNLOCK = 0x01, 0x02
 TF_MPT_UNAUTHORIZE = 0x01
+#: rippled Protocol.h `maxMPTokenAmount`: the default MaximumAmount of an issuance.
+MAX_MPT_AMOUNT = 0x7FFFFFFFFFFFFFFF
 
 # NFToken flags (https://xrpl.org/docs/references/protocol/transactions/types/nftokenmint)
 TF_BURNABLE, TF_ONLY_XRP, TF_TRUSTLINE, TF_TRANSFERABLE, TF_MUTABLE = 0x01, 0x02, 0x04, 0x08, 0x10
@@ -584,7 +586,7 @@ class Engine:
         for entry in self._touched.values():
             entry.setdefault("FinalFields", {})
         meta: dict[str, Any] = {
-            "AffectedNodes": [{"ModifiedNode": node} for node in self._touched.values()],
+            "AffectedNodes": [{node.pop("_node", "ModifiedNode"): node} for node in self._touched.values()],
             "TransactionIndex": len(self.pending),
             "TransactionResult": result,
             **extra,
@@ -825,3 +827,4 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
 
 # Import the transaction rules so they register themselves.
 from tests.support.xrpl_double import rules as _rules  # noqa: E402,F401
+from tests.support.xrpl_double import trustlines as _trustlines  # noqa: E402,F401

@@ -15,8 +15,11 @@ How the domain maps (see docs/xrpl.md for the why):
   *registrar*, URI "drexfy:classification:v1:<CLASS>", offered for free to the investor, who accepts
   it: the investor's wallet holds it and cannot pass it on (only back to the registrar). A
   reclassification burns it (the registrar may, thanks to tfBurnable) and mints a new one.
-- freeze: the issuer freezes and deep-freezes the investor's trust line and locks the investor's MPT
-  balances; unfreeze clears both.
+- freeze: the issuer freezes and deep-freezes the investor's trust line, locks the investor's MPT
+  balances and revokes their MPT authorisation (rippled's lock binds only between holders);
+  unfreeze clears all three where the holder is still eligible. A reclassification revokes or
+  restores MPT authorisation per instrument (access.py). The stablecoin issuer could still pay a
+  frozen trust line on the ledger, so payouts to frozen holders are refused before sending.
 - purchase: a saga of five sub-operations, each journaled with its own id `{op}/{n}`: holder opt-in
   (MPTokenAuthorize), issuer authorisation, stablecoin issued to the buyer, buyer pays the
   instrument issuer, instrument issuer delivers the units. A retry resumes at the first unfinished
@@ -74,6 +77,7 @@ from xrpl.models.transactions import (
 )
 from xrpl.models.transactions.transaction import Transaction
 
+from drexfy.adapters.xrpl.access import TokenAccess
 from drexfy.adapters.xrpl.config import XrplConfig
 from drexfy.adapters.xrpl.submission import Outcome, Rpc, RpcFailure, Signer, Submitter
 from drexfy.domain.classification import Classification
@@ -140,6 +144,8 @@ class XrplLedger:
         )
         self.journal = journal
         self._platform: dict[str, Signer] = {}
+        #: MPT authorisation kept in step with freezes and classifications, and pre-send checks.
+        self.access = TokenAccess(self)
 
     # --- accounts ------------------------------------------------------------------------------
     async def platform(self, role: str) -> Signer:
@@ -361,6 +367,9 @@ class XrplLedger:
         tx_ids.append(
             (await self._run(f"{op_id}/accept", self._investor(wallet), accept, "classification accept")).tx_id
         )
+        # A class an instrument does not admit loses its MPT authorisation there (and an admitted one
+        # regains it unless frozen): the ledger itself then keeps units away from the holder.
+        tx_ids += await self.access.follow_classification(op_id, wallet, classification)
         return LedgerResult(tuple(tx_ids))
 
     async def classification_of(self, address: str) -> Classification | None:
@@ -563,6 +572,8 @@ class XrplLedger:
         resent without a refused holder recognises every payout already made."""
         issuer = await self.platform("issuer")
         company = await self.platform("instrument_issuer")
+        # The ledger would let the issuer pay a frozen holder: refuse it here, before paying anyone.
+        await self.access.refuse_frozen_payees(op_id, payouts)
         # The issuer's payments go out pipelined (one ledger close for all, not one each).
         payments = [
             (
@@ -597,6 +608,9 @@ class XrplLedger:
     async def _retire(self, key: str, payout: Payout, company: Signer, instrument_ref: str) -> list[str]:
         """Return a holder's retired units to the instrument issuer (which burns them)."""
         wallet = payout.wallet
+        if await self.journal.get(f"{key}/retire") is None:
+            # A locked holder could still pay the issuer back on the ledger: refuse it here.
+            await self.access.refuse_unit_return(wallet, instrument_ref)
         tx_ids = await self._ensure_xrp(f"{key}/fees", wallet.address, 0)
         back = Payment(
             account=wallet.address,
@@ -619,7 +633,9 @@ class XrplLedger:
         self, op_id: str, wallet: Wallet, frozen: bool, instrument_refs: Sequence[str]
     ) -> LedgerResult:
         """Trust-line freeze + deep freeze (https://xrpl.org/docs/concepts/tokens/fungible-tokens/
-        deep-freeze) and a per-holder MPT lock per instrument."""
+        deep-freeze), and per MPToken of the wallet a per-holder lock plus, on freezing, the MPT
+        authorisation revoked (rippled's lock does not stop the issuer; see access.py). Unfreezing
+        unlocks and authorises again where the holder's classification is eligible."""
         issuer = await self.platform("issuer")
         company = await self.platform("instrument_issuer")
         flags = (
@@ -635,8 +651,13 @@ class XrplLedger:
                 limit_amount=IssuedCurrencyAmount(currency=self.config.currency_code, issuer=wallet.address, value="0"),
             )
             tx_ids.append((await self._run(f"{op_id}/line", issuer, line_tx, "trust line freeze")).tx_id)
-        for ref in sorted(set(instrument_refs)):
-            if await self._mptoken(ref, wallet.address) is None and not await self.journal.get(f"{op_id}/mpt/{ref}"):
+        # Every MPToken of the wallet, not only the instruments the domain names: an opted-in
+        # holder without units must not stay authorised either.
+        tokens = await self.access.tokens_of(wallet.address)
+        classification = None if frozen else await self.classification_of(wallet.address)
+        for ref in sorted(set(instrument_refs) | set(tokens)):
+            token = tokens.get(ref)
+            if token is None and not await self.journal.get(f"{op_id}/mpt/{ref}"):
                 continue
             lock = MPTokenIssuanceSet(
                 account=company.address,
@@ -645,6 +666,14 @@ class XrplLedger:
                 flags=MPTokenIssuanceSetFlag.TF_MPT_LOCK if frozen else MPTokenIssuanceSetFlag.TF_MPT_UNLOCK,
             )
             tx_ids.append((await self._run(f"{op_id}/mpt/{ref}", company, lock, "MPT lock")).tx_id)
+            # rippled's lock binds only between holders (Payment.cpp): the issuer could still pay a
+            # locked holder and be paid by it. Revoking the authorisation stops both.
+            if frozen:
+                tx_ids += await self.access.revoke(f"{op_id}/deauth/{ref}", ref, wallet, token)
+            elif await self.journal.get(f"{op_id}/auth/{ref}") or await self.access.may_hold(
+                wallet, ref, classification
+            ):
+                tx_ids += await self.access.grant(f"{op_id}/auth/{ref}", ref, wallet, token)
         return LedgerResult(tuple(tx_ids))
 
     async def is_frozen(self, address: str) -> bool:
