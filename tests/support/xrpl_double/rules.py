@@ -187,9 +187,10 @@ def account_set(engine: Engine, tx: dict[str, Any], prior_balance: int) -> None:
         root.flags |= lsf
     if clear_flag is not None:
         lsf = ASF_TO_LSF[clear_flag]
-        if lsf in (LSF_ALLOW_TRUSTLINE_CLAWBACK, LSF_NO_FREEZE):
-            raise Result("tecNO_PERMISSION", "this flag cannot be cleared once set")
-        root.flags &= ~lsf
+        # SetAccount.cpp has no clear branch for NoFreeze ("anyone may set no freeze; no one may
+        # clear it") nor for AllowTrustLineClawback: the ClearFlag succeeds and changes nothing.
+        if lsf not in (LSF_ALLOW_TRUSTLINE_CLAWBACK, LSF_NO_FREEZE):
+            root.flags &= ~lsf
     engine._touch_account(root)
 
 
@@ -274,18 +275,22 @@ def clawback(engine: Engine, tx: dict[str, Any], prior_balance: int) -> None:
 
 @handler("MPTokenIssuanceCreate")
 def mpt_issuance_create(engine: Engine, tx: dict[str, Any], prior_balance: int) -> dict[str, Any]:
+    """rippled MPTokenIssuanceCreate.cpp preflight: TransferFee above 50000 is temBAD_TRANSFER_FEE, a
+    TransferFee without tfMPTCanTransfer temMALFORMED, metadata of 0 or more than 1024 bytes and a
+    MaximumAmount of 0 or above maxMPTokenAmount temMALFORMED. The issuance is an owned object
+    (reserve, tecINSUFFICIENT_RESERVE) and its id is the issuer's sequence then account id."""
     flags = int(tx.get("Flags", 0)) & 0x7F
-    maximum = tx.get("MaximumAmount")
-    if maximum is not None and (not str(maximum).isdigit() or int(maximum) <= 0):
-        raise Result("temMALFORMED", "MaximumAmount must be a positive integer")
     fee = int(tx.get("TransferFee", 0))
+    if fee > 50_000:
+        raise Result("temBAD_TRANSFER_FEE", "TransferFee above 50000")
     if fee and not flags & LSF_MPT_CAN_TRANSFER:
         raise Result("temMALFORMED", "TransferFee needs tfMPTCanTransfer")
-    if fee > 50_000:
-        raise Result("temMALFORMED", "TransferFee above 50000")
     metadata = tx.get("MPTokenMetadata")
     if metadata is not None and not 1 <= len(metadata) // 2 <= 1024:
         raise Result("temMALFORMED", "MPTokenMetadata must be 1 to 1024 bytes")
+    maximum = tx.get("MaximumAmount")
+    if maximum is not None and (not str(maximum).isdigit() or not 0 < int(maximum) <= MAX_MPT_AMOUNT):
+        raise Result("temMALFORMED", "MaximumAmount must be a positive integer up to maxMPTokenAmount")
     root = engine.open.accounts[tx["Account"]]
     engine.require_reserve(root, prior_balance)
     issuance = MPTIssuance(
