@@ -853,5 +853,6 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
 
 
 # Import the transaction rules so they register themselves.
+from tests.support.xrpl_double import nfts as _nfts  # noqa: E402,F401
 from tests.support.xrpl_double import rules as _rules  # noqa: E402,F401
 from tests.support.xrpl_double import trustlines as _trustlines  # noqa: E402,F401
