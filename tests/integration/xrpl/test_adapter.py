@@ -128,15 +128,22 @@ async def test_a_frozen_buyer_is_refused_before_anything_moves(ledger: XrplLedge
     assert await ledger.units_of(ref, alice.address) == 1
 
 
-async def test_a_locked_holder_cannot_retire_units(ledger: XrplLedger, vault: LocalVault) -> None:
+async def test_a_frozen_holder_cannot_retire_units(ledger: XrplLedger, vault: LocalVault) -> None:
+    """The adapter refuses the return before sending (naming the holder), and the ledger would
+    refuse it too: the freeze revoked the holder's MPT authorisation (a lock alone would not stop a
+    payment back to the issuer in rippled)."""
     alice = await onboard(ledger, vault, "alice")
     ref = (await ledger.issue_instrument("issue:SME1", spec())).ledger_ref
     await ledger.settle_purchase("settle:o1", Purchase("o1", alice, ref, 5, eur(50_000)))
     await ledger.set_frozen("freeze:alice:1", alice, True, [ref])
     with pytest.raises(ComplianceRejected) as refused:
         await ledger.distribute("repay:1", ref, [Payout(alice, eur(0), units_to_retire=1)])
-    assert refused.value.reason == "tecLOCKED"
-    assert refused.value.tx_id
+    assert refused.value.reason == "tecLOCKED" and refused.value.party == alice.address
+    company = await ledger.platform("instrument_issuer")
+    back = Payment(account=alice.address, destination=company.address, amount=MPTAmount(mpt_issuance_id=ref, value="1"))
+    with pytest.raises(ComplianceRejected) as on_ledger:
+        await ledger.submitter.run("bypass:retire", ledger._investor(alice), back, "retire bypassing the adapter")
+    assert on_ledger.value.reason == "tecNO_AUTH" and on_ledger.value.tx_id
     assert await ledger.units_of(ref, alice.address) == 5
 
 

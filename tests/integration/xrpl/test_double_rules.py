@@ -256,11 +256,15 @@ def test_without_default_ripple_holders_cannot_pay_each_other(chain: Chain) -> N
     assert pay(chain, alice, bob, iou(issuer, "5")) == "tecPATH_DRY"
 
 
-def test_a_frozen_holder_can_only_pay_the_issuer_and_a_deep_freeze_stops_receiving(
+def test_a_frozen_holder_can_only_deal_with_the_issuer_and_a_deep_freeze_stops_rippling_in(
     chain: Chain, stable: tuple[Wallet, Wallet, Wallet]
 ) -> None:
+    """DirectStep.cpp: a one-step issue or redeem skips checkFreeze ("pure issue/redeem can't be
+    frozen"); a freeze stops the holder sending to others, a deep freeze also stops receiving from
+    others (StepChecks.h checkFreeze), but the issuer can still pay even a deep-frozen holder."""
     issuer, alice, bob = stable
     assert pay(chain, issuer, alice, iou(issuer, "50")) == "tesSUCCESS"
+    assert pay(chain, issuer, bob, iou(issuer, "50")) == "tesSUCCESS"
     freeze = TrustSet(
         account=issuer.address,
         flags=TrustSetFlag.TF_SET_FREEZE,
@@ -270,13 +274,16 @@ def test_a_frozen_holder_can_only_pay_the_issuer_and_a_deep_freeze_stops_receivi
     assert pay(chain, alice, bob, iou(issuer, "5")) == "tecPATH_DRY"
     assert pay(chain, alice, issuer, iou(issuer, "5")) == "tesSUCCESS"
     assert pay(chain, issuer, alice, iou(issuer, "5")) == "tesSUCCESS"  # a plain freeze still receives
+    assert pay(chain, bob, alice, iou(issuer, "5")) == "tesSUCCESS"  # ... from others too
     deep = TrustSet(
         account=issuer.address,
         flags=0x00400000,
         limit_amount=IssuedCurrencyAmount(currency=EUR, issuer=alice.address, value="0"),
     )
     assert chain.submit(issuer, deep) == "tesSUCCESS"
-    assert pay(chain, issuer, alice, iou(issuer, "5")) == "tecPATH_DRY"
+    assert pay(chain, bob, alice, iou(issuer, "5")) == "tecPATH_DRY"  # nothing rippled in
+    assert pay(chain, issuer, alice, iou(issuer, "5")) == "tesSUCCESS"  # the issuer's own payment is not stopped
+    assert pay(chain, alice, issuer, iou(issuer, "5")) == "tesSUCCESS"
     thaw = TrustSet(
         account=issuer.address,
         flags=TrustSetFlag.TF_CLEAR_FREEZE | 0x00800000,
@@ -376,8 +383,9 @@ def test_mpt_locks_and_clawback_follow_the_issuance_flags(chain: Chain) -> None:
         account=issuer.address, mptoken_issuance_id=ref, holder=alice.address, flags=MPTokenIssuanceSetFlag.TF_MPT_LOCK
     )
     assert chain.submit(issuer, lock) == "tesSUCCESS"
-    assert pay(chain, alice, issuer, mpt(ref, "1")) == "tecLOCKED"
-    assert pay(chain, issuer, alice, mpt(ref, "1")) == "tecLOCKED"
+    # Payment.cpp: the lock binds only between holders; the issuer still pays and is paid back.
+    assert pay(chain, alice, issuer, mpt(ref, "1")) == "tesSUCCESS"
+    assert pay(chain, issuer, alice, mpt(ref, "1")) == "tesSUCCESS"
     unlock = MPTokenIssuanceSet(
         account=issuer.address,
         mptoken_issuance_id=ref,

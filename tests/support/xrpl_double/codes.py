@@ -41,6 +41,15 @@ RESULTS: dict[str, tuple[int, str]] = {
     "tefNFTOKEN_IS_NOT_TRANSFERABLE": (-175, "The specified NFToken is not transferable."),
     # tel: local error, not applied, not forwarded.
     "telINSUF_FEE_P": (-394, "Fee insufficient."),
+    "telWRONG_NETWORK": (-386, "Transaction specifies a Network ID that differs from that of the local node."),
+    "telREQUIRES_NETWORK_ID": (
+        -385,
+        "Transactions submitted to this node/network must include a correct NetworkID field.",
+    ),
+    "telNETWORK_ID_MAKES_TX_NON_CANONICAL": (
+        -384,
+        "Transactions submitted to this node/network must NOT include a NetworkID field.",
+    ),
     # tem: malformed, never valid.
     "temMALFORMED": (-299, "Malformed transaction."),
     "temBAD_AMOUNT": (-298, "Malformed: Bad amount."),
@@ -54,7 +63,8 @@ RESULTS: dict[str, tuple[int, str]] = {
     "temDISABLED": (-273, "The transaction requires logic that is currently disabled."),
     "temBAD_SIGNATURE": (-281, "Malformed: Bad signature."),
     "temBAD_SIGNER": (-256, "Malformed: No signer may duplicate account or other signers."),
-    "temINVALID_INNER_BATCH": (-248, "Malformed: Invalid inner batch transaction."),
+    "temBAD_TRANSFER_FEE": (-251, "Malformed: Transfer fee is outside valid range."),
+    "temINVALID_INNER_BATCH": (-250, "Malformed: Invalid inner batch transaction."),
     "temARRAY_EMPTY": (-253, "Malformed: Array is empty."),
     "temARRAY_TOO_LARGE": (-252, "Malformed: Array is too large."),
     "temBAD_NFTOKEN_TRANSFER_FEE": (-262, "Malformed: The NFToken transfer fee must be between 1 and 5000, inclusive."),

@@ -85,6 +85,8 @@ LSF_MPT_CAN_CLAWBACK = 0x40
 LSF_MPT_AUTHORIZED = 0x02  # on the holder's MPToken
 TF_MPT_LOCK, TF_MPT_UNLOCK = 0x01, 0x02
 TF_MPT_UNAUTHORIZE = 0x01
+#: rippled Protocol.h `maxMPTokenAmount`: the default MaximumAmount of an issuance.
+MAX_MPT_AMOUNT = 0x7FFFFFFFFFFFFFFF
 
 # NFToken flags (https://xrpl.org/docs/references/protocol/transactions/types/nftokenmint)
 TF_BURNABLE, TF_ONLY_XRP, TF_TRUSTLINE, TF_TRANSFERABLE, TF_MUTABLE = 0x01, 0x02, 0x04, 0x08, 0x10
@@ -436,9 +438,16 @@ class Engine:
     """The ledger: an open ledger on top of the last validated one."""
 
     def __init__(
-        self, fees: Fees | None = None, genesis_drops: int = TOTAL_DROPS, amendments: frozenset[str] = frozenset()
+        self,
+        fees: Fees | None = None,
+        genesis_drops: int = TOTAL_DROPS,
+        amendments: frozenset[str] = frozenset(),
+        network_id: int | None = None,
     ) -> None:
         self.fees = fees or Fees()
+        #: The node's configured network id (rippled's `[network_id]`); None: not configured, as a
+        #: stand-alone rippled without one (then server_info has no network_id and it counts as 0).
+        self.network_id = network_id
         #: Enabled optional amendments. Only "Batch" (XLS-56) is known; off by default, as on mainnet.
         self.amendments = amendments
         self._digest = ""
@@ -477,6 +486,12 @@ class Engine:
             if isinstance(tx.get(name), str) and len(tx[name]) == 16:
                 tx[name] = str(int(tx[name], 16))
         tx_json = dict(tx, hash=digest)
+        # Every transaction has these common fields (rippled TxFormats.cpp, soeREQUIRED): a blob
+        # without one does not even deserialise into an STTx, so `submit` answers
+        # invalidTransaction with the exception text, and nothing is applied or queued.
+        for name in ("TransactionType", "Account", "Sequence", "Fee", "SigningPubKey"):
+            if name not in tx:
+                raise InvalidTransaction(f"Field '{name}' is required but missing.")
         if self.drop_next_submissions > 0:
             self.drop_next_submissions -= 1
             raise ConnectionAbortedError("the double dropped this submission (fault injection)")
@@ -515,6 +530,7 @@ class Engine:
             raise NotSupported("the ledger double does not implement Tickets")
         unsupported_fields = {
             "Payment": ("Paths", "DeliverMin", "InvoiceID"),
+            "TrustSet": ("QualityIn", "QualityOut"),
             "AccountSet": ("TransferRate", "TickSize", "NFTokenMinter", "WalletLocator", "MessageKey"),
             "NFTokenMint": ("Issuer", "Amount", "Destination", "Expiration"),
             "NFTokenCreateOffer": ("Expiration",),
@@ -584,7 +600,7 @@ class Engine:
         for entry in self._touched.values():
             entry.setdefault("FinalFields", {})
         meta: dict[str, Any] = {
-            "AffectedNodes": [{"ModifiedNode": node} for node in self._touched.values()],
+            "AffectedNodes": [{node.pop("_node", "ModifiedNode"): node} for node in self._touched.values()],
             "TransactionIndex": len(self.pending),
             "TransactionResult": result,
             **extra,
@@ -708,8 +724,21 @@ class Engine:
         flags = int(tx.get("Flags", 0))
         if flags & ~(ALLOWED_FLAGS[tx["TransactionType"]] | TF_FULLY_CANONICAL_SIG):
             raise Result("temINVALID_FLAG", f"flags {flags:#x} not valid for {tx['TransactionType']}")
-        if tx.get("NetworkID") not in (None, 0):
-            raise Result("temMALFORMED", "NetworkID must be omitted on this network")
+        self._check_network_id(tx)
+
+    def _check_network_id(self, tx: dict[str, Any]) -> None:
+        """rippled Transactor.cpp `preflight0`: on a network whose id is at most 1024 (mainnet 0,
+        testnet 1, devnet 2) a transaction may not carry NetworkID at all; above 1024 it must carry
+        the node's id. Both are tel: refused locally, not applied, no fee."""
+        node = self.network_id or 0
+        ours = tx.get("NetworkID")
+        if node <= 1024:
+            if ours is not None:
+                raise Result("telNETWORK_ID_MAKES_TX_NON_CANONICAL", "this network's transactions carry no NetworkID")
+        elif ours is None:
+            raise Result("telREQUIRES_NETWORK_ID", f"network {node} needs NetworkID")
+        elif int(ours) != node:
+            raise Result("telWRONG_NETWORK", f"NetworkID {ours} is not this network's {node}")
 
     def _preclaim(self, tx: dict[str, Any]) -> None:
         """Checks against the open ledger that do not claim a fee: tel/ter/tef.
@@ -824,4 +853,6 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
 
 
 # Import the transaction rules so they register themselves.
+from tests.support.xrpl_double import nfts as _nfts  # noqa: E402,F401
 from tests.support.xrpl_double import rules as _rules  # noqa: E402,F401
+from tests.support.xrpl_double import trustlines as _trustlines  # noqa: E402,F401

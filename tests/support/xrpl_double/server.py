@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 from aiohttp import web
+from xrpl.core import addresscodec
 
 from tests.support.xrpl_double.codes import code_of, message_of
 from tests.support.xrpl_double.engine import (
@@ -50,6 +51,7 @@ log = logging.getLogger(__name__)
 
 ERRORS = {
     "actNotFound": (19, "Account not found."),
+    "actMalformed": (35, "Account malformed."),
     "txnNotFound": (29, "Transaction not found."),
     "entryNotFound": (21, "Entry not found."),
     "lgrNotFound": (21, "ledgerNotFound"),
@@ -79,6 +81,9 @@ class DoubleConfig:
     fees: Fees = attrs.field(factory=Fees)
     #: Optional amendments to enable; {"Batch"} turns on XLS-56 (off on mainnet, and by default).
     amendments: frozenset[str] = frozenset()
+    #: rippled's `[network_id]`; None as a stand-alone rippled without one (no network_id in
+    #: server_info, transactions carry no NetworkID).
+    network_id: int | None = None
 
 
 class LedgerDouble:
@@ -86,7 +91,7 @@ class LedgerDouble:
 
     def __init__(self, config: DoubleConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
         self.config = config or DoubleConfig()
-        self.engine = Engine(self.config.fees, amendments=self.config.amendments)
+        self.engine = Engine(self.config.fees, amendments=self.config.amendments, network_id=self.config.network_id)
         self.host = host
         self.port = port
         self._runner: web.AppRunner | None = None
@@ -202,6 +207,10 @@ class LedgerDouble:
         account = params.get("account")
         if not isinstance(account, str):
             raise RpcError("invalidParams", "Missing field 'account'.")
+        # rippled's account methods parse the address first (parseBase58<AccountID>): anything that
+        # is not a classic address is actMalformed, never actNotFound.
+        if not addresscodec.is_valid_classic_address(account):
+            raise RpcError("actMalformed")
         return account
 
     # --- server --------------------------------------------------------------------------------
@@ -235,6 +244,8 @@ class LedgerDouble:
                     "reserve_inc_xrp": f.reserve_inc / 1e6,
                 },
                 "validation_quorum": 1,
+                # NetworkOPs.cpp getServerInfo: network_id only when the node has one configured.
+                **({"network_id": e.network_id} if e.network_id is not None else {}),
             }
         }
 
@@ -493,12 +504,20 @@ class LedgerDouble:
             raise RpcError("invalidParams", f"the double does not serve ledger_data type {wanted!r}")
         objects = [o for k, objs in kinds.items() if wanted in (None, k) for o in objs]
         objects.sort(key=lambda o: o["index"])
-        start = int(params.get("marker") or 0)
+        # rippled's marker is opaque to clients: the key (index) of the last entry returned; the
+        # next page starts after it (LedgerData.cpp). A marker that is not a key is invalidParams.
+        marker = params.get("marker")
+        if marker is not None and (
+            not isinstance(marker, str) or len(marker) != 64 or any(c not in "0123456789abcdefABCDEF" for c in marker)
+        ):
+            raise RpcError("invalidParams", "Invalid field 'marker', not valid.")
+        if marker is not None:
+            objects = [o for o in objects if o["index"] > marker.upper()]
         limit = max(1, min(int(params.get("limit", 256)), 2048))
-        page = objects[start : start + limit]
+        page = objects[:limit]
         out = {"state": page, **sel}
-        if start + limit < len(objects):
-            out["marker"] = str(start + limit)
+        if len(objects) > limit:
+            out["marker"] = page[-1]["index"]
         return out
 
     # --- transactions --------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The Ledger port on the XRP Ledger.
-(About 740 lines: one method per port operation, each a few XRPL transactions; the XRPL issue's rework
-of the adapter is where it gets split into identity, money and instrument modules.)
+(About 620 lines: one method per port operation, each a few XRPL transactions. Purchases live in
+purchase.py, repayments in distribution.py, MPT authorisation and the pre-send checks in access.py.)
 
 How the domain maps (see docs/xrpl.md for the why):
 - stablecoin: an issued currency of the *issuer* account (asfRequireAuth, asfAllowTrustLineClawback,
@@ -15,8 +15,11 @@ How the domain maps (see docs/xrpl.md for the why):
   *registrar*, URI "drexfy:classification:v1:<CLASS>", offered for free to the investor, who accepts
   it: the investor's wallet holds it and cannot pass it on (only back to the registrar). A
   reclassification burns it (the registrar may, thanks to tfBurnable) and mints a new one.
-- freeze: the issuer freezes and deep-freezes the investor's trust line and locks the investor's MPT
-  balances; unfreeze clears both.
+- freeze: the issuer freezes and deep-freezes the investor's trust line, locks the investor's MPT
+  balances and revokes their MPT authorisation (rippled's lock binds only between holders);
+  unfreeze clears all three where the holder is still eligible. A reclassification revokes or
+  restores MPT authorisation per instrument (access.py). The stablecoin issuer could still pay a
+  frozen trust line on the ledger, so payouts to frozen holders are refused before sending.
 - purchase: a saga of five sub-operations, each journaled with its own id `{op}/{n}`: holder opt-in
   (MPTokenAuthorize), issuer authorisation, stablecoin issued to the buyer, buyer pays the
   instrument issuer, instrument issuer delivers the units. A retry resumes at the first unfinished
@@ -32,7 +35,6 @@ it up before every transaction the investor must sign.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import warnings
@@ -43,7 +45,7 @@ from typing import Any
 
 from xrpl.core.binarycodec import decode
 from xrpl.core.keypairs import derive_classic_address
-from xrpl.models.amounts import IssuedCurrencyAmount, MPTAmount
+from xrpl.models.amounts import IssuedCurrencyAmount
 from xrpl.models.requests import (
     AccountInfo,
     AccountLines,
@@ -56,8 +58,6 @@ from xrpl.models.requests import (
 from xrpl.models.requests.ledger_entry import LedgerEntryType
 from xrpl.models.requests.ledger_entry import MPToken as MPTokenLookup
 from xrpl.models.transactions import (
-    Clawback,
-    MPTokenAuthorize,
     MPTokenIssuanceCreate,
     MPTokenIssuanceCreateFlag,
     MPTokenIssuanceSet,
@@ -74,7 +74,10 @@ from xrpl.models.transactions import (
 )
 from xrpl.models.transactions.transaction import Transaction
 
+from drexfy.adapters.xrpl.access import TokenAccess
 from drexfy.adapters.xrpl.config import XrplConfig
+from drexfy.adapters.xrpl.distribution import Distribution
+from drexfy.adapters.xrpl.purchase import Purchases
 from drexfy.adapters.xrpl.submission import Outcome, Rpc, RpcFailure, Signer, Submitter
 from drexfy.adapters.xrpl.transfers import read_transfers
 from drexfy.domain.classification import Classification
@@ -112,11 +115,6 @@ CLASS_URI_PREFIX = "drexfy:classification:v1:"
 ACTIVATION_OBJECTS = 3
 TF_SET_DEEP_FREEZE = 0x00400000
 TF_CLEAR_DEEP_FREEZE = 0x00800000
-LSF_MPT_LOCKED = 0x01
-
-
-#: Holders' retirement transactions in flight at once (each is its own account's transaction).
-RETIREMENTS_AT_ONCE = 16
 
 
 class XrplLedger:
@@ -142,6 +140,10 @@ class XrplLedger:
         )
         self.journal = journal
         self._platform: dict[str, Signer] = {}
+        #: MPT authorisation kept in step with freezes and classifications, and pre-send checks.
+        self.access = TokenAccess(self)
+        self.purchases = Purchases(self)
+        self.distribution = Distribution(self)
 
     # --- accounts ------------------------------------------------------------------------------
     async def platform(self, role: str) -> Signer:
@@ -363,6 +365,9 @@ class XrplLedger:
         tx_ids.append(
             (await self._run(f"{op_id}/accept", self._investor(wallet), accept, "classification accept")).tx_id
         )
+        # A class an instrument does not admit loses its MPT authorisation there (and an admitted one
+        # regains it unless frozen): the ledger itself then keeps units away from the holder.
+        tx_ids += await self.access.follow_classification(op_id, wallet, classification)
         return LedgerResult(tuple(tx_ids))
 
     async def classification_of(self, address: str) -> Classification | None:
@@ -436,192 +441,24 @@ class XrplLedger:
                 return None
             raise LedgerUnavailable(f"ledger_entry failed: {failure}") from failure
 
-    async def _authorise_holder(self, op_id: str, ref: str, wallet: Wallet) -> list[str]:
-        """Holder opt-in, then issuer authorisation — only for an eligible class (the on-chain
-        eligibility rule)."""
-        tx_ids: list[str] = []
-        token = await self._mptoken(ref, wallet.address)
-        if token is None or await self.journal.get(f"{op_id}/optin"):
-            tx_ids += await self._ensure_xrp(f"{op_id}/reserve", wallet.address, 1)
-            optin = MPTokenAuthorize(account=wallet.address, mptoken_issuance_id=ref)
-            tx_ids.append((await self._run(f"{op_id}/optin", self._investor(wallet), optin, "MPT opt-in")).tx_id)
-            token = await self._mptoken(ref, wallet.address)
-        authorised = bool(token and int(token.get("Flags", 0)) & 0x02)
-        if not authorised or await self.journal.get(f"{op_id}/authorise"):
-            if await self.journal.get(f"{op_id}/authorise") is None:
-                await self._check_eligible(wallet, ref)
-            issuer = await self.platform("instrument_issuer")
-            auth = MPTokenAuthorize(account=issuer.address, mptoken_issuance_id=ref, holder=wallet.address)
-            tx_ids.append((await self._run(f"{op_id}/authorise", issuer, auth, "MPT authorisation")).tx_id)
-        return tx_ids
-
-    # --- purchase ------------------------------------------------------------------------------
+    # --- purchase (purchase.py) ----------------------------------------------------------------
     async def settle_purchase(self, op_id: str, purchase: Purchase) -> LedgerResult:
-        """The resumable saga (see the module docstring)."""
-        if self.config.batch:
-            return await self._settle_with_batch(op_id, purchase)
-        buyer = purchase.buyer
-        issuer = await self.platform("issuer")
-        company = await self.platform("instrument_issuer")
-        if await self.journal.get(f"{op_id}/3") is None:
-            await self._precheck_buyer(purchase)
-        tx_ids = await self._authorise_holder(f"{op_id}/1", purchase.instrument_ref, buyer)
-        mint = Payment(
-            account=issuer.address, destination=buyer.address, amount=self._iou(issuer.address, purchase.amount)
-        )
-        tx_ids.append((await self._pay_coin(f"{op_id}/3", issuer, mint, "stablecoin issue to buyer")).tx_id)
-        tx_ids += await self._ensure_xrp(f"{op_id}/fees", buyer.address, 0)
-        pay = Payment(
-            account=buyer.address, destination=company.address, amount=self._iou(issuer.address, purchase.amount)
-        )
-        try:
-            tx_ids.append((await self._pay_coin(f"{op_id}/4", self._investor(buyer), pay, "buyer payment")).tx_id)
-        except LedgerRejected:
-            # The payment leg failed for good (e.g. frozen meanwhile): take back the stablecoin issued
-            # for it, so the refund of the fiat leaves no unbacked stablecoin behind.
-            await self._undo_issue(op_id, buyer, purchase.amount)
-            raise
-        deliver = Payment(
-            account=company.address,
-            destination=buyer.address,
-            amount=MPTAmount(mpt_issuance_id=purchase.instrument_ref, value=str(purchase.units)),
-        )
-        tx_ids.append((await self._run(f"{op_id}/5", company, deliver, "unit delivery")).tx_id)
-        return LedgerResult(tuple(tx_ids))
+        """The resumable saga, or one all-or-nothing Batch with `batch = true` (purchase.py)."""
+        return await self.purchases.settle(op_id, purchase)
 
-    async def _settle_with_batch(self, op_id: str, purchase: Purchase) -> LedgerResult:
-        """Delivery versus payment in one all-or-nothing XLS-56 Batch, submitted and paid for by the
-        stablecoin issuer, co-signed by the buyer and the instrument issuer: holder opt-in and
-        authorisation (when needed), stablecoin issued to the buyer, buyer pays the company, company
-        delivers the units. Either all of it happens or none."""
-        batch_id = f"{op_id}/batch"
-        if await self.journal.get(batch_id) is not None:
-            outcome = await self.submitter.resume_batch(batch_id, "purchase batch")
-            return LedgerResult((outcome.tx_id, *outcome.extras.get("inner", [])))
-        buyer, ref = purchase.buyer, purchase.instrument_ref
-        issuer = await self.platform("issuer")
-        company = await self.platform("instrument_issuer")
-        investor = self._investor(buyer)
-        await self._precheck_buyer(purchase)
-        token = await self._mptoken(ref, buyer.address)
-        inners: list[tuple[Signer, Transaction]] = []
-        tx_ids: list[str] = []
-        if token is None:
-            tx_ids += await self._ensure_xrp(f"{op_id}/reserve", buyer.address, 1)
-            inners.append((investor, MPTokenAuthorize(account=buyer.address, mptoken_issuance_id=ref)))
-        if token is None or not int(token.get("Flags", 0)) & 0x02:
-            await self._check_eligible(buyer, ref)
-            inners.append(
-                (company, MPTokenAuthorize(account=company.address, mptoken_issuance_id=ref, holder=buyer.address))
-            )
-        amount = self._iou(issuer.address, purchase.amount)
-        inners += [
-            (issuer, Payment(account=issuer.address, destination=buyer.address, amount=amount)),
-            (investor, Payment(account=buyer.address, destination=company.address, amount=amount)),
-            (
-                company,
-                Payment(
-                    account=company.address,
-                    destination=buyer.address,
-                    amount=MPTAmount(mpt_issuance_id=ref, value=str(purchase.units)),
-                ),
-            ),
-        ]
-        outcome = await self.submitter.run_batch(batch_id, issuer, inners, "purchase batch")
-        return LedgerResult((*tx_ids, outcome.tx_id, *outcome.extras.get("inner", [])))
-
-    async def _check_eligible(self, wallet: Wallet, ref: str) -> None:
-        classification = await self.classification_of(wallet.address)
-        eligible = await self.eligible_classes(ref)
-        if classification is None or classification not in eligible:
-            raise ComplianceRejected(
-                f"{wallet.address} is classified {classification.name if classification else 'nowhere'};"
-                f" the instrument admits {sorted(c.name for c in eligible)}",
-                reason="not-eligible",
-            )
-
-    async def _precheck_buyer(self, purchase: Purchase) -> None:
-        """Refuse before issuing anything if the chain already says no (frozen or locked)."""
-        if await self.is_frozen(purchase.buyer.address):
-            raise ComplianceRejected(f"{purchase.buyer.address}'s stablecoin trust line is frozen", reason="tecFROZEN")
-        token = await self._mptoken(purchase.instrument_ref, purchase.buyer.address)
-        if token and int(token.get("Flags", 0)) & LSF_MPT_LOCKED:
-            raise ComplianceRejected(f"{purchase.buyer.address}'s units are locked", reason="tecLOCKED")
-
-    async def _undo_issue(self, op_id: str, wallet: Wallet, amount: Money) -> None:
-        issuer = await self.platform("issuer")
-        claw = Clawback(
-            account=issuer.address,
-            amount=IssuedCurrencyAmount(
-                currency=self.config.currency_code, issuer=wallet.address, value=str(amount.as_decimal())
-            ),
-        )
-        await self._run(f"{op_id}/undo-3", issuer, claw, "clawback of an unsettled issue")
-
-    # --- repayment -----------------------------------------------------------------------------
+    # --- repayment (distribution.py) -----------------------------------------------------------
     async def distribute(self, op_id: str, instrument_ref: str, payouts: Sequence[Payout]) -> LedgerResult:
-        """One Payment per holder (and one unit return per retirement): not atomic. Each holder's
-        transactions are keyed by the holder's address under `op_id`, so the same distribution
-        resent without a refused holder recognises every payout already made."""
-        issuer = await self.platform("issuer")
-        company = await self.platform("instrument_issuer")
-        # The issuer's payments go out pipelined (one ledger close for all, not one each).
-        payments = [
-            (
-                f"{op_id}/{payout.wallet.address}/pay",
-                Payment(
-                    account=issuer.address,
-                    destination=payout.wallet.address,
-                    amount=self._iou(issuer.address, payout.amount),
-                ),
-            )
-            for payout in payouts
-            if payout.amount.is_positive()
-        ]
-        tx_ids = [outcome.tx_id for outcome in await self._pay_coins(issuer, payments, "repayment")]
-        # Principal goes back in the holders' own transactions: different accounts, so they run side
-        # by side (a bounded number at once); every one is finished before the first failure, in
-        # payout order, is raised.
-        limit = asyncio.Semaphore(RETIREMENTS_AT_ONCE)
-
-        async def retire(payout: Payout) -> list[str]:
-            async with limit:
-                return await self._retire(f"{op_id}/{payout.wallet.address}", payout, company, instrument_ref)
-
-        retiring = [payout for payout in payouts if payout.units_to_retire]
-        outcomes = await asyncio.gather(*(retire(payout) for payout in retiring), return_exceptions=True)
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome
-            tx_ids += outcome
-        return LedgerResult(tuple(tx_ids))
-
-    async def _retire(self, key: str, payout: Payout, company: Signer, instrument_ref: str) -> list[str]:
-        """Return a holder's retired units to the instrument issuer (which burns them)."""
-        wallet = payout.wallet
-        tx_ids = await self._ensure_xrp(f"{key}/fees", wallet.address, 0)
-        back = Payment(
-            account=wallet.address,
-            destination=company.address,
-            amount=MPTAmount(mpt_issuance_id=instrument_ref, value=str(payout.units_to_retire)),
-        )
-        try:
-            retired = await self._run(f"{key}/retire", self._investor(wallet), back, "principal retirement")
-        except ComplianceRejected as refused:
-            if refused.party:
-                raise
-            # The holder's own transaction was refused (a locked MPT): name whose it was.
-            raise ComplianceRejected(
-                refused.message, reason=refused.reason, tx_id=refused.tx_id, party=wallet.address
-            ) from refused
-        return [*tx_ids, retired.tx_id]
+        """One Payment per holder and one unit return per retirement, not atomic (distribution.py)."""
+        return await self.distribution.distribute(op_id, instrument_ref, payouts)
 
     # --- compliance ----------------------------------------------------------------------------
     async def set_frozen(
         self, op_id: str, wallet: Wallet, frozen: bool, instrument_refs: Sequence[str]
     ) -> LedgerResult:
         """Trust-line freeze + deep freeze (https://xrpl.org/docs/concepts/tokens/fungible-tokens/
-        deep-freeze) and a per-holder MPT lock per instrument."""
+        deep-freeze), and per MPToken of the wallet a per-holder lock plus, on freezing, the MPT
+        authorisation revoked (rippled's lock does not stop the issuer; see access.py). Unfreezing
+        unlocks and authorises again where the holder's classification is eligible."""
         issuer = await self.platform("issuer")
         company = await self.platform("instrument_issuer")
         flags = (
@@ -637,8 +474,13 @@ class XrplLedger:
                 limit_amount=IssuedCurrencyAmount(currency=self.config.currency_code, issuer=wallet.address, value="0"),
             )
             tx_ids.append((await self._run(f"{op_id}/line", issuer, line_tx, "trust line freeze")).tx_id)
-        for ref in sorted(set(instrument_refs)):
-            if await self._mptoken(ref, wallet.address) is None and not await self.journal.get(f"{op_id}/mpt/{ref}"):
+        # Every MPToken of the wallet, not only the instruments the domain names: an opted-in
+        # holder without units must not stay authorised either.
+        tokens = await self.access.tokens_of(wallet.address)
+        classification = None if frozen else await self.classification_of(wallet.address)
+        for ref in sorted(set(instrument_refs) | set(tokens)):
+            token = tokens.get(ref)
+            if token is None and not await self.journal.get(f"{op_id}/mpt/{ref}"):
                 continue
             lock = MPTokenIssuanceSet(
                 account=company.address,
@@ -647,6 +489,14 @@ class XrplLedger:
                 flags=MPTokenIssuanceSetFlag.TF_MPT_LOCK if frozen else MPTokenIssuanceSetFlag.TF_MPT_UNLOCK,
             )
             tx_ids.append((await self._run(f"{op_id}/mpt/{ref}", company, lock, "MPT lock")).tx_id)
+            # rippled's lock binds only between holders (Payment.cpp): the issuer could still pay a
+            # locked holder and be paid by it. Revoking the authorisation stops both.
+            if frozen:
+                tx_ids += await self.access.revoke(f"{op_id}/deauth/{ref}", ref, wallet, token)
+            elif await self.journal.get(f"{op_id}/auth/{ref}") or await self.access.may_hold(
+                wallet, ref, classification
+            ):
+                tx_ids += await self.access.grant(f"{op_id}/auth/{ref}", ref, wallet, token)
         return LedgerResult(tuple(tx_ids))
 
     async def is_frozen(self, address: str) -> bool:

@@ -1,6 +1,6 @@
 """Reliable transaction submission (https://xrpl.org/docs/concepts/transactions/reliable-transaction-submission).
-(About 740 lines: single transactions and Batch share the sequence, journal and replacement rules;
-the XRPL issue's rework of the double and the adapter is where it gets split.)
+(About 740 lines: single transactions, pipelined runs and Batch share the per-account lock and the
+sequence, journal and replacement rules, so they stay together.)
 
 For one operation id the submitter:
 1. autofills the transaction: Sequence from the account (through the journal's `allocate_sequence`,
