@@ -163,6 +163,24 @@ class OrderClosed(DomainEvent):
 
 
 @attrs.frozen
+class RefundRequested(DomainEvent):
+    """The gateway accepted a refund of a REFUND_DUE order (`refund_ref`); its outcome comes later."""
+
+    refund_ref: str
+    attempt: int
+
+
+@attrs.frozen
+class RefundFailed(DomainEvent):
+    """A refund did not go through (refused at once, or failed later at the gateway); the order stays
+    REFUND_DUE and is asked again from `retry_at` (ISO 8601). For operators: the reason says why."""
+
+    reason: str
+    attempt: int
+    retry_at: str
+
+
+@attrs.frozen
 class RepaymentStarted(DomainEvent):
     instrument_id: str
     interest_minor: int

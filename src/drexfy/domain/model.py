@@ -314,6 +314,14 @@ class Order:
     #: workers handling two notifications of one payment must not both drive the ledger.
     settling_by: str | None = None
     settling_until: datetime | None = None
+    #: Refunds of a REFUND_DUE order: the gateway's refund in flight (None: none asked, or the last
+    #: one failed), how many were asked before (the gateway's idempotency key carries the number, so
+    #: a retried request never refunds twice and a new attempt after a failure is a new refund), the
+    #: last failure (for operators) and when the next attempt is due.
+    refund_ref: str | None = None
+    refund_attempts: int = 0
+    refund_error: str | None = None
+    refund_retry_at: datetime | None = None
     version: int = 0
     events: list[ev.DomainEvent] = attrs.field(factory=list, eq=False, repr=False)
 
@@ -375,11 +383,46 @@ class Order:
         self.reason = reason
         self.events.append(ev.OrderClosed(self.id, now, status.value, reason))
 
-    def refund_due_for_late_payment(self, payment_ref: str, amount: Money, reason: str, now: datetime) -> None:
-        """A payment arrived for an order that already ended: record it and owe it back."""
+    def refund_due_for_late_payment(self, payment_ref: str, amount: Money | None, reason: str, now: datetime) -> None:
+        """A payment arrived for an order that already ended (or that it cannot pay): record it and
+        owe it back. `amount` is None when the gateway reported no valid amount."""
         self.payment_ref = payment_ref
         self.paid_amount = amount
         self.close(OrderStatus.REFUND_DUE, reason, now)
+
+    def refund_due_now(self, now: datetime) -> bool:
+        """A refund should be asked now: REFUND_DUE, none in flight, and no failure waiting out its
+        back-off."""
+        return (
+            self.status is OrderStatus.REFUND_DUE
+            and self.payment_ref is not None
+            and self.refund_ref is None
+            and (self.refund_retry_at is None or self.refund_retry_at <= now)
+        )
+
+    def refund_requested(self, refund_ref: str, now: datetime) -> None:
+        if self.status is not OrderStatus.REFUND_DUE:
+            raise IllegalTransition(f"order {self.id} is {self.status.value}, not REFUND_DUE")
+        self.refund_ref = refund_ref
+        self.refund_retry_at = None
+        self.events.append(ev.RefundRequested(self.id, now, refund_ref, self.refund_attempts))
+
+    def refund_postponed(self, reason: str, retry_at: datetime) -> None:
+        """The gateway could not be asked (unreachable, failing): the same attempt (same
+        idempotency key) is asked again at `retry_at`."""
+        self.refund_error = reason[:500]
+        self.refund_retry_at = retry_at
+
+    def refund_failed(self, reason: str, now: datetime, retry_at: datetime) -> None:
+        """The refund asked last did not go through: the next attempt is a new refund, due at
+        `retry_at`; the order stays REFUND_DUE."""
+        if self.status is not OrderStatus.REFUND_DUE:
+            raise IllegalTransition(f"order {self.id} is {self.status.value}, not REFUND_DUE")
+        self.refund_ref = None
+        self.refund_attempts += 1
+        self.refund_error = reason[:500]
+        self.refund_retry_at = retry_at
+        self.events.append(ev.RefundFailed(self.id, now, self.refund_error, self.refund_attempts, retry_at.isoformat()))
 
 
 class RepaymentStatus(enum.Enum):

@@ -335,10 +335,22 @@ class Checkout:
 
 
 class PaymentGateway(Protocol):
-    async def create_checkout(self, order: Order, investor: Investor) -> Checkout: ...
+    """The card/SEPA gateway. Every call is idempotent per order (a retry after a timeout never opens
+    a second checkout or refunds twice). ProviderError: the gateway is unreachable or failing (retry);
+    PaymentRefused: it refused the request for good (the message says why)."""
+
+    async def create_checkout(self, order: Order, investor: Investor) -> Checkout:
+        """Open the order's checkout for `order.amount`, ending no later than the reservation."""
+        ...
+
+    async def expire_checkout(self, order: Order) -> None:
+        """End the order's open checkout so it can no longer be paid (the order was cancelled or
+        expired); nothing to do if it already ended."""
+        ...
 
     async def refund(self, order: Order) -> str:
-        """Start a refund of the order's payment; returns the refund reference."""
+        """Refund the whole of the order's payment (`order.payment_ref`); returns the refund
+        reference. Attempt `order.refund_attempts` is one refund: asked again, it is the same one."""
         ...
 
 
@@ -410,6 +422,10 @@ class OrderRepository(Protocol):
 
     async def reserving(self, instrument_id: str) -> list[Order]:
         """The instrument's orders that hold reserved units (CREATED and PAID), for reconciliation."""
+        ...
+
+    async def refund_due(self, limit: int = 100) -> list[Order]:
+        """REFUND_DUE orders (money owed back), oldest first, for the refund sweep and operators."""
         ...
 
     async def committed_amount(self, investor_id: str, instrument_id: str) -> Money | None:

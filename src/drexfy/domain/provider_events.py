@@ -27,10 +27,21 @@ class KycResult:
     reject_labels: tuple[str, ...] = ()
 
 
+#: The largest payment amount (minor units) a gateway event may report as such. Larger ones cannot be
+#: any order's total (a gateway caps a payment far below it); they are carried as "no valid amount"
+#: with the reason, so the order ends in REFUND_DUE instead of a job that can never be stored.
+MAX_PAYMENT_MINOR = 10**15
+
+
 class PaymentEventKind(enum.Enum):
     SUCCEEDED = "SUCCEEDED"
+    #: The payment did not happen (declined card, a delayed method such as SEPA Direct Debit failed).
     FAILED = "FAILED"
+    #: The checkout ended unpaid (the gateway's session expired): the reservation is released.
+    EXPIRED = "EXPIRED"
     REFUNDED = "REFUNDED"
+    #: A refund the platform asked for did not go through; the order stays REFUND_DUE and is retried.
+    REFUND_FAILED = "REFUND_FAILED"
 
 
 @attrs.frozen
@@ -43,6 +54,8 @@ class PaymentEvent:
     payment_ref: str
     amount: Money | None = None
     reason: str = ""
+    #: The gateway's refund id (refund events only).
+    refund_ref: str | None = None
 
 
 @attrs.frozen

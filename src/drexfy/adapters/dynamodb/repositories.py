@@ -396,11 +396,14 @@ class DynamoOrders(_Aggregates):
     def attributes(self, order: Order) -> Item:
         created = format_timestamp(order.created_at)
         # Sparse GSI2: CREATED orders by expiry (the expiry sweep), PAID orders by creation (with
-        # the CREATED ones, every order holding reserved units, for reconciliation); none else.
+        # the CREATED ones, every order holding reserved units, for reconciliation), REFUND_DUE
+        # orders by creation (money owed back); none else.
         if order.status is OrderStatus.CREATED:
             gsi2: tuple[str | None, str | None] = ("ORDEXP", f"{format_timestamp(order.expires_at)}#{order.id}")
         elif order.status is OrderStatus.PAID:
             gsi2 = ("ORDPAID", f"{created}#{order.id}")
+        elif order.status is OrderStatus.REFUND_DUE:
+            gsi2 = ("ORDREFUND", f"{created}#{order.id}")  # the refund sweep
         else:
             gsi2 = (None, None)
         return {
@@ -436,6 +439,12 @@ class DynamoOrders(_Aggregates):
             (o for o in found if o.instrument_id == instrument_id and o.reserves_units),
             key=lambda o: (o.created_at, o.id),
         )
+
+    async def refund_due(self, limit: int = 100) -> list[Order]:
+        if limit <= 0:
+            return []
+        found = await self.query("#a_GSI2PK = :p", {":p": "ORDREFUND"}, "GSI2", limit)
+        return [o for o in found if o.status is OrderStatus.REFUND_DUE]
 
     async def committed_amount(self, investor_id: str, instrument_id: str) -> Money | None:
         orders = [

@@ -35,6 +35,7 @@ class SandboxPayments:
 
     base_url: str = "https://sandbox.pay.invalid/checkout"
     refunds: list[str] = attrs.field(factory=list)
+    expired: list[str] = attrs.field(factory=list)
     available: bool = True
 
     async def create_checkout(self, order: Order, investor: Investor) -> Checkout:
@@ -43,10 +44,16 @@ class SandboxPayments:
         reference = f"cs_test_{order.id}"
         return Checkout(reference, f"{self.base_url}/{reference}")
 
+    async def expire_checkout(self, order: Order) -> None:
+        if not self.available:
+            raise ProviderError("payment gateway unavailable")
+        if order.checkout_ref and order.checkout_ref not in self.expired:
+            self.expired.append(order.checkout_ref)
+
     async def refund(self, order: Order) -> str:
         if not self.available:
             raise ProviderError("payment gateway unavailable")
-        reference = f"re_test_{order.id}"
+        reference = f"re_test_{order.id}_{order.refund_attempts}"
         if reference not in self.refunds:
             self.refunds.append(reference)
         return reference

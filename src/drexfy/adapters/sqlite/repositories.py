@@ -431,6 +431,15 @@ class SqliteOrders(_Aggregates[Order]):
         )
         return [_order(row) for row in rows]
 
+    async def refund_due(self, limit: int = 100) -> list[Order]:
+        rows = await self._run(
+            lambda conn: conn.execute(
+                f"{self._SELECT} WHERE status = ? ORDER BY expires_at, id LIMIT ?",
+                (OrderStatus.REFUND_DUE.value, max(limit, 0)),
+            ).fetchall()
+        )
+        return [_order(row) for row in rows]
+
     async def committed_amount(self, investor_id: str, instrument_id: str) -> Money | None:
         states = sorted(s.value for s in COMMITTED_ORDER_STATES)
         rows = await self._run(

@@ -12,6 +12,7 @@ once (a block), and after them where the ledger is the source of truth (a settle
 | `registration` | register an investor, start KYC, handle the KYC result |
 | `instruments` | create, issue, open and close an instrument |
 | `buying` | create, cancel and expire orders; handle the payment; settle |
+| `refunds` | refund REFUND_DUE orders through the gateway; its answers; the retry sweep |
 | `repayment` | trigger and continue a repayment (batches, hold-backs, automatic cash-out) |
 | `compliance` | AML alert, block, unblock, release held-back shares; on-chain wallet helpers |
 | `withdrawal` | cash stablecoin out |
@@ -46,6 +47,7 @@ from drexfy.domain.processes.read_models import (
     reconcile,
     reconcile_all,
 )
+from drexfy.domain.processes.refunds import handle_refund_event, request_refund, retry_refunds
 from drexfy.domain.processes.registration import RegisterInvestor, handle_kyc_result, register_investor, start_kyc
 from drexfy.domain.processes.repayment import (
     PayRepayment,
@@ -80,6 +82,7 @@ __all__ = [
     "handle_aml_alert",
     "handle_kyc_result",
     "handle_payment",
+    "handle_refund_event",
     "investor_view",
     "issue_instrument",
     "open_instrument",
@@ -87,6 +90,8 @@ __all__ = [
     "reconcile_all",
     "register_investor",
     "release_held_back",
+    "request_refund",
+    "retry_refunds",
     "settle_order",
     "start_kyc",
     "start_repayment",

@@ -40,6 +40,9 @@ class ProcessSettings:
     #: A paid order still unsettled after this long is a stalled settlement: reconciliation reports
     #: it as drift (a customer paid and holds nothing yet).
     settlement_stall: timedelta = timedelta(minutes=10)
+    #: A refund the gateway could not be asked for is asked again after this long; a failed refund
+    #: after this long, doubling per failure (up to a day).
+    refund_retry: timedelta = timedelta(minutes=5)
 
 
 @attrs.frozen
