@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from drexfy.adapters.evm.config import DEFAULT_BATCH_SIZE, EvmConfig
+from drexfy.adapters.payments.stripe import StripeConfig
 from drexfy.adapters.xrpl.config import XrplConfig
 from drexfy.domain.errors import ConfigurationError
 from drexfy.entrypoints.config import Settings
@@ -69,3 +70,15 @@ def xrpl_config(settings: Settings) -> XrplConfig:
         if value not in (None, ""):
             values[name] = value
     return XrplConfig(**values)
+
+
+def stripe_config(settings: Settings) -> StripeConfig:
+    """`payments.stripe.*`."""
+    return StripeConfig(
+        api_key=settings.get("payments.stripe.api_key"),
+        success_url=settings.get("payments.stripe.success_url"),
+        cancel_url=settings.get("payments.stripe.cancel_url"),
+        api_base=settings.get("payments.stripe.api_base"),
+        max_network_retries=int(settings.get("payments.stripe.max_network_retries")),
+        timeout_s=float(settings.get("payments.stripe.timeout_s")),
+    )

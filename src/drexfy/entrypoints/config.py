@@ -74,7 +74,20 @@ DEFAULTS: dict[str, Any] = {
         "dynamodb": {"table": "drexfy", "region": "eu-central-1", "endpoint_url": "", "create_table": False},
     },
     "kyc": {"kind": "sandbox"},
-    "payments": {"kind": "sandbox"},
+    "payments": {
+        "kind": "sandbox",
+        # payments.kind = "stripe": the secret key (sk_live_/sk_test_; from the environment,
+        # DREXFY_PAYMENTS__STRIPE__API_KEY, never a committed file), where Checkout sends the
+        # customer back, and the API's address (empty: Stripe's own; tests: the local fake).
+        "stripe": {
+            "api_key": "",
+            "success_url": "",
+            "cancel_url": "",
+            "api_base": "",
+            "max_network_retries": 2,
+            "timeout_s": 30.0,
+        },
+    },
     "processes": {
         "reservation_minutes": 30,
         # How long one attempt holds an order's settlement before another may take over (the one
@@ -99,6 +112,7 @@ DEFAULTS: dict[str, Any] = {
         "lease_seconds": 120,
         "poll_interval": 0.25,
         "expire_every": 30.0,
+        "refund_every": 60.0,
         "purge_every": 3600.0,
         "done_retention_days": 30.0,
         "idempotency_retention_hours": 72.0,
@@ -141,7 +155,7 @@ CHOICES = {
     "vault.kms.mode": ("envelope", "signer"),
     "store.kind": ("sqlite", "dynamodb"),
     "kyc.kind": ("sandbox",),
-    "payments.kind": ("sandbox",),
+    "payments.kind": ("sandbox", "stripe"),
 }
 
 
@@ -309,10 +323,22 @@ def _validate(data: dict[str, Any]) -> None:
             "(one batch is one DynamoDB transaction of at most 100 items)"
         )
     _validate_worker(settings)
+    if settings.get("payments.kind") == "stripe":
+        for key in ("payments.stripe.api_key", "payments.stripe.success_url", "payments.stripe.cancel_url"):
+            if not settings.get(key):
+                raise ConfigurationError(f"{key}: required when payments.kind = stripe")
+        if not 0 <= settings.get("payments.stripe.max_network_retries") <= 10:
+            raise ConfigurationError("payments.stripe.max_network_retries: expected 0 to 10")
+        if not 1.0 <= settings.get("payments.stripe.timeout_s") <= 300.0:
+            raise ConfigurationError("payments.stripe.timeout_s: expected a number of seconds from 1 to 300")
     if production:
-        for key in ("http.jwt_secret", "http.kyc_webhook_secret", "http.stripe_webhook_secret"):
+        for key in ("http.jwt_secret", "http.kyc_webhook_secret", "http.stripe_webhook_secret", "http.notify_url"):
             if not settings.get(key):
                 raise ConfigurationError(f"{key}: required in production mode")
+        # The sandbox providers verify nobody and take no money: a live platform must not run on them.
+        for key in ("payments.kind", "kyc.kind"):
+            if settings.get(key) == "sandbox":
+                raise ConfigurationError(f"{key}: the sandbox provider is not for production; choose a real one")
 
 
 #: Redelivery windows the DONE retention must outlast: a purged event key is accepted again.

@@ -21,9 +21,9 @@ from dependency_injector import containers, providers
 from drexfy.adapters.sandbox import SandboxKyc, SandboxPayments
 from drexfy.adapters.system import SystemClock, UuidIds
 from drexfy.domain.errors import ConfigurationError
-from drexfy.domain.ports import KeyVault, Ledger, Notifier, Store
+from drexfy.domain.ports import KeyVault, Ledger, Notifier, PaymentGateway, Store
 from drexfy.domain.processes import ProcessSettings, Services
-from drexfy.entrypoints.adapter_config import evm_config, xrpl_config
+from drexfy.entrypoints.adapter_config import evm_config, stripe_config, xrpl_config
 from drexfy.entrypoints.config import DEFAULT_BATCH, MAX_DYNAMODB_BATCH, Settings, process_local_ledger
 
 
@@ -176,6 +176,17 @@ async def _notifier(settings: Settings) -> AsyncIterator[Notifier]:
         await notifier.close()
 
 
+async def _stripe_payments(settings: Settings) -> AsyncIterator[PaymentGateway]:
+    """Stripe Checkout and refunds (`payments.stripe.*`); its HTTP session closes with the container."""
+    from drexfy.adapters.payments import StripeGateway
+
+    gateway = StripeGateway(stripe_config(settings))
+    try:
+        yield gateway
+    finally:
+        await gateway.close()
+
+
 def _process_settings(settings: Settings) -> ProcessSettings:
     batch = settings.get("processes.distribution_batch_size") or (
         MAX_DYNAMODB_BATCH if settings.get("store.kind") == "dynamodb" else DEFAULT_BATCH
@@ -214,7 +225,11 @@ class Container(containers.DeclarativeContainer):
         xrpl=providers.Resource(_xrpl_ledger, settings, vault, store),
     )
     kyc = providers.Selector(config.kyc.kind, sandbox=providers.Singleton(SandboxKyc))
-    payments = providers.Selector(config.payments.kind, sandbox=providers.Singleton(SandboxPayments))
+    payments = providers.Selector(
+        config.payments.kind,
+        sandbox=providers.Singleton(SandboxPayments),
+        stripe=providers.Resource(_stripe_payments, settings),
+    )
     notifier = providers.Resource(_notifier, settings)
     process_settings = providers.Singleton(_process_settings, settings)
 

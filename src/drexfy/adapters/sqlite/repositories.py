@@ -434,7 +434,7 @@ class SqliteOrders(_Aggregates[Order]):
     async def refund_due(self, limit: int = 100) -> list[Order]:
         rows = await self._run(
             lambda conn: conn.execute(
-                f"{self._SELECT} WHERE status = ? ORDER BY expires_at, id LIMIT ?",
+                f"{self._SELECT} WHERE status = ? ORDER BY created_at, id LIMIT ?",
                 (OrderStatus.REFUND_DUE.value, max(limit, 0)),
             ).fetchall()
         )

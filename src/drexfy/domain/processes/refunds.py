@@ -91,7 +91,9 @@ async def handle_refund_event(svc: Services, event: PaymentEvent) -> Order:
             order.close(OrderStatus.REFUNDED, event.reason or "payment refunded", now)
         elif order.refund_ref is not None and order.refund_ref == event.refund_ref:
             order.refund_failed(
-                f"refund failed: {event.reason or 'unknown reason'}", now, now + _backoff(svc, order.refund_attempts + 1)
+                f"refund failed: {event.reason or 'unknown reason'}",
+                now,
+                now + _backoff(svc, order.refund_attempts + 1),
             )
         else:
             return order
