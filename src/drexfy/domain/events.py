@@ -163,6 +163,16 @@ class OrderClosed(DomainEvent):
 
 
 @attrs.frozen
+class KycProgressed(DomainEvent):
+    """The KYC review moved on without a final decision; RETRY tells the investor to submit again
+    (`reasons`: what to fix; compliance labels never appear here)."""
+
+    notify: ClassVar[bool] = True
+    progress: str
+    reasons: tuple[str, ...] = ()
+
+
+@attrs.frozen
 class RefundRequested(DomainEvent):
     """The gateway accepted a refund of a REFUND_DUE order (`refund_ref`); its outcome comes later."""
 

@@ -56,6 +56,9 @@ class Investor:
     kyc_status: KycStatus = KycStatus.PENDING_KYC
     applicant_id: str | None = None
     kyc_reasons: tuple[str, ...] = ()
+    #: Where the provider's review stands while PENDING_KYC: PENDING, ON_HOLD, RESET or RETRY (the
+    #: investor must submit again; `kyc_reasons` says what to fix). None before any news.
+    kyc_progress: str | None = None
     compliance: ComplianceState = ComplianceState.CLEAR
     blocked_reason: str | None = None
     blocked_at: datetime | None = None
@@ -85,6 +88,14 @@ class Investor:
             raise IllegalTransition(f"KYC already finished for investor {self.id} ({self.kyc_status.value})")
         self.applicant_id = applicant_id
         self.events.append(ev.KycStarted(self.id, now, applicant_id))
+
+    def kyc_progressed(self, progress: str, reasons: tuple[str, ...], now: datetime) -> None:
+        """The provider's review moved on without a final decision (RETRY: submit again)."""
+        if self.kyc_status is not KycStatus.PENDING_KYC:
+            raise IllegalTransition(f"investor {self.id} is {self.kyc_status.value}, not PENDING_KYC")
+        self.kyc_progress = progress
+        self.kyc_reasons = reasons
+        self.events.append(ev.KycProgressed(self.id, now, progress, reasons))
 
     def reject_kyc(self, reasons: tuple[str, ...], now: datetime) -> None:
         if self.kyc_status is not KycStatus.PENDING_KYC:

@@ -29,7 +29,7 @@ from drexfy.domain.model import (
     Withdrawal,
 )
 from drexfy.domain.money import Money
-from drexfy.domain.provider_events import KycResult
+from drexfy.domain.provider_events import KycResult, KycReview
 
 # ================================================================================================
 # Ledger
@@ -322,10 +322,19 @@ class KeyVault(Protocol):
 class KycSession:
     applicant_id: str
     url: str
+    #: A short-lived token for the provider's web SDK (Sumsub WebSDK), when it uses one.
+    access_token: str = attrs.field(default="", repr=False)
 
 
 class KycProvider(Protocol):
-    async def start_verification(self, investor: Investor) -> KycSession: ...
+    async def start_verification(self, investor: Investor) -> KycSession:
+        """Create (or find again) the investor's applicant and a way for the frontend to verify."""
+        ...
+
+    async def verified_result(self, review: KycReview) -> KycResult:
+        """The applicant as the provider verified it (country, date of birth, accreditation,
+        screening), read from the provider itself, never from the webhook's own claims."""
+        ...
 
 
 @attrs.frozen

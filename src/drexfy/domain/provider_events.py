@@ -8,6 +8,7 @@ provider format and no secret.
 from __future__ import annotations
 
 import enum
+from datetime import date
 
 import attrs
 
@@ -24,6 +25,32 @@ class KycResult:
     accreditation_verified: bool = False
     sanctions_hit: bool = False
     pep: bool = False
+    reject_labels: tuple[str, ...] = ()
+    #: As the provider verified it from the identity document (None: not reported).
+    date_of_birth: date | None = None
+
+
+class KycReviewKind(enum.Enum):
+    """What the KYC provider's webhook says happened to an applicant."""
+
+    REVIEWED = "REVIEWED"  # a decision: GREEN, or RED with RETRY or FINAL
+    PENDING = "PENDING"  # documents submitted, review under way
+    ON_HOLD = "ON_HOLD"  # the provider's compliance team looks at it
+    RESET = "RESET"  # the applicant was reset: the investor verifies again
+
+
+@attrs.frozen
+class KycReview:
+    """A KYC provider's applicant event whose details are fetched from its API (Sumsub's webhooks
+    carry the decision, not the verified data). `event_key` identifies the delivery."""
+
+    applicant_id: str
+    kind: KycReviewKind
+    event_key: str
+    #: GREEN or RED (REVIEWED only).
+    answer: str | None = None
+    #: RETRY (the investor may submit again) or FINAL (RED only).
+    reject_type: str | None = None
     reject_labels: tuple[str, ...] = ()
 
 

@@ -73,7 +73,21 @@ DEFAULTS: dict[str, Any] = {
         # `drexfy store init` once).
         "dynamodb": {"table": "drexfy", "region": "eu-central-1", "endpoint_url": "", "create_table": False},
     },
-    "kyc": {"kind": "sandbox"},
+    "kyc": {
+        "kind": "sandbox",
+        # kyc.kind = "sumsub": the app token and secret key (from the environment), the
+        # verification level, the API's address (tests: the local fake), and which questionnaire
+        # answer (questionnaire.section.item, "yes"/"true") says the investor is accredited.
+        "sumsub": {
+            "app_token": "",
+            "secret_key": "",
+            "level_name": "",
+            "api_base": "https://api.sumsub.com",
+            "accreditation_item": "accreditation.status.accredited",
+            "token_ttl_s": 1800,
+            "timeout_s": 30.0,
+        },
+    },
     "payments": {
         "kind": "sandbox",
         # payments.kind = "stripe": the secret key (sk_live_/sk_test_; from the environment,
@@ -154,7 +168,7 @@ CHOICES = {
     "vault.kind": ("local", "kms"),
     "vault.kms.mode": ("envelope", "signer"),
     "store.kind": ("sqlite", "dynamodb"),
-    "kyc.kind": ("sandbox",),
+    "kyc.kind": ("sandbox", "sumsub"),
     "payments.kind": ("sandbox", "stripe"),
 }
 
@@ -323,6 +337,10 @@ def _validate(data: dict[str, Any]) -> None:
             "(one batch is one DynamoDB transaction of at most 100 items)"
         )
     _validate_worker(settings)
+    if settings.get("kyc.kind") == "sumsub":
+        for key in ("kyc.sumsub.app_token", "kyc.sumsub.secret_key", "kyc.sumsub.level_name"):
+            if not settings.get(key):
+                raise ConfigurationError(f"{key}: required when kyc.kind = sumsub")
     if settings.get("payments.kind") == "stripe":
         for key in ("payments.stripe.api_key", "payments.stripe.success_url", "payments.stripe.cancel_url"):
             if not settings.get(key):

@@ -21,9 +21,9 @@ from dependency_injector import containers, providers
 from drexfy.adapters.sandbox import SandboxKyc, SandboxPayments
 from drexfy.adapters.system import SystemClock, UuidIds
 from drexfy.domain.errors import ConfigurationError
-from drexfy.domain.ports import KeyVault, Ledger, Notifier, PaymentGateway, Store
+from drexfy.domain.ports import KeyVault, KycProvider, Ledger, Notifier, PaymentGateway, Store
 from drexfy.domain.processes import ProcessSettings, Services
-from drexfy.entrypoints.adapter_config import evm_config, stripe_config, xrpl_config
+from drexfy.entrypoints.adapter_config import evm_config, stripe_config, sumsub_config, xrpl_config
 from drexfy.entrypoints.config import DEFAULT_BATCH, MAX_DYNAMODB_BATCH, Settings, process_local_ledger
 
 
@@ -176,6 +176,17 @@ async def _notifier(settings: Settings) -> AsyncIterator[Notifier]:
         await notifier.close()
 
 
+async def _sumsub_kyc(settings: Settings) -> AsyncIterator[KycProvider]:
+    """Sumsub applicants, WebSDK tokens and verified results (`kyc.sumsub.*`)."""
+    from drexfy.adapters.kyc import SumsubKyc
+
+    kyc = SumsubKyc(sumsub_config(settings))
+    try:
+        yield kyc
+    finally:
+        await kyc.close()
+
+
 async def _stripe_payments(settings: Settings) -> AsyncIterator[PaymentGateway]:
     """Stripe Checkout and refunds (`payments.stripe.*`); its HTTP session closes with the container."""
     from drexfy.adapters.payments import StripeGateway
@@ -224,7 +235,11 @@ class Container(containers.DeclarativeContainer):
         evm=providers.Resource(_evm_ledger, settings, vault, store),
         xrpl=providers.Resource(_xrpl_ledger, settings, vault, store),
     )
-    kyc = providers.Selector(config.kyc.kind, sandbox=providers.Singleton(SandboxKyc))
+    kyc = providers.Selector(
+        config.kyc.kind,
+        sandbox=providers.Singleton(SandboxKyc),
+        sumsub=providers.Resource(_sumsub_kyc, settings),
+    )
     payments = providers.Selector(
         config.payments.kind,
         sandbox=providers.Singleton(SandboxPayments),

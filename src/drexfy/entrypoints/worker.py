@@ -43,7 +43,7 @@ from drexfy.domain.errors import (
 )
 from drexfy.domain.model import OrderStatus
 from drexfy.domain.ports import LEDGER_WAIT, QueuedMessage
-from drexfy.domain.provider_events import AmlAlert, KycResult, PaymentEvent, PaymentEventKind
+from drexfy.domain.provider_events import AmlAlert, KycResult, KycReview, PaymentEvent, PaymentEventKind
 from drexfy.entrypoints.runtime import messages
 from drexfy.entrypoints.runtime.logs import request_id_var
 from drexfy.entrypoints.runtime.metrics import Metrics
@@ -372,6 +372,8 @@ class Worker:
     async def _dispatch(self, message: QueuedMessage, event: Any) -> None:
         if isinstance(event, KycResult):
             await p.handle_kyc_result(self.svc, event)
+        elif isinstance(event, KycReview):
+            await p.handle_kyc_review(self.svc, event)
         elif isinstance(event, PaymentEvent):
             was_settled = False
             if event.kind is PaymentEventKind.SUCCEEDED:

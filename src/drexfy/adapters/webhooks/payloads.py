@@ -22,6 +22,7 @@ import json
 from typing import Any
 
 import attrs
+import iso3166
 
 from drexfy.domain.errors import DomainError, InvalidWebhook
 from drexfy.domain.money import Money
@@ -114,21 +115,33 @@ def parse_kyc(body: bytes) -> KycNotice | None:
     labels = review.get("rejectLabels", [])
     if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
         raise InvalidWebhook("reviewResult.rejectLabels must be a list of strings")
-    country = _str(data, "verifiedCountry", "", required=False)
-    if country is not None and (len(country) != 2 or not country.isalpha()):
-        raise InvalidWebhook("verifiedCountry must be an ISO 3166-1 alpha-2 code")
+    country = alpha2(_str(data, "verifiedCountry", "", required=False), "verifiedCountry")
     sanctions = _obj(data, "sanctions", "")
     accreditation = _obj(data, "accreditation", "")
     result = KycResult(
         applicant_id=str(applicant_id),
         approved=answer == "GREEN",
-        verified_country=country.upper() if country else None,
+        verified_country=country,
         accreditation_verified=_bool(accreditation, "verified", "accreditation."),
         sanctions_hit=_bool(sanctions, "hit", "sanctions."),
         pep=_bool(sanctions, "pep", "sanctions."),
         reject_labels=tuple(labels),
     )
     return KycNotice(_delivery_key("kyc", data, body), result)
+
+
+def alpha2(country: str | None, field: str) -> str | None:
+    """An ISO 3166-1 country as alpha-2: alpha-2 or alpha-3 given (Sumsub reports alpha-3), looked
+    up in the `iso3166` package's table; anything else is refused naming the field."""
+    if country is None:
+        return None
+    code = country.strip().upper()
+    if len(code) not in (2, 3) or not code.isalpha():
+        raise InvalidWebhook(f"{field} must be an ISO 3166-1 alpha-2 or alpha-3 code")
+    found = iso3166.countries_by_alpha2.get(code) or iso3166.countries_by_alpha3.get(code)
+    if found is None:
+        raise InvalidWebhook(f"{field} is not an ISO 3166-1 country code")
+    return str(found.alpha2)
 
 
 def parse_aml(body: bytes) -> AmlNotice:

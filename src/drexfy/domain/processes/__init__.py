@@ -12,6 +12,7 @@ once (a block), and after them where the ledger is the source of truth (a settle
 | `registration` | register an investor, start KYC, handle the KYC result |
 | `instruments` | create, issue, open and close an instrument |
 | `buying` | create, cancel and expire orders; handle the payment; settle |
+| `kyc_review` | the KYC provider's applicant events: GREEN read from the provider, RETRY, FINAL, re-checks |
 | `refunds` | refund REFUND_DUE orders through the gateway; its answers; the retry sweep |
 | `repayment` | trigger and continue a repayment (batches, hold-backs, automatic cash-out) |
 | `compliance` | AML alert, block, unblock, release held-back shares; on-chain wallet helpers |
@@ -37,6 +38,7 @@ from drexfy.domain.processes.instruments import (
     issue_instrument,
     open_instrument,
 )
+from drexfy.domain.processes.kyc_review import handle_kyc_review
 from drexfy.domain.processes.read_models import (
     Drift,
     HeldBackShare,
@@ -81,6 +83,7 @@ __all__ = [
     "expire_orders",
     "handle_aml_alert",
     "handle_kyc_result",
+    "handle_kyc_review",
     "handle_payment",
     "handle_refund_event",
     "investor_view",
