@@ -455,6 +455,28 @@ async def test_refund_due_lists_the_orders_owing_money_back_oldest_first_and_dro
         assert refunded.refund_retry_at == T0 + timedelta(minutes=5)
 
 
+async def test_payable_lists_burned_withdrawals_oldest_first_until_they_are_sent(store: Store) -> None:
+    from drexfy.domain.model import WithdrawalStatus
+
+    await add_all(
+        store,
+        b.withdrawal("wd_new", status=WithdrawalStatus.BURNED, created_at=T0 + timedelta(minutes=2)),
+        b.withdrawal("wd_old", status=WithdrawalStatus.BURNED, created_at=T0 + timedelta(minutes=1)),
+        b.withdrawal("wd_req", status=WithdrawalStatus.REQUESTED),
+        b.withdrawal("wd_paid", status=WithdrawalStatus.PAID_OUT),
+    )
+    async with store.unit_of_work() as uow:
+        assert [w.id for w in await uow.withdrawals.payable()] == ["wd_old", "wd_new"]
+        assert [w.id for w in await uow.withdrawals.payable(limit=1)] == ["wd_old"]
+        sent = await uow.withdrawals.get("wd_old")
+        sent.batched("payout_1", "DE89370400440532013000", T0)
+        await uow.withdrawals.save(sent)
+        await uow.commit()
+    async with store.unit_of_work() as uow:
+        assert [w.id for w in await uow.withdrawals.payable()] == ["wd_new"]
+        assert (await uow.withdrawals.get("wd_old")).batch_id == "payout_1"
+
+
 async def test_reserving_lists_the_instruments_unpaid_and_unsettled_orders(store: Store) -> None:
     created = {"status": OrderStatus.CREATED, "steps": [], "paid_amount": None, "payment_ref": None}
     await add_all(

@@ -163,6 +163,29 @@ class OrderClosed(DomainEvent):
 
 
 @attrs.frozen
+class PayoutAccountRegistered(DomainEvent):
+    """The investor named the account withdrawals are paid to (only its last four characters here)."""
+
+    iban_ending: str
+
+
+@attrs.frozen
+class PayoutSent(DomainEvent):
+    withdrawal_id: str
+    batch_id: str
+
+
+@attrs.frozen
+class WithdrawalPaidOut(DomainEvent):
+    """The bank statement shows the transfer: the investor has the money."""
+
+    notify: ClassVar[bool] = True
+    withdrawal_id: str
+    amount_minor: int
+    currency: str
+
+
+@attrs.frozen
 class KycProgressed(DomainEvent):
     """The KYC review moved on without a final decision; RETRY tells the investor to submit again
     (`reasons`: what to fix; compliance labels never appear here)."""

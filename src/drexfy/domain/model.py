@@ -59,6 +59,8 @@ class Investor:
     #: Where the provider's review stands while PENDING_KYC: PENDING, ON_HOLD, RESET or RETRY (the
     #: investor must submit again; `kyc_reasons` says what to fix). None before any news.
     kyc_progress: str | None = None
+    #: Where withdrawals are paid (an IBAN, validated and normalised by the bank adapter).
+    payout_iban: str | None = attrs.field(default=None, repr=False)
     compliance: ComplianceState = ComplianceState.CLEAR
     blocked_reason: str | None = None
     blocked_at: datetime | None = None
@@ -88,6 +90,12 @@ class Investor:
             raise IllegalTransition(f"KYC already finished for investor {self.id} ({self.kyc_status.value})")
         self.applicant_id = applicant_id
         self.events.append(ev.KycStarted(self.id, now, applicant_id))
+
+    def set_payout_iban(self, iban: str, now: datetime) -> None:
+        """`iban` is already validated and normalised (the bank adapter does it)."""
+        if self.payout_iban != iban:
+            self.payout_iban = iban
+            self.events.append(ev.PayoutAccountRegistered(self.id, now, iban[-4:]))
 
     def kyc_progressed(self, progress: str, reasons: tuple[str, ...], now: datetime) -> None:
         """The provider's review moved on without a final decision (RETRY: submit again)."""
@@ -561,6 +569,8 @@ def _sum(amounts: object, currency: str) -> Money:
 class WithdrawalStatus(enum.Enum):
     REQUESTED = "REQUESTED"
     BURNED = "BURNED"
+    #: In a credit-transfer (pain.001) file handed to the bank; the bank statement confirms it.
+    SENT = "SENT"
     PAID_OUT = "PAID_OUT"
 
 
@@ -575,8 +585,33 @@ class Withdrawal:
     status: WithdrawalStatus = WithdrawalStatus.REQUESTED
     tx_ids: tuple[str, ...] = ()
     automatic: bool = False
+    #: The payout: the credit-transfer batch it went out in, the account paid (the investor's
+    #: payout IBAN when batched), and the bank statement entry that confirmed it.
+    batch_id: str | None = None
+    paid_to: str | None = attrs.field(default=None, repr=False)
+    paid_out_at: datetime | None = None
+    bank_entry: str | None = None
     version: int = 0
     events: list[ev.DomainEvent] = attrs.field(factory=list, eq=False, repr=False)
+
+    def batched(self, batch_id: str, iban: str, now: datetime) -> None:
+        if self.status is not WithdrawalStatus.BURNED:
+            raise IllegalTransition(f"withdrawal {self.id} is {self.status.value}, not BURNED")
+        self.status = WithdrawalStatus.SENT
+        self.batch_id = batch_id
+        self.paid_to = iban
+        self.events.append(ev.PayoutSent(self.investor_id, now, self.id, batch_id))
+
+    def paid_out(self, bank_entry: str, now: datetime) -> None:
+        """The bank statement shows the transfer's debit."""
+        if self.status is not WithdrawalStatus.SENT:
+            raise IllegalTransition(f"withdrawal {self.id} is {self.status.value}, not SENT")
+        self.status = WithdrawalStatus.PAID_OUT
+        self.paid_out_at = now
+        self.bank_entry = bank_entry
+        self.events.append(
+            ev.WithdrawalPaidOut(self.investor_id, now, self.id, self.amount.minor, self.amount.currency)
+        )
 
     def burned(self, tx_ids: tuple[str, ...], now: datetime) -> None:
         if self.status is not WithdrawalStatus.REQUESTED:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -363,6 +363,45 @@ class PaymentGateway(Protocol):
         ...
 
 
+@attrs.frozen
+class CreditTransfer:
+    """One payout in a credit-transfer file: `end_to_end_id` comes back on the bank statement."""
+
+    end_to_end_id: str
+    creditor_name: str
+    iban: str = attrs.field(repr=False)
+    amount: Money
+
+
+@attrs.frozen
+class BankEntry:
+    """One entry of a bank statement (camt.053/054): `ref` identifies it at the bank; `end_to_end_id`
+    is the one we gave a transfer (debits), `reference` the remittance text (credits)."""
+
+    ref: str
+    credit: bool
+    amount: Money
+    booked: bool
+    end_to_end_id: str | None = None
+    reference: str | None = None
+
+
+class BankFiles(Protocol):
+    """The platform's bank account as files (ISO 20022): IBANs, outgoing transfers, statements."""
+
+    def normalize_iban(self, text: str) -> str:
+        """The IBAN in its compact form; ValidationFailed (naming the problem) if it is not valid."""
+        ...
+
+    def credit_transfers(self, batch_id: str, transfers: Sequence[CreditTransfer], execution: date) -> bytes:
+        """A pain.001 credit-transfer file, validated against the ISO schema."""
+        ...
+
+    def read_statement(self, data: bytes) -> list[BankEntry]:
+        """The entries of a camt.053 or camt.054 file; ValidationFailed naming the line or element."""
+        ...
+
+
 class Notifier(Protocol):
     """Tells the frontend what changed. Called by the outbox relay, never inside a unit of work."""
 
@@ -467,6 +506,9 @@ class WithdrawalRepository(Protocol):
     async def get(self, withdrawal_id: str) -> Withdrawal: ...
     async def save(self, withdrawal: Withdrawal) -> None: ...
     async def by_investor(self, investor_id: str) -> list[Withdrawal]: ...
+    async def payable(self, limit: int = 100) -> list[Withdrawal]:
+        """BURNED withdrawals (owed to their investors, not in a transfer file yet), oldest first."""
+        ...
 
 
 @attrs.frozen

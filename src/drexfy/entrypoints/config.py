@@ -102,6 +102,9 @@ DEFAULTS: dict[str, Any] = {
             "timeout_s": 30.0,
         },
     },
+    # The platform's bank account: the debtor of payout transfers (pain.001) and the account whose
+    # statements (camt.053/054) are imported. Empty iban: bank payouts are off.
+    "bank": {"name": "", "iban": "", "bic": ""},
     "processes": {
         "reservation_minutes": 30,
         # How long one attempt holds an order's settlement before another may take over (the one

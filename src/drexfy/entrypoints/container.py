@@ -21,7 +21,7 @@ from dependency_injector import containers, providers
 from drexfy.adapters.sandbox import SandboxKyc, SandboxPayments
 from drexfy.adapters.system import SystemClock, UuidIds
 from drexfy.domain.errors import ConfigurationError
-from drexfy.domain.ports import KeyVault, KycProvider, Ledger, Notifier, PaymentGateway, Store
+from drexfy.domain.ports import BankFiles, KeyVault, KycProvider, Ledger, Notifier, PaymentGateway, Store
 from drexfy.domain.processes import ProcessSettings, Services
 from drexfy.entrypoints.adapter_config import evm_config, stripe_config, sumsub_config, xrpl_config
 from drexfy.entrypoints.config import DEFAULT_BATCH, MAX_DYNAMODB_BATCH, Settings, process_local_ledger
@@ -198,6 +198,15 @@ async def _stripe_payments(settings: Settings) -> AsyncIterator[PaymentGateway]:
         await gateway.close()
 
 
+def _bank(settings: Settings) -> BankFiles | None:
+    """ISO 20022 files of the platform's account (`bank.*`); None while no IBAN is configured."""
+    if not settings.get("bank.iban"):
+        return None
+    from drexfy.adapters.bank import BankAccount, Iso20022Bank
+
+    return Iso20022Bank(BankAccount(settings.get("bank.name"), settings.get("bank.iban"), settings.get("bank.bic")))
+
+
 def _process_settings(settings: Settings) -> ProcessSettings:
     batch = settings.get("processes.distribution_batch_size") or (
         MAX_DYNAMODB_BATCH if settings.get("store.kind") == "dynamodb" else DEFAULT_BATCH
@@ -247,6 +256,7 @@ class Container(containers.DeclarativeContainer):
     )
     notifier = providers.Resource(_notifier, settings)
     process_settings = providers.Singleton(_process_settings, settings)
+    bank = providers.Singleton(_bank, settings)
 
     services = providers.Singleton(
         Services,
@@ -258,6 +268,7 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         ids=ids,
         settings=process_settings,
+        bank=bank,
     )
 
 

@@ -42,6 +42,7 @@ from drexfy.domain.model import (
     Position,
     Repayment,
     Withdrawal,
+    WithdrawalStatus,
     check_positive_units,
 )
 from drexfy.domain.money import Money
@@ -547,10 +548,20 @@ class DynamoWithdrawals(_Aggregates):
     prefix, cls, kind, not_found = "WDR", Withdrawal, "withdrawal", NotFound
 
     def attributes(self, withdrawal: Withdrawal) -> Item:
+        # Sparse GSI2: BURNED withdrawals (owed, not in a transfer file yet) for the payout file.
+        payable = withdrawal.status is WithdrawalStatus.BURNED
         return {
             "GSI1PK": f"INVWDR#{withdrawal.investor_id}",
             "GSI1SK": f"{format_timestamp(withdrawal.created_at)}#{withdrawal.id}",
+            "GSI2PK": "WDPAY" if payable else None,
+            "GSI2SK": f"{format_timestamp(withdrawal.created_at)}#{withdrawal.id}" if payable else None,
         }
+
+    async def payable(self, limit: int = 100) -> list[Withdrawal]:
+        if limit <= 0:
+            return []
+        found = await self.query("#a_GSI2PK = :p", {":p": "WDPAY"}, "GSI2", limit)
+        return [w for w in found if w.status is WithdrawalStatus.BURNED]
 
     async def by_investor(self, investor_id: str) -> list[Withdrawal]:
         return await self.query("#a_GSI1PK = :p", {":p": f"INVWDR#{investor_id}"}, "GSI1")

@@ -17,6 +17,7 @@ once (a block), and after them where the ledger is the source of truth (a settle
 | `repayment` | trigger and continue a repayment (batches, hold-backs, automatic cash-out) |
 | `compliance` | AML alert, block, unblock, release held-back shares; on-chain wallet helpers |
 | `withdrawal` | cash stablecoin out |
+| `payouts` | payout IBANs, pain.001 files of withdrawals, camt statements confirming them (PAID_OUT) |
 | `read_models` | the investor's view, reconciliation |
 | `queries` | the query side the API and the CLI read (filtered listings, an investor's orders, ...) |
 """
@@ -39,6 +40,13 @@ from drexfy.domain.processes.instruments import (
     open_instrument,
 )
 from drexfy.domain.processes.kyc_review import handle_kyc_review
+from drexfy.domain.processes.payouts import (
+    PayoutFile,
+    StatementImport,
+    export_payouts,
+    import_statement,
+    register_payout_iban,
+)
 from drexfy.domain.processes.read_models import (
     Drift,
     HeldBackShare,
@@ -68,10 +76,12 @@ __all__ = [
     "Holding",
     "InvestorView",
     "PayRepayment",
+    "PayoutFile",
     "ProcessSettings",
     "Reconciliation",
     "RegisterInvestor",
     "Services",
+    "StatementImport",
     "TriggerRepayment",
     "Withdraw",
     "block_investor",
@@ -81,17 +91,20 @@ __all__ = [
     "create_instrument",
     "create_order",
     "expire_orders",
+    "export_payouts",
     "handle_aml_alert",
     "handle_kyc_result",
     "handle_kyc_review",
     "handle_payment",
     "handle_refund_event",
+    "import_statement",
     "investor_view",
     "issue_instrument",
     "open_instrument",
     "reconcile",
     "reconcile_all",
     "register_investor",
+    "register_payout_iban",
     "release_held_back",
     "request_refund",
     "retry_refunds",

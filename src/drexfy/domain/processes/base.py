@@ -12,6 +12,7 @@ import attrs
 from drexfy.domain.errors import Conflict
 from drexfy.domain.model import DEFAULT_RESERVATION
 from drexfy.domain.ports import (
+    BankFiles,
     Clock,
     IdGenerator,
     KeyVault,
@@ -57,6 +58,8 @@ class Services:
     clock: Clock
     ids: IdGenerator
     settings: ProcessSettings = attrs.field(factory=ProcessSettings)
+    #: The platform's bank account files (payout IBANs, pain.001, camt); None when not configured.
+    bank: BankFiles | None = None
 
 
 async def in_uow(svc: Services, work: Callable[[UnitOfWork], Awaitable[T]], attempts: int = 5) -> T:
