@@ -1,5 +1,7 @@
 """A local fake of the parts of Stripe's API the platform uses, following Stripe's public API
 reference: the real `stripe` client is pointed at it (`api_base`). Started by the tests, not shipped.
+(About 410 lines in one module: its sessions, payment intents, charges and refunds refer to one
+another, as Stripe's objects do.)
 
 What it holds to, as Stripe documents it:
 - requests are form-encoded with bracketed nesting (`line_items[0][price_data][currency]=eur`);
