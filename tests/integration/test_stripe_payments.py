@@ -280,3 +280,37 @@ def test_stripe_config_refuses_a_missing_key_or_relative_urls():
         StripeConfig(api_key="", success_url="https://a/", cancel_url="https://a/")
     with pytest.raises(ConfigurationError, match="cancel_url"):
         StripeConfig(api_key="sk_test_x", success_url="https://a/", cancel_url="/back")
+
+
+async def test_a_refund_failure_that_overtakes_the_recording_of_its_request_still_counts_once(svc, stripe_fake):
+    """Stripe's webhook for a refund can reach another worker before this one has stored the
+    refund's id: the failure must count, the late recording must not revive the failed refund,
+    and the retry must be a new refund."""
+    import attrs
+
+    investor_id = await onboard(svc, "kim")
+    instrument_id = await instrument(svc)
+    order = await p.create_order(svc, p.CreateOrder(investor_id, instrument_id, 1))
+    stripe_fake.refund_status = "pending"
+    stripe_fake.pay(order.checkout_ref)
+    await p.cancel_order(svc, order.id, "cancelled")
+    real = svc.payments
+
+    class Overtaken:
+        async def refund(self, owed: Any) -> str:
+            ref = await real.refund(owed)
+            stripe_fake.fail_refund(ref)
+            await deliver(svc, stripe_fake)  # the failure is handled before the answer is recorded
+            await deliver(svc, stripe_fake)  # and redelivered
+            return ref
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+    racing = attrs.evolve(svc, payments=Overtaken())
+    await deliver(racing, stripe_fake)  # checkout completed -> REFUND_DUE -> refund asked
+    owed = await order_of(svc, order.id)
+    assert (owed.status, owed.refund_ref, owed.refund_attempts) == (OrderStatus.REFUND_DUE, None, 1)
+    assert owed.refund_failures == tuple(stripe_fake.refunds)
+    assert await p.retry_refunds(_shift_clock(svc, timedelta(minutes=6))) == 1
+    assert len(stripe_fake.refunds) == 2

@@ -341,6 +341,9 @@ class Order:
     refund_attempts: int = 0
     refund_error: str | None = None
     refund_retry_at: datetime | None = None
+    #: The gateway's refunds that failed, so a redelivered failure counts once, and a failure that
+    #: overtakes the recording of its own refund still counts.
+    refund_failures: tuple[str, ...] = ()
     version: int = 0
     events: list[ev.DomainEvent] = attrs.field(factory=list, eq=False, repr=False)
 
@@ -432,11 +435,13 @@ class Order:
         self.refund_error = reason[:500]
         self.refund_retry_at = retry_at
 
-    def refund_failed(self, reason: str, now: datetime, retry_at: datetime) -> None:
-        """The refund asked last did not go through: the next attempt is a new refund, due at
-        `retry_at`; the order stays REFUND_DUE."""
+    def refund_failed(self, reason: str, now: datetime, retry_at: datetime, refund_ref: str | None = None) -> None:
+        """The refund asked last (`refund_ref`, when the gateway made one) did not go through: the
+        next attempt is a new refund, due at `retry_at`; the order stays REFUND_DUE."""
         if self.status is not OrderStatus.REFUND_DUE:
             raise IllegalTransition(f"order {self.id} is {self.status.value}, not REFUND_DUE")
+        if refund_ref is not None:
+            self.refund_failures = (*self.refund_failures, refund_ref)
         self.refund_ref = None
         self.refund_attempts += 1
         self.refund_error = reason[:500]

@@ -226,6 +226,8 @@ def parse_payment(body: bytes) -> PaymentNotice | None:
         kind = PaymentEventKind.REFUND_FAILED if kind_name == "refund.failed" else _REFUND_STATUS.get(str(status))
         if kind is None:
             return None  # pending or waiting for the customer: a later event says how it ended
+        if _order_id(obj, required=False) is None:
+            return None  # not a refund the platform asked for (say, one made in the dashboard)
         refund_ref = obj.get("id") if isinstance(obj.get("id"), str) else None
         payment_ref = obj.get("payment_intent") or obj.get("charge") or refund_ref
         failure = obj.get("failure_reason")

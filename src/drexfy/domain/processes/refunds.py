@@ -5,7 +5,8 @@ payment gateway, and the gateway's answer closes the order as REFUNDED.
   request retried after a timeout (or a crash before the store recorded the answer) is the same
   refund, never a second one.
 - A refund the gateway refuses at once (`PaymentRefused`) or reports as failed later (a
-  `refund.updated` with status failed) counts as a failed attempt: the reason is kept on the order
+  `refund.updated` with status failed; each failed refund id counts once, even when its failure
+  arrives before the request's answer was recorded) counts as a failed attempt: the reason is kept on the order
   for operators (`refund_error`, a `RefundFailed` event in the audit trail) and a new attempt is
   due after a back-off that doubles up to a day.
 - A gateway that cannot be reached postpones the same attempt by `refund_retry` (no new refund).
@@ -89,14 +90,22 @@ async def handle_refund_event(svc: Services, event: PaymentEvent) -> Order:
             if event.refund_ref:
                 order.refund_ref = event.refund_ref
             order.close(OrderStatus.REFUNDED, event.reason or "payment refunded", now)
-        elif order.refund_ref is not None and order.refund_ref == event.refund_ref:
+        elif (
+            event.refund_ref is not None
+            and event.refund_ref not in order.refund_failures
+            and (
+                # the refund in flight, or one whose failure overtook the recording of its request
+                order.refund_ref in (event.refund_ref, None)
+            )
+        ):
             order.refund_failed(
                 f"refund failed: {event.reason or 'unknown reason'}",
                 now,
                 now + _backoff(svc, order.refund_attempts + 1),
+                event.refund_ref,
             )
         else:
-            return order
+            return order  # a redelivered failure, or one of an attempt already given up
         await uow.orders.save(order)
         return order
 
