@@ -314,3 +314,19 @@ async def test_a_refund_failure_that_overtakes_the_recording_of_its_request_stil
     assert owed.refund_failures == tuple(stripe_fake.refunds)
     assert await p.retry_refunds(_shift_clock(svc, timedelta(minutes=6))) == 1
     assert len(stripe_fake.refunds) == 2
+
+
+def test_a_refund_made_in_the_dashboard_is_acknowledged_and_ignored_not_refused():
+    """Stripe disables an endpoint that keeps answering errors: a refund event without our order
+    id (an operator refunded in the dashboard) is ignored, not a 400."""
+    import json
+
+    body = json.dumps(
+        {
+            "id": "evt_dash",
+            "object": "event",
+            "type": "refund.updated",
+            "data": {"object": {"id": "re_dash", "object": "refund", "status": "succeeded", "metadata": {}}},
+        }
+    ).encode()
+    assert parse_payment(body) is None
