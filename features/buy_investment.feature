@@ -76,6 +76,21 @@ Feature: Buying an investment
     And "Ana" holds 0 units of "SME1" in the platform and on the ledger
     And 1000 units of "SME1" are left for sale
 
+  Scenario: Money owed back is refunded through the gateway, and a failed refund is retried
+    Given an active investor "Ana" classified "EU_NON_ACCREDITED"
+    When "Ana" orders 5 units of "SME1"
+    And "Ana" cancels the order
+    And the payment gateway confirms the payment for the order of "Ana"
+    Then the order of "Ana" is "REFUND_DUE"
+    And a refund of the order of "Ana" is on its way
+    When the payment gateway reports that the refund for the order of "Ana" failed for "expired_or_canceled_card"
+    Then the order of "Ana" is "REFUND_DUE"
+    And operators see that the refund for the order of "Ana" failed for "expired_or_canceled_card"
+    When the refund is retried after its back-off
+    Then a refund of the order of "Ana" is on its way
+    When the payment gateway reports that the refund for the order of "Ana" succeeded
+    Then the order of "Ana" is "REFUNDED"
+
   Scenario: A settlement interrupted by a crash resumes without delivering twice
     Given an active investor "Ana" classified "EU_NON_ACCREDITED"
     When "Ana" orders 5 units of "SME1"

@@ -51,6 +51,7 @@ class Driver(Protocol):
     def order(self, name: str, units: int, symbol: str) -> None: ...
     def cancel(self, name: str) -> None: ...
     def pay(self, name: str) -> None: ...
+    def refund_outcome(self, name: str, succeeded: bool, reason: str = "") -> None: ...
     def crash_right_after_settling(self, name: str) -> None: ...
     def repay(self, symbol: str, period: str, interest: str, principal: str, final: bool) -> None: ...
     def withdraw(self, name: str, amount: str) -> None: ...
@@ -114,6 +115,19 @@ class ProcessDriver:
             order_id=order.id,
             payment_ref=f"pi_{order.id}",
             amount=order.amount,
+        )
+        w.attempt(p.handle_payment(w.svc, event))
+
+    def refund_outcome(self, name: str, succeeded: bool, reason: str = "") -> None:
+        w = self.world
+        order = w.order_of(name)
+        event = PaymentEvent(
+            event_id=f"evt_refund_{order.refund_ref}_{succeeded}",
+            kind=PaymentEventKind.REFUNDED if succeeded else PaymentEventKind.REFUND_FAILED,
+            order_id=order.id,
+            payment_ref=str(order.payment_ref),
+            reason=reason,
+            refund_ref=order.refund_ref,
         )
         w.attempt(p.handle_payment(w.svc, event))
 
@@ -273,6 +287,19 @@ class HttpDriver:
     def pay(self, name: str) -> None:
         self.world.error = None
         self._payment_webhook(name)
+        self.drain()
+
+    def refund_outcome(self, name: str, succeeded: bool, reason: str = "") -> None:
+        order = self.world.order_of(name)
+        body = sandbox.stripe_refund_event(
+            f"evt_refund_{order.refund_ref}_{succeeded}",
+            order_id=order.id,
+            refund_id=str(order.refund_ref),
+            status="succeeded" if succeeded else "failed",
+            amount_minor=order.amount.minor,
+            failure_reason=reason or None,
+        )
+        self.webhook("/webhooks/payments", body, sandbox.stripe_headers(body, SECRETS["stripe"]))
         self.drain()
 
     def crash_right_after_settling(self, name: str) -> None:

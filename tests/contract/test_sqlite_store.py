@@ -268,7 +268,7 @@ async def test_a_transaction_aborted_under_the_unit_of_work_is_not_continued(tmp
         await store.close()
 
 
-async def test_migration_4_moves_the_shares_of_existing_repayments_to_rows(tmp_path: Path) -> None:
+async def test_migration_5_moves_the_shares_of_existing_repayments_to_rows(tmp_path: Path) -> None:
     """A database written before shares had rows of their own: its repayments keep every share, the
     running totals are computed, and a batch that was assigned but not paid stays open."""
     from drexfy.adapters.serialization import dumps, to_dict
@@ -280,7 +280,7 @@ async def test_migration_4_moves_the_shares_of_existing_repayments_to_rows(tmp_p
     conn.execute(
         "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
     )
-    for version, name, sql in _migrations()[:3]:
+    for version, name, sql in _migrations()[:4]:
         for statement in statements(sql):
             conn.execute(statement)
         conn.execute("INSERT INTO schema_version VALUES (?, ?, '2026-01-01T00:00:00Z')", (version, name))

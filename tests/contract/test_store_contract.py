@@ -433,6 +433,51 @@ async def test_expired_lists_only_created_orders_past_their_expiry(store: Store)
         assert [o.id for o in await uow.orders.expired(T0, limit=1)] == ["ord_late1"]
 
 
+async def test_refund_due_lists_the_orders_owing_money_back_oldest_first_and_drops_refunded_ones(store: Store) -> None:
+    await add_all(
+        store,
+        b.order("o_due2", status=OrderStatus.REFUND_DUE, created_at=T0 + timedelta(minutes=2)),
+        b.order("o_due1", status=OrderStatus.REFUND_DUE, created_at=T0 + timedelta(minutes=1)),
+        b.order("o_paid"),
+        b.order("o_refunded", status=OrderStatus.REFUNDED),
+    )
+    async with store.unit_of_work() as uow:
+        assert [o.id for o in await uow.orders.refund_due()] == ["o_due1", "o_due2"]
+        assert [o.id for o in await uow.orders.refund_due(limit=1)] == ["o_due1"]
+        due = await uow.orders.get("o_due1")
+        due.refund_failed("refund failed: expired_or_canceled_card", T0, T0 + timedelta(minutes=5))
+        due.close(OrderStatus.REFUNDED, "refunded", T0)
+        await uow.orders.save(due)
+        await uow.commit()
+    async with store.unit_of_work() as uow:
+        assert [o.id for o in await uow.orders.refund_due()] == ["o_due2"]
+        refunded = await uow.orders.get("o_due1")
+        assert (refunded.refund_attempts, refunded.refund_error) == (1, "refund failed: expired_or_canceled_card")
+        assert refunded.refund_retry_at == T0 + timedelta(minutes=5)
+
+
+async def test_payable_lists_burned_withdrawals_oldest_first_until_they_are_sent(store: Store) -> None:
+    from drexfy.domain.model import WithdrawalStatus
+
+    await add_all(
+        store,
+        b.withdrawal("wd_new", status=WithdrawalStatus.BURNED, created_at=T0 + timedelta(minutes=2)),
+        b.withdrawal("wd_old", status=WithdrawalStatus.BURNED, created_at=T0 + timedelta(minutes=1)),
+        b.withdrawal("wd_req", status=WithdrawalStatus.REQUESTED),
+        b.withdrawal("wd_paid", status=WithdrawalStatus.PAID_OUT),
+    )
+    async with store.unit_of_work() as uow:
+        assert [w.id for w in await uow.withdrawals.payable()] == ["wd_old", "wd_new"]
+        assert [w.id for w in await uow.withdrawals.payable(limit=1)] == ["wd_old"]
+        sent = await uow.withdrawals.get("wd_old")
+        sent.batched("payout_1", "DE89370400440532013000", T0)
+        await uow.withdrawals.save(sent)
+        await uow.commit()
+    async with store.unit_of_work() as uow:
+        assert [w.id for w in await uow.withdrawals.payable()] == ["wd_new"]
+        assert (await uow.withdrawals.get("wd_old")).batch_id == "payout_1"
+
+
 async def test_reserving_lists_the_instruments_unpaid_and_unsettled_orders(store: Store) -> None:
     created = {"status": OrderStatus.CREATED, "steps": [], "paid_amount": None, "payment_ref": None}
     await add_all(

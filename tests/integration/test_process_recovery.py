@@ -106,7 +106,7 @@ async def test_a_payment_for_an_expired_order_becomes_a_refund(svc: p.Services) 
     await p.cancel_order(svc, order.id, "investor changed their mind")
     late = await pay(svc, order.id, order.amount)
     assert late.status is OrderStatus.REFUND_DUE
-    assert svc.payments.refunds == [f"re_test_{order.id}"]
+    assert svc.payments.refunds == [f"re_test_{order.id}_0"]
     refunded = await p.handle_payment(
         svc, PaymentEvent("evt_r", PaymentEventKind.REFUNDED, order.id, f"pi_{order.id}", order.amount)
     )

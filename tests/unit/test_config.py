@@ -110,3 +110,39 @@ def test_the_log_level_variable_is_not_taken_for_a_setting(tmp_path):
     settings loader must not refuse it as an unknown setting (it did: serve could not start)."""
     settings = load_settings(env={"DREXFY_LOG_LEVEL": "WARNING"}, overrides={"data_dir": str(tmp_path)})
     assert settings.get("mode") == "embedded"
+
+
+_PRODUCTION = {
+    "DREXFY_MODE": "production",
+    "DREXFY_LEDGER__EVM__RPC_URL": "http://node:9933",
+    "DREXFY_HTTP__JWT_SECRET": "j" * 32,
+    "DREXFY_HTTP__KYC_WEBHOOK_SECRET": "k",
+    "DREXFY_HTTP__STRIPE_WEBHOOK_SECRET": "whsec_x",
+    "DREXFY_HTTP__NOTIFY_URL": "https://frontend.example/hooks/drexfy",
+    "DREXFY_PAYMENTS__KIND": "stripe",
+    "DREXFY_PAYMENTS__STRIPE__API_KEY": "sk_live_x",
+    "DREXFY_PAYMENTS__STRIPE__SUCCESS_URL": "https://app.example/paid",
+    "DREXFY_PAYMENTS__STRIPE__CANCEL_URL": "https://app.example/cancelled",
+    "DREXFY_KYC__KIND": "sandbox",
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({}, "kyc.kind"),  # the sandbox KYC verifies nobody
+        ({"DREXFY_PAYMENTS__KIND": "sandbox"}, "payments.kind"),
+        ({"DREXFY_HTTP__NOTIFY_URL": ""}, "http.notify_url"),
+    ],
+)
+def test_production_refuses_sandbox_providers_and_an_empty_notify_url_naming_the_setting(change, named):
+    with pytest.raises(ConfigurationError, match=named.replace(".", r"\.")):
+        load_settings(env={**_PRODUCTION, **change})
+
+
+@pytest.mark.parametrize("missing", ["API_KEY", "SUCCESS_URL", "CANCEL_URL"])
+def test_stripe_payments_need_a_key_and_both_return_urls(missing):
+    env = {k: v for k, v in _PRODUCTION.items() if k != f"DREXFY_PAYMENTS__STRIPE__{missing}"}
+    env.update({"DREXFY_MODE": "embedded", "DREXFY_HTTP__NOTIFY_URL": ""})
+    with pytest.raises(ConfigurationError, match=rf"payments\.stripe\.{missing.lower()}"):
+        load_settings(env=env)

@@ -44,6 +44,7 @@ EXPECTED = {
     "VaultRejected": 502,
     "VaultIntegrityError": 500,
     "ProviderError": 502,
+    "PaymentRefused": 502,  # the gateway refused (inherits ProviderError)
     "InvalidWebhook": 400,
     "ConfigurationError": 500,
     "StoreUnavailable": 503,

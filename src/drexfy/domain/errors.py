@@ -225,6 +225,14 @@ class ProviderError(DomainError):
     transient = True
 
 
+class PaymentRefused(ProviderError):
+    """The payment gateway refused a request for good (an invalid amount, a payment that cannot be
+    refunded): retrying the same request will not help."""
+
+    code = "payment-refused"
+    transient = False
+
+
 class InvalidWebhook(DomainError):
     """A webhook's content does not describe a valid event."""
 

@@ -163,6 +163,57 @@ class OrderClosed(DomainEvent):
 
 
 @attrs.frozen
+class PayoutAccountRegistered(DomainEvent):
+    """The investor named the account withdrawals are paid to (only its last four characters here)."""
+
+    iban_ending: str
+
+
+@attrs.frozen
+class PayoutSent(DomainEvent):
+    withdrawal_id: str
+    batch_id: str
+
+
+@attrs.frozen
+class WithdrawalPaidOut(DomainEvent):
+    """The bank statement shows the transfer: the investor has the money."""
+
+    notify: ClassVar[bool] = True
+    withdrawal_id: str
+    amount_minor: int
+    currency: str
+
+
+@attrs.frozen
+class KycProgressed(DomainEvent):
+    """The KYC review moved on without a final decision; RETRY tells the investor to submit again
+    (`reasons`: what to fix; compliance labels never appear here)."""
+
+    notify: ClassVar[bool] = True
+    progress: str
+    reasons: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class RefundRequested(DomainEvent):
+    """The gateway accepted a refund of a REFUND_DUE order (`refund_ref`); its outcome comes later."""
+
+    refund_ref: str
+    attempt: int
+
+
+@attrs.frozen
+class RefundFailed(DomainEvent):
+    """A refund did not go through (refused at once, or failed later at the gateway); the order stays
+    REFUND_DUE and is asked again from `retry_at` (ISO 8601). For operators: the reason says why."""
+
+    reason: str
+    attempt: int
+    retry_at: str
+
+
+@attrs.frozen
 class RepaymentStarted(DomainEvent):
     instrument_id: str
     interest_minor: int

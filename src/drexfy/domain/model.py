@@ -1,5 +1,5 @@
 """Aggregates: Investor, Instrument, Order, Repayment, Withdrawal. Rules live on them as methods.
-(One module of about 540 lines on purpose: the aggregates' state machines refer to one another and
+(One module of about 640 lines on purpose: the aggregates' state machines refer to one another and
 read best side by side, as in cosmicpython's `model.py`.)
 
 Each aggregate collects the events of its changes in `events`; the unit of work persists them with
@@ -56,6 +56,11 @@ class Investor:
     kyc_status: KycStatus = KycStatus.PENDING_KYC
     applicant_id: str | None = None
     kyc_reasons: tuple[str, ...] = ()
+    #: Where the provider's review stands while PENDING_KYC: PENDING, ON_HOLD, RESET or RETRY (the
+    #: investor must submit again; `kyc_reasons` says what to fix). None before any news.
+    kyc_progress: str | None = None
+    #: Where withdrawals are paid (an IBAN, validated and normalised by the bank adapter).
+    payout_iban: str | None = attrs.field(default=None, repr=False)
     compliance: ComplianceState = ComplianceState.CLEAR
     blocked_reason: str | None = None
     blocked_at: datetime | None = None
@@ -85,6 +90,20 @@ class Investor:
             raise IllegalTransition(f"KYC already finished for investor {self.id} ({self.kyc_status.value})")
         self.applicant_id = applicant_id
         self.events.append(ev.KycStarted(self.id, now, applicant_id))
+
+    def set_payout_iban(self, iban: str, now: datetime) -> None:
+        """`iban` is already validated and normalised (the bank adapter does it)."""
+        if self.payout_iban != iban:
+            self.payout_iban = iban
+            self.events.append(ev.PayoutAccountRegistered(self.id, now, iban[-4:]))
+
+    def kyc_progressed(self, progress: str, reasons: tuple[str, ...], now: datetime) -> None:
+        """The provider's review moved on without a final decision (RETRY: submit again)."""
+        if self.kyc_status is not KycStatus.PENDING_KYC:
+            raise IllegalTransition(f"investor {self.id} is {self.kyc_status.value}, not PENDING_KYC")
+        self.kyc_progress = progress
+        self.kyc_reasons = reasons
+        self.events.append(ev.KycProgressed(self.id, now, progress, reasons))
 
     def reject_kyc(self, reasons: tuple[str, ...], now: datetime) -> None:
         if self.kyc_status is not KycStatus.PENDING_KYC:
@@ -317,6 +336,17 @@ class Order:
     #: workers handling two notifications of one payment must not both drive the ledger.
     settling_by: str | None = None
     settling_until: datetime | None = None
+    #: Refunds of a REFUND_DUE order: the gateway's refund in flight (None: none asked, or the last
+    #: one failed), how many were asked before (the gateway's idempotency key carries the number, so
+    #: a retried request never refunds twice and a new attempt after a failure is a new refund), the
+    #: last failure (for operators) and when the next attempt is due.
+    refund_ref: str | None = None
+    refund_attempts: int = 0
+    refund_error: str | None = None
+    refund_retry_at: datetime | None = None
+    #: The gateway's refunds that failed, so a redelivered failure counts once, and a failure that
+    #: overtakes the recording of its own refund still counts.
+    refund_failures: tuple[str, ...] = ()
     version: int = 0
     events: list[ev.DomainEvent] = attrs.field(factory=list, eq=False, repr=False)
 
@@ -378,11 +408,48 @@ class Order:
         self.reason = reason
         self.events.append(ev.OrderClosed(self.id, now, status.value, reason))
 
-    def refund_due_for_late_payment(self, payment_ref: str, amount: Money, reason: str, now: datetime) -> None:
-        """A payment arrived for an order that already ended: record it and owe it back."""
+    def refund_due_for_late_payment(self, payment_ref: str, amount: Money | None, reason: str, now: datetime) -> None:
+        """A payment arrived for an order that already ended (or that it cannot pay): record it and
+        owe it back. `amount` is None when the gateway reported no valid amount."""
         self.payment_ref = payment_ref
         self.paid_amount = amount
         self.close(OrderStatus.REFUND_DUE, reason, now)
+
+    def refund_due_now(self, now: datetime) -> bool:
+        """A refund should be asked now: REFUND_DUE, none in flight, and no failure waiting out its
+        back-off."""
+        return (
+            self.status is OrderStatus.REFUND_DUE
+            and self.payment_ref is not None
+            and self.refund_ref is None
+            and (self.refund_retry_at is None or self.refund_retry_at <= now)
+        )
+
+    def refund_requested(self, refund_ref: str, now: datetime) -> None:
+        if self.status is not OrderStatus.REFUND_DUE:
+            raise IllegalTransition(f"order {self.id} is {self.status.value}, not REFUND_DUE")
+        self.refund_ref = refund_ref
+        self.refund_retry_at = None
+        self.events.append(ev.RefundRequested(self.id, now, refund_ref, self.refund_attempts))
+
+    def refund_postponed(self, reason: str, retry_at: datetime) -> None:
+        """The gateway could not be asked (unreachable, failing): the same attempt (same
+        idempotency key) is asked again at `retry_at`."""
+        self.refund_error = reason[:500]
+        self.refund_retry_at = retry_at
+
+    def refund_failed(self, reason: str, now: datetime, retry_at: datetime, refund_ref: str | None = None) -> None:
+        """The refund asked last (`refund_ref`, when the gateway made one) did not go through: the
+        next attempt is a new refund, due at `retry_at`; the order stays REFUND_DUE."""
+        if self.status is not OrderStatus.REFUND_DUE:
+            raise IllegalTransition(f"order {self.id} is {self.status.value}, not REFUND_DUE")
+        if refund_ref is not None:
+            self.refund_failures = (*self.refund_failures, refund_ref)
+        self.refund_ref = None
+        self.refund_attempts += 1
+        self.refund_error = reason[:500]
+        self.refund_retry_at = retry_at
+        self.events.append(ev.RefundFailed(self.id, now, self.refund_error, self.refund_attempts, retry_at.isoformat()))
 
 
 class RepaymentStatus(enum.Enum):
@@ -553,6 +620,8 @@ class Repayment:
 class WithdrawalStatus(enum.Enum):
     REQUESTED = "REQUESTED"
     BURNED = "BURNED"
+    #: In a credit-transfer (pain.001) file handed to the bank; the bank statement confirms it.
+    SENT = "SENT"
     PAID_OUT = "PAID_OUT"
 
 
@@ -567,8 +636,33 @@ class Withdrawal:
     status: WithdrawalStatus = WithdrawalStatus.REQUESTED
     tx_ids: tuple[str, ...] = ()
     automatic: bool = False
+    #: The payout: the credit-transfer batch it went out in, the account paid (the investor's
+    #: payout IBAN when batched), and the bank statement entry that confirmed it.
+    batch_id: str | None = None
+    paid_to: str | None = attrs.field(default=None, repr=False)
+    paid_out_at: datetime | None = None
+    bank_entry: str | None = None
     version: int = 0
     events: list[ev.DomainEvent] = attrs.field(factory=list, eq=False, repr=False)
+
+    def batched(self, batch_id: str, iban: str, now: datetime) -> None:
+        if self.status is not WithdrawalStatus.BURNED:
+            raise IllegalTransition(f"withdrawal {self.id} is {self.status.value}, not BURNED")
+        self.status = WithdrawalStatus.SENT
+        self.batch_id = batch_id
+        self.paid_to = iban
+        self.events.append(ev.PayoutSent(self.investor_id, now, self.id, batch_id))
+
+    def paid_out(self, bank_entry: str, now: datetime) -> None:
+        """The bank statement shows the transfer's debit."""
+        if self.status is not WithdrawalStatus.SENT:
+            raise IllegalTransition(f"withdrawal {self.id} is {self.status.value}, not SENT")
+        self.status = WithdrawalStatus.PAID_OUT
+        self.paid_out_at = now
+        self.bank_entry = bank_entry
+        self.events.append(
+            ev.WithdrawalPaidOut(self.investor_id, now, self.id, self.amount.minor, self.amount.currency)
+        )
 
     def burned(self, tx_ids: tuple[str, ...], now: datetime) -> None:
         if self.status is not WithdrawalStatus.REQUESTED:

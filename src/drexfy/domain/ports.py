@@ -1,5 +1,5 @@
 """Ports: what the domain needs from the outside world, in the domain's own words.
-(One module of about 620 lines on purpose: a newcomer reads every promise the adapters keep in one
+(One module of about 680 lines on purpose: a newcomer reads every promise the adapters keep in one
 place; each Protocol is short.)
 
 Adapters implement these Protocols; the container in `drexfy.entrypoints` picks which. Ports speak
@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -30,7 +30,7 @@ from drexfy.domain.model import (
     Withdrawal,
 )
 from drexfy.domain.money import Money
-from drexfy.domain.provider_events import KycResult
+from drexfy.domain.provider_events import KycResult, KycReview
 
 # ================================================================================================
 # Ledger
@@ -353,10 +353,19 @@ class KeyVault(Protocol):
 class KycSession:
     applicant_id: str
     url: str
+    #: A short-lived token for the provider's web SDK (Sumsub WebSDK), when it uses one.
+    access_token: str = attrs.field(default="", repr=False)
 
 
 class KycProvider(Protocol):
-    async def start_verification(self, investor: Investor) -> KycSession: ...
+    async def start_verification(self, investor: Investor) -> KycSession:
+        """Create (or find again) the investor's applicant and a way for the frontend to verify."""
+        ...
+
+    async def verified_result(self, review: KycReview) -> KycResult:
+        """The applicant as the provider verified it (country, date of birth, accreditation,
+        screening), read from the provider itself, never from the webhook's own claims."""
+        ...
 
 
 @attrs.frozen
@@ -366,10 +375,61 @@ class Checkout:
 
 
 class PaymentGateway(Protocol):
-    async def create_checkout(self, order: Order, investor: Investor) -> Checkout: ...
+    """The card/SEPA gateway. Every call is idempotent per order (a retry after a timeout never opens
+    a second checkout or refunds twice). ProviderError: the gateway is unreachable or failing (retry);
+    PaymentRefused: it refused the request for good (the message says why)."""
+
+    async def create_checkout(self, order: Order, investor: Investor) -> Checkout:
+        """Open the order's checkout for `order.amount`, ending no later than the reservation."""
+        ...
+
+    async def expire_checkout(self, order: Order) -> None:
+        """End the order's open checkout so it can no longer be paid (the order was cancelled or
+        expired); nothing to do if it already ended."""
+        ...
 
     async def refund(self, order: Order) -> str:
-        """Start a refund of the order's payment; returns the refund reference."""
+        """Refund the whole of the order's payment (`order.payment_ref`); returns the refund
+        reference. Attempt `order.refund_attempts` is one refund: asked again, it is the same one."""
+        ...
+
+
+@attrs.frozen
+class CreditTransfer:
+    """One payout in a credit-transfer file: `end_to_end_id` comes back on the bank statement."""
+
+    end_to_end_id: str
+    creditor_name: str
+    iban: str = attrs.field(repr=False)
+    amount: Money
+
+
+@attrs.frozen
+class BankEntry:
+    """One entry of a bank statement (camt.053/054): `ref` identifies it at the bank; `end_to_end_id`
+    is the one we gave a transfer (debits), `reference` the remittance text (credits)."""
+
+    ref: str
+    credit: bool
+    amount: Money
+    booked: bool
+    end_to_end_id: str | None = None
+    reference: str | None = None
+
+
+class BankFiles(Protocol):
+    """The platform's bank account as files (ISO 20022): IBANs, outgoing transfers, statements."""
+
+    def normalize_iban(self, text: str) -> str:
+        """The IBAN in its compact form; ValidationFailed (naming the problem) if it is not valid."""
+        ...
+
+    def credit_transfers(self, batch_id: str, transfers: Sequence[CreditTransfer], execution: date) -> bytes:
+        """A pain.001 credit-transfer file, validated against the ISO schema."""
+        ...
+
+    def read_statement(self, data: bytes) -> list[BankEntry]:
+        """The entries of a camt.053 or camt.054 file; ValidationFailed naming the line or element."""
         ...
 
 
@@ -448,6 +508,10 @@ class OrderRepository(Protocol):
         """The instrument's orders that hold reserved units (CREATED and PAID), for reconciliation."""
         ...
 
+    async def refund_due(self, limit: int = 100) -> list[Order]:
+        """REFUND_DUE orders (money owed back), oldest first, for the refund sweep and operators."""
+        ...
+
     async def committed_amount(self, investor_id: str, instrument_id: str) -> Money | None:
         """Sum of the investor's CREATED, PAID and SETTLED orders in the instrument (None if none)."""
         ...
@@ -494,6 +558,9 @@ class WithdrawalRepository(Protocol):
     async def get(self, withdrawal_id: str) -> Withdrawal: ...
     async def save(self, withdrawal: Withdrawal) -> None: ...
     async def by_investor(self, investor_id: str) -> list[Withdrawal]: ...
+    async def payable(self, limit: int = 100) -> list[Withdrawal]:
+        """BURNED withdrawals (owed to their investors, not in a transfer file yet), oldest first."""
+        ...
 
 
 @attrs.frozen

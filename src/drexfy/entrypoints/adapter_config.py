@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from drexfy.adapters.evm.config import DEFAULT_BATCH_SIZE, EvmConfig
+from drexfy.adapters.kyc.sumsub import SumsubConfig
+from drexfy.adapters.payments.stripe import StripeConfig
 from drexfy.adapters.xrpl.config import XrplConfig
 from drexfy.domain.errors import ConfigurationError
 from drexfy.entrypoints.config import Settings
@@ -69,3 +71,28 @@ def xrpl_config(settings: Settings) -> XrplConfig:
         if value not in (None, ""):
             values[name] = value
     return XrplConfig(**values)
+
+
+def stripe_config(settings: Settings) -> StripeConfig:
+    """`payments.stripe.*`."""
+    return StripeConfig(
+        api_key=settings.get("payments.stripe.api_key"),
+        success_url=settings.get("payments.stripe.success_url"),
+        cancel_url=settings.get("payments.stripe.cancel_url"),
+        api_base=settings.get("payments.stripe.api_base"),
+        max_network_retries=int(settings.get("payments.stripe.max_network_retries")),
+        timeout_s=float(settings.get("payments.stripe.timeout_s")),
+    )
+
+
+def sumsub_config(settings: Settings) -> SumsubConfig:
+    """`kyc.sumsub.*`."""
+    return SumsubConfig(
+        app_token=settings.get("kyc.sumsub.app_token"),
+        secret_key=settings.get("kyc.sumsub.secret_key"),
+        level_name=settings.get("kyc.sumsub.level_name"),
+        api_base=settings.get("kyc.sumsub.api_base"),
+        accreditation_item=settings.get("kyc.sumsub.accreditation_item"),
+        token_ttl_s=int(settings.get("kyc.sumsub.token_ttl_s")),
+        timeout_s=float(settings.get("kyc.sumsub.timeout_s")),
+    )

@@ -18,6 +18,8 @@ COMMAND_MODULES = (
     "drexfy.entrypoints.cli_http",
     "drexfy.entrypoints.cli_ops",
     "drexfy.entrypoints.cli_repayments",
+    "drexfy.entrypoints.cli_bank",
+    "drexfy.entrypoints.cli_refunds",
     "drexfy.entrypoints.demo_http",
     "drexfy.entrypoints.cli_evm",
     "drexfy.entrypoints.cli_xrpl",

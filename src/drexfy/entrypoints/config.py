@@ -73,8 +73,38 @@ DEFAULTS: dict[str, Any] = {
         # `drexfy store init` once).
         "dynamodb": {"table": "drexfy", "region": "eu-central-1", "endpoint_url": "", "create_table": False},
     },
-    "kyc": {"kind": "sandbox"},
-    "payments": {"kind": "sandbox"},
+    "kyc": {
+        "kind": "sandbox",
+        # kyc.kind = "sumsub": the app token and secret key (from the environment), the
+        # verification level, the API's address (tests: the local fake), and which questionnaire
+        # answer (questionnaire.section.item, "yes"/"true") says the investor is accredited.
+        "sumsub": {
+            "app_token": "",
+            "secret_key": "",
+            "level_name": "",
+            "api_base": "https://api.sumsub.com",
+            "accreditation_item": "accreditation.status.accredited",
+            "token_ttl_s": 1800,
+            "timeout_s": 30.0,
+        },
+    },
+    "payments": {
+        "kind": "sandbox",
+        # payments.kind = "stripe": the secret key (sk_live_/sk_test_; from the environment,
+        # DREXFY_PAYMENTS__STRIPE__API_KEY, never a committed file), where Checkout sends the
+        # customer back, and the API's address (empty: Stripe's own; tests: the local fake).
+        "stripe": {
+            "api_key": "",
+            "success_url": "",
+            "cancel_url": "",
+            "api_base": "",
+            "max_network_retries": 2,
+            "timeout_s": 30.0,
+        },
+    },
+    # The platform's bank account: the debtor of payout transfers (pain.001) and the account whose
+    # statements (camt.053/054) are imported. Empty iban: bank payouts are off.
+    "bank": {"name": "", "iban": "", "bic": ""},
     "processes": {
         "reservation_minutes": 30,
         # How long one attempt holds an order's settlement before another may take over (the one
@@ -99,6 +129,7 @@ DEFAULTS: dict[str, Any] = {
         "lease_seconds": 120,
         "poll_interval": 0.25,
         "expire_every": 30.0,
+        "refund_every": 60.0,
         "purge_every": 3600.0,
         "done_retention_days": 30.0,
         "idempotency_retention_hours": 72.0,
@@ -144,8 +175,8 @@ CHOICES = {
     "vault.kind": ("local", "kms"),
     "vault.kms.mode": ("envelope", "signer"),
     "store.kind": ("sqlite", "dynamodb"),
-    "kyc.kind": ("sandbox",),
-    "payments.kind": ("sandbox",),
+    "kyc.kind": ("sandbox", "sumsub"),
+    "payments.kind": ("sandbox", "stripe"),
 }
 
 
@@ -313,10 +344,26 @@ def _validate(data: dict[str, Any]) -> None:
             "(one batch is one DynamoDB transaction of at most 100 items)"
         )
     _validate_worker(settings)
+    if settings.get("kyc.kind") == "sumsub":
+        for key in ("kyc.sumsub.app_token", "kyc.sumsub.secret_key", "kyc.sumsub.level_name"):
+            if not settings.get(key):
+                raise ConfigurationError(f"{key}: required when kyc.kind = sumsub")
+    if settings.get("payments.kind") == "stripe":
+        for key in ("payments.stripe.api_key", "payments.stripe.success_url", "payments.stripe.cancel_url"):
+            if not settings.get(key):
+                raise ConfigurationError(f"{key}: required when payments.kind = stripe")
+        if not 0 <= settings.get("payments.stripe.max_network_retries") <= 10:
+            raise ConfigurationError("payments.stripe.max_network_retries: expected 0 to 10")
+        if not 1.0 <= settings.get("payments.stripe.timeout_s") <= 300.0:
+            raise ConfigurationError("payments.stripe.timeout_s: expected a number of seconds from 1 to 300")
     if production:
-        for key in ("http.jwt_secret", "http.kyc_webhook_secret", "http.stripe_webhook_secret"):
+        for key in ("http.jwt_secret", "http.kyc_webhook_secret", "http.stripe_webhook_secret", "http.notify_url"):
             if not settings.get(key):
                 raise ConfigurationError(f"{key}: required in production mode")
+        # The sandbox providers verify nobody and take no money: a live platform must not run on them.
+        for key in ("payments.kind", "kyc.kind"):
+            if settings.get(key) == "sandbox":
+                raise ConfigurationError(f"{key}: the sandbox provider is not for production; choose a real one")
 
 
 #: Redelivery windows the DONE retention must outlast: a purged event key is accepted again.

@@ -21,9 +21,9 @@ from dependency_injector import containers, providers
 from drexfy.adapters.sandbox import SandboxKyc, SandboxPayments
 from drexfy.adapters.system import SystemClock, UuidIds
 from drexfy.domain.errors import ConfigurationError
-from drexfy.domain.ports import KeyVault, Ledger, Notifier, Store
+from drexfy.domain.ports import BankFiles, KeyVault, KycProvider, Ledger, Notifier, PaymentGateway, Store
 from drexfy.domain.processes import ProcessSettings, Services
-from drexfy.entrypoints.adapter_config import evm_config, xrpl_config
+from drexfy.entrypoints.adapter_config import evm_config, stripe_config, sumsub_config, xrpl_config
 from drexfy.entrypoints.config import DEFAULT_BATCH, MAX_DYNAMODB_BATCH, Settings, process_local_ledger
 
 
@@ -176,6 +176,37 @@ async def _notifier(settings: Settings) -> AsyncIterator[Notifier]:
         await notifier.close()
 
 
+async def _sumsub_kyc(settings: Settings) -> AsyncIterator[KycProvider]:
+    """Sumsub applicants, WebSDK tokens and verified results (`kyc.sumsub.*`)."""
+    from drexfy.adapters.kyc import SumsubKyc
+
+    kyc = SumsubKyc(sumsub_config(settings))
+    try:
+        yield kyc
+    finally:
+        await kyc.close()
+
+
+async def _stripe_payments(settings: Settings) -> AsyncIterator[PaymentGateway]:
+    """Stripe Checkout and refunds (`payments.stripe.*`); its HTTP session closes with the container."""
+    from drexfy.adapters.payments import StripeGateway
+
+    gateway = StripeGateway(stripe_config(settings))
+    try:
+        yield gateway
+    finally:
+        await gateway.close()
+
+
+def _bank(settings: Settings) -> BankFiles | None:
+    """ISO 20022 files of the platform's account (`bank.*`); None while no IBAN is configured."""
+    if not settings.get("bank.iban"):
+        return None
+    from drexfy.adapters.bank import BankAccount, Iso20022Bank
+
+    return Iso20022Bank(BankAccount(settings.get("bank.name"), settings.get("bank.iban"), settings.get("bank.bic")))
+
+
 def _process_settings(settings: Settings) -> ProcessSettings:
     batch = settings.get("processes.distribution_batch_size") or (
         MAX_DYNAMODB_BATCH if settings.get("store.kind") == "dynamodb" else DEFAULT_BATCH
@@ -213,10 +244,19 @@ class Container(containers.DeclarativeContainer):
         evm=providers.Resource(_evm_ledger, settings, vault, store),
         xrpl=providers.Resource(_xrpl_ledger, settings, vault, store),
     )
-    kyc = providers.Selector(config.kyc.kind, sandbox=providers.Singleton(SandboxKyc))
-    payments = providers.Selector(config.payments.kind, sandbox=providers.Singleton(SandboxPayments))
+    kyc = providers.Selector(
+        config.kyc.kind,
+        sandbox=providers.Singleton(SandboxKyc),
+        sumsub=providers.Resource(_sumsub_kyc, settings),
+    )
+    payments = providers.Selector(
+        config.payments.kind,
+        sandbox=providers.Singleton(SandboxPayments),
+        stripe=providers.Resource(_stripe_payments, settings),
+    )
     notifier = providers.Resource(_notifier, settings)
     process_settings = providers.Singleton(_process_settings, settings)
+    bank = providers.Singleton(_bank, settings)
 
     services = providers.Singleton(
         Services,
@@ -228,6 +268,7 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         ids=ids,
         settings=process_settings,
+        bank=bank,
     )
 
 

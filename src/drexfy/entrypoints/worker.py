@@ -14,7 +14,8 @@ and backpressure rules would be spread over several modules.)
   `drexfy jobs retry ID`.
 - Outbox: each notify event is delivered to the Notifier (the signed HTTP call to the frontend);
   failures are retried with backoff the same way.
-- Periodically: unpaid orders past their reservation are expired.
+- Periodically: unpaid orders past their reservation are expired; refunds that are due (never
+  asked, the gateway was down, or a failed one has waited out its back-off) are asked again.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from drexfy.domain.errors import (
 )
 from drexfy.domain.model import OrderStatus
 from drexfy.domain.ports import LEDGER_WAIT, QueuedMessage
-from drexfy.domain.provider_events import AmlAlert, KycResult, PaymentEvent, PaymentEventKind
+from drexfy.domain.provider_events import AmlAlert, KycResult, KycReview, PaymentEvent, PaymentEventKind
 from drexfy.entrypoints.runtime import messages
 from drexfy.entrypoints.runtime.logs import request_id_var
 from drexfy.entrypoints.runtime.metrics import Metrics
@@ -111,6 +112,7 @@ class Worker:
         self._stop = asyncio.Event()
         self._last_expiry = 0.0
         self._last_purge = 0.0
+        self._last_refunds = 0.0
         self._wakeup = asyncio.Event()
         #: partition -> messages claimed and not finished yet (the head is being processed).
         self._partitions: dict[str, list[QueuedMessage]] = {}
@@ -293,6 +295,11 @@ class Worker:
             expired = await p.expire_orders(self.svc)
             if expired:
                 log.info("orders expired", extra={"outcome": str(expired)})
+        if time.monotonic() - self._last_refunds >= self.settings.refund_every:
+            self._last_refunds = time.monotonic()
+            refunded = await p.retry_refunds(self.svc)
+            if refunded:
+                log.info("refunds asked", extra={"outcome": str(refunded)})
         if time.monotonic() - self._last_purge >= self.settings.purge_every:
             self._last_purge = time.monotonic()
             purged = await purge_old(self.svc, self.settings)
@@ -378,6 +385,8 @@ class Worker:
     async def _dispatch(self, message: QueuedMessage, event: Any) -> None:
         if isinstance(event, KycResult):
             await p.handle_kyc_result(self.svc, event)
+        elif isinstance(event, KycReview):
+            await p.handle_kyc_review(self.svc, event)
         elif isinstance(event, PaymentEvent):
             was_settled = False
             if event.kind is PaymentEventKind.SUCCEEDED:

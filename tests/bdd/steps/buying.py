@@ -151,3 +151,33 @@ def books_agree(world: World, symbol: str) -> None:
 def has_stablecoin(world: World, name: str, amount: str) -> None:
     investor = world.investor(name)
     assert world.run(world.svc.ledger.stablecoin_balance(investor.wallet.address)) == eur(amount)
+
+
+@then(parsers.parse('a refund of the order of "{name}" is on its way'))
+def refund_on_its_way(world: World, name: str) -> None:
+    order = world.order_of(name)
+    assert order.refund_ref is not None, (order.refund_error, order.refund_attempts)
+
+
+@when(parsers.parse('the payment gateway reports that the refund for the order of "{name}" failed for "{reason}"'))
+def refund_failed(world: World, name: str, reason: str) -> None:
+    world.driver.refund_outcome(name, succeeded=False, reason=reason)
+
+
+@when(parsers.parse('the payment gateway reports that the refund for the order of "{name}" succeeded'))
+def refund_succeeded(world: World, name: str) -> None:
+    world.driver.refund_outcome(name, succeeded=True)
+
+
+@then(parsers.parse('operators see that the refund for the order of "{name}" failed for "{reason}"'))
+def refund_failure_visible(world: World, name: str, reason: str) -> None:
+    order = world.order_of(name)
+    assert order.refund_ref is None and reason in (order.refund_error or ""), order.refund_error
+    assert order.refund_attempts == 1
+
+
+@when("the refund is retried after its back-off")
+def refund_retried(world: World) -> None:
+    """Time passes and the worker's periodic refund sweep runs."""
+    world.clock.advance(world.svc.settings.refund_retry * 2 + timedelta(seconds=1))
+    world.run(p.retry_refunds(world.svc))

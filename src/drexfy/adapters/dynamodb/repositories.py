@@ -43,6 +43,7 @@ from drexfy.domain.model import (
     Position,
     Repayment,
     Withdrawal,
+    WithdrawalStatus,
     check_positive_units,
 )
 from drexfy.domain.money import Money
@@ -412,11 +413,14 @@ class DynamoOrders(_Aggregates):
     def attributes(self, order: Order) -> Item:
         created = format_timestamp(order.created_at)
         # Sparse GSI2: CREATED orders by expiry (the expiry sweep), PAID orders by creation (with
-        # the CREATED ones, every order holding reserved units, for reconciliation); none else.
+        # the CREATED ones, every order holding reserved units, for reconciliation), REFUND_DUE
+        # orders by creation (money owed back); none else.
         if order.status is OrderStatus.CREATED:
             gsi2: tuple[str | None, str | None] = ("ORDEXP", f"{format_timestamp(order.expires_at)}#{order.id}")
         elif order.status is OrderStatus.PAID:
             gsi2 = ("ORDPAID", f"{created}#{order.id}")
+        elif order.status is OrderStatus.REFUND_DUE:
+            gsi2 = ("ORDREFUND", f"{created}#{order.id}")  # the refund sweep
         else:
             gsi2 = (None, None)
         return {
@@ -452,6 +456,12 @@ class DynamoOrders(_Aggregates):
             (o for o in found if o.instrument_id == instrument_id and o.reserves_units),
             key=lambda o: (o.created_at, o.id),
         )
+
+    async def refund_due(self, limit: int = 100) -> list[Order]:
+        if limit <= 0:
+            return []
+        found = await self.query("#a_GSI2PK = :p", {":p": "ORDREFUND"}, "GSI2", limit)
+        return [o for o in found if o.status is OrderStatus.REFUND_DUE]
 
     async def committed_amount(self, investor_id: str, instrument_id: str) -> Money | None:
         orders = [
@@ -609,10 +619,20 @@ class DynamoWithdrawals(_Aggregates):
     prefix, cls, kind, not_found = "WDR", Withdrawal, "withdrawal", NotFound
 
     def attributes(self, withdrawal: Withdrawal) -> Item:
+        # Sparse GSI2: BURNED withdrawals (owed, not in a transfer file yet) for the payout file.
+        payable = withdrawal.status is WithdrawalStatus.BURNED
         return {
             "GSI1PK": f"INVWDR#{withdrawal.investor_id}",
             "GSI1SK": f"{format_timestamp(withdrawal.created_at)}#{withdrawal.id}",
+            "GSI2PK": "WDPAY" if payable else None,
+            "GSI2SK": f"{format_timestamp(withdrawal.created_at)}#{withdrawal.id}" if payable else None,
         }
+
+    async def payable(self, limit: int = 100) -> list[Withdrawal]:
+        if limit <= 0:
+            return []
+        found = await self.query("#a_GSI2PK = :p", {":p": "WDPAY"}, "GSI2", limit)
+        return [w for w in found if w.status is WithdrawalStatus.BURNED]
 
     async def by_investor(self, investor_id: str) -> list[Withdrawal]:
         return await self.query("#a_GSI1PK = :p", {":p": f"INVWDR#{investor_id}"}, "GSI1")

@@ -3,7 +3,7 @@ and by `drexfy store init`. A marker item `META#schema` / `A` records the layout
 upgraded table costs one GetItem per start.
 
 Layout 1: a repayment's shares move from its `data` to items of their own (`ALLOC#<repayment>` /
-`<investor>`), and the repayment gets its running totals (as SQLite migration 0004 does).
+`<investor>`), and the repayment gets its running totals (as SQLite migration 0005 does).
 Idempotent and safe from several processes at once: the shares are plain puts of the same values,
 and each repayment is rewritten only at the version it was read at."""
 

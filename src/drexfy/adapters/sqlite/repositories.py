@@ -43,6 +43,7 @@ from drexfy.domain.model import (
     Position,
     Repayment,
     Withdrawal,
+    WithdrawalStatus,
     check_positive_units,
 )
 from drexfy.domain.money import Money
@@ -444,6 +445,15 @@ class SqliteOrders(_Aggregates[Order]):
         )
         return [_order(row) for row in rows]
 
+    async def refund_due(self, limit: int = 100) -> list[Order]:
+        rows = await self._run(
+            lambda conn: conn.execute(
+                f"{self._SELECT} WHERE status = ? ORDER BY created_at, id LIMIT ?",
+                (OrderStatus.REFUND_DUE.value, max(limit, 0)),
+            ).fetchall()
+        )
+        return [_order(row) for row in rows]
+
     async def committed_amount(self, investor_id: str, instrument_id: str) -> Money | None:
         states = sorted(s.value for s in COMMITTED_ORDER_STATES)
         rows = await self._run(
@@ -624,11 +634,20 @@ def _withdrawal(row: Any) -> Withdrawal:
 
 class SqliteWithdrawals(_Aggregates[Withdrawal]):
     TABLE = "withdrawals"
-    COLUMNS = ("investor_id", "created_at")
+    COLUMNS = ("investor_id", "created_at", "status")
     _SELECT = "SELECT data, version FROM withdrawals"
 
     def columns(self, withdrawal: Withdrawal) -> tuple[Any, ...]:
-        return (withdrawal.investor_id, format_timestamp(withdrawal.created_at))
+        return (withdrawal.investor_id, format_timestamp(withdrawal.created_at), withdrawal.status.value)
+
+    async def payable(self, limit: int = 100) -> list[Withdrawal]:
+        rows = await self._run(
+            lambda conn: conn.execute(
+                f"{self._SELECT} WHERE status = ? ORDER BY created_at, id LIMIT ?",
+                (WithdrawalStatus.BURNED.value, max(limit, 0)),
+            ).fetchall()
+        )
+        return [_withdrawal(row) for row in rows]
 
     async def get(self, withdrawal_id: str) -> Withdrawal:
         row = await self._run(lambda conn: conn.execute(f"{self._SELECT} WHERE id = ?", (withdrawal_id,)).fetchone())

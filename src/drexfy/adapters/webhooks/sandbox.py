@@ -121,6 +121,32 @@ def stripe_event(
     )
 
 
+def stripe_refund_event(
+    event_id: str, *, order_id: str, refund_id: str, status: str, amount_minor: int, failure_reason: str | None = None
+) -> bytes:
+    """A Stripe `refund.updated` event body for a refund the platform asked for."""
+    refund: dict[str, Any] = {
+        "id": refund_id,
+        "object": "refund",
+        "amount": amount_minor,
+        "currency": "eur",
+        "payment_intent": f"pi_{order_id}",
+        "status": status,
+        "failure_reason": failure_reason,
+        "metadata": {"order_id": order_id},
+    }
+    return _dump(
+        {
+            "id": event_id,
+            "object": "event",
+            "type": "refund.updated",
+            "created": int(time.time()),
+            "livemode": False,
+            "data": {"object": refund},
+        }
+    )
+
+
 def digest_headers(body: bytes, secret: str, alg: str = DEFAULT_DIGEST_ALG) -> dict[str, str]:
     return {
         "Content-Type": "application/json",

@@ -2,7 +2,8 @@
 
 Two schemes:
 - Sumsub-style (KYC and AML): `X-Payload-Digest` is the hex HMAC of the raw body with the shared
-  secret; `X-Payload-Digest-Alg` names the algorithm (HMAC_SHA256_HEX by default, HMAC_SHA512_HEX).
+  secret; `X-Payload-Digest-Alg` names the algorithm (HMAC_SHA256_HEX by default, HMAC_SHA512_HEX,
+  HMAC_SHA1_HEX).
 - Stripe-style (payments): `Stripe-Signature: t=<unix>,v1=<hex>` verified by the `stripe` package
   itself (we do not re-implement it) with a 300 s tolerance for old timestamps; we also refuse
   timestamps too far in the future, which the package does not check.
@@ -24,6 +25,9 @@ DIGEST_ALG_HEADER = "X-Payload-Digest-Alg"
 STRIPE_HEADER = "Stripe-Signature"
 
 _DIGEST_ALGS = {
+    # Sumsub lets each webhook choose; SHA-1 is still offered there (HMAC-SHA1 is not broken as a
+    # MAC), so refusing it would refuse the provider's own deliveries.
+    "HMAC_SHA1_HEX": hashlib.sha1,
     "HMAC_SHA256_HEX": hashlib.sha256,
     "HMAC_SHA512_HEX": hashlib.sha512,
 }

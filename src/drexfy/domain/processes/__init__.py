@@ -12,10 +12,13 @@ once (a block), and after them where the ledger is the source of truth (a settle
 | `registration` | register an investor, start KYC, handle the KYC result |
 | `instruments` | create, issue, open and close an instrument |
 | `buying` | create, cancel and expire orders; handle the payment; settle |
+| `kyc_review` | the KYC provider's applicant events: GREEN read from the provider, RETRY, FINAL, re-checks |
+| `refunds` | refund REFUND_DUE orders through the gateway; its answers; the retry sweep |
 | `repayment` | trigger and continue a repayment (batches, hold-backs, automatic cash-out) |
 | `compliance` | AML alert, block, unblock, release held-back shares; on-chain wallet helpers |
 | `withdrawal` | cash stablecoin out |
 | `register` | the store's positions follow the ledger's unit transfers (holder to holder) |
+| `payouts` | payout IBANs, pain.001 files of withdrawals, camt statements confirming them (PAID_OUT) |
 | `read_models` | the investor's view, reconciliation |
 | `queries` | the query side the API and the CLI read (filtered listings, an investor's orders, ...) |
 """
@@ -37,6 +40,14 @@ from drexfy.domain.processes.instruments import (
     issue_instrument,
     open_instrument,
 )
+from drexfy.domain.processes.kyc_review import handle_kyc_review
+from drexfy.domain.processes.payouts import (
+    PayoutFile,
+    StatementImport,
+    export_payouts,
+    import_statement,
+    register_payout_iban,
+)
 from drexfy.domain.processes.read_models import (
     Drift,
     HeldBackShare,
@@ -47,6 +58,7 @@ from drexfy.domain.processes.read_models import (
     reconcile,
     reconcile_all,
 )
+from drexfy.domain.processes.refunds import handle_refund_event, request_refund, retry_refunds
 from drexfy.domain.processes.register import sync_register, sync_registers
 from drexfy.domain.processes.registration import RegisterInvestor, handle_kyc_result, register_investor, start_kyc
 from drexfy.domain.processes.repayment import (
@@ -66,10 +78,12 @@ __all__ = [
     "Holding",
     "InvestorView",
     "PayRepayment",
+    "PayoutFile",
     "ProcessSettings",
     "Reconciliation",
     "RegisterInvestor",
     "Services",
+    "StatementImport",
     "TriggerRepayment",
     "Withdraw",
     "block_investor",
@@ -79,16 +93,23 @@ __all__ = [
     "create_instrument",
     "create_order",
     "expire_orders",
+    "export_payouts",
     "handle_aml_alert",
     "handle_kyc_result",
+    "handle_kyc_review",
     "handle_payment",
+    "handle_refund_event",
+    "import_statement",
     "investor_view",
     "issue_instrument",
     "open_instrument",
     "reconcile",
     "reconcile_all",
     "register_investor",
+    "register_payout_iban",
     "release_held_back",
+    "request_refund",
+    "retry_refunds",
     "settle_order",
     "start_kyc",
     "start_repayment",

@@ -12,6 +12,7 @@ import attrs
 from drexfy.domain.errors import Conflict
 from drexfy.domain.model import DEFAULT_RESERVATION
 from drexfy.domain.ports import (
+    BankFiles,
     Clock,
     IdGenerator,
     KeyVault,
@@ -40,6 +41,9 @@ class ProcessSettings:
     #: A paid order still unsettled after this long is a stalled settlement: reconciliation reports
     #: it as drift (a customer paid and holds nothing yet).
     settlement_stall: timedelta = timedelta(minutes=10)
+    #: A refund the gateway could not be asked for is asked again after this long; a failed refund
+    #: after this long, doubling per failure (up to a day).
+    refund_retry: timedelta = timedelta(minutes=5)
 
 
 @attrs.frozen
@@ -54,6 +58,8 @@ class Services:
     clock: Clock
     ids: IdGenerator
     settings: ProcessSettings = attrs.field(factory=ProcessSettings)
+    #: The platform's bank account files (payout IBANs, pain.001, camt); None when not configured.
+    bank: BankFiles | None = None
 
 
 async def in_uow(svc: Services, work: Callable[[UnitOfWork], Awaitable[T]], attempts: int = 5) -> T:

@@ -16,9 +16,9 @@ from drexfy.domain.errors import (
     ValidationFailed,
 )
 from drexfy.domain.model import Investor, Order, OrderStatus, SettlementStep
-from drexfy.domain.money import Money
 from drexfy.domain.ports import Purchase, UnitOfWork
 from drexfy.domain.processes.base import Services, in_uow
+from drexfy.domain.processes.refunds import handle_refund_event, request_refund
 from drexfy.domain.provider_events import PaymentEvent, PaymentEventKind
 from drexfy.domain.rules import check_purchase, holding_refusals
 
@@ -105,8 +105,21 @@ async def _close_order(svc: Services, order_id: str, status: OrderStatus, reason
     return await in_uow(svc, work)
 
 
+async def _end_checkout(svc: Services, order: Order) -> None:
+    """The order will not be paid: end its checkout at the gateway. Best effort: if the gateway is
+    down, a payment that still arrives finds the order closed and is refunded."""
+    if order.checkout_ref is None:
+        return
+    try:
+        await svc.payments.expire_checkout(order)
+    except ProviderError:
+        return
+
+
 async def cancel_order(svc: Services, order_id: str, reason: str) -> Order:
-    return await _close_order(svc, order_id, OrderStatus.CANCELLED, reason)
+    order = await _close_order(svc, order_id, OrderStatus.CANCELLED, reason)
+    await _end_checkout(svc, order)
+    return order
 
 
 async def expire_orders(svc: Services) -> int:
@@ -116,10 +129,11 @@ async def expire_orders(svc: Services) -> int:
     count = 0
     for order in due:
         try:
-            await _close_order(svc, order.id, OrderStatus.EXPIRED, "reservation expired before payment")
+            closed = await _close_order(svc, order.id, OrderStatus.EXPIRED, "reservation expired before payment")
             count += 1
         except IllegalTransition:
             continue  # paid or closed meanwhile
+        await _end_checkout(svc, closed)
     return count
 
 
@@ -128,18 +142,22 @@ async def handle_payment(svc: Services, event: PaymentEvent) -> Order:
     eligibility again and settles on the ledger (resuming where an earlier attempt stopped)."""
     if event.kind is PaymentEventKind.FAILED:
         return await _payment_failed(svc, event)
-    if event.kind is PaymentEventKind.REFUNDED:
-        return await _payment_refunded(svc, event)
+    if event.kind is PaymentEventKind.EXPIRED:
+        return await _checkout_expired(svc, event)
+    if event.kind in (PaymentEventKind.REFUNDED, PaymentEventKind.REFUND_FAILED):
+        return await handle_refund_event(svc, event)
 
     async def pay(uow: UnitOfWork) -> Order:
         order = await uow.orders.get(event.order_id)
         now = svc.clock.now()
         if order.status is OrderStatus.CREATED:
             if event.amount is None or event.amount != order.amount:
-                paid = event.amount or Money.zero(order.amount.currency)
-                order.refund_due_for_late_payment(
-                    event.payment_ref, paid, f"payment of {paid} does not match the order amount {order.amount}", now
+                reason = (
+                    f"payment of {event.amount} does not match the order amount {order.amount}"
+                    if event.amount is not None
+                    else event.reason or "the payment reported no amount"
                 )
+                order.refund_due_for_late_payment(event.payment_ref, event.amount, reason, now)
                 await uow.instruments.release_units(order.instrument_id, order.units)
             else:
                 order.mark_paid(event.payment_ref, event.amount, now)
@@ -147,7 +165,7 @@ async def handle_payment(svc: Services, event: PaymentEvent) -> Order:
         elif order.status in (OrderStatus.EXPIRED, OrderStatus.CANCELLED, OrderStatus.FAILED):
             order.refund_due_for_late_payment(
                 event.payment_ref,
-                event.amount or order.amount,
+                event.amount,
                 f"payment arrived after the order was {order.status.value.lower()}",
                 now,
             )
@@ -158,7 +176,7 @@ async def handle_payment(svc: Services, event: PaymentEvent) -> Order:
     if order.status is OrderStatus.PAID:
         return await settle_order(svc, order.id)
     if order.status is OrderStatus.REFUND_DUE and order.payment_ref == event.payment_ref:
-        await _request_refund(svc, order)
+        return await request_refund(svc, order.id)
     return order
 
 
@@ -170,23 +188,23 @@ async def _payment_failed(svc: Services, event: PaymentEvent) -> Order:
     return await _close_order(svc, order.id, OrderStatus.FAILED, event.reason or "payment failed")
 
 
-async def _payment_refunded(svc: Services, event: PaymentEvent) -> Order:
-    async def work(uow: UnitOfWork) -> Order:
+async def _checkout_expired(svc: Services, event: PaymentEvent) -> Order:
+    """The gateway's checkout ended unpaid: release the reservation (the order's own checkout only;
+    a late or duplicate expiry changes nothing)."""
+    async with svc.store.unit_of_work() as uow:
         order = await uow.orders.get(event.order_id)
-        if order.status is OrderStatus.REFUND_DUE:
-            order.close(OrderStatus.REFUNDED, event.reason or "payment refunded", svc.clock.now())
-            await uow.orders.save(order)
+    if order.status is not OrderStatus.CREATED or order.checkout_ref != event.payment_ref:
         return order
-
-    return await in_uow(svc, work)
+    try:
+        return await _close_order(svc, order.id, OrderStatus.EXPIRED, event.reason or "checkout expired unpaid")
+    except IllegalTransition:  # paid meanwhile: the payment decides
+        async with svc.store.unit_of_work() as uow:
+            return await uow.orders.get(event.order_id)
 
 
 async def _request_refund(svc: Services, order: Order) -> None:
-    """Ask the gateway to refund; if it is down the order stays REFUND_DUE for an operator or retry."""
-    try:
-        await svc.payments.refund(order)
-    except ProviderError:
-        return
+    """Ask the gateway to refund; a failure stays on the order and the worker's sweep asks again."""
+    await request_refund(svc, order.id)
 
 
 async def settle_order(svc: Services, order_id: str) -> Order:

@@ -115,7 +115,10 @@ async def start_kyc(call: Call) -> Reply:
     investor_id = call.param("investor_id")
     call.require_investor(investor_id)
     session = await p.start_kyc(call.svc, investor_id)
-    return 200, {"applicant_id": session.applicant_id, "url": session.url}
+    body = {"applicant_id": session.applicant_id, "url": session.url}
+    if session.access_token:  # for the provider's web SDK (Sumsub WebSDK)
+        body["access_token"] = session.access_token
+    return 200, body
 
 
 async def list_investor_orders(call: Call) -> Reply:

@@ -177,6 +177,18 @@ WEBHOOK_ENDPOINTS: list[Endpoint] = [
     ),
     Endpoint(
         method="POST",
+        path="/webhooks/sumsub",
+        handler=webhooks.sumsub_webhook,
+        summary="Sumsub applicant events (applicantReviewed, Pending, OnHold, Reset), X-Payload-Digest",
+        tag="webhooks",
+        roles=None,
+        status=202,
+        security="kycDigest",
+        errors=(200, 400, 413),
+        description="The verified data is read from Sumsub's API by the worker. Set-up in docs/providers.md.",
+    ),
+    Endpoint(
+        method="POST",
         path="/webhooks/payments",
         handler=webhooks.payments_webhook,
         summary="Payment events (Stripe-compatible)",

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from drexfy.adapters.kyc.sumsub_webhooks import parse_sumsub
 from drexfy.adapters.webhooks import (
     DIGEST_ALG_HEADER,
     DIGEST_HEADER,
@@ -28,7 +29,7 @@ from drexfy.adapters.webhooks import (
 )
 from drexfy.domain.errors import InvalidWebhook
 from drexfy.domain.ports import QueuedMessage
-from drexfy.domain.provider_events import AmlAlert, KycResult, PaymentEvent
+from drexfy.domain.provider_events import AmlAlert, KycResult, KycReview, PaymentEvent
 from drexfy.entrypoints.http.problems import Problem
 from drexfy.entrypoints.http.state import STATE, AppState
 from drexfy.entrypoints.runtime import messages
@@ -44,7 +45,7 @@ def _reject(state: AppState, source: str, reason: str, status: int, code: str, d
 
 
 async def _store(
-    state: AppState, source: str, key: str, kind: str, event: KycResult | PaymentEvent | AmlAlert
+    state: AppState, source: str, key: str, kind: str, event: KycResult | KycReview | PaymentEvent | AmlAlert
 ) -> web.Response:
     svc = state.services
     message = QueuedMessage(
@@ -82,7 +83,7 @@ def _ignored(state: AppState, source: str) -> web.Response:
 
 Verify = Callable[[AppState, web.Request, bytes], None]
 #: Body -> (event key, domain event), or None for an event type we do not act on.
-Parse = Callable[[bytes], "tuple[str, KycResult | PaymentEvent | AmlAlert] | None"]
+Parse = Callable[[bytes], "tuple[str, KycResult | KycReview | PaymentEvent | AmlAlert] | None"]
 
 
 async def _ingest(request: web.Request, source: str, kind: str, verify: Verify, parse: Parse) -> web.Response:
@@ -156,3 +157,8 @@ async def aml_webhook(request: web.Request) -> web.Response:
 async def payments_webhook(request: web.Request) -> web.Response:
     """Stripe-compatible payment events."""
     return await _ingest(request, "payments", messages.PAYMENT, _verify_payment, _parse_payment)
+
+
+async def sumsub_webhook(request: web.Request) -> web.Response:
+    """Sumsub's applicant events, verified with the KYC webhook secret (X-Payload-Digest)."""
+    return await _ingest(request, "kyc", messages.KYC_REVIEW, _verify_kyc, parse_sumsub)

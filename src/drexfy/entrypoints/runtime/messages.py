@@ -12,23 +12,31 @@ from typing import Any
 import cattrs
 
 from drexfy.domain.processes.repayment import PayRepayment
-from drexfy.domain.provider_events import AmlAlert, KycResult, PaymentEvent
+from drexfy.domain.provider_events import AmlAlert, KycResult, KycReview, PaymentEvent
 
 KYC_RESULT = "kyc.result"
+#: A KYC provider's applicant event whose verified data the worker reads from the provider.
+KYC_REVIEW = "kyc.review"
 PAYMENT = "payment.event"
 AML_ALERT = "aml.alert"
 #: Not a provider's event: the job of paying a started repayment, queued by the API or the CLI.
 REPAYMENT = "repayment.pay"
 
-Message = KycResult | PaymentEvent | AmlAlert | PayRepayment
+Message = KycResult | KycReview | PaymentEvent | AmlAlert | PayRepayment
 
 _codec = cattrs.Converter()
 
-_TYPES: dict[str, type] = {KYC_RESULT: KycResult, PAYMENT: PaymentEvent, AML_ALERT: AmlAlert, REPAYMENT: PayRepayment}
+_TYPES: dict[str, type] = {
+    KYC_RESULT: KycResult,
+    KYC_REVIEW: KycReview,
+    PAYMENT: PaymentEvent,
+    AML_ALERT: AmlAlert,
+    REPAYMENT: PayRepayment,
+}
 
 
 def encode(kind: str, event: Message) -> dict[str, Any]:
-    if isinstance(event, KycResult):
+    if isinstance(event, KycResult | KycReview):
         partition = f"applicant:{event.applicant_id}"
     elif isinstance(event, PaymentEvent):
         partition = f"order:{event.order_id}"

@@ -37,6 +37,9 @@ class WorkerSettings:
     poll_interval: float = 0.25
     #: How often unpaid orders past their reservation are expired.
     expire_every: float = 30.0
+    #: How often REFUND_DUE orders whose refund is due (never asked, gateway down, failed and
+    #: backed off) are refunded through the gateway (`retry_refunds`).
+    refund_every: float = 60.0
     #: How often old finished jobs and Idempotency-Key answers are deleted (see `purge_old`).
     purge_every: float = 3600.0
     #: DONE inbox/outbox messages are kept this long. Their keys deduplicate provider redeliveries,

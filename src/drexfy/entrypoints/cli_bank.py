@@ -1,0 +1,78 @@
+"""`drexfy bank`: the platform's bank account as ISO 20022 files.
+
+    drexfy bank payouts --out FILE [--execution 2026-12-03]   # pain.001 of the withdrawals owed
+    drexfy bank import FILE                                    # a camt.053/054 statement
+
+`payouts` writes the credit-transfer file for the bank and marks its withdrawals SENT; `import`
+marks each withdrawal the statement shows as debited PAID_OUT (importing it again changes nothing)
+and lists what it could not match. A malformed statement is refused naming the line or element.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any, TextIO
+
+from drexfy.domain import processes as p
+from drexfy.domain.errors import DomainError
+from drexfy.entrypoints.cli_common import add_config_option, load, open_services
+
+
+def register(subparsers: Any) -> None:
+    bank = subparsers.add_parser("bank", help="bank payouts (pain.001) and statements (camt.053/054)")
+    sub = bank.add_subparsers(dest="bank_command", required=True)
+    payouts = sub.add_parser("payouts", help="write the pain.001 file of the withdrawals owed")
+    payouts.add_argument("--out", required=True, type=Path, help="where to write the file")
+    payouts.add_argument("--execution", type=date.fromisoformat, help="requested execution date (YYYY-MM-DD)")
+    add_config_option(payouts)
+    payouts.set_defaults(func=lambda args: asyncio.run(_payouts(args, sys.stdout)))
+    statement = sub.add_parser("import", help="import a camt.053/054 statement")
+    statement.add_argument("file", type=Path)
+    add_config_option(statement)
+    statement.set_defaults(func=lambda args: asyncio.run(_import(args, sys.stdout)))
+
+
+async def _payouts(args: argparse.Namespace, out: TextIO) -> int:
+    async with open_services(load(args)) as services:
+        try:
+            made = await p.export_payouts(services, args.execution)
+        except DomainError as error:
+            print(f"bank payouts: {error.message}", file=sys.stderr)
+            return 2
+    if made is None:
+        print("nothing to pay out", file=out)
+        return 0
+    args.out.write_bytes(made.data)
+    print(f"{args.out}: batch {made.batch_id}, {len(made.withdrawal_ids)} transfer(s)", file=out)
+    for withdrawal_id, why in made.skipped:
+        print(f"  left out {withdrawal_id}: {why}", file=out)
+    return 0
+
+
+async def _import(args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        data = args.file.read_bytes()
+    except OSError as error:
+        print(f"bank import: cannot read {args.file}: {error.strerror}", file=sys.stderr)
+        return 2
+    async with open_services(load(args)) as services:
+        try:
+            report = await p.import_statement(services, data)
+        except DomainError as error:
+            print(f"bank import: {error.message}", file=sys.stderr)
+            return 2
+    print(
+        f"paid out {len(report.paid_out)}, already paid out {len(report.already_paid_out)},"
+        f" unmatched debits {len(report.unmatched_debits)}, credits {len(report.credits)},"
+        f" not booked {report.not_booked}",
+        file=out,
+    )
+    for entry in report.unmatched_debits:
+        print(f"  unmatched debit {entry.ref}: {entry.amount} ({entry.end_to_end_id or 'no end-to-end id'})", file=out)
+    for entry in report.credits:
+        print(f"  credit {entry.ref}: {entry.amount} (deposits are not processed yet)", file=out)
+    return 0
