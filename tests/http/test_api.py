@@ -292,7 +292,7 @@ async def test_instrument_lifecycle(api):
     ("change", "field"),
     [
         ({"unit_price": {"minor": 1.5, "currency": "EUR"}}, "$.unit_price.minor"),
-        ({"unit_price": {"minor": 100, "currency": "XYZ"}}, "$.unit_price"),
+        ({"unit_price": {"minor": 100, "currency": "XYZ"}}, "$.unit_price.currency"),
         ({"eligible": ["GOLD"]}, "$.eligible[0]"),
         ({"eligible": "EU_ACCREDITED"}, "$.eligible"),
         ({"total_units": "500"}, "$.total_units"),

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from drexfy.domain import processes as p
 from drexfy.domain.errors import (
+    DuplicateEntity,
     IllegalTransition,
     InvestorNotFound,
     NotFound,
@@ -73,10 +74,16 @@ class Call:
 
 async def register_investor(call: Call) -> Reply:
     b: RegisterInvestorBody = call.body
-    investor = await p.register_investor(
-        call.svc,
-        p.RegisterInvestor(b.legal_name, b.email, b.country, b.kind, b.declared_accredited, b.auto_cashout),
-    )
+    try:
+        investor = await p.register_investor(
+            call.svc,
+            p.RegisterInvestor(b.legal_name, b.email, b.country, b.kind, b.declared_accredited, b.auto_cashout),
+        )
+    except DuplicateEntity as exc:
+        # The frontend (and admin: the only roles of this endpoint) may learn the existing id, so a
+        # retry without an Idempotency-Key can recover it; it never gets a token for it.
+        extra = {"investor_id": exc.existing_id} if exc.existing_id else {}
+        raise Problem(409, exc.code, exc.message, **extra) from None
     return 201, views.investor(p.InvestorView(investor, (), ()))
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import attrs
 
 from drexfy.entrypoints.http.auth import Role
+from drexfy.entrypoints.http.validation import bounds_of
 
 Handler = Callable[..., Awaitable[Any]]
 
@@ -75,6 +76,9 @@ class Endpoint:
 
 
 def _schema_of(tp: Any, components: dict[str, Any]) -> dict[str, Any]:
+    base, bounds = bounds_of(tp)
+    if bounds is not None:
+        return {**_schema_of(base, components), **bounds.schema()}
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
@@ -90,7 +94,11 @@ def _schema_of(tp: Any, components: dict[str, Any]) -> dict[str, Any]:
     if origin in (list, tuple, frozenset, set):
         return {"type": "array", "items": _schema_of(args[0], components) if args else {}}
     if origin is dict:
-        return {"type": "object", "additionalProperties": _schema_of(args[1], components) if args else {}}
+        schema = {"type": "object", "additionalProperties": _schema_of(args[1], components) if args else {}}
+        key = _schema_of(args[0], components) if args else {}
+        if "enum" in key:
+            schema["propertyNames"] = {"enum": key["enum"]}
+        return schema
     if tp is str:
         return {"type": "string"}
     if tp is bool:
@@ -180,7 +188,7 @@ def build_document(endpoints: list[Endpoint], *, version: str = "0.1.0") -> dict
                     "required": False,
                     "description": "Repeat a create safely: the first successful answer is replayed (422 if the"
                     " key came with another body, 409 while a first attempt is still running).",
-                    "schema": {"type": "string", "maxLength": 255},
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
                 }
             )
         if params:
