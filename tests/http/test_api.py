@@ -106,7 +106,7 @@ async def test_admins_and_compliance_list_investors_filtered_and_paged(api):
     assert [i["id"] for i in everyone["items"]] == sorted([*active, pending["id"]])
     assert "holdings" not in everyone["items"][0] and everyone["items"][0]["email"]
 
-    _, blocked = await api.call("GET", "/api/v1/investors?compliance=blocked", "compliance")
+    _, blocked = await api.call("GET", "/api/v1/investors?compliance=BLOCKED", "compliance")
     assert [(i["id"], i["blocked_reason"]) for i in blocked["items"]] == [(active[1], "sanctions list")]
     _, waiting = await api.call("GET", "/api/v1/investors?status=PENDING_KYC", "admin")
     assert [i["id"] for i in waiting["items"]] == [pending["id"]]

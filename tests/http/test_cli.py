@@ -255,7 +255,7 @@ def test_serve_and_worker_start_answer_and_stop_on_sigterm(tmp_path, anvil_ledge
         )
         with urllib.request.urlopen(request, timeout=5) as response:
             assert response.status == 202
-        # the separate worker process takes the job (the order does not exist: it is retried)
+        # the separate worker process takes the job (the order does not exist: it is parked)
         import time
 
         deadline = time.monotonic() + 20
@@ -263,10 +263,10 @@ def test_serve_and_worker_start_answer_and_stop_on_sigterm(tmp_path, anvil_ledge
         while time.monotonic() < deadline:
             with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as response:
                 text = response.read().decode()
-            if 'drexfy_jobs_processed_total{outcome="retry",queue="inbox"} 1' in text:
+            if 'drexfy_jobs_processed_total{outcome="parked",queue="inbox"} 1' in text:
                 break
             time.sleep(0.2)
-        assert 'drexfy_jobs_processed_total{outcome="retry",queue="inbox"} 1' in text
+        assert 'drexfy_jobs_processed_total{outcome="parked",queue="inbox"} 1' in text
     finally:
         for process in (serve, worker):
             process.send_signal(signal.SIGTERM)

@@ -23,7 +23,7 @@ from drexfy.domain.errors import (
     OrderNotFound,
 )
 from drexfy.domain.model import ComplianceState, KycStatus, Order, OrderStatus, RepaymentStatus
-from drexfy.domain.ports import MessageQueue, MessageStatus
+from drexfy.domain.ports import RETRYABLE, MessageQueue, MessageStatus
 from drexfy.domain.processes import queries as q
 from drexfy.entrypoints.http import views
 from drexfy.entrypoints.http.auth import Principal
@@ -107,7 +107,7 @@ def _enum_query(request: web.Request, name: str, kind: type[E]) -> E | None:
     if raw is None:
         return None
     try:
-        return kind[raw.upper()]
+        return kind[raw]  # exactly as the document's enum: no case folding
     except KeyError:
         raise field_error(name, f"must be one of {', '.join(m.name for m in kind)}") from None
 
@@ -315,9 +315,9 @@ async def list_jobs(call: Call) -> Reply:
     status = None
     if status_name:
         try:
-            status = MessageStatus(status_name.upper())
+            status = MessageStatus(status_name)  # exactly as the document's enum: no case folding
         except ValueError:
-            raise field_error("status", "must be PENDING, RUNNING, DONE or DEAD") from None
+            raise field_error("status", f"must be one of {', '.join(s.value for s in MessageStatus)}") from None
     queue = _queue(call.state, queue_name)
     items = await queue.list(status, limit=_limit(call.request))
     counts = await queue.counts()
@@ -335,15 +335,15 @@ async def retry_job(call: Call) -> Reply:
         message = await queue.get(job_id)
     except (NotFound, KeyError):
         raise Problem(404, "job-not-found", "No such job.") from None
-    if message.status is not MessageStatus.DEAD:
-        raise Problem(409, "job-not-dead", f"only dead jobs are retried; this one is {message.status.value}")
+    if message.status not in RETRYABLE:
+        raise Problem(409, "job-not-dead", f"only dead or parked jobs are retried; this one is {message.status.value}")
     await queue.requeue(job_id, call.svc.clock.now())
     return 200, views.job(await queue.get(job_id), queue_name)
 
 
 def _limit(request: web.Request) -> int:
     raw = request.query.get("limit", "100")
-    if not raw.isdigit() or not 1 <= int(raw) <= 500:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 500:
         raise field_error("limit", "must be a whole number from 1 to 500")
     return int(raw)
 

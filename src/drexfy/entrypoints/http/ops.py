@@ -80,6 +80,7 @@ async def refresh_queue_gauges(store: Any, metrics: Metrics) -> None:
         metrics.jobs.set(counts.get(MessageStatus.RUNNING, 0), queue=name, status="running")
         metrics.jobs.set(counts.get(MessageStatus.DEAD, 0), queue=name, status="dead")
         metrics.jobs.set(counts.get(MessageStatus.DONE, 0), queue=name, status="done")
+        metrics.jobs.set(counts.get(MessageStatus.PARKED, 0), queue=name, status="parked")
         if name == "inbox":
             metrics.inbox_depth.set(counts.get(MessageStatus.PENDING, 0) + counts.get(MessageStatus.RUNNING, 0))
 

@@ -111,12 +111,18 @@ class Metrics:
     def __init__(self) -> None:
         self.webhooks_received = Counter("drexfy_webhooks_received_total", "Verified webhooks accepted into the inbox")
         self.webhooks_duplicate = Counter("drexfy_webhooks_duplicate_total", "Verified webhooks already in the inbox")
+        self.webhooks_conflicting = Counter(
+            "drexfy_webhooks_conflicting_total",
+            "Verified webhooks reusing a stored event id with another content (a provider bug or a replay)",
+        )
         self.webhooks_ignored = Counter("drexfy_webhooks_ignored_total", "Verified webhooks of event types we ignore")
         self.webhooks_rejected = Counter(
             "drexfy_webhooks_rejected_total", "Webhooks refused (bad signature, stale, malformed)"
         )
         self.inbox_depth = Gauge("drexfy_inbox_depth", "Inbox messages not yet processed (pending or running)")
-        self.jobs = Gauge("drexfy_jobs", "Queue messages by queue and state (pending, retrying, running, dead, done)")
+        self.jobs = Gauge(
+            "drexfy_jobs", "Queue messages by queue and state (pending, retrying, running, dead, parked, done)"
+        )
         self.jobs_processed = Counter(
             "drexfy_jobs_processed_total", "Messages the worker finished, by queue and outcome"
         )
