@@ -52,6 +52,7 @@ async def _serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from drexfy.entrypoints.http import create_app
+    from drexfy.entrypoints.http.server import make_runner
     from drexfy.entrypoints.runtime.logs import configure_logging
 
     configure_logging(os.environ.get("DREXFY_LOG_LEVEL", "INFO"))
@@ -63,7 +64,7 @@ async def _serve(args: argparse.Namespace) -> int:
     http = build_http_settings(settings, run_worker=not args.no_worker)
     async with open_services_and_notifier(settings) as (services, notifier):
         app = create_app(services, http, notifier=notifier)
-        runner = web.AppRunner(app, access_log=None)
+        runner = make_runner(app)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         await site.start()
@@ -125,6 +126,7 @@ async def _worker_metrics_server(services: Any, metrics: Any, settings: Any, por
     from aiohttp import web
 
     from drexfy.entrypoints.http.ops import render_metrics
+    from drexfy.entrypoints.http.server import make_runner
 
     async def metrics_handler(request: web.Request) -> web.Response:
         return await render_metrics(services, metrics)
@@ -135,7 +137,7 @@ async def _worker_metrics_server(services: Any, metrics: Any, settings: Any, por
     app = web.Application()
     app.router.add_get("/metrics", metrics_handler)
     app.router.add_get("/health", health)
-    runner = web.AppRunner(app, access_log=None)
+    runner = make_runner(app)
     await runner.setup()
     host = settings.get("http.host")
     await web.TCPSite(runner, host, port).start()
