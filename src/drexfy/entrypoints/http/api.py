@@ -128,7 +128,13 @@ async def start_kyc(call: Call) -> Reply:
 async def list_investor_orders(call: Call) -> Reply:
     investor_id = call.param("investor_id")
     call.require_investor(investor_id)
-    return 200, {"items": [views.order(o) for o in await q.orders_of(call.svc, investor_id)]}
+    page = q.page_of(
+        await q.orders_of(call.svc, investor_id),
+        lambda o: o.id,
+        limit=_limit(call.request),
+        after=call.request.query.get("after"),
+    )
+    return 200, {"items": [views.order(o) for o in page.items], "next": page.next}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -247,8 +253,13 @@ async def trigger_repayment(call: Call) -> Reply:
 
 
 async def list_repayments(call: Call) -> Reply:
-    items = await q.repayments_of(call.svc, call.param("instrument_id"))
-    return 200, {"items": [views.repayment(r) for r in items]}
+    page = q.page_of(
+        await q.repayments_of(call.svc, call.param("instrument_id")),
+        lambda r: r.id,
+        limit=_limit(call.request),
+        after=call.request.query.get("after"),
+    )
+    return 200, {"items": [views.repayment(r) for r in page.items], "next": page.next}
 
 
 async def get_repayment(call: Call) -> Reply:
@@ -279,13 +290,15 @@ async def unblock_investor(call: Call) -> Reply:
 
 
 async def investor_audit(call: Call) -> Reply:
-    events = await q.audit_trail(
+    page = await q.audit_trail(
         call.svc, call.param("investor_id"), after=call.request.query.get("after"), limit=_limit(call.request)
     )
     return 200, {
         "items": [
-            {"id": e.id, "name": e.name, "occurred_at": e.occurred_at.isoformat(), "payload": e.payload} for e in events
-        ]
+            {"id": e.id, "name": e.name, "occurred_at": e.occurred_at.isoformat(), "payload": e.payload}
+            for e in page.items
+        ],
+        "next": page.next,
     }
 
 
