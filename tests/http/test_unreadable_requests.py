@@ -77,3 +77,47 @@ async def test_a_readable_request_is_unchanged(served):
     status, headers, body = await _raw(served, b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
     assert status == 200 and json.loads(body) == {"status": "ok"}
     assert "x-request-id" in headers
+
+
+async def test_a_500_is_logged_with_its_traceback_as_one_json_record(api, monkeypatch, caplog):
+    from drexfy.domain.processes import queries
+
+    leaked = "secret payload ana@example.com"  # what a library's message might quote
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError(leaked)
+
+    monkeypatch.setattr(queries, "list_instruments", broken)
+    with caplog.at_level(logging.ERROR, logger="drexfy.http"):
+        status, problem = await api.call("GET", "/api/v1/instruments", "admin")
+    assert status == 500 and "secret" not in json.dumps(problem)
+    [record] = [r for r in caplog.records if r.getMessage() == "unhandled error"]
+    line = JsonFormatter().format(record)
+    assert "\n" not in line
+    logged = json.loads(line)
+    assert logged["exc_type"] == "RuntimeError"
+    assert "in broken" in logged["traceback"] and "builtins.RuntimeError" in logged["traceback"]
+    assert "secret" not in line and "ana@example.com" not in line
+
+
+def test_third_party_records_come_out_as_json() -> None:
+    import io
+
+    from drexfy.entrypoints.runtime.logs import configure_logging
+
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    try:
+        configure_logging("INFO", stream)
+        logging.getLogger("aiohttp.server").warning("from a library")
+        logging.getLogger("drexfy.test").info("from us")
+    finally:
+        root.handlers[:], root.level = saved
+        logging.getLogger("drexfy").handlers.clear()
+        logging.getLogger("drexfy").propagate = True
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [(r["logger"], r["msg"]) for r in lines] == [
+        ("aiohttp.server", "from a library"),
+        ("drexfy.test", "from us"),
+    ]

@@ -7,6 +7,7 @@ Hand-rolled because the needs are small and the exposition format is simple; val
 from __future__ import annotations
 
 import bisect
+import math
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -24,11 +25,20 @@ def _fmt_labels(key: LabelKey, extra: tuple[tuple[str, str], ...] = ()) -> str:
     items = key + extra
     if not items:
         return ""
-    escaped = (f'{k}="{str(v).replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"' for k, v in items)
+    escaped = (f'{k}="{_escape(str(v))}"' for k, v in items)
     return "{" + ",".join(escaped) + "}"
 
 
+def _escape(value: str) -> str:
+    """A label value as the text format requires: backslash, double quote and newline escaped."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
 def _num(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
     if value == int(value):
         return str(int(value))
     return repr(float(value))
