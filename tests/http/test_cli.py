@@ -275,6 +275,9 @@ def test_serve_and_worker_start_answer_and_stop_on_sigterm(tmp_path, anvil_ledge
     out, err = outputs[0]
     assert f"listening on http://127.0.0.1:{port}" in out
     assert secrets["stripe_webhook_secret"] in out  # embedded mode prints the sandbox signing secrets
+    # each under its own name: the AML webhook is signed with its own secret, not the KYC one
+    assert f"AML webhook HMAC (X-Payload-Digest on /webhooks/aml): {secrets['aml_webhook_secret']}" in out
+    assert f"KYC webhook HMAC (X-Payload-Digest on /webhooks/kyc): {secrets['kyc_webhook_secret']}" in out
     assert secrets["jwt_secret"] not in out + err  # but never the token signing key
     assert all(json.loads(line)["level"] for line in err.splitlines() if line.startswith("{"))
 

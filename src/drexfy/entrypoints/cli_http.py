@@ -73,10 +73,8 @@ async def _serve(args: argparse.Namespace) -> int:
             f"  ledger: {services.ledger.kind}  worker: {'in process' if http.run_worker else 'separate'}", flush=True
         )
         if settings.get("mode") == "embedded":
-            print("  sandbox signing secrets (embedded mode only):", flush=True)
-            print(f"    KYC/AML webhook HMAC (X-Payload-Digest): {http.kyc_webhook_secret}", flush=True)
-            print(f"    Stripe webhook secret (Stripe-Signature): {http.payments_webhook_secret}", flush=True)
-            print("    bearer tokens: drexfy token issue --role admin", flush=True)
+            for line in sandbox_secret_lines(http):
+                print(line, flush=True)
         stop = wait_for_signal()
         try:
             await stop.wait()
@@ -116,6 +114,18 @@ async def _worker(args: argparse.Namespace) -> int:
         if runner is not None:
             await runner.cleanup()
     return 0
+
+
+def sandbox_secret_lines(http: Any) -> list[str]:
+    """What `serve` prints in embedded mode: each webhook's signing secret under its own name (the
+    AML webhook has its own unless it is configured to share the KYC one); never the token key."""
+    return [
+        "  sandbox signing secrets (embedded mode only):",
+        f"    KYC webhook HMAC (X-Payload-Digest on /webhooks/kyc): {http.kyc_webhook_secret}",
+        f"    AML webhook HMAC (X-Payload-Digest on /webhooks/aml): {http.aml_secret}",
+        f"    Stripe webhook secret (Stripe-Signature on /webhooks/payments): {http.payments_webhook_secret}",
+        "    bearer tokens: drexfy token issue --role admin",
+    ]
 
 
 async def _worker_metrics_server(services: Any, metrics: Any, settings: Any, port: int | None) -> Any:

@@ -73,8 +73,8 @@ def cmd_token_issue(args: argparse.Namespace) -> int:
         return 2
     settings = load(args)
     http = build_http_settings(settings)
-    print(
-        issue_token(
+    try:
+        token = issue_token(
             http.jwt_secret,
             args.role,
             subject=args.subject,
@@ -83,7 +83,10 @@ def cmd_token_issue(args: argparse.Namespace) -> int:
             issuer=http.jwt_issuer,
             audience=http.jwt_audience,
         )
-    )
+    except ValueError as exc:
+        print(f"cannot issue the token: {exc}", file=sys.stderr)
+        return 2
+    print(token)
     return 0
 
 
