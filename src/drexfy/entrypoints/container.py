@@ -31,7 +31,9 @@ async def _sqlite_store(settings: Settings) -> AsyncIterator[Store]:
     from drexfy.adapters.sqlite import open_sqlite_store
 
     path = settings.path("store.path", "drexfy.sqlite")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)  # the data dir: the owner's only
+        path.parent.chmod(0o700)  # (mkdir's mode is cut by the umask; this is not)
     store = await open_sqlite_store(path)
     try:
         yield store
