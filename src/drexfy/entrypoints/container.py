@@ -171,7 +171,13 @@ async def _notifier(settings: Settings) -> AsyncIterator[Notifier]:
     from drexfy.entrypoints.runtime.settings import http_secrets
 
     url = settings.get("http.notify_url")
-    notifier = HttpNotifier(url, http_secrets(settings)["notify_secret"]) if url else RecordingNotifier()
+    notifier: Notifier
+    if not url:
+        notifier = RecordingNotifier()
+    elif settings.get("http.notify_auth") == "bearer":  # Bubble API workflows' own scheme
+        notifier = HttpNotifier(url, "", bearer_token=settings.get("http.notify_api_token"))
+    else:
+        notifier = HttpNotifier(url, http_secrets(settings)["notify_secret"])
     try:
         yield notifier
     finally:
