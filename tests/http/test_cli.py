@@ -76,7 +76,17 @@ def test_a_separate_worker_refuses_a_ledger_that_lives_in_one_process(tmp_path, 
     assert not (tmp_path / "drexfy.sqlite").exists()  # nothing was opened or created
 
 
+def test_token_issue_refuses_to_invent_secrets_for_a_deployment(cli, capsys, tmp_path):
+    """Run from the wrong directory, `token issue` used to create fresh secrets there, and its
+    tokens got 401 from the running service: now it names the data dir it looked in and stops."""
+    assert cli("token", "issue", "--role", "admin") == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path.resolve()) in err and "data_dir" in err
+    assert not (tmp_path / runtime_settings.SECRETS_FILE).exists()
+
+
 def test_token_issue_prints_a_token_the_service_accepts(cli, capsys, tmp_path):
+    runtime_settings.http_secrets(load_settings())  # the deployment's secrets, as `serve` creates them
     assert cli("token", "issue", "--role", "investor", "--investor", "inv_1", "--ttl", "60") == 0
     token = capsys.readouterr().out.strip()
     secrets = json.loads((tmp_path / runtime_settings.SECRETS_FILE).read_text())

@@ -72,7 +72,11 @@ def cmd_token_issue(args: argparse.Namespace) -> int:
         print("--investor ID is required for an investor token", file=sys.stderr)
         return 2
     settings = load(args)
-    http = build_http_settings(settings)
+    try:
+        http = build_http_settings(settings, create=False)  # never invent secrets for a deployment
+    except DomainError as exc:
+        print(f"cannot issue the token: {exc.message}", file=sys.stderr)
+        return 2
     try:
         token = issue_token(
             http.jwt_secret,

@@ -12,6 +12,8 @@ a deployment that never selects, say, DynamoDB does not import boto3's DynamoDB 
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any, cast
@@ -25,6 +27,8 @@ from drexfy.domain.ports import KeyVault, Ledger, Notifier, Store
 from drexfy.domain.processes import ProcessSettings, Services
 from drexfy.entrypoints.adapter_config import evm_config, xrpl_config
 from drexfy.entrypoints.config import DEFAULT_BATCH, MAX_DYNAMODB_BATCH, Settings, process_local_ledger
+
+log = logging.getLogger("drexfy.container")
 
 
 async def _sqlite_store(settings: Settings) -> AsyncIterator[Store]:
@@ -59,13 +63,23 @@ async def _dynamodb_store(settings: Settings) -> AsyncIterator[Store]:
 
 
 async def _local_vault(settings: Settings) -> AsyncIterator[KeyVault]:
-    from drexfy.adapters.local_vault import LocalVault, load_master_key
+    from drexfy.adapters.local_vault import MASTER_KEY_ENV, LocalVault, load_master_key
 
-    master = load_master_key(
-        settings.path("vault.master_key_file", "vault-master.key"),
-        allow_generate=settings.get("mode") == "embedded",
-    )
-    yield LocalVault(settings.path("vault.directory", "keys"), master)
+    key_file = settings.path("vault.master_key_file", "vault-master.key")
+    master = load_master_key(key_file, allow_generate=settings.get("mode") == "embedded")
+    keys_dir = settings.path("vault.directory", "keys")
+    if not os.environ.get(MASTER_KEY_ENV) and key_file.resolve().parent in (
+        keys_dir.resolve(),
+        keys_dir.resolve().parent,
+    ):
+        # Whoever copies the data dir (a backup, a stolen disk) holds every wallet's private key.
+        log.warning(
+            "INSECURE: the vault master key is kept in clear beside the encrypted wallet keys "
+            "(%s); set %s or vault.master_key_file to a place outside the data dir, or use vault.kind = kms",
+            key_file,
+            MASTER_KEY_ENV,
+        )
+    yield LocalVault(keys_dir, master)
 
 
 async def _kms_vault(settings: Settings) -> AsyncIterator[KeyVault]:
