@@ -51,12 +51,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 async def _serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
+    from drexfy.entrypoints.container import warn_if_master_key_beside_keys
     from drexfy.entrypoints.http import create_app
     from drexfy.entrypoints.http.server import make_runner
     from drexfy.entrypoints.runtime.logs import configure_logging
 
     configure_logging(os.environ.get("DREXFY_LOG_LEVEL", "INFO"))
     settings = load(args)
+    warn_if_master_key_beside_keys(settings)
     if args.no_worker:
         refuse_process_local_ledger(settings, "serve --no-worker")
     host = args.host or settings.get("http.host")
@@ -88,6 +90,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 async def _worker(args: argparse.Namespace) -> int:
+    from drexfy.entrypoints.container import warn_if_master_key_beside_keys
     from drexfy.entrypoints.runtime.logs import configure_logging
     from drexfy.entrypoints.runtime.metrics import Metrics, TimedLedger
     from drexfy.entrypoints.worker import Worker
@@ -95,6 +98,7 @@ async def _worker(args: argparse.Namespace) -> int:
     configure_logging(os.environ.get("DREXFY_LOG_LEVEL", "INFO"))
     settings = load(args)
     refuse_process_local_ledger(settings, "worker")
+    warn_if_master_key_beside_keys(settings)
     metrics = Metrics()
     async with open_services_and_notifier(settings) as (services, notifier):
         import attrs

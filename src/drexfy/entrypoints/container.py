@@ -63,23 +63,32 @@ async def _dynamodb_store(settings: Settings) -> AsyncIterator[Store]:
 
 
 async def _local_vault(settings: Settings) -> AsyncIterator[KeyVault]:
-    from drexfy.adapters.local_vault import MASTER_KEY_ENV, LocalVault, load_master_key
+    from drexfy.adapters.local_vault import LocalVault, load_master_key
 
     key_file = settings.path("vault.master_key_file", "vault-master.key")
     master = load_master_key(key_file, allow_generate=settings.get("mode") == "embedded")
-    keys_dir = settings.path("vault.directory", "keys")
-    if not os.environ.get(MASTER_KEY_ENV) and key_file.resolve().parent in (
-        keys_dir.resolve(),
-        keys_dir.resolve().parent,
-    ):
-        # Whoever copies the data dir (a backup, a stolen disk) holds every wallet's private key.
-        log.warning(
-            "INSECURE: the vault master key is kept in clear beside the encrypted wallet keys "
-            "(%s); set %s or vault.master_key_file to a place outside the data dir, or use vault.kind = kms",
-            key_file,
-            MASTER_KEY_ENV,
-        )
-    yield LocalVault(keys_dir, master)
+    yield LocalVault(settings.path("vault.directory", "keys"), master)
+
+
+def warn_if_master_key_beside_keys(settings: Settings) -> bool:
+    """Log (loudly) that the local vault's master key is kept in clear beside the encrypted wallet
+    keys, when it is: whoever copies the data dir (a backup, a stolen disk) holds every wallet's
+    private key. `serve` and `worker` call it at start-up. True if it warned."""
+    from drexfy.adapters.local_vault import MASTER_KEY_ENV
+
+    if settings.get("vault.kind") != "local" or os.environ.get(MASTER_KEY_ENV):
+        return False
+    key_file = settings.path("vault.master_key_file", "vault-master.key").resolve()
+    keys_dir = settings.path("vault.directory", "keys").resolve()
+    if key_file.parent not in (keys_dir, keys_dir.parent):
+        return False
+    log.warning(
+        "INSECURE: the vault master key is kept in clear beside the encrypted wallet keys "
+        "(%s); set %s or vault.master_key_file to a place outside the data dir, or use vault.kind = kms",
+        key_file,
+        MASTER_KEY_ENV,
+    )
+    return True
 
 
 async def _kms_vault(settings: Settings) -> AsyncIterator[KeyVault]:

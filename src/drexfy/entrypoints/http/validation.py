@@ -51,7 +51,10 @@ class Bounds:
             raise ValueError("must not be empty" if self.min_length == 1 else f"must be {self.min_length}+ characters")
         if self.max_length is not None and len(value) > self.max_length:
             raise ValueError(f"must be at most {self.max_length} characters")
-        if self.pattern is not None and not re.search(self.pattern, value):
+        # The document's patterns are ECMA-262, where a final `$` is the end of the string; Python's
+        # `$` also matches before a final newline, so it is read as `\Z` here.
+        pattern = self.pattern[:-1] + r"\Z" if self.pattern and self.pattern.endswith("$") else self.pattern
+        if pattern is not None and not re.search(pattern, value):
             raise ValueError(self.means or f"must match {self.pattern}")
 
     def schema(self) -> dict[str, Any]:

@@ -77,15 +77,33 @@ def _traceback(exc: BaseException | None) -> str:
     return "\nwhich was raised while handling:\n".join(parts)
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is when a record is emitted (not the one at configuration:
+    a replaced or closed stream would turn every later record into a "Logging error")."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def configure_logging(level: str = "INFO", stream: Any = None, third_party_level: str = "WARNING") -> None:
     """Send the `drexfy` loggers (at `level`) and every other library's (at `third_party_level`)
     to `stream` (stderr) as JSON lines; idempotent."""
     for name, lvl in (("drexfy", level), ("", third_party_level)):
         logger = logging.getLogger(name)
         for handler in list(logger.handlers):
-            if getattr(handler, "_drexfy_json", False) or name == "":
-                logger.removeHandler(handler)  # the root's default (text) handlers too
-        handler = logging.StreamHandler(stream or sys.stderr)
+            # Ours from an earlier call, and the root's plain text handlers (basicConfig's); others
+            # (a test runner's capture, say) stay.
+            if getattr(handler, "_drexfy_json", False) or (name == "" and type(handler) is logging.StreamHandler):
+                logger.removeHandler(handler)
+        handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
         handler.setFormatter(JsonFormatter())
         handler._drexfy_json = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
