@@ -10,7 +10,7 @@ VIA ?= processes
 # Tests run on both cores; set JOBS=1 to debug.
 JOBS ?= 2
 
-.PHONY: install node test test-fast lint demo contracts bench soak serve clean
+.PHONY: install node test test-fast lint demo contracts bench soak fuzz serve clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
@@ -54,6 +54,11 @@ bench: install
 # on anvil with separate API and worker processes (the small version runs in `make test`).
 soak: install
 	$(PY) -m tests.soak $(SOAK_ARGS)
+
+# The schema fuzz of the API (schemathesis, every role) with more examples than `make test` runs.
+FUZZ_EXAMPLES ?= 100
+fuzz: install
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -p no:cacheprovider tests/http/test_schema_fuzz.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

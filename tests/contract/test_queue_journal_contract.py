@@ -100,6 +100,7 @@ async def test_claim_leases_due_messages_once(queue: MessageQueue) -> None:
         MessageStatus.RUNNING: 3,
         MessageStatus.DONE: 0,
         MessageStatus.DEAD: 0,
+        MessageStatus.PARKED: 0,
     }
 
 
@@ -151,6 +152,29 @@ async def test_complete_retry_dead_and_requeue(queue: MessageQueue) -> None:
     assert [m.key for m in await queue.list(MessageStatus.DONE)] == ["ok"]
     assert {m.key for m in await queue.list(MessageStatus.RUNNING)} == {"flaky", "broken"}
     assert len(await queue.list(limit=2)) == 2
+
+
+async def test_a_parked_message_is_kept_apart_never_claimed_and_requeued_by_hand(queue: MessageQueue) -> None:
+    for key in ("stray", "ok"):
+        await queue.add(message(key))
+    claimed = {m.key: m for m in await queue.claim(T0, 10, 60)}
+    await queue.park(claimed["stray"].id, "order-not-found: no order ord_x")
+    await queue.complete(claimed["ok"].id)
+    stray = await queue.get(claimed["stray"].id)
+    assert (stray.status, stray.last_error) == (MessageStatus.PARKED, "order-not-found: no order ord_x")
+    assert (await queue.counts())[MessageStatus.PARKED] == 1
+    assert [m.key for m in await queue.list(MessageStatus.PARKED)] == ["stray"]
+    assert await queue.claim(T0 + timedelta(days=1), 10, 60) == []
+    assert await queue.purge_done(T0 + timedelta(days=1)) == 1  # the DONE one only
+    await queue.requeue(stray.id, T0 + timedelta(minutes=1))
+    assert [m.key for m in await queue.claim(T0 + timedelta(minutes=1), 10, 60)] == ["stray"]
+
+
+async def test_a_message_is_found_by_its_key(queue: MessageQueue) -> None:
+    await queue.add(message("evt_1", payload={"amount": 5}))
+    found = await queue.get_by_key("evt_1")
+    assert found is not None and (found.key, found.payload) == ("evt_1", {"amount": 5})
+    assert await queue.get_by_key("evt_2") is None
 
 
 async def test_unknown_message_ids_are_not_found(queue: MessageQueue) -> None:

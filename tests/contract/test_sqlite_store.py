@@ -330,3 +330,31 @@ async def test_migration_5_moves_the_shares_of_existing_repayments_to_rows(tmp_p
     assert (repayment.paid_minor, repayment.held_back_minor, repayment.units_retired) == (5_79, 5_79, 1)
     assert (repayment.open_batch, repayment.batch_to, repayment.cursor) == (1, "inv_4", "inv_4")
     assert repayment.version == 3
+
+
+async def test_the_database_its_wal_and_a_new_data_dir_are_the_owners_only(tmp_path) -> None:
+    """They hold personal data: 0600 files in a 0700 directory, whatever the umask (issue 15)."""
+    import os
+    import stat
+
+    from drexfy.entrypoints.config import load_settings
+    from drexfy.entrypoints.container import build_container
+
+    old = os.umask(0o022)
+    try:
+        data_dir = tmp_path / "new-data-dir"
+        settings = load_settings(env={}, overrides={"data_dir": str(data_dir), "ledger.kind": "memory"})
+        container = build_container(settings)
+        svc = await container.services()
+        async with svc.store.unit_of_work() as uow:
+            await uow.investors.list()
+        await svc.store.inbox.counts()
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in data_dir.iterdir() if "sqlite" in p.name}
+        assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+        assert {"drexfy.sqlite", "drexfy.sqlite-wal"} <= set(modes)
+        assert all(mode == 0o600 for mode in modes.values()), modes
+        shutdown = container.shutdown_resources()
+        if shutdown is not None:
+            await shutdown
+    finally:
+        os.umask(old)

@@ -106,7 +106,7 @@ async def test_admins_and_compliance_list_investors_filtered_and_paged(api):
     assert [i["id"] for i in everyone["items"]] == sorted([*active, pending["id"]])
     assert "holdings" not in everyone["items"][0] and everyone["items"][0]["email"]
 
-    _, blocked = await api.call("GET", "/api/v1/investors?compliance=blocked", "compliance")
+    _, blocked = await api.call("GET", "/api/v1/investors?compliance=BLOCKED", "compliance")
     assert [(i["id"], i["blocked_reason"]) for i in blocked["items"]] == [(active[1], "sanctions list")]
     _, waiting = await api.call("GET", "/api/v1/investors?status=PENDING_KYC", "admin")
     assert [i["id"] for i in waiting["items"]] == [pending["id"]]
@@ -292,7 +292,7 @@ async def test_instrument_lifecycle(api):
     ("change", "field"),
     [
         ({"unit_price": {"minor": 1.5, "currency": "EUR"}}, "$.unit_price.minor"),
-        ({"unit_price": {"minor": 100, "currency": "XYZ"}}, "$.unit_price"),
+        ({"unit_price": {"minor": 100, "currency": "XYZ"}}, "$.unit_price.currency"),
         ({"eligible": ["GOLD"]}, "$.eligible[0]"),
         ({"eligible": "EU_ACCREDITED"}, "$.eligible"),
         ({"total_units": "500"}, "$.total_units"),

@@ -129,6 +129,36 @@ async def test_every_api_endpoint_needs_a_token(api, method, path):
             "invalid-token",
         ),
         (
+            "expiry in the year 9999",
+            jwt.encode(
+                {
+                    "sub": "x",
+                    "role": "admin",
+                    "iss": "drexfy",
+                    "aud": "drexfy-api",
+                    "iat": int(time.time()),
+                    "exp": 253402300799,
+                },
+                JWT_SECRET,
+            ),
+            "invalid-token",
+        ),
+        (
+            "an admin token for 13 hours",
+            jwt.encode(
+                {
+                    "sub": "x",
+                    "role": "admin",
+                    "iss": "drexfy",
+                    "aud": "drexfy-api",
+                    "iat": int(time.time()),
+                    "exp": int(time.time()) + 13 * 3600,
+                },
+                JWT_SECRET,
+            ),
+            "invalid-token",
+        ),
+        (
             "no expiry",
             jwt.encode(
                 {"sub": "x", "role": "admin", "iss": "drexfy", "aud": "drexfy-api", "iat": int(time.time())}, JWT_SECRET
@@ -188,3 +218,13 @@ async def test_an_investor_token_cannot_tell_another_investor_from_a_missing_one
     # and the own investor is visible
     status, own = await api.call("GET", f"/api/v1/investors/{alice}", "investor", investor_id=alice)
     assert status == 200 and own["id"] == alice
+
+
+def test_tokens_are_issued_only_within_their_roles_lifetime():
+    from drexfy.entrypoints.http.auth import MAX_LIFETIME_S
+
+    for role, limit in MAX_LIFETIME_S.items():
+        inv = "inv_1" if role is Role.INVESTOR else None
+        assert issue_token(JWT_SECRET, role, investor_id=inv, ttl_seconds=limit)
+        with pytest.raises(ValueError, match="lives at most"):
+            issue_token(JWT_SECRET, role, investor_id=inv, ttl_seconds=limit + 1)

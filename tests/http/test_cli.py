@@ -76,7 +76,17 @@ def test_a_separate_worker_refuses_a_ledger_that_lives_in_one_process(tmp_path, 
     assert not (tmp_path / "drexfy.sqlite").exists()  # nothing was opened or created
 
 
+def test_token_issue_refuses_to_invent_secrets_for_a_deployment(cli, capsys, tmp_path):
+    """Run from the wrong directory, `token issue` used to create fresh secrets there, and its
+    tokens got 401 from the running service: now it names the data dir it looked in and stops."""
+    assert cli("token", "issue", "--role", "admin") == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path.resolve()) in err and "data_dir" in err
+    assert not (tmp_path / runtime_settings.SECRETS_FILE).exists()
+
+
 def test_token_issue_prints_a_token_the_service_accepts(cli, capsys, tmp_path):
+    runtime_settings.http_secrets(load_settings())  # the deployment's secrets, as `serve` creates them
     assert cli("token", "issue", "--role", "investor", "--investor", "inv_1", "--ttl", "60") == 0
     token = capsys.readouterr().out.strip()
     secrets = json.loads((tmp_path / runtime_settings.SECRETS_FILE).read_text())
@@ -255,7 +265,7 @@ def test_serve_and_worker_start_answer_and_stop_on_sigterm(tmp_path, anvil_ledge
         )
         with urllib.request.urlopen(request, timeout=5) as response:
             assert response.status == 202
-        # the separate worker process takes the job (the order does not exist: it is retried)
+        # the separate worker process takes the job (the order does not exist: it is parked)
         import time
 
         deadline = time.monotonic() + 20
@@ -263,10 +273,10 @@ def test_serve_and_worker_start_answer_and_stop_on_sigterm(tmp_path, anvil_ledge
         while time.monotonic() < deadline:
             with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as response:
                 text = response.read().decode()
-            if 'drexfy_jobs_processed_total{outcome="retry",queue="inbox"} 1' in text:
+            if 'drexfy_jobs_processed_total{outcome="parked",queue="inbox"} 1' in text:
                 break
             time.sleep(0.2)
-        assert 'drexfy_jobs_processed_total{outcome="retry",queue="inbox"} 1' in text
+        assert 'drexfy_jobs_processed_total{outcome="parked",queue="inbox"} 1' in text
     finally:
         for process in (serve, worker):
             process.send_signal(signal.SIGTERM)
@@ -275,6 +285,9 @@ def test_serve_and_worker_start_answer_and_stop_on_sigterm(tmp_path, anvil_ledge
     out, err = outputs[0]
     assert f"listening on http://127.0.0.1:{port}" in out
     assert secrets["stripe_webhook_secret"] in out  # embedded mode prints the sandbox signing secrets
+    # each under its own name: the AML webhook is signed with its own secret, not the KYC one
+    assert f"AML webhook HMAC (X-Payload-Digest on /webhooks/aml): {secrets['aml_webhook_secret']}" in out
+    assert f"KYC webhook HMAC (X-Payload-Digest on /webhooks/kyc): {secrets['kyc_webhook_secret']}" in out
     assert secrets["jwt_secret"] not in out + err  # but never the token signing key
     assert all(json.loads(line)["level"] for line in err.splitlines() if line.startswith("{"))
 

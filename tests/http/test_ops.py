@@ -218,3 +218,18 @@ async def test_logs_are_json_with_request_ids_and_no_personal_data_or_secrets(ap
         "jwt-test-secret",
     ):
         assert secret not in text
+
+
+async def test_the_docs_page_is_swagger_ui_served_by_the_app_itself(api):
+    """No CDN: the page loads Swagger UI from this app, and only the files it needs are served."""
+    status, page = await api.call("GET", "/api/docs")
+    assert status == 200 and "SwaggerUIBundle" in page and "/api/openapi.json" in page
+    assert "https://" not in page and "http://" not in page
+    response = await api.client.get("/api/docs/static/swagger-ui-bundle.js")
+    assert response.status == 200 and response.content_type == "application/javascript"
+    assert b"SwaggerUIBundle" in await response.read()
+    response = await api.client.get("/api/docs/static/swagger-ui.css")
+    assert response.status == 200 and response.content_type == "text/css"
+    for other in ("index.html", "..%2F__init__.py", "swagger-editor.js"):
+        response = await api.client.get(f"/api/docs/static/{other}")
+        assert response.status == 404, other

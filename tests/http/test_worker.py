@@ -8,6 +8,7 @@ import random
 from datetime import timedelta
 
 import attrs
+import pytest
 from aiohttp import web
 
 from drexfy.adapters.notify import HttpNotifier, RecordingNotifier, verify_notification
@@ -79,7 +80,7 @@ async def test_a_job_failing_every_time_is_dead_lettered_visible_and_retried_by_
     assert got["status"] == "SETTLED"
 
 
-async def test_a_payment_for_an_unknown_order_ends_in_the_dead_letter(api):
+async def test_a_payment_for_an_unknown_order_is_parked_not_dead_lettered(api):
     await api.payment(
         sandbox.stripe_event("evt_ghost", "payment_intent.succeeded", order_id="ord_ghost", amount_minor=100)
     )
@@ -87,8 +88,8 @@ async def test_a_payment_for_an_unknown_order_ends_in_the_dead_letter(api):
         await api.drain()
         await asyncio.sleep(0.02)
     [job] = await api.svc.store.inbox.list()
-    assert job.status is MessageStatus.DEAD
-    assert job.last_error.startswith("gave up after 3 attempts: order-not-found")
+    assert job.status is MessageStatus.PARKED and job.attempts == 1
+    assert job.last_error.startswith("order-not-found")
 
 
 async def test_a_job_whose_worker_died_is_taken_over_after_its_lease(api):
@@ -397,3 +398,41 @@ async def test_a_transaction_not_included_yet_hands_the_slot_back_and_comes_agai
     await worker.drain_inbox_once()  # included by now: it settles
     _, got = await api.call("GET", f"/api/v1/orders/{order['id']}", "frontend")
     assert got["status"] == "SETTLED"
+
+
+async def test_notifications_can_carry_a_bearer_api_token_as_bubble_expects(tmp_path, aiohttp_server):
+    """`http.notify_auth = "bearer"`: the container's notifier sends `Authorization: Bearer <token>`
+    (what a Bubble API workflow checks natively) and no HMAC header; the body is the same."""
+    from drexfy.domain.errors import ConfigurationError
+    from drexfy.entrypoints.config import load_settings
+    from drexfy.entrypoints.container import build_container
+
+    seen: list[dict[str, str]] = []
+
+    async def bubble(request: web.Request) -> web.Response:
+        seen.append(dict(request.headers))
+        return web.Response(status=200)
+
+    server_app = web.Application()
+    server_app.router.add_post("/api/1.1/wf/drexfy", bubble)
+    server = await aiohttp_server(server_app)
+    overrides = {
+        "data_dir": str(tmp_path),
+        "ledger.kind": "memory",
+        "http.notify_url": str(server.make_url("/api/1.1/wf/drexfy")),
+        "http.notify_auth": "bearer",
+    }
+    with pytest.raises(ConfigurationError, match="notify_api_token"):
+        load_settings(env={}, overrides=overrides)
+    settings = load_settings(env={}, overrides={**overrides, "http.notify_api_token": "bubble-api-token"})
+    container = build_container(settings)
+    notifier = await container.notifier()
+    try:
+        await notifier.notify("evt_1", "OrderSettled", "ord_1", {"units": 1})
+    finally:
+        shutdown = container.shutdown_resources()
+        if shutdown is not None:
+            await shutdown
+    [headers] = seen
+    assert headers["Authorization"] == "Bearer bubble-api-token"
+    assert headers["X-Drexfy-Event-Id"] == "evt_1" and "X-Drexfy-Signature" not in headers

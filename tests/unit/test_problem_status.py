@@ -15,6 +15,8 @@ from drexfy.entrypoints.http.problems import status_of
 EXPECTED = {
     "DomainError": 422,
     "InvalidAmount": 422,
+    "AmountOutOfRange": 400,
+    "ValueOutOfRange": 400,
     "CurrencyMismatch": 422,
     "NotFound": 404,
     "InvestorNotFound": 404,

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from drexfy.adapters import serialization as ser
 from drexfy.domain import events as ev
+from drexfy.domain.bounds import MAX_MINOR
 from drexfy.domain.classification import Classification
 from drexfy.domain.errors import InvalidAmount
 from drexfy.domain.model import Investor, Order, Withdrawal
@@ -206,7 +207,7 @@ def test_timestamp_text_orders_like_the_instants(a: datetime, c: datetime) -> No
     assert ser.parse_timestamp(sa) == a
 
 
-@given(st.integers(min_value=-(10**30), max_value=10**30), st.sampled_from(sorted(MINOR_UNITS)))
+@given(st.integers(min_value=-MAX_MINOR, max_value=MAX_MINOR), st.sampled_from(sorted(MINOR_UNITS)))
 def test_money_round_trips_at_any_size(minor: int, currency: str) -> None:
     order = b.order(amount=Money(minor, currency), paid_amount=None)
     assert through_json(order).amount == Money(minor, currency)

@@ -24,6 +24,12 @@ class InvalidAmount(DomainError):
     code = "invalid-amount"
 
 
+class AmountOutOfRange(InvalidAmount):
+    """The amount is beyond what the ledgers and the stores can hold exactly."""
+
+    code = "amount-out-of-range"
+
+
 class CurrencyMismatch(DomainError):
     """Amounts in different currencies were combined."""
 
@@ -90,11 +96,22 @@ class DuplicateEntity(Conflict):
 
     code = "duplicate"
 
+    def __init__(self, message: str = "", existing_id: str | None = None) -> None:
+        super().__init__(message)
+        #: The id of the record that exists (for callers allowed to see it; never logged).
+        self.existing_id = existing_id
+
 
 class ValidationFailed(DomainError):
     """The input does not describe a valid request."""
 
     code = "validation-failed"
+
+
+class ValueOutOfRange(ValidationFailed):
+    """A number or a length is outside its bounds (`drexfy.domain.bounds`)."""
+
+    code = "value-out-of-range"
 
 
 # --- onboarding ---------------------------------------------------------------------------------

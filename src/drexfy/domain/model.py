@@ -14,8 +14,9 @@ from datetime import datetime, timedelta
 import attrs
 
 from drexfy.domain import events as ev
+from drexfy.domain.bounds import MAX_MINOR, check_text, check_units
 from drexfy.domain.classification import Classification
-from drexfy.domain.errors import IllegalTransition, InvalidAmount, ValidationFailed
+from drexfy.domain.errors import AmountOutOfRange, IllegalTransition, InvalidAmount, ValidationFailed
 from drexfy.domain.money import Money
 
 
@@ -144,6 +145,7 @@ class Investor:
         """Block the investor. Returns False (and changes nothing) if already blocked."""
         if not reason.strip():
             raise ValidationFailed("a block needs a reason")
+        check_text(reason, "the reason")
         if self.is_blocked:
             return False
         self.compliance = ComplianceState.BLOCKED
@@ -159,6 +161,7 @@ class Investor:
         """Lift a block; returns the classification to restore (None if the investor never had one)."""
         if not reason.strip():
             raise ValidationFailed("an unblock needs a reason")
+        check_text(reason, "the reason")
         if not self.is_blocked:
             raise IllegalTransition(f"investor {self.id} is not blocked")
         restored = self.classification_before_block
@@ -211,8 +214,12 @@ class Instrument:
     def __attrs_post_init__(self) -> None:
         if self.total_units <= 0:
             raise ValidationFailed("total_units must be positive")
+        check_units(self.total_units, "total_units")
         if not self.unit_price.is_positive():
             raise InvalidAmount("unit price must be positive")
+        if self.total_units * self.unit_price.minor > MAX_MINOR:
+            # Every order, holding and repayment of the instrument then fits (drexfy.domain.bounds).
+            raise AmountOutOfRange(f"total_units * unit_price must be at most {MAX_MINOR} minor units")
         if self.min_ticket.currency != self.unit_price.currency or self.max_ticket.currency != self.currency:
             raise ValidationFailed("tickets must be in the instrument's currency")
         if self.min_ticket > self.max_ticket:

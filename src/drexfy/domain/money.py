@@ -6,7 +6,8 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 import attrs
 
-from drexfy.domain.errors import CurrencyMismatch, InvalidAmount
+from drexfy.domain.bounds import MAX_MINOR
+from drexfy.domain.errors import AmountOutOfRange, CurrencyMismatch, InvalidAmount
 
 # ISO 4217 minor-unit exponents of the currencies we settle in.
 MINOR_UNITS: dict[str, int] = {"EUR": 2, "USD": 2, "GBP": 2, "CHF": 2, "JPY": 0}
@@ -21,6 +22,9 @@ def _check_minor(instance: Money, attribute: attrs.Attribute[int], value: int) -
     # bool is an int subclass; float is refused by the type check.
     if not isinstance(value, int) or isinstance(value, bool):
         raise InvalidAmount(f"amount must be an integer number of minor units, got {type(value).__name__}")
+    if not -MAX_MINOR <= value <= MAX_MINOR:
+        # Beyond this no store, ledger or frontend holds the amount exactly (drexfy.domain.bounds).
+        raise AmountOutOfRange(f"amount must be at most {MAX_MINOR} minor units in size")
 
 
 @attrs.frozen(order=False)

@@ -1,5 +1,5 @@
 """Ports: what the domain needs from the outside world, in the domain's own words.
-(One module of about 680 lines on purpose: a newcomer reads every promise the adapters keep in one
+(One module of about 700 lines on purpose: a newcomer reads every promise the adapters keep in one
 place; each Protocol is short.)
 
 Adapters implement these Protocols; the container in `drexfy.entrypoints` picks which. Ports speak
@@ -585,6 +585,13 @@ class MessageStatus(enum.Enum):
     RUNNING = "RUNNING"
     DONE = "DONE"
     DEAD = "DEAD"
+    #: A provider event that names nothing we know (an unknown applicant, investor or order): not
+    #: a failure, never retried, kept apart from DEAD so it can be looked at and retried by hand.
+    PARKED = "PARKED"
+
+
+#: The states an operator may put back in the queue (`jobs retry`).
+RETRYABLE = frozenset({MessageStatus.DEAD, MessageStatus.PARKED})
 
 
 @attrs.define
@@ -620,11 +627,19 @@ class MessageQueue(Protocol):
     async def complete(self, message_id: str) -> None: ...
     async def retry_later(self, message_id: str, error: str, at: datetime) -> None: ...
     async def dead(self, message_id: str, error: str) -> None: ...
+    async def park(self, message_id: str, error: str) -> None:
+        """Set the message PARKED: it names nothing we know; kept, never retried by itself."""
+        ...
+
     async def requeue(self, message_id: str, now: datetime) -> None:
-        """Put a DEAD message back to PENDING (operator's `jobs retry`)."""
+        """Put a DEAD or PARKED message back to PENDING (operator's `jobs retry`)."""
         ...
 
     async def get(self, message_id: str) -> QueuedMessage: ...
+    async def get_by_key(self, key: str) -> QueuedMessage | None:
+        """The message stored under `key`, if any (to compare a redelivery with the original)."""
+        ...
+
     async def list(self, status: MessageStatus | None = None, limit: int = 100) -> list[QueuedMessage]: ...
     async def counts(self) -> dict[MessageStatus, int]: ...
     async def purge_done(self, before: datetime, limit: int = 500) -> int:
@@ -632,7 +647,7 @@ class MessageQueue(Protocol):
 
         Their keys are forgotten with them: a provider redelivering such an event afterwards would
         be accepted again, so the retention must outlast every provider's redelivery window (Stripe
-        retries for three days). DEAD messages are never purged: an operator must look at them.
+        retries for three days). DEAD and PARKED messages are never purged: an operator must look at them.
         """
         ...
 

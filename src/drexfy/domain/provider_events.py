@@ -12,6 +12,7 @@ from datetime import date
 
 import attrs
 
+from drexfy.domain.bounds import MAX_MINOR
 from drexfy.domain.money import Money
 
 
@@ -57,7 +58,7 @@ class KycReview:
 #: The largest payment amount (minor units) a gateway event may report as such. Larger ones cannot be
 #: any order's total (a gateway caps a payment far below it); they are carried as "no valid amount"
 #: with the reason, so the order ends in REFUND_DUE instead of a job that can never be stored.
-MAX_PAYMENT_MINOR = 10**15
+MAX_PAYMENT_MINOR = MAX_MINOR
 
 
 class PaymentEventKind(enum.Enum):

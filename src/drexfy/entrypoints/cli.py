@@ -41,7 +41,7 @@ def _config_check(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     redacted = settings.as_dict()
     for key, value in redacted["http"].items():
-        if "secret" in key and value:  # current and previous (rotation) secrets alike
+        if ("secret" in key or "token" in key) and value:  # current and previous (rotation) secrets alike
             redacted["http"][key] = "***"
     print(json.dumps(redacted, indent=2))
     return 0

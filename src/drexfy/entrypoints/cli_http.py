@@ -51,11 +51,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 async def _serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
+    from drexfy.entrypoints.container import warn_if_master_key_beside_keys
     from drexfy.entrypoints.http import create_app
+    from drexfy.entrypoints.http.server import make_runner
     from drexfy.entrypoints.runtime.logs import configure_logging
 
     configure_logging(os.environ.get("DREXFY_LOG_LEVEL", "INFO"))
     settings = load(args)
+    warn_if_master_key_beside_keys(settings)
     if args.no_worker:
         refuse_process_local_ledger(settings, "serve --no-worker")
     host = args.host or settings.get("http.host")
@@ -63,7 +66,7 @@ async def _serve(args: argparse.Namespace) -> int:
     http = build_http_settings(settings, run_worker=not args.no_worker)
     async with open_services_and_notifier(settings) as (services, notifier):
         app = create_app(services, http, notifier=notifier)
-        runner = web.AppRunner(app, access_log=None)
+        runner = make_runner(app)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         await site.start()
@@ -72,10 +75,8 @@ async def _serve(args: argparse.Namespace) -> int:
             f"  ledger: {services.ledger.kind}  worker: {'in process' if http.run_worker else 'separate'}", flush=True
         )
         if settings.get("mode") == "embedded":
-            print("  sandbox signing secrets (embedded mode only):", flush=True)
-            print(f"    KYC/AML webhook HMAC (X-Payload-Digest): {http.kyc_webhook_secret}", flush=True)
-            print(f"    Stripe webhook secret (Stripe-Signature): {http.payments_webhook_secret}", flush=True)
-            print("    bearer tokens: drexfy token issue --role admin", flush=True)
+            for line in sandbox_secret_lines(http):
+                print(line, flush=True)
         stop = wait_for_signal()
         try:
             await stop.wait()
@@ -89,6 +90,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 async def _worker(args: argparse.Namespace) -> int:
+    from drexfy.entrypoints.container import warn_if_master_key_beside_keys
     from drexfy.entrypoints.runtime.logs import configure_logging
     from drexfy.entrypoints.runtime.metrics import Metrics, TimedLedger
     from drexfy.entrypoints.worker import Worker
@@ -96,6 +98,7 @@ async def _worker(args: argparse.Namespace) -> int:
     configure_logging(os.environ.get("DREXFY_LOG_LEVEL", "INFO"))
     settings = load(args)
     refuse_process_local_ledger(settings, "worker")
+    warn_if_master_key_beside_keys(settings)
     metrics = Metrics()
     async with open_services_and_notifier(settings) as (services, notifier):
         import attrs
@@ -117,6 +120,18 @@ async def _worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def sandbox_secret_lines(http: Any) -> list[str]:
+    """What `serve` prints in embedded mode: each webhook's signing secret under its own name (the
+    AML webhook has its own unless it is configured to share the KYC one); never the token key."""
+    return [
+        "  sandbox signing secrets (embedded mode only):",
+        f"    KYC webhook HMAC (X-Payload-Digest on /webhooks/kyc): {http.kyc_webhook_secret}",
+        f"    AML webhook HMAC (X-Payload-Digest on /webhooks/aml): {http.aml_secret}",
+        f"    Stripe webhook secret (Stripe-Signature on /webhooks/payments): {http.payments_webhook_secret}",
+        "    bearer tokens: drexfy token issue --role admin",
+    ]
+
+
 async def _worker_metrics_server(services: Any, metrics: Any, settings: Any, port: int | None) -> Any:
     """A minimal HTTP server for a standalone worker: /metrics (its ledger latencies, job outcomes
     and the shared queue gauges) and /health."""
@@ -125,6 +140,7 @@ async def _worker_metrics_server(services: Any, metrics: Any, settings: Any, por
     from aiohttp import web
 
     from drexfy.entrypoints.http.ops import render_metrics
+    from drexfy.entrypoints.http.server import make_runner
 
     async def metrics_handler(request: web.Request) -> web.Response:
         return await render_metrics(services, metrics)
@@ -135,7 +151,7 @@ async def _worker_metrics_server(services: Any, metrics: Any, settings: Any, por
     app = web.Application()
     app.router.add_get("/metrics", metrics_handler)
     app.router.add_get("/health", health)
-    runner = web.AppRunner(app, access_log=None)
+    runner = make_runner(app)
     await runner.setup()
     host = settings.get("http.host")
     await web.TCPSite(runner, host, port).start()

@@ -16,6 +16,7 @@ import sys
 from typing import Any
 
 from drexfy.domain.errors import DomainError
+from drexfy.domain.ports import MessageStatus
 from drexfy.entrypoints.cli_common import add_config_option, load, open_services, refuse_process_local_ledger
 from drexfy.entrypoints.runtime.settings import build_http_settings, build_worker_settings
 
@@ -36,11 +37,11 @@ def register(subparsers: Any) -> None:
     jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True)
     listing = jobs_sub.add_parser("list", help="list jobs")
     listing.add_argument("--queue", choices=["inbox", "outbox"], default="inbox")
-    listing.add_argument("--status", choices=["PENDING", "RUNNING", "DONE", "DEAD"], default=None)
+    listing.add_argument("--status", choices=[s.value for s in MessageStatus], default=None)
     listing.add_argument("--limit", type=int, default=50)
     add_config_option(listing)
     listing.set_defaults(func=cmd_jobs_list)
-    retry = jobs_sub.add_parser("retry", help="put a dead job back in its queue")
+    retry = jobs_sub.add_parser("retry", help="put a dead or parked job back in its queue")
     retry.add_argument("job_id")
     retry.add_argument("--queue", choices=["inbox", "outbox"], default="inbox")
     add_config_option(retry)
@@ -71,9 +72,13 @@ def cmd_token_issue(args: argparse.Namespace) -> int:
         print("--investor ID is required for an investor token", file=sys.stderr)
         return 2
     settings = load(args)
-    http = build_http_settings(settings)
-    print(
-        issue_token(
+    try:
+        http = build_http_settings(settings, create=False)  # never invent secrets for a deployment
+    except DomainError as exc:
+        print(f"cannot issue the token: {exc.message}", file=sys.stderr)
+        return 2
+    try:
+        token = issue_token(
             http.jwt_secret,
             args.role,
             subject=args.subject,
@@ -82,7 +87,10 @@ def cmd_token_issue(args: argparse.Namespace) -> int:
             issuer=http.jwt_issuer,
             audience=http.jwt_audience,
         )
-    )
+    except ValueError as exc:
+        print(f"cannot issue the token: {exc}", file=sys.stderr)
+        return 2
+    print(token)
     return 0
 
 

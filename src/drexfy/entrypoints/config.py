@@ -154,6 +154,11 @@ DEFAULTS: dict[str, Any] = {
         # /ready degrades when a platform ledger transaction stays unconfirmed this long (seconds).
         "ready_max_unconfirmed_s": 120.0,
         "notify_secret": "",
+        # How notifications to the frontend authenticate: "hmac" (X-Drexfy-Signature with
+        # notify_secret) or "bearer" (Authorization: Bearer notify_api_token, the scheme Bubble's
+        # API workflows accept natively).
+        "notify_auth": "hmac",
+        "notify_api_token": "",
         # Rotation: earlier secrets still accepted (comma-separated) while senders and token holders
         # move to the new one; never used to sign. Empty them once the rotation is over.
         "jwt_previous_secrets": "",
@@ -177,6 +182,7 @@ CHOICES = {
     "store.kind": ("sqlite", "dynamodb"),
     "kyc.kind": ("sandbox", "sumsub"),
     "payments.kind": ("sandbox", "stripe"),
+    "http.notify_auth": ("hmac", "bearer"),
 }
 
 
@@ -356,6 +362,9 @@ def _validate(data: dict[str, Any]) -> None:
             raise ConfigurationError("payments.stripe.max_network_retries: expected 0 to 10")
         if not 1.0 <= settings.get("payments.stripe.timeout_s") <= 300.0:
             raise ConfigurationError("payments.stripe.timeout_s: expected a number of seconds from 1 to 300")
+    bearer = settings.get("http.notify_url") and settings.get("http.notify_auth") == "bearer"
+    if bearer and not settings.get("http.notify_api_token"):
+        raise ConfigurationError("http.notify_api_token: required with http.notify_auth = bearer")
     if production:
         for key in ("http.jwt_secret", "http.kyc_webhook_secret", "http.stripe_webhook_secret", "http.notify_url"):
             if not settings.get(key):

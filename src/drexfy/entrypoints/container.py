@@ -12,6 +12,8 @@ a deployment that never selects, say, DynamoDB does not import boto3's DynamoDB 
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any, cast
@@ -26,12 +28,16 @@ from drexfy.domain.processes import ProcessSettings, Services
 from drexfy.entrypoints.adapter_config import evm_config, stripe_config, sumsub_config, xrpl_config
 from drexfy.entrypoints.config import DEFAULT_BATCH, MAX_DYNAMODB_BATCH, Settings, process_local_ledger
 
+log = logging.getLogger("drexfy.container")
+
 
 async def _sqlite_store(settings: Settings) -> AsyncIterator[Store]:
     from drexfy.adapters.sqlite import open_sqlite_store
 
     path = settings.path("store.path", "drexfy.sqlite")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)  # the data dir: the owner's only
+        path.parent.chmod(0o700)  # (mkdir's mode is cut by the umask; this is not)
     store = await open_sqlite_store(path)
     try:
         yield store
@@ -59,11 +65,30 @@ async def _dynamodb_store(settings: Settings) -> AsyncIterator[Store]:
 async def _local_vault(settings: Settings) -> AsyncIterator[KeyVault]:
     from drexfy.adapters.local_vault import LocalVault, load_master_key
 
-    master = load_master_key(
-        settings.path("vault.master_key_file", "vault-master.key"),
-        allow_generate=settings.get("mode") == "embedded",
-    )
+    key_file = settings.path("vault.master_key_file", "vault-master.key")
+    master = load_master_key(key_file, allow_generate=settings.get("mode") == "embedded")
     yield LocalVault(settings.path("vault.directory", "keys"), master)
+
+
+def warn_if_master_key_beside_keys(settings: Settings) -> bool:
+    """Log (loudly) that the local vault's master key is kept in clear beside the encrypted wallet
+    keys, when it is: whoever copies the data dir (a backup, a stolen disk) holds every wallet's
+    private key. `serve` and `worker` call it at start-up. True if it warned."""
+    from drexfy.adapters.local_vault import MASTER_KEY_ENV
+
+    if settings.get("vault.kind") != "local" or os.environ.get(MASTER_KEY_ENV):
+        return False
+    key_file = settings.path("vault.master_key_file", "vault-master.key").resolve()
+    keys_dir = settings.path("vault.directory", "keys").resolve()
+    if key_file.parent not in (keys_dir, keys_dir.parent):
+        return False
+    log.warning(
+        "INSECURE: the vault master key is kept in clear beside the encrypted wallet keys "
+        "(%s); set %s or vault.master_key_file to a place outside the data dir, or use vault.kind = kms",
+        key_file,
+        MASTER_KEY_ENV,
+    )
+    return True
 
 
 async def _kms_vault(settings: Settings) -> AsyncIterator[KeyVault]:
@@ -169,7 +194,13 @@ async def _notifier(settings: Settings) -> AsyncIterator[Notifier]:
     from drexfy.entrypoints.runtime.settings import http_secrets
 
     url = settings.get("http.notify_url")
-    notifier = HttpNotifier(url, http_secrets(settings)["notify_secret"]) if url else RecordingNotifier()
+    notifier: Notifier
+    if not url:
+        notifier = RecordingNotifier()
+    elif settings.get("http.notify_auth") == "bearer":  # Bubble API workflows' own scheme
+        notifier = HttpNotifier(url, "", bearer_token=settings.get("http.notify_api_token"))
+    else:
+        notifier = HttpNotifier(url, http_secrets(settings)["notify_secret"])
     try:
         yield notifier
     finally:

@@ -1,5 +1,5 @@
 """The durable worker: drains the inbox into the processes and relays the outbox to the frontend.
-(About 450 lines: the worker's loops share one lifecycle and one set of slots; split, the shutdown
+(About 470 lines: the worker's loops share one lifecycle and one set of slots; split, the shutdown
 and backpressure rules would be spread over several modules.)
 
 - Inbox: claims due messages (a lease: a worker that dies mid-message loses its claim after
@@ -365,6 +365,13 @@ class Worker:
             await self._dispatch(message, event)
         except asyncio.CancelledError:
             raise
+        except NotFound as exc:
+            if isinstance(event, KycResult | PaymentEvent | AmlAlert):
+                # A provider event naming an applicant, investor or order we do not know: no retry
+                # will find it, and it is no failure of ours. Parked apart from the dead letter.
+                await self._park(message, describe(exc))
+            else:
+                await self._retry_or_dead(message, exc)
         except PERMANENT as exc:
             await self._dead(message, describe(exc))
         except Exception as exc:
@@ -433,6 +440,14 @@ class Worker:
                 "delay_s": round(delay, 3),
                 "queue": queue,
             },
+        )
+
+    async def _park(self, message: QueuedMessage, error: str) -> None:
+        await self.svc.store.inbox.park(message.id, error)
+        self.metrics.jobs_processed.inc(queue="inbox", outcome="parked")
+        log.warning(
+            "job parked: the event names nothing we know",
+            extra={"job_id": message.id, "kind": message.kind, "attempt": message.attempts, "queue": "inbox"},
         )
 
     async def _dead(self, message: QueuedMessage, error: str, *, queue: str = "inbox") -> None:

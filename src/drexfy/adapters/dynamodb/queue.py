@@ -193,11 +193,14 @@ class DynamoQueue:
     async def dead(self, message_id: str, error: str) -> None:
         await self._set(message_id, MessageStatus.DEAD, None, {"last_error": error, "next_attempt_at": None})
 
+    async def park(self, message_id: str, error: str) -> None:
+        await self._set(message_id, MessageStatus.PARKED, None, {"last_error": error, "next_attempt_at": None})
+
     async def requeue(self, message_id: str, now: datetime) -> None:
         current = await self.get(message_id)
-        if current.status is not MessageStatus.DEAD:
+        if current.status not in (MessageStatus.DEAD, MessageStatus.PARKED):
             raise IllegalTransition(
-                f"{self.name} message {message_id} is {current.status.value}, only DEAD messages are requeued"
+                f"{self.name} message {message_id} is {current.status.value}, only DEAD or PARKED messages are requeued"
             )
         stamp = format_timestamp(now)
         await self._set(
@@ -205,8 +208,8 @@ class DynamoQueue:
             MessageStatus.PENDING,
             stamp,
             {"attempts": 0, "next_attempt_at": stamp},
-            condition="#a_status = :dead",
-            extra={":dead": "DEAD"},
+            condition="#a_status = :was",
+            extra={":was": current.status.value},
         )
 
     async def get(self, message_id: str) -> QueuedMessage:
@@ -214,6 +217,15 @@ class DynamoQueue:
         if item is None:
             raise NotFound(f"no {self.name} message {message_id}")
         return self._message(item)
+
+    async def get_by_key(self, key: str) -> QueuedMessage | None:
+        guard = await self.table.get(f"QKEY#{self.name}#{key}", "L")
+        if guard is None:
+            return None
+        try:
+            return await self.get(guard["target"])
+        except NotFound:
+            return None
 
     async def list(self, status: MessageStatus | None = None, limit: int = 100) -> list[QueuedMessage]:
         if limit <= 0:

@@ -1,8 +1,10 @@
-"""Notifier over HTTP: POST a JSON body to a configured URL, signed with HMAC-SHA256.
+"""Notifier over HTTP: POST a JSON body to a configured URL, authenticated one of two ways.
 
-The receiver checks `X-Drexfy-Signature: t=<unix>,v1=<hex>` where the hex is
-HMAC_SHA256(secret, f"{t}.{raw body}") — the Stripe scheme, so Bubble workflows can reuse a known
-recipe. `X-Drexfy-Event-Id` lets the receiver drop duplicates: the outbox delivers at least once.
+- `hmac`: the receiver checks `X-Drexfy-Signature: t=<unix>,v1=<hex>` where the hex is
+  HMAC_SHA256(secret, f"{t}.{raw body}") — the Stripe scheme.
+- `bearer`: `Authorization: Bearer <API token>`, which a Bubble backend (API) workflow checks
+  natively (Bubble cannot compute an HMAC without a plugin); the body is the same.
+ `X-Drexfy-Event-Id` lets the receiver drop duplicates: the outbox delivers at least once.
 Anything but a 2xx raises ProviderError (transient), so the outbox relay retries with backoff.
 """
 
@@ -46,11 +48,13 @@ def verify_notification(body: bytes, header: str, secret: str, tolerance: int = 
 class HttpNotifier:
     """Implements the Notifier port against one URL. Owns an aiohttp session: call `close()`."""
 
-    def __init__(self, url: str, secret: str, *, timeout: float = 10.0) -> None:
-        if not secret:
-            raise ValueError("a notification signing secret is required")
+    def __init__(self, url: str, secret: str, *, timeout: float = 10.0, bearer_token: str | None = None) -> None:
+        """HMAC-signed with `secret`, or with `bearer_token` sent as `Authorization: Bearer` instead."""
+        if not secret and not bearer_token:
+            raise ValueError("a notification signing secret or a bearer token is required")
         self._url = url
         self._secret = secret
+        self._bearer = bearer_token
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
 
@@ -61,11 +65,11 @@ class HttpNotifier:
             sort_keys=True,
             default=str,
         ).encode()
-        headers = {
-            "Content-Type": "application/json",
-            SIGNATURE_HEADER: sign_notification(body, self._secret),
-            EVENT_ID_HEADER: event_id,
-        }
+        headers = {"Content-Type": "application/json", EVENT_ID_HEADER: event_id}
+        if self._bearer:
+            headers["Authorization"] = f"Bearer {self._bearer}"
+        else:
+            headers[SIGNATURE_HEADER] = sign_notification(body, self._secret)
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         try:

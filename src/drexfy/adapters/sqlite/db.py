@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import contextvars
 import functools
+import os
 import queue
 import shutil
 import sqlite3
@@ -110,7 +111,19 @@ def migrate(conn: sqlite3.Connection, now: datetime) -> list[int]:
     return applied
 
 
+def _private_file(path: str) -> None:
+    """Create the database file readable by its owner only (it holds personal data), or tighten an
+    existing one. SQLite gives its -wal and -shm files the database file's mode."""
+    if path.startswith("file:") or path == ":memory:":
+        return
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    for each in (Path(path), Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if each.exists() and each.stat().st_mode & 0o077:
+            each.chmod(0o600)
+
+
 def _connect(path: str, busy_timeout_ms: int, synchronous: str) -> sqlite3.Connection:
+    _private_file(path)
     # isolation_level=None: we issue BEGIN/COMMIT ourselves (the sqlite3 module's implicit
     # transactions would start them at surprising points).
     conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None)

@@ -128,14 +128,22 @@ class SqliteQueue:
             (error,),
         )
 
+    async def park(self, message_id: str, error: str) -> None:
+        await self._update(
+            message_id,
+            "UPDATE queue_messages SET status = 'PARKED', last_error = ?, next_attempt_at = NULL, due_at = NULL"
+            " WHERE queue = ? AND id = ?",
+            (error,),
+        )
+
     async def requeue(self, message_id: str, now: datetime) -> None:
-        """DEAD -> PENDING, due at `now`, with a fresh attempt count (last_error is kept)."""
+        """DEAD or PARKED -> PENDING, due at `now`, with a fresh attempt count (last_error is kept)."""
         stamp = format_timestamp(now)
 
         def requeue(conn: Conn) -> None:
             cursor = conn.execute(
                 "UPDATE queue_messages SET status = 'PENDING', attempts = 0, next_attempt_at = ?, due_at = ?"
-                " WHERE queue = ? AND id = ? AND status = 'DEAD'",
+                " WHERE queue = ? AND id = ? AND status IN ('DEAD', 'PARKED')",
                 (stamp, stamp, self.name, message_id),
             )
             if cursor.rowcount == 1:
@@ -145,7 +153,9 @@ class SqliteQueue:
             ).fetchone()
             if row is None:
                 raise NotFound(f"no {self.name} message {message_id}")
-            raise IllegalTransition(f"{self.name} message {message_id} is {row[0]}, only DEAD messages are requeued")
+            raise IllegalTransition(
+                f"{self.name} message {message_id} is {row[0]}, only DEAD or PARKED messages are requeued"
+            )
 
         await self._db.write(requeue)
 
@@ -159,6 +169,16 @@ class SqliteQueue:
         if row is None:
             raise NotFound(f"no {self.name} message {message_id}")
         return _message(row)
+
+    async def get_by_key(self, key: str) -> QueuedMessage | None:
+        row = await self._db.read(
+            lambda conn: conn.execute(
+                "SELECT id, key, kind, payload, created_at, status, attempts, next_attempt_at, last_error"
+                " FROM queue_messages WHERE queue = ? AND key = ?",
+                (self.name, key),
+            ).fetchone()
+        )
+        return None if row is None else _message(row)
 
     async def list(self, status: MessageStatus | None = None, limit: int = 100) -> list[QueuedMessage]:
         sql = "SELECT id, key, kind, payload, created_at, status, attempts, next_attempt_at, last_error FROM queue_messages WHERE queue = ?"

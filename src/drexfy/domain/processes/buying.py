@@ -6,6 +6,7 @@ from __future__ import annotations
 import attrs
 
 from drexfy.domain import events as ev
+from drexfy.domain.bounds import check_units
 from drexfy.domain.errors import (
     ComplianceRejected,
     DomainError,
@@ -13,7 +14,6 @@ from drexfy.domain.errors import (
     LedgerRejected,
     ProviderError,
     SettlementInProgress,
-    ValidationFailed,
 )
 from drexfy.domain.model import Investor, Order, OrderStatus, SettlementStep
 from drexfy.domain.ports import Purchase, UnitOfWork
@@ -32,8 +32,7 @@ class CreateOrder:
 
 async def create_order(svc: Services, cmd: CreateOrder) -> Order:
     """Check eligibility, reserve the units (conditional update in the store), open a checkout."""
-    if not isinstance(cmd.units, int) or isinstance(cmd.units, bool):
-        raise ValidationFailed("units must be a whole number")
+    check_units(cmd.units)  # before eligibility: 0 or -1 units is a malformed request, not a refusal
 
     async def reserve(uow: UnitOfWork) -> tuple[Order, Investor]:
         investor = await uow.investors.get(cmd.investor_id)

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import attrs
 
 from drexfy.domain import events as ev
+from drexfy.domain.bounds import check_text
 from drexfy.domain.classification import Classification
 from drexfy.domain.errors import DuplicateEntity, ValidationFailed
 from drexfy.domain.model import Instrument
@@ -32,6 +33,8 @@ class CreateInstrument:
 
 async def create_instrument(svc: Services, cmd: CreateInstrument) -> Instrument:
     """Create an instrument (DRAFT) and issue its token on the ledger."""
+    check_text(cmd.symbol, "symbol")
+    check_text(cmd.name, "name")
     symbol = cmd.symbol.strip().upper()
     if not _SYMBOL.match(symbol):
         raise ValidationFailed("symbol must be 2-12 upper-case letters or digits")

@@ -3,6 +3,7 @@ filters the store itself. Reads only; every function takes the `Services` bundle
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Generic, TypeVar
 
@@ -46,21 +47,35 @@ async def find_investors(
     after: str | None = None,
 ) -> Page[Investor]:
     """Investors in id order, filtered by KYC status and compliance state. A filtered page may be
-    short (at most SCAN_PAGES store pages are examined per call): follow `next` until None."""
+    short (once it holds a match, at most SCAN_PAGES store pages are examined per call): follow
+    `next` until None. A page is never empty unless it is the last one (which may be empty when
+    the scan stopped at its budget with no way to know that nothing matches after it)."""
     items: list[Investor] = []
     cursor = after
+    scanned = 0
     async with svc.store.unit_of_work() as uow:
-        for _ in range(SCAN_PAGES):
-            # Ask only for what is still missing, so every investor fetched is examined.
-            wanted = limit - len(items)
+        while True:
+            # One more than is still missing: the extra one tells whether anything follows.
+            wanted = limit - len(items) + 1
             page = await uow.investors.list(limit=wanted, after=cursor)
-            items += [i for i in page if status in (None, i.kyc_status) and compliance in (None, i.compliance)]
+            scanned += 1
+            for investor in page:
+                if status in (None, investor.kyc_status) and compliance in (None, investor.compliance):
+                    if len(items) == limit:
+                        return Page(items, items[-1].id)  # another match follows
+                    items.append(investor)
+                cursor = investor.id
             if len(page) < wanted:
                 return Page(items, None)  # the end: nothing after the last investor examined
-            cursor = page[-1].id
-            if len(items) == limit:
-                break
-    return Page(items, cursor)
+            if items and scanned >= SCAN_PAGES:
+                return Page(items, cursor)
+
+
+def page_of(items: list[T], key: Callable[[T], str], *, limit: int, after: str | None) -> Page[T]:
+    """One page, in `key` order, of a short listing read whole (an investor's orders, an
+    instrument's repayments): the same cursor scheme as the store-paged listings."""
+    rest = sorted((i for i in items if after is None or key(i) > after), key=key)
+    return Page(rest[:limit], key(rest[limit - 1]) if len(rest) > limit else None)
 
 
 async def orders_of(svc: Services, investor_id: str) -> list[Order]:
@@ -77,8 +92,8 @@ async def get_order(svc: Services, order_id: str) -> Order:
 
 async def list_instruments(svc: Services, *, limit: int = 100, after: str | None = None) -> Page[Instrument]:
     async with svc.store.unit_of_work() as uow:
-        items = await uow.instruments.list(limit=limit, after=after)
-    return Page(items, items[-1].id if items and len(items) == limit else None)
+        items = await uow.instruments.list(limit=limit + 1, after=after)  # the extra one: does any follow?
+    return Page(items[:limit], items[limit - 1].id if len(items) > limit else None)
 
 
 async def get_instrument(svc: Services, instrument_id: str) -> Instrument:
@@ -150,8 +165,9 @@ async def settlement_backlog(svc: Services, page: int = 100) -> SettlementBacklo
 
 async def audit_trail(
     svc: Services, investor_id: str, *, after: str | None = None, limit: int = 100
-) -> list[StoredEvent]:
+) -> Page[StoredEvent]:
     """The investor's recorded events in order (InvestorNotFound for an unknown investor)."""
     async with svc.store.unit_of_work() as uow:
         await uow.investors.get(investor_id)
-        return await uow.events.list(aggregate_id=investor_id, after=after, limit=limit)
+        events = await uow.events.list(aggregate_id=investor_id, after=after, limit=limit + 1)
+    return Page(events[:limit], events[limit - 1].id if len(events) > limit else None)

@@ -8,6 +8,7 @@ import re
 import attrs
 
 from drexfy.domain import events as ev
+from drexfy.domain.bounds import check_text
 from drexfy.domain.classification import Classification, classify
 from drexfy.domain.errors import ClassificationRefused, DuplicateEntity, IllegalTransition, ValidationFailed
 from drexfy.domain.model import Investor, InvestorKind, KycStatus
@@ -32,6 +33,9 @@ class RegisterInvestor:
 
 async def register_investor(svc: Services, cmd: RegisterInvestor) -> Investor:
     """Register an investor in PENDING_KYC. The declared status is kept but never trusted."""
+    check_text(cmd.legal_name, "legal_name")
+    check_text(cmd.email, "email", max_length=254)
+    check_text(cmd.country, "country")
     name = cmd.legal_name.strip()
     email = cmd.email.strip().lower()
     country = cmd.country.strip().upper()
@@ -43,8 +47,9 @@ async def register_investor(svc: Services, cmd: RegisterInvestor) -> Investor:
         raise ValidationFailed("country must be an ISO 3166-1 alpha-2 code such as 'DE'")
 
     async def work(uow: UnitOfWork) -> Investor:
-        if await uow.investors.get_by_email(email) is not None:
-            raise DuplicateEntity("an investor with this e-mail is already registered")
+        existing = await uow.investors.get_by_email(email)
+        if existing is not None:
+            raise DuplicateEntity("an investor with this e-mail is already registered", existing_id=existing.id)
         now = svc.clock.now()
         investor = Investor(
             id=svc.ids.new("inv"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import attrs
 
 from drexfy.domain import events as ev
+from drexfy.domain.bounds import check_text
 from drexfy.domain.errors import (
     ComplianceRejected,
     DuplicateEntity,
@@ -61,6 +62,7 @@ async def start_repayment(svc: Services, cmd: TriggerRepayment) -> Repayment:
         raise InvalidAmount("interest and principal must be in the same currency")
     if cmd.interest.minor < 0 or cmd.principal.minor < 0:
         raise InvalidAmount("repayment amounts must not be negative")
+    check_text(cmd.period, "period", max_length=64, required=False)
     if not cmd.period.strip():
         raise ValidationFailed("period must name the repayment period, e.g. 2026-11")
     # Holders as the ledger says: transfers between holders on chain are in the positions first.

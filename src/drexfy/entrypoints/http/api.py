@@ -16,13 +16,14 @@ from aiohttp import web
 
 from drexfy.domain import processes as p
 from drexfy.domain.errors import (
+    DuplicateEntity,
     IllegalTransition,
     InvestorNotFound,
     NotFound,
     OrderNotFound,
 )
 from drexfy.domain.model import ComplianceState, KycStatus, Order, OrderStatus, RepaymentStatus
-from drexfy.domain.ports import MessageQueue, MessageStatus
+from drexfy.domain.ports import RETRYABLE, MessageQueue, MessageStatus
 from drexfy.domain.processes import queries as q
 from drexfy.entrypoints.http import views
 from drexfy.entrypoints.http.auth import Principal
@@ -73,10 +74,16 @@ class Call:
 
 async def register_investor(call: Call) -> Reply:
     b: RegisterInvestorBody = call.body
-    investor = await p.register_investor(
-        call.svc,
-        p.RegisterInvestor(b.legal_name, b.email, b.country, b.kind, b.declared_accredited, b.auto_cashout),
-    )
+    try:
+        investor = await p.register_investor(
+            call.svc,
+            p.RegisterInvestor(b.legal_name, b.email, b.country, b.kind, b.declared_accredited, b.auto_cashout),
+        )
+    except DuplicateEntity as exc:
+        # The frontend (and admin: the only roles of this endpoint) may learn the existing id, so a
+        # retry without an Idempotency-Key can recover it; it never gets a token for it.
+        extra = {"investor_id": exc.existing_id} if exc.existing_id else {}
+        raise Problem(409, exc.code, exc.message, **extra) from None
     return 201, views.investor(p.InvestorView(investor, (), ()))
 
 
@@ -100,7 +107,7 @@ def _enum_query(request: web.Request, name: str, kind: type[E]) -> E | None:
     if raw is None:
         return None
     try:
-        return kind[raw.upper()]
+        return kind[raw]  # exactly as the document's enum: no case folding
     except KeyError:
         raise field_error(name, f"must be one of {', '.join(m.name for m in kind)}") from None
 
@@ -124,7 +131,13 @@ async def start_kyc(call: Call) -> Reply:
 async def list_investor_orders(call: Call) -> Reply:
     investor_id = call.param("investor_id")
     call.require_investor(investor_id)
-    return 200, {"items": [views.order(o) for o in await q.orders_of(call.svc, investor_id)]}
+    page = q.page_of(
+        await q.orders_of(call.svc, investor_id),
+        lambda o: o.id,
+        limit=_limit(call.request),
+        after=call.request.query.get("after"),
+    )
+    return 200, {"items": [views.order(o) for o in page.items], "next": page.next}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -243,8 +256,13 @@ async def trigger_repayment(call: Call) -> Reply:
 
 
 async def list_repayments(call: Call) -> Reply:
-    items = await q.repayments_of(call.svc, call.param("instrument_id"))
-    return 200, {"items": [views.repayment(r) for r in items]}
+    page = q.page_of(
+        await q.repayments_of(call.svc, call.param("instrument_id")),
+        lambda r: r.id,
+        limit=_limit(call.request),
+        after=call.request.query.get("after"),
+    )
+    return 200, {"items": [views.repayment(r) for r in page.items], "next": page.next}
 
 
 async def get_repayment(call: Call) -> Reply:
@@ -282,13 +300,15 @@ async def unblock_investor(call: Call) -> Reply:
 
 
 async def investor_audit(call: Call) -> Reply:
-    events = await q.audit_trail(
+    page = await q.audit_trail(
         call.svc, call.param("investor_id"), after=call.request.query.get("after"), limit=_limit(call.request)
     )
     return 200, {
         "items": [
-            {"id": e.id, "name": e.name, "occurred_at": e.occurred_at.isoformat(), "payload": e.payload} for e in events
-        ]
+            {"id": e.id, "name": e.name, "occurred_at": e.occurred_at.isoformat(), "payload": e.payload}
+            for e in page.items
+        ],
+        "next": page.next,
     }
 
 
@@ -318,9 +338,9 @@ async def list_jobs(call: Call) -> Reply:
     status = None
     if status_name:
         try:
-            status = MessageStatus(status_name.upper())
+            status = MessageStatus(status_name)  # exactly as the document's enum: no case folding
         except ValueError:
-            raise field_error("status", "must be PENDING, RUNNING, DONE or DEAD") from None
+            raise field_error("status", f"must be one of {', '.join(s.value for s in MessageStatus)}") from None
     queue = _queue(call.state, queue_name)
     items = await queue.list(status, limit=_limit(call.request))
     counts = await queue.counts()
@@ -338,15 +358,15 @@ async def retry_job(call: Call) -> Reply:
         message = await queue.get(job_id)
     except (NotFound, KeyError):
         raise Problem(404, "job-not-found", "No such job.") from None
-    if message.status is not MessageStatus.DEAD:
-        raise Problem(409, "job-not-dead", f"only dead jobs are retried; this one is {message.status.value}")
+    if message.status not in RETRYABLE:
+        raise Problem(409, "job-not-dead", f"only dead or parked jobs are retried; this one is {message.status.value}")
     await queue.requeue(job_id, call.svc.clock.now())
     return 200, views.job(await queue.get(job_id), queue_name)
 
 
 def _limit(request: web.Request) -> int:
     raw = request.query.get("limit", "100")
-    if not raw.isdigit() or not 1 <= int(raw) <= 500:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 500:
         raise field_error("limit", "must be a whole number from 1 to 500")
     return int(raw)
 

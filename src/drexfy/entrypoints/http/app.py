@@ -92,7 +92,15 @@ async def edge_middleware(
                 413: f"the body exceeds {state.settings.max_body_bytes} bytes",
                 404: "no such route",
             }.get(http_error.status, http_error.reason)
-            response = problem_response(http_error.status, code, detail, instance=request.path, request_id=rid)
+            allow = http_error.headers.get("Allow")
+            response = problem_response(
+                http_error.status,
+                code,
+                detail,
+                instance=request.path,
+                request_id=rid,
+                headers={"Allow": allow} if allow is not None else None,
+            )
         except asyncio.CancelledError:
             raise
         except Exception:

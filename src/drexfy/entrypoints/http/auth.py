@@ -29,6 +29,18 @@ class Role(enum.Enum):
 
 ALL_ROLES = frozenset(Role)
 
+#: The longest a token of each role may live (`exp - iat`): a token signed for longer (`exp` in the
+#: year 9999, say) is refused even though it is validly signed. The frontend's server-to-server
+#: token is rotated by hand, so it may live longest; people's tokens live a working day or so.
+MAX_LIFETIME_S: dict[Role, int] = {
+    Role.FRONTEND: 90 * 24 * 3600,
+    Role.ADMIN: 12 * 3600,
+    Role.COMPLIANCE: 12 * 3600,
+    Role.INVESTOR: 24 * 3600,
+}
+#: Clock skew allowed for a token's `iat` in the future.
+_SKEW_S = 60
+
 
 @attrs.frozen
 class Principal:
@@ -60,6 +72,8 @@ def issue_token(
         raise ValueError("an investor token needs the investor id")
     if not secret:
         raise ValueError("a JWT secret is required")
+    if not 0 < ttl_seconds <= MAX_LIFETIME_S[role]:
+        raise ValueError(f"a {role.value} token lives at most {MAX_LIFETIME_S[role]} seconds")
     issued = int(time.time() if now is None else now)
     claims: dict[str, object] = {
         "sub": subject or (investor_id if role is Role.INVESTOR else role.value),
@@ -94,6 +108,11 @@ def authenticate(header: str | None, secret: str | Sequence[str], *, issuer: str
         role = Role(claims["role"])
     except ValueError:
         raise Problem(401, "invalid-token", "the bearer token names an unknown role", www_authenticate=True) from None
+    issued, expires = claims.get("iat"), claims.get("exp")
+    if not isinstance(issued, int) or not isinstance(expires, int):
+        raise Problem(401, "invalid-token", "the bearer token's iat and exp must be numbers", www_authenticate=True)
+    if expires - issued > MAX_LIFETIME_S[role] or issued > time.time() + _SKEW_S:
+        raise Problem(401, "invalid-token", "the bearer token lives longer than its role allows", www_authenticate=True)
     investor_id = claims.get("inv")
     if role is Role.INVESTOR and not isinstance(investor_id, str):
         raise Problem(401, "invalid-token", "an investor token must name its investor", www_authenticate=True)

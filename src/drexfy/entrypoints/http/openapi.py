@@ -18,6 +18,8 @@ from typing import Any
 import attrs
 
 from drexfy.entrypoints.http.auth import Role
+from drexfy.entrypoints.http.schemas import COMPONENTS
+from drexfy.entrypoints.http.validation import bounds_of
 
 Handler = Callable[..., Awaitable[Any]]
 
@@ -72,9 +74,16 @@ class Endpoint:
     content_type: str = "application/json"
     #: Query-string parameters the handler reads.
     query: tuple[Query, ...] = ()
+    #: The success answer's schema: a component of `schemas.COMPONENTS` (None: no JSON schema).
+    response: str | None = None
+    #: The success answer's content type (several: comma-separated).
+    response_type: str = "application/json"
 
 
 def _schema_of(tp: Any, components: dict[str, Any]) -> dict[str, Any]:
+    base, bounds = bounds_of(tp)
+    if bounds is not None:
+        return {**_schema_of(base, components), **bounds.schema()}
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
@@ -90,7 +99,11 @@ def _schema_of(tp: Any, components: dict[str, Any]) -> dict[str, Any]:
     if origin in (list, tuple, frozenset, set):
         return {"type": "array", "items": _schema_of(args[0], components) if args else {}}
     if origin is dict:
-        return {"type": "object", "additionalProperties": _schema_of(args[1], components) if args else {}}
+        schema = {"type": "object", "additionalProperties": _schema_of(args[1], components) if args else {}}
+        key = _schema_of(args[0], components) if args else {}
+        if "enum" in key:
+            schema["propertyNames"] = {"enum": key["enum"]}
+        return schema
     if tp is str:
         return {"type": "string"}
     if tp is bool:
@@ -134,6 +147,7 @@ _PARAM = re.compile(r"{(\w+)}")
 
 def build_document(endpoints: list[Endpoint], *, version: str = "0.1.0") -> dict[str, Any]:
     components: dict[str, Any] = {
+        **COMPONENTS,
         "Problem": {
             "type": "object",
             "description": "RFC 9457 problem details",
@@ -152,9 +166,21 @@ def build_document(endpoints: list[Endpoint], *, version: str = "0.1.0") -> dict
                     },
                 },
                 "reasons": {"type": "array", "items": {"type": "string"}},
+                "investor_id": {"type": "string", "description": "409 duplicate: the investor that exists"},
             },
             "required": ["type", "title", "status"],
-        }
+            "examples": [
+                {
+                    "type": "https://drexfy.dev/problems/validation-failed",
+                    "title": "Bad Request",
+                    "status": 400,
+                    "detail": "invalid body: $.units: must be at least 1",
+                    "instance": "/api/v1/orders",
+                    "request_id": "6f0c2b1e9a8d4c3b",
+                    "errors": [{"field": "$.units", "message": "must be at least 1"}],
+                }
+            ],
+        },
     }
     paths: dict[str, Any] = {}
     for ep in endpoints:
@@ -180,7 +206,7 @@ def build_document(endpoints: list[Endpoint], *, version: str = "0.1.0") -> dict
                     "required": False,
                     "description": "Repeat a create safely: the first successful answer is replayed (422 if the"
                     " key came with another body, 409 while a first attempt is still running).",
-                    "schema": {"type": "string", "maxLength": 255},
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
                 }
             )
         if params:
@@ -197,8 +223,17 @@ def build_document(endpoints: list[Endpoint], *, version: str = "0.1.0") -> dict
             "none": [],
         }
         op["security"] = schemes[ep.security]
-        responses: dict[str, Any] = {str(ep.status): {"description": "Success"}}
-        statuses = set(ep.errors) | {400, 413} if ep.body is not None else set(ep.errors)
+        success: dict[str, Any] = {"description": "Success"}
+        if ep.response is not None:
+            success["content"] = {ep.response_type: {"schema": {"$ref": f"#/components/schemas/{ep.response}"}}}
+        elif ep.response_type != "application/json":
+            success["content"] = {t.strip(): {"schema": {"type": "string"}} for t in ep.response_type.split(",")}
+        responses: dict[str, Any] = {str(ep.status): success}
+        statuses = set(ep.errors)
+        if ep.body is not None:
+            statuses |= {400, 413, 415}  # invalid body, too large, not JSON
+        if ep.query or ep.creates:
+            statuses.add(400)  # a query parameter or the Idempotency-Key out of its bounds
         if ep.security != "none":
             statuses.add(401)
         if ep.roles is not None and ep.roles != frozenset(Role):
@@ -206,6 +241,9 @@ def build_document(endpoints: list[Endpoint], *, version: str = "0.1.0") -> dict
         if ep.creates:
             statuses |= {409, 422}
         for status in sorted(statuses):
+            if status < 400:  # another success (a webhook's duplicate or ignored answer)
+                responses[str(status)] = success
+                continue
             responses[str(status)] = {
                 "description": "Problem",
                 "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
@@ -234,27 +272,3 @@ def build_document(endpoints: list[Endpoint], *, version: str = "0.1.0") -> dict
             },
         },
     }
-
-
-DOCS_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Drexfy API</title>
-<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}
-code{background:#f3f3f3;padding:0 .2rem}.op{border-top:1px solid #ddd;padding:.6rem 0}
-.m{font-weight:bold;display:inline-block;width:4.5rem}.roles{color:#666;font-size:.9em}</style></head>
-<body><h1>Drexfy API</h1><p>Generated from <a href="/api/openapi.json">/api/openapi.json</a>.
-Errors are <code>application/problem+json</code> (RFC 9457).</p><div id="ops">loading...</div>
-<script>
-fetch('/api/openapi.json').then(r => r.json()).then(doc => {
-  const out = [];
-  for (const [path, ops] of Object.entries(doc.paths)) {
-    for (const [method, op] of Object.entries(ops)) {
-      const roles = op['x-roles'] ? 'roles: ' + op['x-roles'].join(', ') : (op.security.length ? 'signed webhook' : 'public');
-      const body = op.requestBody ? JSON.stringify(Object.values(op.requestBody.content)[0].schema) : '';
-      out.push(`<div class="op"><span class="m">${method.toUpperCase()}</span><code>${path}</code> ${op.summary}
-        <div class="roles">${roles} &middot; responses: ${Object.keys(op.responses).join(', ')} ${body ? '&middot; body: <code>' + body + '</code>' : ''}</div></div>`);
-    }
-  }
-  document.getElementById('ops').innerHTML = out.join('');
-});
-</script></body></html>
-"""

@@ -12,7 +12,8 @@ from aiohttp import web
 
 from drexfy.domain.ports import MessageStatus
 from drexfy.entrypoints.http import webhooks
-from drexfy.entrypoints.http.openapi import DOCS_PAGE, Endpoint
+from drexfy.entrypoints.http.docs_ui import docs_asset, docs_page
+from drexfy.entrypoints.http.openapi import Endpoint
 from drexfy.entrypoints.http.problems import problem_response
 from drexfy.entrypoints.http.state import STATE
 from drexfy.entrypoints.runtime.metrics import Metrics, refresh_settlement_gauges
@@ -80,6 +81,7 @@ async def refresh_queue_gauges(store: Any, metrics: Metrics) -> None:
         metrics.jobs.set(counts.get(MessageStatus.RUNNING, 0), queue=name, status="running")
         metrics.jobs.set(counts.get(MessageStatus.DEAD, 0), queue=name, status="dead")
         metrics.jobs.set(counts.get(MessageStatus.DONE, 0), queue=name, status="done")
+        metrics.jobs.set(counts.get(MessageStatus.PARKED, 0), queue=name, status="parked")
         if name == "inbox":
             metrics.inbox_depth.set(counts.get(MessageStatus.PENDING, 0) + counts.get(MessageStatus.RUNNING, 0))
 
@@ -102,15 +104,18 @@ async def openapi_json(request: web.Request) -> web.Response:
     return web.json_response(request.app[OPENAPI])
 
 
-async def docs_page(request: web.Request) -> web.Response:
-    return web.Response(text=DOCS_PAGE, content_type="text/html")
-
-
 OPENAPI = web.AppKey("drexfy_openapi", dict)
 
 OPS_ENDPOINTS: list[Endpoint] = [
     Endpoint(
-        method="GET", path="/health", handler=health, summary="Liveness", tag="operations", roles=None, security="none"
+        method="GET",
+        path="/health",
+        handler=health,
+        summary="Liveness",
+        tag="operations",
+        roles=None,
+        security="none",
+        response="Health",
     ),
     Endpoint(
         method="GET",
@@ -121,6 +126,7 @@ OPS_ENDPOINTS: list[Endpoint] = [
         roles=None,
         security="none",
         errors=(503,),
+        response="Ready",
     ),
     Endpoint(
         method="GET",
@@ -130,6 +136,7 @@ OPS_ENDPOINTS: list[Endpoint] = [
         tag="operations",
         roles=None,
         security="none",
+        response_type="text/plain",
     ),
     Endpoint(
         method="GET",
@@ -144,10 +151,22 @@ OPS_ENDPOINTS: list[Endpoint] = [
         method="GET",
         path="/api/docs",
         handler=docs_page,
-        summary="API docs page",
+        summary="API docs page (Swagger UI: try it out with a bearer token)",
         tag="operations",
         roles=None,
         security="none",
+        response_type="text/html",
+    ),
+    Endpoint(
+        method="GET",
+        path="/api/docs/static/{name}",
+        handler=docs_asset,
+        summary="The docs page's own files (served by the package, no CDN)",
+        tag="operations",
+        roles=None,
+        security="none",
+        errors=(404,),
+        response_type="application/javascript, text/css, image/png",
     ),
 ]
 
@@ -161,7 +180,8 @@ WEBHOOK_ENDPOINTS: list[Endpoint] = [
         roles=None,
         status=202,
         security="kycDigest",
-        errors=(200, 400, 413),
+        errors=(200, 400, 409, 413),
+        response="WebhookAnswer",
         description="202 accepted into the inbox; 200 duplicate or ignored type. Shape in docs/http.md.",
     ),
     Endpoint(
@@ -173,7 +193,8 @@ WEBHOOK_ENDPOINTS: list[Endpoint] = [
         roles=None,
         status=202,
         security="kycDigest",
-        errors=(200, 400, 413),
+        errors=(200, 400, 409, 413),
+        response="WebhookAnswer",
     ),
     Endpoint(
         method="POST",
@@ -196,6 +217,7 @@ WEBHOOK_ENDPOINTS: list[Endpoint] = [
         roles=None,
         status=202,
         security="stripeSignature",
-        errors=(200, 400, 413),
+        errors=(200, 400, 409, 413),
+        response="WebhookAnswer",
     ),
 ]

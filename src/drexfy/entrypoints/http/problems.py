@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from drexfy.domain.errors import (
+    AmountOutOfRange,
     ConfigurationError,
     Conflict,
     DomainError,
@@ -33,6 +34,7 @@ from drexfy.domain.errors import (
 STATUS_OF: dict[type[DomainError], int] = {
     DomainError: 422,
     ValidationFailed: 400,
+    AmountOutOfRange: 400,
     InvalidWebhook: 400,
     NotEligible: 403,
     NotFound: 404,

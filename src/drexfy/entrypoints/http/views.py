@@ -109,6 +109,7 @@ def repayment(r: Repayment) -> dict[str, Any]:
         "paid": money(r.paid),
         "held_back": money(r.held_back),
         "progress": {"holders": r.holders, **{s.value: n for s, n in r.counts().items() if n}},
+        "as_of": r.as_of,
         "created_at": _ts(r.created_at),
     }
 

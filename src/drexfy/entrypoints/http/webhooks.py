@@ -4,6 +4,7 @@ answer. The request never waits for the ledger: the worker processes the inbox.
 - bad or missing signature, stale or future timestamp: 401, nothing stored
 - valid signature but a body that is not a valid event: 400, nothing stored
 - new event: 202 {"status": "accepted"}; the same event again: 200 {"status": "duplicate"}
+- the same event id with another content: 409 event-id-reused, a warning and a metric, not processed
 - a well-formed event type we do not act on: 200 {"status": "ignored"}, nothing stored
 """
 
@@ -67,6 +68,17 @@ async def _store(
             status=202,
             content_type="application/json",
         )
+    stored = await svc.store.inbox.get_by_key(key)
+    if stored is not None and _content(stored.payload) != _content(message.payload):
+        # The same event id with another content (another amount, another order): a provider bug,
+        # or a replay signed with a leaked secret. Never taken for a redelivery, never acted on.
+        state.metrics.webhooks_conflicting.inc(source=source)
+        log.warning("webhook event id reused with another content", extra={"source": source, "event_key": key})
+        raise Problem(
+            409,
+            "event-id-reused",
+            "an event with this id was received before with another content; it is not processed",
+        )
     state.metrics.webhooks_duplicate.inc(source=source)
     if log.isEnabledFor(logging.INFO):
         log.info("webhook duplicate", extra={"source": source, "event_key": key})
@@ -74,6 +86,12 @@ async def _store(
 
 
 _DUPLICATE = b'{"status": "duplicate"}'
+
+
+def _content(payload: dict[str, object]) -> object:
+    """What a delivery says, without what differs between deliveries (the request id), in its
+    stored JSON form (tuples become lists there)."""
+    return json.loads(json.dumps({k: v for k, v in payload.items() if k != "request_id"}, default=str))
 
 
 def _ignored(state: AppState, source: str) -> web.Response:

@@ -7,6 +7,7 @@ Hand-rolled because the needs are small and the exposition format is simple; val
 from __future__ import annotations
 
 import bisect
+import math
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -24,11 +25,20 @@ def _fmt_labels(key: LabelKey, extra: tuple[tuple[str, str], ...] = ()) -> str:
     items = key + extra
     if not items:
         return ""
-    escaped = (f'{k}="{str(v).replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"' for k, v in items)
+    escaped = (f'{k}="{_escape(str(v))}"' for k, v in items)
     return "{" + ",".join(escaped) + "}"
 
 
+def _escape(value: str) -> str:
+    """A label value as the text format requires: backslash, double quote and newline escaped."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
 def _num(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
     if value == int(value):
         return str(int(value))
     return repr(float(value))
@@ -111,12 +121,18 @@ class Metrics:
     def __init__(self) -> None:
         self.webhooks_received = Counter("drexfy_webhooks_received_total", "Verified webhooks accepted into the inbox")
         self.webhooks_duplicate = Counter("drexfy_webhooks_duplicate_total", "Verified webhooks already in the inbox")
+        self.webhooks_conflicting = Counter(
+            "drexfy_webhooks_conflicting_total",
+            "Verified webhooks reusing a stored event id with another content (a provider bug or a replay)",
+        )
         self.webhooks_ignored = Counter("drexfy_webhooks_ignored_total", "Verified webhooks of event types we ignore")
         self.webhooks_rejected = Counter(
             "drexfy_webhooks_rejected_total", "Webhooks refused (bad signature, stale, malformed)"
         )
         self.inbox_depth = Gauge("drexfy_inbox_depth", "Inbox messages not yet processed (pending or running)")
-        self.jobs = Gauge("drexfy_jobs", "Queue messages by queue and state (pending, retrying, running, dead, done)")
+        self.jobs = Gauge(
+            "drexfy_jobs", "Queue messages by queue and state (pending, retrying, running, dead, parked, done)"
+        )
         self.jobs_processed = Counter(
             "drexfy_jobs_processed_total", "Messages the worker finished, by queue and outcome"
         )

@@ -123,14 +123,22 @@ class HttpSettings:
 # -- from the application settings --------------------------------------------------------------
 
 
-def http_secrets(settings: Settings) -> dict[str, str]:
-    """The HTTP secrets: configured values, else (embedded mode) generated once and kept in the data dir."""
+def http_secrets(settings: Settings, *, create: bool = True) -> dict[str, str]:
+    """The HTTP secrets: configured values, else (embedded mode) generated once and kept in the data
+    dir. With `create=False` (commands that only use a deployment's secrets, such as `token issue`)
+    nothing is generated: a data dir without them is refused, naming its absolute path, because
+    secrets invented there would sign tokens the running service refuses."""
     configured = {k: settings.get(f"http.{k}") for k in _SECRET_KEYS}
     if all(configured[k] for k in ("jwt_secret", "kyc_webhook_secret", "stripe_webhook_secret")):
         return configured
     if settings.get("mode") != "embedded":
         raise ConfigurationError("http.jwt_secret, http.kyc_webhook_secret and http.stripe_webhook_secret are required")
     path = settings.data_dir / SECRETS_FILE
+    if not create and not path.exists():
+        raise ConfigurationError(
+            f"data_dir: no deployment's secrets at {path.resolve()} (is this the service's data dir? "
+            "set data_dir in the config file, DREXFY_DATA_DIR or --config; `drexfy serve` creates them)"
+        )
     # serve, worker and `token issue` may start together: read, fill in and write under one lock
     with files.exclusive(path):
         stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
@@ -142,8 +150,8 @@ def http_secrets(settings: Settings) -> dict[str, str]:
     return {k: configured[k] or stored[k] for k in _SECRET_KEYS}
 
 
-def build_http_settings(settings: Settings, *, run_worker: bool = True) -> HttpSettings:
-    s = http_secrets(settings)
+def build_http_settings(settings: Settings, *, run_worker: bool = True, create: bool = True) -> HttpSettings:
+    s = http_secrets(settings, create=create)
     return HttpSettings(
         kyc_webhook_secret=s["kyc_webhook_secret"],
         aml_webhook_secret=s["aml_webhook_secret"],
