@@ -34,6 +34,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/instruments/{instrument_id}/repayments"): {"admin"},
     ("GET", "/api/v1/instruments/{instrument_id}/repayments"): {"frontend", "admin"},
     ("GET", "/api/v1/repayments/{repayment_id}"): {"frontend", "admin"},
+    ("GET", "/api/v1/repayments/{repayment_id}/allocations"): {"frontend", "admin"},
     ("POST", "/api/v1/compliance/investors/{investor_id}/block"): {"compliance"},
     ("POST", "/api/v1/compliance/investors/{investor_id}/unblock"): {"compliance"},
     ("GET", "/api/v1/compliance/investors/{investor_id}/events"): {"compliance", "admin"},

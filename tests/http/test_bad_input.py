@@ -177,9 +177,9 @@ async def test_a_signed_webhook_with_a_lone_surrogate_is_a_400_and_stores_nothin
     assert store_rows(tmp_path) == before
 
 
-@pytest.mark.parametrize(
-    ("event_id", "amount"), [(SURROGATE, 100), ("evt_huge", 10**30)], ids=["event-id-surrogate", "amount-1e30"]
-)
+# A paid amount larger than any order is not bad input: money moved, so the payment is accepted and
+# its order ends REFUND_DUE saying why (tests/http/test_payment_amounts.py, the payments issue).
+@pytest.mark.parametrize(("event_id", "amount"), [(SURROGATE, 100)], ids=["event-id-surrogate"])
 async def test_a_signed_payment_with_bad_content_is_a_400_and_stores_nothing(api, tmp_path, event_id, amount):
     before = store_rows(tmp_path)
     status, problem = await api.payment(
