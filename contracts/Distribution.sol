@@ -55,6 +55,8 @@ contract Distribution is AccessControl, EIP712 {
     error InvalidBatchSize(uint256 size, uint256 maxBatch);
     /// @notice Arrays of a batch differ in length.
     error LengthMismatch(uint256 holders, uint256 other);
+    /// @notice The instrument is not registered in the {InstrumentRegistry}.
+    error UnregisteredInstrument(address instrument);
     /// @notice The attestation was not signed by the treasury (or signs other terms).
     error InvalidAttestation(address signer);
     /// @notice Paying this batch would take the period's payments past the attested total.
@@ -127,7 +129,7 @@ contract Distribution is AccessControl, EIP712 {
         bytes32 digest = repaymentDigest(repayment);
         address signer = ECDSA.recover(digest, attestation);
         if (!hasRole(TREASURY_ROLE, signer)) revert InvalidAttestation(signer);
-        instruments.issuerOf(repayment.instrument); // reverts unless registered
+        if (!instruments.isRegistered(repayment.instrument)) revert UnregisteredInstrument(repayment.instrument);
         uint256 n = amounts.length;
         for (uint256 i; i < n; ) {
             total += amounts[i];

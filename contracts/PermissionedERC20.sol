@@ -128,10 +128,8 @@ abstract contract PermissionedERC20 is IERC20, IERC20Metadata, IERC20Errors, Acc
     /// @dev Moves `value` from `from` to `to` (address(0) = mint / burn). When `enforce` is set the
     ///      compliance hook sees both parties' words before anything is written.
     function _update(address from, address to, uint256 value, bool enforce) internal {
-        uint256 fromWord;
-        uint256 toWord;
-        if (from != address(0)) fromWord = _accounts[from];
-        if (to != address(0)) toWord = _accounts[to];
+        uint256 fromWord = from == address(0) ? 0 : _accounts[from];
+        uint256 toWord = to == address(0) ? 0 : _accounts[to];
         if (enforce) _enforce(from, fromWord, to, toWord);
         if (from == address(0)) {
             uint256 supply = _totalSupply;

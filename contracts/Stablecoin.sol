@@ -106,11 +106,10 @@ contract Stablecoin is PermissionedERC20, EIP712, Nonces, IERC20Permit {
         uint8 v,
         bytes32 r,
         bytes32 s
-    ) external returns (bool) {
+    ) external {
         _screenParty(msg.sender);
         if (!_usePermit(owner, msg.sender, value, deadline, v, r, s)) _spendAllowance(owner, msg.sender, value);
         _transfer(owner, to, value);
-        return true;
     }
 
     // ---------------------------------------------------------------- compliance and admin
@@ -185,7 +184,10 @@ contract Stablecoin is PermissionedERC20, EIP712, Nonces, IERC20Permit {
         bytes32 s
     ) private view returns (address signer) {
         bytes32 structHash = keccak256(abi.encode(PERMIT_TYPEHASH, owner, spender, value, nonce, deadline));
-        (signer,,) = ECDSA.tryRecover(_hashTypedDataV4(structHash), v, r, s);
+        (address recovered, ECDSA.RecoverError error, bytes32 errorArg) =
+            ECDSA.tryRecover(_hashTypedDataV4(structHash), v, r, s);
+        // A malformed signature recovers no one (address(0) is never an owner).
+        if (error == ECDSA.RecoverError.NoError && errorArg == 0) signer = recovered;
     }
 
     /// @inheritdoc IERC20Permit
