@@ -23,8 +23,10 @@ log = logging.getLogger(__name__)
 
 #: Holders per Distribution batch accepted by the contract (a 250-holder batch uses ~8 M gas).
 MAX_BATCH = 250
-#: Native coin given to platform keys on dev chains that have unlocked, funded accounts.
-DEV_FUNDING_WEI = 10**20
+#: Native coin given to each sending platform key on dev chains that have unlocked, funded accounts
+#: (10 coins: thousands of 250-holder batches at dev-chain fees; four keys per deploy, and anvil's
+#: first account has 10,000 coins for every deploy a test session makes).
+DEV_FUNDING_WEI = 10**19
 
 
 async def connect(config: EvmConfig) -> AsyncWeb3[Any]:
