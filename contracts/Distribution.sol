@@ -12,8 +12,8 @@ import {InstrumentRegistry} from "./InstrumentRegistry.sol";
 /// @notice A repayment round is paid in batches of at most {maxBatch} holders, each under its own
 ///         batch id, which pays at most once. Every batch carries the treasury's EIP-712
 ///         {Repayment} attestation (instrument, period, total): the funding the SME borrowers paid
-///         the issuer for that period. All batches of one attestation together never pay more than
-///         its total. A batch mints each holder's share (stablecoin issued 1:1 against that
+///         the issuer for that period. All batches of one period together never pay more than
+///         the attested total. A batch mints each holder's share (stablecoin issued 1:1 against that
 ///         funding) and retires the principal part of their units; every payee must hold units of
 ///         the instrument, which must be registered.
 ///         A frozen or sanctioned holder makes the whole batch revert: shares are never paid into a
