@@ -37,6 +37,7 @@ lint: install
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/slither contracts --fail-medium
 
 contracts: $(NODE_STAMP)
 	node tools/build-contracts.js

@@ -2,33 +2,52 @@
 pragma solidity 0.8.28;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {Stablecoin} from "./Stablecoin.sol";
 import {FinancialInstrument} from "./FinancialInstrument.sol";
+import {InstrumentRegistry} from "./InstrumentRegistry.sol";
 
-/// @title Distribution — repayments to many holders in capped batches
+/// @title Distribution — treasury-attested repayments to many holders in capped batches
 /// @notice A repayment round is paid in batches of at most {maxBatch} holders, each under its own
-///         batch id, which pays at most once. A batch mints each holder's share of the repayment
-///         (stablecoin issued 1:1 against the fiat the SME borrowers paid the issuer) and retires the
-///         principal part of their units. At maturity {redeem} burns every unit of the holders.
+///         batch id, which pays at most once. Every batch carries the treasury's EIP-712
+///         {Repayment} attestation (instrument, period, total): the funding the SME borrowers paid
+///         the issuer for that period. All batches of one period together never pay more than
+///         the attested total. A batch mints each holder's share (stablecoin issued 1:1 against that
+///         funding) and retires the principal part of their units; every payee must hold units of
+///         the instrument, which must be registered.
 ///         A frozen or sanctioned holder makes the whole batch revert: shares are never paid into a
 ///         frozen wallet; the platform holds them back off chain and pays them after unblocking.
-contract Distribution is AccessControl {
-    /// @notice May pay and redeem batches (the platform relayer).
+///         The relayer alone can pay nothing: it needs the treasury's signature.
+contract Distribution is AccessControl, EIP712 {
+    /// @notice May submit batches (the platform relayer).
     bytes32 public constant DISTRIBUTOR_ROLE = keccak256("DISTRIBUTOR_ROLE");
+    /// @notice Signs {Repayment} attestations (the treasury's key).
+    bytes32 public constant TREASURY_ROLE = keccak256("TREASURY_ROLE");
+
+    bytes32 private constant REPAYMENT_TYPEHASH = keccak256("Repayment(address instrument,bytes32 period,uint256 total)");
+
+    /// @notice A repayment the treasury attests was funded: `total` for `period` of `instrument`.
+    struct Repayment {
+        address instrument;
+        bytes32 period;
+        uint256 total;
+    }
 
     /// @notice The settlement token.
     Stablecoin public immutable stablecoin;
+    /// @notice The instruments whose holders may be paid.
+    InstrumentRegistry public immutable instruments;
     /// @notice Most holders in one batch (keeps a batch well inside a block's gas limit).
     uint256 public immutable maxBatch;
 
     mapping(bytes32 batchId => bool) private _done;
+    mapping(address instrument => mapping(bytes32 period => uint256)) private _paid;
 
     /// @notice A batch of a repayment was paid: `holders` holders, `amount` in total, `unitsRetired` burned.
     event BatchPaid(
         bytes32 indexed batchId, address indexed instrument, uint256 holders, uint256 amount, uint256 unitsRetired
     );
-    /// @notice A batch of holders was redeemed at maturity.
-    event BatchRedeemed(bytes32 indexed batchId, address indexed instrument, uint256 holders, uint256 unitsRedeemed);
 
     /// @notice The batch id was used before.
     error BatchAlreadyDone(bytes32 batchId);
@@ -36,60 +55,90 @@ contract Distribution is AccessControl {
     error InvalidBatchSize(uint256 size, uint256 maxBatch);
     /// @notice Arrays of a batch differ in length.
     error LengthMismatch(uint256 holders, uint256 other);
+    /// @notice The instrument is not registered in the {InstrumentRegistry}.
+    error UnregisteredInstrument(address instrument);
+    /// @notice The attestation was not signed by the treasury (or signs other terms).
+    error InvalidAttestation(address signer);
+    /// @notice Paying this batch would take the period's payments past the attested total.
+    error RepaymentExceeded(address instrument, bytes32 period, uint256 total, uint256 paid);
 
-    constructor(Stablecoin stablecoin_, uint256 maxBatch_, address admin, address distributor) {
+    constructor(
+        Stablecoin stablecoin_,
+        InstrumentRegistry instruments_,
+        uint256 maxBatch_,
+        address admin,
+        address distributor,
+        address treasury
+    ) EIP712("Drexfy Distribution", "1") {
         stablecoin = stablecoin_;
+        instruments = instruments_;
         maxBatch = maxBatch_;
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(DISTRIBUTOR_ROLE, distributor);
+        _grantRole(TREASURY_ROLE, treasury);
     }
 
-    /// @notice Whether `batchId` was paid or redeemed.
+    /// @notice Whether `batchId` was paid.
     function isDone(bytes32 batchId) external view returns (bool) {
         return _done[batchId];
     }
 
+    /// @notice The EIP-712 digest the treasury signs for `repayment`.
+    function repaymentDigest(Repayment calldata repayment) public view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(REPAYMENT_TYPEHASH, repayment)));
+    }
+
+    /// @notice How much was paid so far for `period` of `instrument` (never more than the attested
+    ///         total presented with the last batch: a smaller re-attested total caps what is left).
+    function paidOf(address instrument, bytes32 period) external view returns (uint256) {
+        return _paid[instrument][period];
+    }
+
     /// @notice Pay `amounts[i]` to `holders[i]` and retire `unitsToRetire[i]` of their units
-    ///         (`unitsToRetire` may be empty when the round repays no principal).
+    ///         (`unitsToRetire` may be empty when the round repays no principal), out of the
+    ///         treasury-attested `repayment`.
     function pay(
         bytes32 batchId,
-        FinancialInstrument instrument,
+        Repayment calldata repayment,
+        bytes calldata attestation,
         address[] calldata holders,
         uint256[] calldata amounts,
         uint256[] calldata unitsToRetire
     ) external onlyRole(DISTRIBUTOR_ROLE) {
         uint256 n = holders.length;
-        _claim(batchId, n);
+        if (n == 0 || n > maxBatch) revert InvalidBatchSize(n, maxBatch);
+        if (_done[batchId]) revert BatchAlreadyDone(batchId);
         if (amounts.length != n) revert LengthMismatch(n, amounts.length);
-        uint256 total;
+        if (unitsToRetire.length != 0 && unitsToRetire.length != n) revert LengthMismatch(n, unitsToRetire.length);
+        _done[batchId] = true;
+        uint256 total = _draw(repayment, attestation, amounts);
+
+        FinancialInstrument instrument = FinancialInstrument(repayment.instrument);
+        // Checks every payee holds units (and retires principal) before anything is minted.
+        uint256 retired = instrument.retireBatch(holders, unitsToRetire);
+        stablecoin.mintBatch(holders, amounts);
+        emit BatchPaid(batchId, address(instrument), n, total, retired);
+    }
+
+    /// @dev Check the treasury's attestation and the instrument's registration, and book the
+    ///      batch's total against the attested total. Returns the batch's total.
+    function _draw(Repayment calldata repayment, bytes calldata attestation, uint256[] calldata amounts)
+        private
+        returns (uint256 total)
+    {
+        bytes32 digest = repaymentDigest(repayment);
+        address signer = ECDSA.recover(digest, attestation);
+        if (!hasRole(TREASURY_ROLE, signer)) revert InvalidAttestation(signer);
+        if (!instruments.isRegistered(repayment.instrument)) revert UnregisteredInstrument(repayment.instrument);
+        uint256 n = amounts.length;
         for (uint256 i; i < n; ) {
             total += amounts[i];
             unchecked {
                 ++i;
             }
         }
-        stablecoin.mintBatch(holders, amounts);
-        uint256 retired;
-        if (unitsToRetire.length != 0) {
-            if (unitsToRetire.length != n) revert LengthMismatch(n, unitsToRetire.length);
-            retired = instrument.retireBatch(holders, unitsToRetire);
-        }
-        emit BatchPaid(batchId, address(instrument), n, total, retired);
-    }
-
-    /// @notice Burn every unit of `holders` at maturity.
-    function redeem(bytes32 batchId, FinancialInstrument instrument, address[] calldata holders)
-        external
-        onlyRole(DISTRIBUTOR_ROLE)
-    {
-        _claim(batchId, holders.length);
-        uint256 redeemed = instrument.redeemBatch(holders);
-        emit BatchRedeemed(batchId, address(instrument), holders.length, redeemed);
-    }
-
-    function _claim(bytes32 batchId, uint256 n) private {
-        if (n == 0 || n > maxBatch) revert InvalidBatchSize(n, maxBatch);
-        if (_done[batchId]) revert BatchAlreadyDone(batchId);
-        _done[batchId] = true;
+        uint256 paid = _paid[repayment.instrument][repayment.period] + total;
+        if (paid > repayment.total) revert RepaymentExceeded(repayment.instrument, repayment.period, repayment.total, paid);
+        _paid[repayment.instrument][repayment.period] = paid;
     }
 }

@@ -9,7 +9,9 @@ import {PermissionedERC20} from "./PermissionedERC20.sol";
 ///         investors through {deliver} (the Settlement contract's DvP leg). Every transfer, delivery
 ///         and forced transfer checks the receiver on chain: its class must be in {eligibleMask}
 ///         and it must be frozen neither in the registry nor here; a sender must be classified,
-///         not SANCTIONED and not frozen. The issuer's inventory is exempt as a sender.
+///         not SANCTIONED and not frozen. The issuer is exempt from the class checks only: a
+///         registry freeze or a freeze here stops its wallet too. No function creates units after
+///         deployment: forced transfers need a real sender, burns a real holder.
 ///         Agent functions (forced transfer, burn, freeze, pause, wallet recovery) each emit an event.
 /// @dev Gas: one external call to the registry reads both parties' words in one slot each; the
 ///      per-instrument freeze lives in the balance word, the eligible set is immutable.
@@ -18,7 +20,7 @@ contract FinancialInstrument is PermissionedERC20 {
     bytes32 public constant AGENT_ROLE = keccak256("AGENT_ROLE");
     /// @notice May deliver units from the issuer's inventory (the Settlement contract).
     bytes32 public constant SETTLEMENT_ROLE = keccak256("SETTLEMENT_ROLE");
-    /// @notice May retire and redeem units of holders (the Distribution contract).
+    /// @notice May retire units of holders (the Distribution contract).
     bytes32 public constant DISTRIBUTOR_ROLE = keccak256("DISTRIBUTOR_ROLE");
 
     /// @notice The securitization company's wallet: holds unsold units and receives payments.
@@ -32,8 +34,6 @@ contract FinancialInstrument is PermissionedERC20 {
     event UnitsBurned(address indexed from, uint256 value, address indexed agent);
     /// @notice Principal repayment retired units of `holder`.
     event UnitsRetired(address indexed holder, uint256 value);
-    /// @notice Units of `holder` were redeemed at maturity.
-    event UnitsRedeemed(address indexed holder, uint256 value);
     /// @notice Units were delivered from the issuer's inventory to `to`.
     event UnitsDelivered(address indexed to, uint256 value);
     /// @notice A lost wallet's units (and freeze) moved to the investor's new wallet.
@@ -45,6 +45,8 @@ contract FinancialInstrument is PermissionedERC20 {
     error LengthMismatch(uint256 holders, uint256 values);
     /// @notice The wallet has nothing to recover.
     error NothingToRecover(address wallet);
+    /// @notice A repayment names a wallet that holds no units of this instrument.
+    error NotAHolder(address wallet);
 
     /// @param eligibleMask_ bit c set for every eligible class code c (1..4).
     /// @param totalUnits   all units, minted to `issuer_`.
@@ -90,39 +92,29 @@ contract FinancialInstrument is PermissionedERC20 {
         emit UnitsDelivered(to, value);
     }
 
-    /// @notice Retire principal: burn `values[i]` units of `holders[i]`. Holders' freezes do not
-    ///         block it (the units go out of existence, nothing reaches the holder).
+    /// @notice Check that every one of `holders` holds units (a repayment pays holders only) and
+    ///         retire principal: burn `values[i]` units of `holders[i]` (`values` empty: retire
+    ///         nothing). Holders' freezes do not block it (the units go out of existence, nothing
+    ///         reaches the holder).
     function retireBatch(address[] calldata holders, uint256[] calldata values)
         external
         onlyRole(DISTRIBUTOR_ROLE)
         returns (uint256 total)
     {
         uint256 n = holders.length;
-        if (n != values.length) revert LengthMismatch(n, values.length);
+        bool retire = values.length != 0;
+        if (retire && n != values.length) revert LengthMismatch(n, values.length);
         _requireNotPaused();
         for (uint256 i; i < n; ) {
-            uint256 value = values[i];
-            if (value != 0) {
-                _update(holders[i], address(0), value, false);
-                emit UnitsRetired(holders[i], value);
-                total += value;
-            }
-            unchecked {
-                ++i;
-            }
-        }
-    }
-
-    /// @notice Redeem at maturity: burn every unit of each holder.
-    function redeemBatch(address[] calldata holders) external onlyRole(DISTRIBUTOR_ROLE) returns (uint256 total) {
-        _requireNotPaused();
-        for (uint256 i; i < holders.length; ) {
             address holder = holders[i];
-            uint256 value = _wordOf(holder) & BALANCE_MASK;
-            if (value != 0) {
-                _update(holder, address(0), value, false);
-                emit UnitsRedeemed(holder, value);
-                total += value;
+            if (_wordOf(holder) & BALANCE_MASK == 0) revert NotAHolder(holder);
+            if (retire) {
+                uint256 value = values[i];
+                if (value != 0) {
+                    _update(holder, address(0), value, false);
+                    emit UnitsRetired(holder, value);
+                    total += value;
+                }
             }
             unchecked {
                 ++i;
@@ -135,14 +127,16 @@ contract FinancialInstrument is PermissionedERC20 {
     /// @notice Move units without the sender's consent (court order, error correction). The receiver
     ///         must still be eligible and unfrozen; the sender's freeze does not stop it.
     function forcedTransfer(address from, address to, uint256 value) external onlyRole(AGENT_ROLE) {
+        if (from == address(0)) revert ERC20InvalidSender(address(0)); // would mint
         if (to == address(0)) revert ERC20InvalidReceiver(address(0));
-        if (to != issuer) _checkReceiver(to, _wordOf(to), _statusOf(to));
+        _checkReceiver(to, _wordOf(to), _statusOf(to));
         _update(from, to, value, false);
         emit ForcedTransfer(from, to, value, msg.sender);
     }
 
     /// @notice Burn `value` units of `from`.
     function burn(address from, uint256 value) external onlyRole(AGENT_ROLE) {
+        if (from == address(0)) revert ERC20InvalidSender(address(0)); // a burn from nobody
         _update(from, address(0), value, false);
         emit UnitsBurned(from, value, msg.sender);
     }
@@ -164,56 +158,57 @@ contract FinancialInstrument is PermissionedERC20 {
     }
 
     /// @notice Move all units of a lost custodial wallet to the same investor's new wallet. The new
-    ///         wallet must be eligible; a per-instrument freeze on the lost wallet moves with the units.
+    ///         wallet must be eligible and frozen neither here nor in the registry; a freeze of the
+    ///         lost wallet in this instrument moves with the units (both changes emit {AccountFrozen}).
     function recoverWallet(address lostWallet, address newWallet) external onlyRole(AGENT_ROLE) {
         uint256 lostWord = _wordOf(lostWallet);
         uint256 value = lostWord & BALANCE_MASK;
         if (value == 0) revert NothingToRecover(lostWallet);
-        if (newWallet == address(0)) revert ERC20InvalidReceiver(address(0));
-        uint256 newStatus = _statusOf(newWallet);
-        // Check the class only: the lost wallet's freeze is carried over below on purpose.
-        uint8 classCode = uint8(newStatus & Compliance.CLASS_MASK);
-        if (classCode == Compliance.SANCTIONED) revert SanctionedWallet(newWallet);
-        if ((eligibleMask >> classCode) & 1 == 0) revert IneligibleReceiver(newWallet, classCode);
+        if (newWallet == address(0) || newWallet == lostWallet || newWallet == issuer) {
+            revert ERC20InvalidReceiver(newWallet);
+        }
+        _checkReceiver(newWallet, _wordOf(newWallet), _statusOf(newWallet));
         _update(lostWallet, newWallet, value, false);
         if (lostWord & FROZEN_FLAG != 0) {
             _setFlag(lostWallet, FROZEN_FLAG, false);
-            if (_wordOf(newWallet) & FROZEN_FLAG == 0) _setFlag(newWallet, FROZEN_FLAG, true);
+            emit AccountFrozen(lostWallet, false, msg.sender);
+            _setFlag(newWallet, FROZEN_FLAG, true);
+            emit AccountFrozen(newWallet, true, msg.sender);
         }
         emit WalletRecovered(lostWallet, newWallet, value, msg.sender);
     }
 
     // ---------------------------------------------------------------- rules
 
-    /// @dev Transfers and deliveries: sender classified, not sanctioned, not frozen (issuer exempt);
-    ///      receiver eligible and not frozen (issuer exempt from the class check).
+    /// @dev Transfers and deliveries: both parties unfrozen here and in the registry; sender
+    ///      classified and not sanctioned, receiver eligible (the issuer is exempt from the class
+    ///      checks, not from freezes). Only {_transfer} enforces, so neither party is address(0).
     function _enforce(address from, uint256 fromWord, address to, uint256 toWord) internal view override {
         _requireNotPaused();
-        bool checkFrom = from != issuer && from != address(0);
-        bool checkTo = to != issuer && to != address(0);
-        if (checkFrom && checkTo) {
-            // The common case, kept branch-light for gas: one flag test decides; the precise
-            // error is worked out only when the transfer is refused.
-            (uint256 a, uint256 b) = _statusOfPair(from, to);
-            if (
-                ((fromWord | toWord) & FROZEN_FLAG) | ((a | b) & Compliance.FROZEN_BIT) != 0
-                    || (CLEAN_CLASSES >> (a & Compliance.CLASS_MASK)) & (eligibleMask >> (b & Compliance.CLASS_MASK)) & 1 == 0
-            ) {
-                _checkHolder(from, fromWord, a);
-                _checkReceiver(to, toWord, b);
-            }
-            return;
+        (uint256 a, uint256 b) = _statusOfPair(from, to);
+        // The common case, kept branch-light for gas: one flag test decides; the precise
+        // error is worked out only when the transfer is refused (or a party is the issuer).
+        if (
+            ((fromWord | toWord) & FROZEN_FLAG) | ((a | b) & Compliance.FROZEN_BIT) != 0
+                || (CLEAN_CLASSES >> (a & Compliance.CLASS_MASK)) & (eligibleMask >> (b & Compliance.CLASS_MASK)) & 1 == 0
+        ) {
+            if (fromWord & FROZEN_FLAG != 0 || a & Compliance.FROZEN_BIT != 0) revert WalletFrozen(from);
+            if (from != issuer) _checkHolder(from, fromWord, a);
+            _checkReceiver(to, toWord, b);
         }
-        if (checkFrom) _checkHolder(from, fromWord, _statusOf(from));
-        else if (fromWord & FROZEN_FLAG != 0) revert WalletFrozen(from);
-        if (checkTo) _checkReceiver(to, toWord, _statusOf(to));
-        else if (toWord & FROZEN_FLAG != 0) revert WalletFrozen(to);
     }
 
+    /// @dev A receiver: unfrozen here and in the registry; unless it is the issuer, eligible.
     function _checkReceiver(address to, uint256 word, uint256 status) private view {
         if (word & FROZEN_FLAG != 0 || status & Compliance.FROZEN_BIT != 0) revert WalletFrozen(to);
+        if (to == issuer) return;
         uint8 classCode = uint8(status & Compliance.CLASS_MASK);
         if (classCode == Compliance.SANCTIONED) revert SanctionedWallet(to);
         if ((eligibleMask >> classCode) & 1 == 0) revert IneligibleReceiver(to, classCode);
+    }
+
+    /// @dev The issuer is the instrument's platform wallet: exempt from the class checks.
+    function _isPlatform(address account, uint256) internal view override returns (bool) {
+        return account == issuer;
     }
 }

@@ -84,13 +84,19 @@ abstract contract PermissionedERC20 is IERC20, IERC20Metadata, IERC20Errors, Acc
     }
 
     /// @inheritdoc IERC20
+    /// @dev A frozen, sanctioned or unclassified owner cannot approve (it may still approve 0, which
+    ///      only takes an allowance away).
     function approve(address spender, uint256 value) external returns (bool) {
+        if (value != 0) _screenParty(msg.sender);
         _approve(msg.sender, spender, value, true);
         return true;
     }
 
     /// @inheritdoc IERC20
+    /// @dev The spender is screened like a party: a frozen, sanctioned or unclassified spender
+    ///      cannot move anyone's tokens, even between eligible wallets.
     function transferFrom(address from, address to, uint256 value) external returns (bool) {
+        if (msg.sender != from) _screenParty(msg.sender);
         _spendAllowance(from, msg.sender, value);
         _transfer(from, to, value);
         return true;
@@ -122,10 +128,8 @@ abstract contract PermissionedERC20 is IERC20, IERC20Metadata, IERC20Errors, Acc
     /// @dev Moves `value` from `from` to `to` (address(0) = mint / burn). When `enforce` is set the
     ///      compliance hook sees both parties' words before anything is written.
     function _update(address from, address to, uint256 value, bool enforce) internal {
-        uint256 fromWord;
-        uint256 toWord;
-        if (from != address(0)) fromWord = _accounts[from];
-        if (to != address(0)) toWord = _accounts[to];
+        uint256 fromWord = from == address(0) ? 0 : _accounts[from];
+        uint256 toWord = to == address(0) ? 0 : _accounts[to];
         if (enforce) _enforce(from, fromWord, to, toWord);
         if (from == address(0)) {
             uint256 supply = _totalSupply;
@@ -166,6 +170,22 @@ abstract contract PermissionedERC20 is IERC20, IERC20Metadata, IERC20Errors, Acc
         uint256 classCode = status & Compliance.CLASS_MASK;
         if (classCode == Compliance.SANCTIONED) revert SanctionedWallet(account);
         if (classCode == Compliance.NONE) revert UnclassifiedWallet(account);
+    }
+
+    /// @dev Whether `account` is a platform wallet of this token, exempt from the class checks
+    ///      (never from freezes). `word` is its balance word.
+    function _isPlatform(address account, uint256 word) internal view virtual returns (bool);
+
+    /// @dev Refuses an approver or spender that is frozen (here or in the registry) or, unless a
+    ///      platform wallet, unclassified or sanctioned.
+    function _screenParty(address account) internal view {
+        uint256 word = _accounts[account];
+        uint256 status = _statusOf(account);
+        if (_isPlatform(account, word)) {
+            if (word & FROZEN_FLAG != 0 || status & Compliance.FROZEN_BIT != 0) revert WalletFrozen(account);
+        } else {
+            _checkHolder(account, word, status);
+        }
     }
 
     /// @dev `registry.statusOf(a)` without the ABI helpers' memory round trip. Measured on the
@@ -214,6 +234,10 @@ abstract contract PermissionedERC20 is IERC20, IERC20Metadata, IERC20Errors, Acc
 
     function _wordOf(address account) internal view returns (uint256) {
         return _accounts[account];
+    }
+
+    function _allowance(address owner, address spender) internal view returns (uint256) {
+        return _allowances[owner][spender];
     }
 
     function _approve(address owner, address spender, uint256 value, bool emitEvent) internal {

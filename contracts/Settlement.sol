@@ -2,17 +2,26 @@
 pragma solidity 0.8.28;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {Stablecoin} from "./Stablecoin.sol";
 import {FinancialInstrument} from "./FinancialInstrument.sol";
+import {InstrumentRegistry} from "./InstrumentRegistry.sol";
 
 /// @title Settlement — atomic delivery versus payment for paid orders
 /// @notice One {settle} call carries the three legs of a purchase, or none of them:
-///         1. stablecoin for the fiat received is minted 1:1 to the buyer ({PaymentMinted});
-///         2. the buyer's coins move to the issuer on the buyer's ERC-2612 permit, signed with the
-///            buyer's custodial key ({PaymentCollected});
+///         1. stablecoin for the fiat received is minted 1:1 to the buyer ({PaymentMinted}), only
+///            against an EIP-712 {Payment} attestation signed by a holder of
+///            {PAYMENTS_ATTESTOR_ROLE} for exactly this order (order id, buyer, amount, instrument,
+///            units, deadline); the order id settles once, so an attestation is usable once;
+///         2. the buyer's coins move to the instrument's issuer on the buyer's ERC-2612 permit,
+///            signed with the buyer's custodial key ({PaymentCollected}); a leftover allowance is
+///            never used in its place;
 ///         3. the instrument's units move from the issuer's inventory to the buyer ({UnitsDelivered}).
+///         The instrument must be registered in the {InstrumentRegistry}; its issuer is read there.
 ///         The platform's relayer submits the transaction and pays its gas (gas sponsorship): the
-///         buyer's wallet never holds the native coin. An order id settles at most once.
+///         buyer's wallet never holds the native coin. The relayer alone can settle nothing: it
+///         needs the attestor's signature and the buyer's permit.
 /// @dev Why not Moonbeam's Call Permit (0x...080a) and Batch (0x...0808) precompiles: a contract
 ///      gives the same atomicity (any failing leg reverts all three) on every EVM chain, and runs
 ///      unchanged on anvil and the in-process EVM the tests and the demo use, where those precompiles
@@ -20,14 +29,30 @@ import {FinancialInstrument} from "./FinancialInstrument.sol";
 ///      mint and the delivery around it, which Batch would execute as the relayer, not the buyer,
 ///      so the buyer's authorisation would still have to be a token-level permit. ERC-2612 gives
 ///      that authorisation in a portable, audited form and keeps the order-id replay guard on chain.
-contract Settlement is AccessControl {
+contract Settlement is AccessControl, EIP712 {
     /// @notice May submit settlements (the platform relayer).
     bytes32 public constant RELAYER_ROLE = keccak256("RELAYER_ROLE");
+    /// @notice Signs {Payment} attestations of fiat received (the payments attestor's key).
+    bytes32 public constant PAYMENTS_ATTESTOR_ROLE = keccak256("PAYMENTS_ATTESTOR_ROLE");
+
+    bytes32 private constant PAYMENT_TYPEHASH = keccak256(
+        "Payment(bytes32 orderId,address buyer,uint256 amount,address instrument,uint256 units,uint256 deadline)"
+    );
+
+    /// @notice The fiat receipt of one order, as the payments attestor signs it (EIP-712).
+    struct Payment {
+        bytes32 orderId;
+        address buyer;
+        uint256 amount;
+        address instrument;
+        uint256 units;
+        uint256 deadline;
+    }
 
     /// @notice The settlement token.
     Stablecoin public immutable stablecoin;
-    /// @notice Receives every payment (the securitization company).
-    address public immutable issuer;
+    /// @notice The instruments this contract may deliver (and whose issuers it pays).
+    InstrumentRegistry public immutable instruments;
 
     mapping(bytes32 orderId => bool) private _settled;
 
@@ -42,12 +67,19 @@ contract Settlement is AccessControl {
     error OrderAlreadySettled(bytes32 orderId);
     /// @notice Zero units or zero amount.
     error EmptySettlement(bytes32 orderId);
+    /// @notice The attestation was not signed by a payments attestor (or signs other terms).
+    error InvalidAttestation(address signer);
+    /// @notice The attestation's deadline has passed.
+    error AttestationExpired(uint256 deadline);
 
-    constructor(Stablecoin stablecoin_, address issuer_, address admin, address relayer) {
+    constructor(Stablecoin stablecoin_, InstrumentRegistry instruments_, address admin, address relayer, address attestor)
+        EIP712("Drexfy Settlement", "1")
+    {
         stablecoin = stablecoin_;
-        issuer = issuer_;
+        instruments = instruments_;
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(RELAYER_ROLE, relayer);
+        _grantRole(PAYMENTS_ATTESTOR_ROLE, attestor);
     }
 
     /// @notice Whether `orderId` has settled.
@@ -55,40 +87,51 @@ contract Settlement is AccessControl {
         return _settled[orderId];
     }
 
-    /// @notice Settle a paid order atomically. (`deadline`, `v`, `r`, `s`) is the buyer's ERC-2612
-    ///         permit for this contract over exactly `amount`.
+    /// @notice The EIP-712 digest the payments attestor signs for `payment`.
+    function paymentDigest(Payment calldata payment) public view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(PAYMENT_TYPEHASH, payment)));
+    }
+
+    /// @notice Settle a paid order atomically. `attestation` is the payments attestor's signature
+    ///         of `payment`; (`permitDeadline`, `v`, `r`, `s`) the buyer's ERC-2612 permit for this
+    ///         contract over exactly `payment.amount`.
     function settle(
-        bytes32 orderId,
-        address buyer,
-        FinancialInstrument instrument,
-        uint256 units,
-        uint256 amount,
-        uint256 deadline,
+        Payment calldata payment,
+        bytes calldata attestation,
+        uint256 permitDeadline,
         uint8 v,
         bytes32 r,
         bytes32 s
     ) external onlyRole(RELAYER_ROLE) {
-        if (_settled[orderId]) revert OrderAlreadySettled(orderId);
-        if (units == 0 || amount == 0) revert EmptySettlement(orderId);
-        _settled[orderId] = true;
-
+        address issuer = _admit(payment, attestation);
+        bytes32 orderId = payment.orderId;
+        address buyer = payment.buyer;
+        uint256 amount = payment.amount;
         stablecoin.mint(buyer, amount);
         emit PaymentMinted(orderId, buyer, amount);
 
-        // A permit submitted by someone else first must not block the order: accept it if the
-        // allowance is in place anyway, otherwise surface the permit's own error.
-        try stablecoin.permit(buyer, address(this), amount, deadline, v, r, s) {}
-        catch (bytes memory reason) {
-            if (stablecoin.allowance(buyer, address(this)) < amount) {
-                assembly ("memory-safe") {
-                    revert(add(reason, 32), mload(reason))
-                }
-            }
-        }
-        stablecoin.transferFrom(buyer, issuer, amount);
+        stablecoin.transferWithPermit(buyer, issuer, amount, permitDeadline, v, r, s);
         emit PaymentCollected(orderId, buyer, issuer, amount);
 
-        instrument.deliver(buyer, units);
-        emit UnitsDelivered(orderId, address(instrument), buyer, units);
+        _deliver(payment);
+    }
+
+    /// @dev The checks before any leg: the order is new and not empty, the attestation valid and
+    ///      signed by a payments attestor, the instrument registered. Marks the order settled and
+    ///      returns the instrument's issuer.
+    function _admit(Payment calldata payment, bytes calldata attestation) private returns (address issuer) {
+        bytes32 orderId = payment.orderId;
+        if (_settled[orderId]) revert OrderAlreadySettled(orderId);
+        if (payment.units == 0 || payment.amount == 0) revert EmptySettlement(orderId);
+        if (block.timestamp > payment.deadline) revert AttestationExpired(payment.deadline);
+        address signer = ECDSA.recover(paymentDigest(payment), attestation);
+        if (!hasRole(PAYMENTS_ATTESTOR_ROLE, signer)) revert InvalidAttestation(signer);
+        issuer = instruments.issuerOf(payment.instrument);
+        _settled[orderId] = true;
+    }
+
+    function _deliver(Payment calldata payment) private {
+        FinancialInstrument(payment.instrument).deliver(payment.buyer, payment.units);
+        emit UnitsDelivered(payment.orderId, payment.instrument, payment.buyer, payment.units);
     }
 }

@@ -5,7 +5,7 @@ import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC2
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
-import {IComplianceRegistry, WalletFrozen} from "./Compliance.sol";
+import {Compliance, IComplianceRegistry, WalletFrozen} from "./Compliance.sol";
 import {PermissionedERC20} from "./PermissionedERC20.sol";
 
 /// @title Stablecoin — Drexfy's EUR settlement token
@@ -14,10 +14,12 @@ import {PermissionedERC20} from "./PermissionedERC20.sol";
 ///         refuses amounts that are not whole cents on the way out, so no sub-cent dust is created.
 ///         Transfers, mints and burns succeed only between wallets that hold a non-SANCTIONED
 ///         classification and are frozen neither in the registry nor here; allow-listed platform
-///         wallets (issuer, treasury) skip the registry (class and global freeze) but not this
-///         token's own freeze.
+///         wallets (the issuer, the Settlement contract) skip the class check only: a registry
+///         freeze or a freeze here stops them too. Spenders and approvers are screened the same way.
 ///         Permits (ERC-2612) let the relayer move an investor's coins on the investor's signature,
-///         so investor wallets never need the native coin for gas.
+///         so investor wallets never need the native coin for gas; {transferWithPermit} and
+///         {burnWithPermit} use the permit itself (never a leftover allowance) and accept a permit
+///         someone submitted first for the same amount.
 contract Stablecoin is PermissionedERC20, EIP712, Nonces, IERC20Permit {
     /// @notice May mint (fiat received 1:1).
     bytes32 public constant MINTER_ROLE = keccak256("MINTER_ROLE");
@@ -81,14 +83,33 @@ contract Stablecoin is PermissionedERC20, EIP712, Nonces, IERC20Permit {
         _update(owner, address(0), value, true);
     }
 
-    /// @notice Burn `value` from `owner` on the strength of `owner`'s permit in the same call.
+    /// @notice Burn `value` from `owner` on the strength of `owner`'s permit in the same call (a
+    ///         permit already submitted by someone else for the same amount is accepted).
     function burnWithPermit(address owner, uint256 value, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
         external
         onlyRole(BURNER_ROLE)
     {
-        permit(owner, msg.sender, value, deadline, v, r, s);
-        _spendAllowance(owner, msg.sender, value);
+        if (!_usePermit(owner, msg.sender, value, deadline, v, r, s)) _spendAllowance(owner, msg.sender, value);
         _update(owner, address(0), value, true);
+    }
+
+    /// @notice Move `value` from `owner` to `to` on `owner`'s ERC-2612 permit for the caller (the
+    ///         spender, screened like any party) over exactly `value`. The permit is used directly:
+    ///         no allowance is written, and a leftover allowance never stands in for it. A permit
+    ///         someone submitted first (front-running cannot block the caller) is accepted: then
+    ///         the allowance that very permit granted is spent.
+    function transferWithPermit(
+        address owner,
+        address to,
+        uint256 value,
+        uint256 deadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external {
+        _screenParty(msg.sender);
+        if (!_usePermit(owner, msg.sender, value, deadline, v, r, s)) _spendAllowance(owner, msg.sender, value);
+        _transfer(owner, to, value);
     }
 
     // ---------------------------------------------------------------- compliance and admin
@@ -122,10 +143,51 @@ contract Stablecoin is PermissionedERC20, EIP712, Nonces, IERC20Permit {
         public
     {
         if (block.timestamp > deadline) revert ERC2612ExpiredSignature(deadline);
+        _screenParty(owner); // a frozen wallet cannot grant allowances
         bytes32 structHash = keccak256(abi.encode(PERMIT_TYPEHASH, owner, spender, value, _useNonce(owner), deadline));
         address signer = ECDSA.recover(_hashTypedDataV4(structHash), v, r, s);
         if (signer != owner) revert ERC2612InvalidSigner(signer, owner);
         _approve(owner, spender, value, true);
+    }
+
+    /// @dev Consume `owner`'s permit for (`spender`, `value`, `deadline`) at its current nonce and
+    ///      return true; return false if it is the permit used last (nonce - 1: someone submitted
+    ///      it first) and the allowance it granted is still there; revert otherwise.
+    function _usePermit(address owner, address spender, uint256 value, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
+        private
+        returns (bool)
+    {
+        if (block.timestamp > deadline) revert ERC2612ExpiredSignature(deadline);
+        uint256 nonce = nonces(owner);
+        address signer = _permitSigner(owner, spender, value, nonce, deadline, v, r, s);
+        if (signer == owner) {
+            _useNonce(owner);
+            return true;
+        }
+        // The permit used last, and its allowance still unspent: someone submitted it first. (The
+        // same signature over nonce - 1 with its allowance gone is a permit overtaken by another.)
+        if (
+            nonce != 0 && _permitSigner(owner, spender, value, nonce - 1, deadline, v, r, s) == owner
+                && _allowance(owner, spender) >= value
+        ) return false;
+        revert ERC2612InvalidSigner(signer, owner);
+    }
+
+    function _permitSigner(
+        address owner,
+        address spender,
+        uint256 value,
+        uint256 nonce,
+        uint256 deadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) private view returns (address signer) {
+        bytes32 structHash = keccak256(abi.encode(PERMIT_TYPEHASH, owner, spender, value, nonce, deadline));
+        (address recovered, ECDSA.RecoverError error, bytes32 errorArg) =
+            ECDSA.tryRecover(_hashTypedDataV4(structHash), v, r, s);
+        // A malformed signature recovers no one (address(0) is never an owner).
+        if (error == ECDSA.RecoverError.NoError && errorArg == 0) signer = recovered;
     }
 
     /// @inheritdoc IERC20Permit
@@ -141,20 +203,30 @@ contract Stablecoin is PermissionedERC20, EIP712, Nonces, IERC20Permit {
 
     // ---------------------------------------------------------------- rules
 
-    /// @dev Both parties must be unfrozen; each must be allow-listed or hold a non-SANCTIONED class.
+    /// @dev Both parties must be unfrozen here and in the registry; each must be allow-listed or
+    ///      hold a non-SANCTIONED class. address(0) (mint, burn) is no party.
     function _enforce(address from, uint256 fromWord, address to, uint256 toWord) internal view override {
         _requireNotPaused();
-        bool checkFrom = from != address(0) && fromWord & ALLOWED_FLAG == 0;
-        bool checkTo = to != address(0) && toWord & ALLOWED_FLAG == 0;
-        if (checkFrom && checkTo) {
+        if (from != address(0) && to != address(0)) {
             (uint256 a, uint256 b) = _statusOfPair(from, to);
-            _checkHolder(from, fromWord, a);
-            _checkHolder(to, toWord, b);
-            return;
+            _checkParty(from, fromWord, a);
+            _checkParty(to, toWord, b);
+        } else if (from != address(0)) {
+            _checkParty(from, fromWord, _statusOf(from));
+        } else if (to != address(0)) {
+            _checkParty(to, toWord, _statusOf(to));
         }
-        if (checkFrom) _checkHolder(from, fromWord, _statusOf(from));
-        else if (from != address(0) && fromWord & FROZEN_FLAG != 0) revert WalletFrozen(from);
-        if (checkTo) _checkHolder(to, toWord, _statusOf(to));
-        else if (to != address(0) && toWord & FROZEN_FLAG != 0) revert WalletFrozen(to);
+    }
+
+    function _checkParty(address account, uint256 word, uint256 status) private pure {
+        if (word & ALLOWED_FLAG == 0) {
+            _checkHolder(account, word, status);
+        } else if (word & FROZEN_FLAG != 0 || status & Compliance.FROZEN_BIT != 0) {
+            revert WalletFrozen(account);
+        }
+    }
+
+    function _isPlatform(address, uint256 word) internal pure override returns (bool) {
+        return word & ALLOWED_FLAG != 0;
     }
 }

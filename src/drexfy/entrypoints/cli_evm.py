@@ -1,9 +1,12 @@
 """EVM commands, registered into the main `drexfy` parser.
 
     drexfy contracts deploy [--rpc-url URL] [--chain-id N] [--deployment-file PATH] [--label L]
-        deploy InvestorClassification, Stablecoin, Settlement and Distribution with their roles, using
-        the vault's platform keys ("platform:admin" deploys, "platform:relayer" gets the operating
-        roles, "platform:issuer" is the issuer wallet), and write the addresses to the deployment
+        deploy InvestorClassification, InstrumentRegistry, Stablecoin, Settlement and Distribution
+        with their roles, using one vault key per duty ("platform:admin" deploys and administers,
+        "platform:relayer" submits, "platform:registrar" classifies and freezes,
+        "platform:payments-attestor" and "platform:treasury" sign attestations, "platform:agent"
+        holds the instruments' agent role, "platform:issuer" is the issuer wallet; docs/evm.md,
+        "Keys"), and write the addresses to the deployment
         file (default: ledger.evm.deployment_file, else <data_dir>/evm-deployment.json). Each step is
         journalled: re-running after an interruption resumes, it does not deploy twice.
     drexfy contracts show [--deployment-file PATH]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 
 import pytest
 from web3 import Web3
@@ -46,7 +47,7 @@ def holder(suite: Suite, classification: int, units: int = 100):
     """A classified investor holding `units` of the default instrument (forced in by the agent)."""
     account = suite.investor(classification)
     if units:
-        send(suite.instrument.functions.forcedTransfer(suite.issuer, account.address, units), suite.relayer)
+        send(suite.instrument.functions.forcedTransfer(suite.issuer, account.address, units), suite.agent)
     return account
 
 
@@ -56,7 +57,7 @@ def holder(suite: Suite, classification: int, units: int = 100):
 class TestClassification:
     def test_mint_records_class_and_locked_soulbound_token(self, suite: Suite) -> None:
         investor = suite.investor(None)
-        receipt = send(suite.registry.functions.mint(investor.address, EU_ACC), suite.relayer)
+        receipt = send(suite.registry.functions.mint(investor.address, EU_ACC), suite.registrar)
         token_id = int(investor.address, 16)
         reg = suite.registry
         assert reg.functions.classOf(investor.address).call() == EU_ACC
@@ -74,7 +75,7 @@ class TestClassification:
 
     def test_reclassification_changes_class_and_metadata(self, suite: Suite) -> None:
         investor = suite.investor(US_ACC)
-        receipt = send(suite.registry.functions.reclassify(investor.address, SANCTIONED), suite.relayer)
+        receipt = send(suite.registry.functions.reclassify(investor.address, SANCTIONED), suite.registrar)
         event = suite.registry.events.Reclassified().process_receipt(receipt, errors=DISCARD)[0]["args"]
         assert (event["previousClass"], event["newClass"]) == (US_ACC, SANCTIONED)
         assert suite.registry.events.MetadataUpdate().process_receipt(receipt, errors=DISCARD)
@@ -94,12 +95,12 @@ class TestClassification:
         investor = suite.investor(EU_ACC)
         fresh = suite.investor(None)
         reg = suite.registry.functions
-        assert revert_reason(reg.mint(investor.address, US_ACC), suite.relayer) == "AlreadyClassified"
-        assert revert_reason(reg.mint(fresh.address, 0), suite.relayer) == "InvalidClass"
-        assert revert_reason(reg.mint(fresh.address, 6), suite.relayer) == "InvalidClass"
-        assert revert_reason(reg.reclassify(fresh.address, US_ACC), suite.relayer) == "NotClassified"
-        assert revert_reason(reg.reclassify(investor.address, EU_ACC), suite.relayer) == "ClassUnchanged"
-        assert revert_reason(reg.revoke(fresh.address), suite.relayer) == "NotClassified"
+        assert revert_reason(reg.mint(investor.address, US_ACC), suite.registrar) == "AlreadyClassified"
+        assert revert_reason(reg.mint(fresh.address, 0), suite.registrar) == "InvalidClass"
+        assert revert_reason(reg.mint(fresh.address, 6), suite.registrar) == "InvalidClass"
+        assert revert_reason(reg.reclassify(fresh.address, US_ACC), suite.registrar) == "NotClassified"
+        assert revert_reason(reg.reclassify(investor.address, EU_ACC), suite.registrar) == "ClassUnchanged"
+        assert revert_reason(reg.revoke(fresh.address), suite.registrar) == "NotClassified"
 
     def test_only_the_registrar_classifies_and_only_compliance_freezes(self, suite: Suite) -> None:
         fresh = suite.investor(None)
@@ -110,8 +111,8 @@ class TestClassification:
 
     def test_revoke_burns_the_token_but_keeps_a_freeze(self, suite: Suite) -> None:
         investor = suite.investor(EU_ACC)
-        send(suite.registry.functions.setFrozen(investor.address, True), suite.relayer)
-        send(suite.registry.functions.revoke(investor.address), suite.relayer)
+        send(suite.registry.functions.setFrozen(investor.address, True), suite.registrar)
+        send(suite.registry.functions.revoke(investor.address), suite.registrar)
         assert suite.registry.functions.classOf(investor.address).call() == 0
         assert suite.registry.functions.isFrozen(investor.address).call()
         assert revert_reason(suite.registry.functions.ownerOf(int(investor.address, 16)), suite.admin) == (
@@ -120,14 +121,14 @@ class TestClassification:
 
     def test_freeze_shows_in_metadata_and_refuses_no_change(self, suite: Suite) -> None:
         investor = suite.investor(EU_ACC)
-        send(suite.registry.functions.setFrozen(investor.address, True), suite.relayer)
+        send(suite.registry.functions.setFrozen(investor.address, True), suite.registrar)
         assert traits(suite, investor.address)["frozen"] == "true"
         fn = suite.registry.functions.setFrozen(investor.address, True)
-        assert revert_reason(fn, suite.relayer) == "FreezeUnchanged"
+        assert revert_reason(fn, suite.registrar) == "FreezeUnchanged"
 
     def test_status_pair_view_and_raw_entry_agree(self, suite: Suite) -> None:
         a, b = suite.investor(US_ACC), suite.investor(EU_NON)
-        send(suite.registry.functions.setFrozen(b.address, True), suite.relayer)
+        send(suite.registry.functions.setFrozen(b.address, True), suite.registrar)
         pair = suite.registry.functions.statusOfPair(a.address, b.address).call()
         assert pair == [US_ACC, EU_NON | 1 << 8]
         raw = suite.w3.eth.call(
@@ -155,7 +156,7 @@ class TestStablecoin:
         coin = suite.stablecoin.functions
         unclassified, sanctioned = suite.investor(None), suite.investor(SANCTIONED)
         frozen = suite.investor(US_ACC)
-        send(suite.registry.functions.setFrozen(frozen.address, True), suite.relayer)
+        send(suite.registry.functions.setFrozen(frozen.address, True), suite.registrar)
         minter = suite.minter
         assert revert_reason(coin.mint(unclassified.address, 1), minter) == "UnclassifiedWallet"
         assert revert_reason(coin.mint(sanctioned.address, 1), minter) == "SanctionedWallet"
@@ -170,12 +171,12 @@ class TestStablecoin:
         assert suite.stablecoin.functions.balanceOf(b.address).call() == CENT
         coin = suite.stablecoin.functions
         # Registry freeze of the sender, token freeze of the receiver, sanctioned receiver.
-        send(suite.registry.functions.setFrozen(a.address, True), suite.relayer)
+        send(suite.registry.functions.setFrozen(a.address, True), suite.registrar)
         assert revert_reason(coin.transfer(b.address, 1), a) == "WalletFrozen"
-        send(suite.registry.functions.setFrozen(a.address, False), suite.relayer)
-        send(coin.setFrozen(b.address, True), suite.relayer)
+        send(suite.registry.functions.setFrozen(a.address, False), suite.registrar)
+        send(coin.setFrozen(b.address, True), suite.registrar)
         assert revert_reason(coin.transfer(b.address, 1), a) == "WalletFrozen"
-        send(suite.registry.functions.reclassify(c.address, SANCTIONED), suite.relayer)
+        send(suite.registry.functions.reclassify(c.address, SANCTIONED), suite.registrar)
         assert revert_reason(coin.transfer(c.address, 1), a) == "SanctionedWallet"
 
     def test_allow_listed_issuer_receives_without_a_classification(self, suite: Suite) -> None:
@@ -191,13 +192,13 @@ class TestStablecoin:
         send(suite.stablecoin.functions.mint(a.address, CENT), suite.minter)
         fn = suite.stablecoin.functions.setAllowListed(a.address, True)
         assert revert_reason(fn, suite.relayer) == "AccessControlUnauthorizedAccount"
-        send(suite.stablecoin.functions.setFrozen(suite.issuer, True), suite.relayer)
+        send(suite.stablecoin.functions.setFrozen(suite.issuer, True), suite.registrar)
         assert revert_reason(suite.stablecoin.functions.transfer(suite.issuer, 1), a) == "WalletFrozen"
 
     def test_pause_stops_everything(self, suite: Suite) -> None:
         a, b = suite.investor(US_ACC), suite.investor(EU_NON)
         send(suite.stablecoin.functions.mint(a.address, CENT), suite.minter)
-        send(suite.stablecoin.functions.pause(), suite.relayer)
+        send(suite.stablecoin.functions.pause(), suite.admin)
         assert revert_reason(suite.stablecoin.functions.transfer(b.address, 1), a) == "EnforcedPause"
         assert revert_reason(suite.stablecoin.functions.mint(b.address, 1), suite.minter) == "EnforcedPause"
         assert revert_reason(suite.stablecoin.functions.unpause(), a) == "AccessControlUnauthorizedAccount"
@@ -237,7 +238,7 @@ class TestStablecoin:
     def test_a_frozen_wallet_cannot_cash_out(self, suite: Suite) -> None:
         owner = suite.investor(EU_ACC)
         send(suite.stablecoin.functions.mint(owner.address, 9 * CENT), suite.minter)
-        send(suite.registry.functions.setFrozen(owner.address, True), suite.relayer)
+        send(suite.registry.functions.setFrozen(owner.address, True), suite.registrar)
         deadline, v, r, s = suite.permit(owner, suite.relayer, CENT)
         fn = suite.stablecoin.functions.burnWithPermit(owner.address, CENT, deadline, v, r, s)
         assert revert_reason(fn, suite.relayer) == "WalletFrozen"
@@ -270,19 +271,19 @@ class TestInstrument:
     def test_frozen_or_sanctioned_sender_cannot_transfer(self, suite: Suite) -> None:
         a, b = holder(suite, EU_ACC), suite.investor(EU_ACC)
         fn = suite.instrument.functions.transfer(b.address, 1)
-        send(suite.registry.functions.setFrozen(a.address, True), suite.relayer)
+        send(suite.registry.functions.setFrozen(a.address, True), suite.registrar)
         assert revert_reason(fn, a) == "WalletFrozen"
-        send(suite.registry.functions.setFrozen(a.address, False), suite.relayer)
-        send(suite.instrument.functions.setFrozen(a.address, True), suite.relayer)  # this instrument only
+        send(suite.registry.functions.setFrozen(a.address, False), suite.registrar)
+        send(suite.instrument.functions.setFrozen(a.address, True), suite.agent)  # this instrument only
         assert revert_reason(fn, a) == "WalletFrozen"
         assert suite.instrument.functions.isFrozen(a.address).call()
-        send(suite.instrument.functions.setFrozen(a.address, False), suite.relayer)
-        send(suite.registry.functions.reclassify(a.address, SANCTIONED), suite.relayer)
+        send(suite.instrument.functions.setFrozen(a.address, False), suite.agent)
+        send(suite.registry.functions.reclassify(a.address, SANCTIONED), suite.registrar)
         assert revert_reason(fn, a) == "SanctionedWallet"
 
     def test_frozen_receiver_cannot_receive(self, suite: Suite) -> None:
         a, b = holder(suite, EU_ACC), suite.investor(EU_ACC)
-        send(suite.registry.functions.setFrozen(b.address, True), suite.relayer)
+        send(suite.registry.functions.setFrozen(b.address, True), suite.registrar)
         assert revert_reason(suite.instrument.functions.transfer(b.address, 1), a) == "WalletFrozen"
 
     def test_transfer_from_spends_allowance_and_checks_rules(self, suite: Suite) -> None:
@@ -298,42 +299,51 @@ class TestInstrument:
 
     def test_pause_stops_transfers(self, suite: Suite) -> None:
         a, b = holder(suite, EU_ACC), suite.investor(EU_ACC)
-        send(suite.instrument.functions.pause(), suite.relayer)
+        send(suite.instrument.functions.pause(), suite.agent)
         assert revert_reason(suite.instrument.functions.transfer(b.address, 1), a) == "EnforcedPause"
 
     def test_agent_forced_transfer_ignores_sender_freeze_not_receiver_rules(self, suite: Suite) -> None:
         a, b, bad = holder(suite, EU_ACC), suite.investor(EU_ACC), suite.investor(US_NON)
-        send(suite.registry.functions.setFrozen(a.address, True), suite.relayer)
-        receipt = send(suite.instrument.functions.forcedTransfer(a.address, b.address, 10), suite.relayer)
+        send(suite.registry.functions.setFrozen(a.address, True), suite.registrar)
+        receipt = send(suite.instrument.functions.forcedTransfer(a.address, b.address, 10), suite.agent)
         assert (
             suite.instrument.events.ForcedTransfer().process_receipt(receipt, errors=DISCARD)[0]["args"]["value"] == 10
         )
         fn = suite.instrument.functions.forcedTransfer(a.address, bad.address, 10)
-        assert revert_reason(fn, suite.relayer) == "IneligibleReceiver"
+        assert revert_reason(fn, suite.agent) == "IneligibleReceiver"
         assert revert_reason(fn, a) == "AccessControlUnauthorizedAccount"
 
     def test_agent_burn(self, suite: Suite) -> None:
         a = holder(suite, EU_ACC)
         supply = suite.instrument.functions.totalSupply().call()
-        send(suite.instrument.functions.burn(a.address, 30), suite.relayer)
+        send(suite.instrument.functions.burn(a.address, 30), suite.agent)
         assert suite.instrument.functions.balanceOf(a.address).call() == 70
         assert suite.instrument.functions.totalSupply().call() == supply - 30
-        assert revert_reason(suite.instrument.functions.burn(a.address, 71), suite.relayer) == (
+        assert revert_reason(suite.instrument.functions.burn(a.address, 71), suite.agent) == (
             "ERC20InsufficientBalance"
         )
 
     def test_wallet_recovery_moves_units_and_freeze_to_an_eligible_wallet(self, suite: Suite) -> None:
         lost, new, ineligible = holder(suite, EU_ACC), suite.investor(EU_ACC), suite.investor(US_NON)
-        send(suite.instrument.functions.setFrozen(lost.address, True), suite.relayer)
+        send(suite.instrument.functions.setFrozen(lost.address, True), suite.agent)
         fn = suite.instrument.functions.recoverWallet(lost.address, ineligible.address)
-        assert revert_reason(fn, suite.relayer) == "IneligibleReceiver"
-        send(suite.instrument.functions.recoverWallet(lost.address, new.address), suite.relayer)
+        assert revert_reason(fn, suite.agent) == "IneligibleReceiver"
+        frozen = suite.investor(EU_ACC)
+        send(suite.registry.functions.setFrozen(frozen.address, True), suite.registrar)
+        fn = suite.instrument.functions.recoverWallet(lost.address, frozen.address)
+        assert revert_reason(fn, suite.agent) == "WalletFrozen"
+        receipt = send(suite.instrument.functions.recoverWallet(lost.address, new.address), suite.agent)
+        moved = suite.instrument.events.AccountFrozen().process_receipt(receipt, errors=DISCARD)
+        assert [(e["args"]["account"], e["args"]["frozen"]) for e in moved] == [
+            (lost.address, False),
+            (new.address, True),
+        ]
         assert suite.instrument.functions.balanceOf(new.address).call() == 100
         assert suite.instrument.functions.balanceOf(lost.address).call() == 0
         assert suite.instrument.functions.isFrozen(new.address).call()
         assert not suite.instrument.functions.isFrozen(lost.address).call()
         fn = suite.instrument.functions.recoverWallet(lost.address, new.address)
-        assert revert_reason(fn, suite.relayer) == "NothingToRecover"
+        assert revert_reason(fn, suite.agent) == "NothingToRecover"
 
     def test_only_settlement_delivers_from_inventory(self, suite: Suite) -> None:
         a = suite.investor(EU_ACC)
@@ -368,39 +378,29 @@ class TestSettlement:
         assert suite.instrument.functions.balanceOf(buyer.address).call() == 25
         assert suite.stablecoin.functions.balanceOf(buyer.address).call() == 0
         assert suite.stablecoin.functions.balanceOf(suite.issuer).call() == issuer_coins + 2500 * CENT
+        assert suite.stablecoin.functions.allowance(buyer.address, suite.settlement.address).call() == 0
         assert suite.settlement.functions.isSettled(order).call()
 
     def test_an_order_settles_once(self, suite: Suite) -> None:
         buyer = suite.investor(EU_ACC)
         order = Web3.keccak(text="order-2")
         suite.buy(buyer, 1, CENT, order=order)
-        deadline, v, r, s = suite.permit(buyer, suite.settlement.address, CENT)
-        fn = suite.settlement.functions.settle(
-            order, buyer.address, suite.instrument.address, 1, CENT, deadline, v, r, s
-        )
+        fn = suite.settle_call(order, buyer, 1, CENT)
         assert revert_reason(fn, suite.relayer) == "OrderAlreadySettled"
 
     @pytest.mark.parametrize(("cls", "error"), [(US_NON, "IneligibleReceiver"), (SANCTIONED, "SanctionedWallet")])
     def test_ineligible_buyer_gets_nothing_and_pays_nothing(self, suite: Suite, cls, error) -> None:
         buyer = suite.investor(cls)
-        deadline, v, r, s = suite.permit(buyer, suite.settlement.address, CENT)
         order = Web3.keccak(text="order-3")
-        fn = suite.settlement.functions.settle(
-            order, buyer.address, suite.instrument.address, 1, CENT, deadline, v, r, s
-        )
-        if cls == SANCTIONED:
-            error = "SanctionedWallet"  # the stablecoin mint refuses first
-        assert revert_reason(fn, suite.relayer) == error
+        fn = suite.settle_call(order, buyer, 1, CENT)
+        assert revert_reason(fn, suite.relayer) == error  # SANCTIONED: the stablecoin mint refuses first
         assert not suite.settlement.functions.isSettled(order).call()
 
     def test_atomic_when_the_last_leg_fails(self, suite: Suite) -> None:
         buyer = suite.investor(EU_ACC)
-        send(suite.instrument.functions.setFrozen(buyer.address, True), suite.relayer)  # only the units leg fails
-        deadline, v, r, s = suite.permit(buyer, suite.settlement.address, CENT)
+        send(suite.instrument.functions.setFrozen(buyer.address, True), suite.agent)  # only the units leg fails
         order = Web3.keccak(text="order-4")
-        fn = suite.settlement.functions.settle(
-            order, buyer.address, suite.instrument.address, 1, CENT, deadline, v, r, s
-        )
+        fn = suite.settle_call(order, buyer, 1, CENT)
         supply = suite.stablecoin.functions.totalSupply().call()
         tx_hash = fn.transact({"from": suite.relayer, "gas": 500_000})  # explicit gas: no pre-check
         assert suite.w3.eth.wait_for_transaction_receipt(tx_hash).status == 0
@@ -412,46 +412,67 @@ class TestSettlement:
 
     def test_expired_replayed_and_wrong_permits(self, suite: Suite) -> None:
         buyer = suite.investor(EU_ACC)
-        settle = suite.settlement.functions.settle
-        inst = suite.instrument.address
-        deadline, v, r, s = suite.permit(buyer, suite.settlement.address, CENT, deadline=past(suite))
-        fn = settle(Web3.keccak(text="o5"), buyer.address, inst, 1, CENT, deadline, v, r, s)
+        spender = suite.settlement.address
+        expired = suite.permit(buyer, spender, CENT, deadline=past(suite))
+        fn = suite.settle_call(Web3.keccak(text="o5"), buyer, 1, CENT, permit=expired)
         assert revert_reason(fn, suite.relayer) == "ERC2612ExpiredSignature"
-        deadline, v, r, s = suite.permit(buyer, suite.settlement.address, CENT)
-        send(settle(Web3.keccak(text="o6"), buyer.address, inst, 1, CENT, deadline, v, r, s), suite.relayer)
-        fn = settle(Web3.keccak(text="o7"), buyer.address, inst, 1, CENT, deadline, v, r, s)  # same permit again
+        permit = suite.permit(buyer, spender, CENT)
+        send(suite.settle_call(Web3.keccak(text="o6"), buyer, 1, CENT, permit=permit), suite.relayer)
+        # The same permit again: it was used for o6 (and nothing it granted is left).
+        fn = suite.settle_call(Web3.keccak(text="o7"), buyer, 1, CENT, permit=permit)
         assert revert_reason(fn, suite.relayer) == "ERC2612InvalidSigner"
-        deadline, v, r, s = suite.permit(buyer, suite.settlement.address, CENT)  # for 1 cent, used for 2
-        fn = settle(Web3.keccak(text="o8"), buyer.address, inst, 1, 2 * CENT, deadline, v, r, s)
+        permit = suite.permit(buyer, spender, CENT)  # for 1 cent, used for 2
+        fn = suite.settle_call(Web3.keccak(text="o8"), buyer, 1, 2 * CENT, permit=permit)
         assert revert_reason(fn, suite.relayer) == "ERC2612InvalidSigner"
 
     def test_a_front_run_permit_does_not_block_the_order(self, suite: Suite) -> None:
         buyer = suite.investor(EU_ACC)
-        deadline, v, r, s = suite.permit(buyer, suite.settlement.address, CENT)
+        permit = suite.permit(buyer, suite.settlement.address, CENT)
+        deadline, v, r, s = permit
         coin = suite.stablecoin.functions
         send(coin.permit(buyer.address, suite.settlement.address, CENT, deadline, v, r, s), suite.admin)
-        order = Web3.keccak(text="o9")
-        fn = suite.settlement.functions.settle(
-            order, buyer.address, suite.instrument.address, 1, CENT, deadline, v, r, s
-        )
-        send(fn, suite.relayer)
+        send(suite.settle_call(Web3.keccak(text="o9"), buyer, 1, CENT, permit=permit), suite.relayer)
         assert suite.instrument.functions.balanceOf(buyer.address).call() == 1
+        assert coin.allowance(buyer.address, suite.settlement.address).call() == 0
+
+    def test_a_leftover_allowance_does_not_stand_in_for_the_permit(self, suite: Suite) -> None:
+        buyer = suite.investor(EU_ACC)
+        send(suite.stablecoin.functions.approve(suite.settlement.address, 10 * CENT), buyer)
+        bogus = (int(time.time()) + 3600, 27, b"\x01" * 32, b"\x02" * 32)
+        fn = suite.settle_call(Web3.keccak(text="o-bogus"), buyer, 1, CENT, permit=bogus)
+        assert revert_reason(fn, suite.relayer) == "ERC2612InvalidSigner"
 
     def test_only_the_relayer_settles(self, suite: Suite) -> None:
         buyer = suite.investor(EU_ACC)
-        deadline, v, r, s = suite.permit(buyer, suite.settlement.address, CENT)
-        fn = suite.settlement.functions.settle(
-            Web3.keccak(text="o10"), buyer.address, suite.instrument.address, 1, CENT, deadline, v, r, s
-        )
+        fn = suite.settle_call(Web3.keccak(text="o10"), buyer, 1, CENT)
         assert revert_reason(fn, buyer) == "AccessControlUnauthorizedAccount"
 
     def test_empty_order_is_refused(self, suite: Suite) -> None:
         buyer = suite.investor(EU_ACC)
-        deadline, v, r, s = suite.permit(buyer, suite.settlement.address, 0)
-        fn = suite.settlement.functions.settle(
-            Web3.keccak(text="o11"), buyer.address, suite.instrument.address, 0, 0, deadline, v, r, s
-        )
+        fn = suite.settle_call(Web3.keccak(text="o11"), buyer, 0, 0)
         assert revert_reason(fn, suite.relayer) == "EmptySettlement"
+
+    def test_the_attestation_must_be_the_attestors_for_these_terms_and_unexpired(self, suite: Suite) -> None:
+        buyer = suite.investor(EU_ACC)
+        order = Web3.keccak(text="o12")
+        inst = suite.instrument.address
+        forged = suite.attest_payment(order, buyer.address, CENT, inst, 1, signer=buyer)
+        fn = suite.settle_call(order, buyer, 1, CENT, attested=forged)
+        assert revert_reason(fn, suite.relayer) == "InvalidAttestation"
+        # Attested for 1 unit at 1 cent; the call asks for 5 units at 1 cent.
+        payment, signature = suite.attest_payment(order, buyer.address, CENT, inst, 1)
+        fn = suite.settle_call(order, buyer, 5, CENT, attested=((*payment[:4], 5, payment[5]), signature))
+        assert revert_reason(fn, suite.relayer) == "InvalidAttestation"
+        expired = suite.attest_payment(order, buyer.address, CENT, inst, 1, deadline=past(suite))
+        fn = suite.settle_call(order, buyer, 1, CENT, attested=expired)
+        assert revert_reason(fn, suite.relayer) == "AttestationExpired"
+
+    def test_unregistered_instruments_are_refused_and_each_issuer_is_paid(self, suite: Suite) -> None:
+        buyer = suite.investor(EU_ACC)
+        unlisted = suite.new_instrument(mask(EU_ACC), 100, "UNL", register=False)
+        fn = suite.settle_call(Web3.keccak(text="o13"), buyer, 1, CENT, instrument=unlisted.address)
+        assert revert_reason(fn, suite.relayer) == "UnregisteredInstrument"
+        assert suite.instruments.functions.issuerOf(suite.instrument.address).call() == suite.issuer
 
 
 # ================================================================ Distribution
@@ -462,9 +483,7 @@ class TestDistribution:
         a, b = holder(suite, EU_ACC, 300), holder(suite, US_ACC, 100)
         supply = suite.instrument.functions.totalSupply().call()
         batch = Web3.keccak(text="round-1#0")
-        fn = suite.distribution.functions.pay(
-            batch, suite.instrument.address, [a.address, b.address], [300 * CENT, 100 * CENT], [30, 10]
-        )
+        fn = suite.pay_call(batch, [a.address, b.address], [300 * CENT, 100 * CENT], [30, 10])
         receipt = send(fn, suite.relayer)
         event = suite.distribution.events.BatchPaid().process_receipt(receipt, errors=DISCARD)[0]["args"]
         assert (event["holders"], event["amount"], event["unitsRetired"]) == (2, 400 * CENT, 40)
@@ -472,48 +491,47 @@ class TestDistribution:
         assert suite.instrument.functions.balanceOf(a.address).call() == 270
         assert suite.instrument.functions.balanceOf(b.address).call() == 90
         assert suite.instrument.functions.totalSupply().call() == supply - 40
-        again = suite.distribution.functions.pay(batch, suite.instrument.address, [a.address], [1], [])
+        again = suite.pay_call(batch, [a.address], [1], total=10**12)
         assert revert_reason(again, suite.relayer) == "BatchAlreadyDone"
 
     def test_a_frozen_holder_blocks_the_whole_batch(self, suite: Suite) -> None:
         a, b = holder(suite, EU_ACC), holder(suite, EU_ACC)
-        send(suite.registry.functions.setFrozen(b.address, True), suite.relayer)
-        fn = suite.distribution.functions.pay(
-            Web3.keccak(text="round-2#0"), suite.instrument.address, [a.address, b.address], [CENT, CENT], []
-        )
+        send(suite.registry.functions.setFrozen(b.address, True), suite.registrar)
+        fn = suite.pay_call(Web3.keccak(text="round-2#0"), [a.address, b.address], [CENT, CENT])
         assert revert_reason(fn, suite.relayer) == "WalletFrozen"
 
     def test_batch_size_cap_and_role(self, suite: Suite) -> None:
         cap = suite.distribution.functions.maxBatch().call()
         too_many = [suite.admin] * (cap + 1)
-        fn = suite.distribution.functions.pay(
-            Web3.keccak(text="r3"), suite.instrument.address, too_many, [1] * (cap + 1), []
-        )
+        fn = suite.pay_call(Web3.keccak(text="r3"), too_many, [1] * (cap + 1))
         assert revert_reason(fn, suite.relayer) == "InvalidBatchSize"
-        fn = suite.distribution.functions.pay(Web3.keccak(text="r4"), suite.instrument.address, [], [], [])
+        fn = suite.pay_call(Web3.keccak(text="r4"), [], [])
         assert revert_reason(fn, suite.relayer) == "InvalidBatchSize"
         a = holder(suite, EU_ACC)
-        fn = suite.distribution.functions.pay(Web3.keccak(text="r5"), suite.instrument.address, [a.address], [1], [])
+        fn = suite.pay_call(Web3.keccak(text="r5"), [a.address], [1])
         assert revert_reason(fn, a) == "AccessControlUnauthorizedAccount"
-        fn = suite.distribution.functions.pay(Web3.keccak(text="r6"), suite.instrument.address, [a.address], [1, 2], [])
+        fn = suite.pay_call(Web3.keccak(text="r6"), [a.address], [1, 2])
         assert revert_reason(fn, suite.relayer) == "LengthMismatch"
 
-    def test_redeem_burns_every_unit_at_maturity(self, suite: Suite) -> None:
-        a, b = holder(suite, EU_ACC, 70), holder(suite, US_ACC, 30)
-        receipt = send(
-            suite.distribution.functions.redeem(
-                Web3.keccak(text="maturity#0"), suite.instrument.address, [a.address, b.address]
-            ),
-            suite.relayer,
-        )
-        assert (
-            suite.distribution.events.BatchRedeemed().process_receipt(receipt, errors=DISCARD)[0]["args"][
-                "unitsRedeemed"
-            ]
-            == 100
-        )
-        assert suite.instrument.functions.balanceOf(a.address).call() == 0
-        assert suite.instrument.functions.balanceOf(b.address).call() == 0
+    def test_batches_of_one_period_never_pay_more_than_the_attested_total(self, suite: Suite) -> None:
+        a, b = holder(suite, EU_ACC), holder(suite, EU_ACC)
+        period = Web3.keccak(text="2026-11")
+        send(suite.pay_call(Web3.keccak(text="p#0"), [a.address], [60], total=100, period=period), suite.relayer)
+        fn = suite.pay_call(Web3.keccak(text="p#1"), [b.address], [41], total=100, period=period)
+        assert revert_reason(fn, suite.relayer) == "RepaymentExceeded"
+        send(suite.pay_call(Web3.keccak(text="p#2"), [b.address], [40], total=100, period=period), suite.relayer)
+        assert suite.distribution.functions.paidOf(suite.instrument.address, period).call() == 100
+
+    def test_only_holders_of_a_registered_instrument_with_a_treasury_attestation_are_paid(self, suite: Suite) -> None:
+        a, outsider = holder(suite, EU_ACC), suite.investor(EU_ACC)
+        fn = suite.pay_call(Web3.keccak(text="h#0"), [a.address, outsider.address], [1, 1])
+        assert revert_reason(fn, suite.relayer) == "NotAHolder"
+        forged = suite.attest_repayment(suite.instrument.address, Web3.keccak(text="h#1"), 1, signer=outsider)
+        fn = suite.pay_call(Web3.keccak(text="h#1"), [a.address], [1], attested=forged)
+        assert revert_reason(fn, suite.relayer) == "InvalidAttestation"
+        unlisted = suite.new_instrument(mask(EU_ACC), 100, "UNL", register=False)
+        fn = suite.pay_call(Web3.keccak(text="h#2"), [a.address], [1], instrument=unlisted.address)
+        assert revert_reason(fn, suite.relayer) == "UnregisteredInstrument"
 
 
 def test_baseline_contracts_are_not_part_of_the_suite(suite: Suite) -> None:

@@ -8,9 +8,10 @@ Entry point for the container::
   process), `chain_id`, `deployment_file` (JSON written by `drexfy contracts deploy`; in embedded
   mode the suite is deployed on start and the file written), `confirmations`, `max_fee_per_gas_wei`
   (EIP-1559 cap), `priority_fee_wei`, `receipt_timeout_s`, `batch_size`.
-- `vault` (KeyVault): signs the platform's transactions with the reserved keys
-  "platform:admin", "platform:relayer", "platform:issuer" and investors' permits with their
-  wallet keys. Private keys never leave it.
+- `vault` (KeyVault): one reserved key per duty (deployment.PLATFORM_KEYS: admin, relayer,
+  issuer, registrar, payments attestor, treasury, agent; docs/evm.md, "Keys") signs the platform's
+  transactions and attestations, and investors' wallet keys sign their permits. Private keys
+  never leave it.
 - `journal` (OperationJournal): one signed transaction per operation id, persisted before
   broadcast; relayer nonces come from `allocate_sequence`.
 

@@ -14,7 +14,14 @@ from eth_utils.crypto import keccak
 COMPLIANCE_ERRORS = frozenset(
     {"WalletFrozen", "SanctionedWallet", "UnclassifiedWallet", "IneligibleReceiver", "EnforcedPause"}
 )
-SUITE = ("InvestorClassification", "Stablecoin", "Settlement", "Distribution", "FinancialInstrument")
+SUITE = (
+    "InvestorClassification",
+    "InstrumentRegistry",
+    "Stablecoin",
+    "Settlement",
+    "Distribution",
+    "FinancialInstrument",
+)
 
 
 @attrs.frozen

@@ -7,10 +7,16 @@ from pathlib import Path
 
 import attrs
 
-#: Vault wallet ids of the platform's own keys (created at deploy).
+#: Vault wallet ids of the platform's own keys, one per duty (created at deploy; docs/evm.md, "Keys").
 ADMIN_KEY = "platform:admin"
 RELAYER_KEY = "platform:relayer"
 ISSUER_KEY = "platform:issuer"
+REGISTRAR_KEY = "platform:registrar"
+PAYMENTS_ATTESTOR_KEY = "platform:payments-attestor"
+TREASURY_KEY = "platform:treasury"
+AGENT_KEY = "platform:agent"
+#: Every platform key, in the order `deploy_suite` creates them.
+PLATFORM_KEYS = (ADMIN_KEY, RELAYER_KEY, ISSUER_KEY, REGISTRAR_KEY, PAYMENTS_ATTESTOR_KEY, TREASURY_KEY, AGENT_KEY)
 
 
 @attrs.frozen
@@ -26,6 +32,12 @@ class Deployment:
     max_batch: int
     block: int = 0
     source_hash: str = ""
+    #: The InstrumentRegistry and the duty keys' addresses (empty in files of older suites).
+    instruments: str = ""
+    registrar: str = ""
+    payments_attestor: str = ""
+    treasury: str = ""
+    agent: str = ""
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

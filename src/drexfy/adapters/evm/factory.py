@@ -12,7 +12,7 @@ from web3 import AsyncHTTPProvider, AsyncWeb3
 
 from drexfy.adapters.evm.abi import load_artifact
 from drexfy.adapters.evm.config import EvmConfig
-from drexfy.adapters.evm.deployment import ADMIN_KEY, ISSUER_KEY, RELAYER_KEY, Deployment
+from drexfy.adapters.evm.deployment import ADMIN_KEY, PLATFORM_KEYS, Deployment
 from drexfy.adapters.evm.ledger import EvmLedger
 from drexfy.adapters.evm.relayer import Relayer
 from drexfy.adapters.secp256k1 import evm_address
@@ -23,8 +23,10 @@ log = logging.getLogger(__name__)
 
 #: Holders per Distribution batch accepted by the contract (a 250-holder batch uses ~8 M gas).
 MAX_BATCH = 250
-#: Native coin given to platform keys on dev chains that have unlocked, funded accounts.
-DEV_FUNDING_WEI = 10**20
+#: Native coin given to each sending platform key on dev chains that have unlocked, funded accounts
+#: (10 coins: thousands of 250-holder batches at dev-chain fees; four keys per deploy, and anvil's
+#: first account has 10,000 coins for every deploy a test session makes).
+DEV_FUNDING_WEI = 10**19
 
 
 async def connect(config: EvmConfig) -> AsyncWeb3[Any]:
@@ -81,21 +83,32 @@ def _role(name: str) -> bytes:
 async def deploy_suite(
     w3: AsyncWeb3[Any], vault: KeyVault, journal: OperationJournal, config: EvmConfig, label: str = "default"
 ) -> Deployment:
-    """Deploy InvestorClassification, Stablecoin, Settlement and Distribution with their roles.
+    """Deploy InvestorClassification, InstrumentRegistry, Stablecoin, Settlement and Distribution
+    with their roles, one vault key per duty (docs/evm.md, "Keys"):
 
-    The platform keys are vault keys: "platform:admin" deploys and keeps DEFAULT_ADMIN_ROLE (and
-    the stablecoin's PAUSER_ROLE); "platform:relayer" gets REGISTRAR and COMPLIANCE on the registry,
-    BURNER and COMPLIANCE on the stablecoin, RELAYER on Settlement, DISTRIBUTOR on Distribution and
-    deploys instruments; "platform:issuer" is the securitization company's wallet (allow-listed on
-    the stablecoin). Every step is a journalled operation ("deploy:<chain>:<label>:<step>"), so a
-    deploy interrupted half-way resumes where it stopped when run again.
+    - "platform:admin" deploys and keeps DEFAULT_ADMIN_ROLE everywhere (registers instruments,
+      grants roles) and the stablecoin's PAUSER_ROLE;
+    - "platform:relayer" submits settlements (RELAYER on Settlement), repayment batches
+      (DISTRIBUTOR on Distribution) and cash-out burns (BURNER on the stablecoin, each needs the
+      holder's permit), deploys instruments and pays the gas: it creates nothing on its own;
+    - "platform:registrar" classifies and freezes (REGISTRAR and COMPLIANCE on the registry,
+      COMPLIANCE on the stablecoin);
+    - "platform:payments-attestor" signs payment attestations (PAYMENTS_ATTESTOR on Settlement);
+    - "platform:treasury" signs repayment attestations (TREASURY on Distribution);
+    - "platform:agent" holds each instrument's AGENT_ROLE (forced transfer, recovery);
+    - "platform:issuer" is the securitization company's wallet (allow-listed on the stablecoin).
+
+    Every step is a journalled operation ("deploy:<chain>:<label>:<step>"), so a deploy
+    interrupted half-way resumes where it stopped when run again.
     """
     chain_id = await w3.eth.chain_id
 
-    for key in (ADMIN_KEY, RELAYER_KEY, ISSUER_KEY):
+    for key in PLATFORM_KEYS:
         await vault.create_key(key)
-    admin, relayer_addr, issuer = [evm_address(await vault.public_key(k)) for k in (ADMIN_KEY, RELAYER_KEY, ISSUER_KEY)]
-    await _ensure_funded(w3, [admin, relayer_addr])
+    admin, relayer_addr, issuer, registrar, attestor, treasury, agent = [
+        evm_address(await vault.public_key(k)) for k in PLATFORM_KEYS
+    ]
+    await _ensure_funded(w3, [admin, relayer_addr, registrar, agent])
     relayer = Relayer(w3, chain_id, vault, journal, config)
     blocks: list[int] = []
     prefix = f"deploy:{chain_id}:{label}"
@@ -116,18 +129,24 @@ async def deploy_suite(
         await relayer.execute(f"{prefix}:{step}", f"{step}:{address}", ADMIN_KEY, contract.address, data)
 
     registry = await create("registry", "InvestorClassification", admin)
+    instruments = await create("instruments", "InstrumentRegistry", registry, admin)
     stablecoin = await create("stablecoin", "Stablecoin", registry, admin)
-    settlement = await create("settlement", "Settlement", stablecoin, issuer, admin, relayer_addr)
-    distribution = await create("distribution", "Distribution", stablecoin, MAX_BATCH, admin, relayer_addr)
+    settlement = await create("settlement", "Settlement", stablecoin, instruments, admin, relayer_addr, attestor)
+    distribution = await create(
+        "distribution", "Distribution", stablecoin, instruments, MAX_BATCH, admin, relayer_addr, treasury
+    )
     reg, coin = "InvestorClassification", "Stablecoin"
-    await call("role-registrar", reg, registry, "grantRole", _role("REGISTRAR_ROLE"), relayer_addr)
-    await call("role-registry-compliance", reg, registry, "grantRole", _role("COMPLIANCE_ROLE"), relayer_addr)
+    await call("role-registrar", reg, registry, "grantRole", _role("REGISTRAR_ROLE"), registrar)
+    await call("role-registry-compliance", reg, registry, "grantRole", _role("COMPLIANCE_ROLE"), registrar)
     await call("role-minter-settlement", coin, stablecoin, "grantRole", _role("MINTER_ROLE"), settlement)
     await call("role-minter-distribution", coin, stablecoin, "grantRole", _role("MINTER_ROLE"), distribution)
     await call("role-burner", coin, stablecoin, "grantRole", _role("BURNER_ROLE"), relayer_addr)
-    await call("role-coin-compliance", coin, stablecoin, "grantRole", _role("COMPLIANCE_ROLE"), relayer_addr)
+    await call("role-coin-compliance", coin, stablecoin, "grantRole", _role("COMPLIANCE_ROLE"), registrar)
     await call("role-pauser", coin, stablecoin, "grantRole", _role("PAUSER_ROLE"), admin)
     await call("allow-issuer", coin, stablecoin, "setAllowListed", issuer, True)
+    # Settlement spends the buyer's coins on the buyer's permit: spenders are screened, and
+    # Settlement is a platform contract, not a classified investor.
+    await call("allow-settlement", coin, stablecoin, "setAllowListed", settlement, True)
     return Deployment(
         chain_id=chain_id,
         registry=registry,
@@ -140,6 +159,11 @@ async def deploy_suite(
         max_batch=MAX_BATCH,
         block=min(blocks),  # where log scans (holders) start: never after the first contract
         source_hash=load_artifact("InvestorClassification").source_hash,
+        instruments=instruments,
+        registrar=registrar,
+        payments_attestor=attestor,
+        treasury=treasury,
+        agent=agent,
     )
 
 
@@ -164,7 +188,7 @@ async def build_evm_ledger(config: EvmConfig, vault: KeyVault, journal: Operatio
                 raise ConfigurationError(f"{config.deployment_file} is for chain {deployment.chain_id}")
         chain_id = await w3.eth.chain_id
         relayer = Relayer(w3, chain_id, vault, journal, config)
-        await _ensure_funded(w3, [deployment.relayer])
+        await _ensure_funded(w3, [a for a in (deployment.relayer, deployment.registrar) if a])
     except BaseException:
         await _disconnect(w3)
         raise

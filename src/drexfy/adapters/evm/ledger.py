@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -13,8 +14,16 @@ from web3 import AsyncHTTPProvider, AsyncWeb3
 from web3.contract import AsyncContract
 
 from drexfy.adapters.evm.abi import load_artifact
-from drexfy.adapters.evm.deployment import RELAYER_KEY, Deployment
-from drexfy.adapters.evm.permits import Permits
+from drexfy.adapters.evm.attestations import payment_message, repayment_message, sign_typed
+from drexfy.adapters.evm.deployment import (
+    ADMIN_KEY,
+    PAYMENTS_ATTESTOR_KEY,
+    REGISTRAR_KEY,
+    RELAYER_KEY,
+    TREASURY_KEY,
+    Deployment,
+)
+from drexfy.adapters.evm.permits import PERMIT_TTL_S, Permits
 from drexfy.adapters.evm.relayer import Relayer, _is_transient
 from drexfy.adapters.evm.transfers import read_transfers
 from drexfy.adapters.secp256k1 import evm_address
@@ -39,6 +48,10 @@ CURRENCY = "EUR"
 SCALE: int = 10 ** (STABLECOIN_DECIMALS - MINOR_UNITS[CURRENCY])
 
 
+#: The keys that send transactions (the attestors only sign messages the relayer carries).
+SENDING_KEYS = (RELAYER_KEY, REGISTRAR_KEY, ADMIN_KEY)
+
+
 def _fingerprint(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -50,7 +63,10 @@ def _id32(text: str) -> bytes:
 class EvmLedger:
     """Ledger on Moonbeam (or any EVM chain): classification NFTs, stablecoin, instrument tokens,
     atomic DvP settlement and batched distributions. Every write goes through the Relayer (one
-    journalled, signed transaction per operation id; the platform pays the gas)."""
+    journalled, signed transaction per operation id; the platform pays the gas). Each duty signs
+    with its own vault key: the relayer submits settlements, repayments and burns; the registrar
+    classifies and freezes; the payments attestor and the treasury sign the attestations those
+    transactions carry; the admin registers instruments."""
 
     kind = "evm"
     currency = CURRENCY
@@ -71,6 +87,7 @@ class EvmLedger:
         self.stablecoin = self._contract("Stablecoin", deployment.stablecoin)
         self.settlement = self._contract("Settlement", deployment.settlement)
         self.distribution = self._contract("Distribution", deployment.distribution)
+        self.instruments = self._contract("InstrumentRegistry", deployment.instruments)
         self.permits = Permits(relayer, self.stablecoin, self._send, self._read)
         self._created_at: dict[str, int] = {}
         #: Blocks per eth_getLogs request (public RPC endpoints cap the range).
@@ -86,8 +103,9 @@ class EvmLedger:
         self, op_id: str, fingerprint: str, contract: AsyncContract, fn: str, *args: Any, **options: Any
     ) -> str:
         """Encode `fn(*args)` and run it through the relayer (`options`: see `Relayer.execute`)."""
+        key = options.pop("key", RELAYER_KEY)
         data = bytes.fromhex(contract.encode_abi(fn, args=list(args))[2:])
-        outcome = await self.relayer.execute(op_id, fingerprint, RELAYER_KEY, contract.address, data, **options)
+        outcome = await self.relayer.execute(op_id, fingerprint, key, contract.address, data, **options)
         return outcome.tx_id
 
     async def _read(self, call: Any) -> Any:
@@ -112,13 +130,18 @@ class EvmLedger:
         if entry is not None and entry.payload is not None:
             # Signed before: the journalled transaction is what counts (the call data is unused).
             return LedgerResult(
-                (await self._send(op_id, fp, self.registry, "reclassify", address, classification.code),)
+                (
+                    await self._send(
+                        op_id, fp, self.registry, "reclassify", address, classification.code, key=REGISTRAR_KEY
+                    ),
+                )
             )
         current = await self._read(self.registry.functions.classOf(address))
         if current == classification.code:
             return LedgerResult(())  # already recorded: nothing to send
         fn = "mint" if current == 0 else "reclassify"
-        return LedgerResult((await self._send(op_id, fp, self.registry, fn, address, classification.code),))
+        tx = await self._send(op_id, fp, self.registry, fn, address, classification.code, key=REGISTRAR_KEY)
+        return LedgerResult((tx,))
 
     # ------------------------------------------------------------------ port: instruments
 
@@ -137,15 +160,20 @@ class EvmLedger:
             mask,
             spec.total_units,
             d.admin,
-            d.relayer,
+            d.agent,
             d.settlement,
             d.distribution,
         ]
         data = bytes.fromhex(factory.constructor(*args).data_in_transaction[2:])
         fp = _fingerprint("issue", spec.instrument_id, spec.symbol, spec.total_units, mask)
         outcome = await self.relayer.execute(op_id, fp, RELAYER_KEY, None, data)
-        assert outcome.contract_address is not None
-        return IssuedInstrument(outcome.contract_address, (outcome.tx_id,), position=outcome.block)
+        address = outcome.contract_address
+        assert address is not None
+        # Settlement and Distribution touch registered instruments only; the admin registers.
+        register = await self._send(
+            f"{op_id}:register", _fingerprint("register", address), self.instruments, "register", address, key=ADMIN_KEY
+        )
+        return IssuedInstrument(address, (outcome.tx_id, register), position=outcome.block)
 
     # ------------------------------------------------------------------ port: money
 
@@ -162,9 +190,27 @@ class EvmLedger:
         instrument = to_checksum_address(purchase.instrument_ref)
         fp = _fingerprint("settle", purchase.order_id, buyer, instrument, purchase.units, amount)
         order = _id32(purchase.order_id)
+        entry = await self.relayer.journal.get(op_id)
+        attestation = b""
+        attested_until = 0
+        if entry is None or entry.payload is None:
+            # The payments attestor vouches for the fiat received for exactly this order.
+            attested_until = int(time.time()) + PERMIT_TTL_S
+            message = payment_message(
+                chain_id=self.relayer.chain_id,
+                settlement=self.settlement.address,
+                order_id=order,
+                buyer=buyer,
+                amount=amount,
+                instrument=instrument,
+                units=purchase.units,
+                deadline=attested_until,
+            )
+            attestation = await sign_typed(self.relayer.vault, PAYMENTS_ATTESTOR_KEY, message)
+        payment = (order, buyer, amount, instrument, purchase.units, attested_until)
 
         def build(deadline: int, r: bytes, s: bytes, v: int) -> tuple[Any, ...]:
-            return (order, buyer, instrument, purchase.units, amount, deadline, v, r, s)
+            return (payment, attestation, deadline, v, r, s)
 
         tx = await self.permits.send(
             op_id, fp, purchase.buyer, self.settlement.address, amount, self.settlement, "settle", build
@@ -186,6 +232,17 @@ class EvmLedger:
     async def distribute(self, op_id: str, instrument_ref: str, payouts: Sequence[Payout]) -> LedgerResult:
         instrument = to_checksum_address(instrument_ref)
         rows = [(to_checksum_address(p.wallet.address), self._base_units(p.amount), p.units_to_retire) for p in payouts]
+        # The treasury attests the round's funding: the period is the operation, the total all
+        # its payouts; Distribution pays no more than that for the period, however it is batched.
+        repayment = (instrument, _id32(op_id), sum(r[1] for r in rows))
+        message = repayment_message(
+            chain_id=self.relayer.chain_id,
+            distribution=self.distribution.address,
+            instrument=repayment[0],
+            period=repayment[1],
+            total=repayment[2],
+        )
+        attestation: bytes | None = None
         tx_ids = []
         for n, i in enumerate(range(0, len(rows), self.batch_size)):
             batch = rows[i : i + self.batch_size]
@@ -195,8 +252,22 @@ class EvmLedger:
             fp = _fingerprint("distribute-batch", instrument, batch)
             batch_op = await self._chunk_op(f"{op_id}#{n}", fp)
             batch_id = _id32(batch_op)
+            entry = await self.relayer.journal.get(batch_op)
+            if attestation is None and (entry is None or entry.payload is None):
+                attestation = await sign_typed(self.relayer.vault, TREASURY_KEY, message)
             tx_ids.append(
-                await self._send(batch_op, fp, self.distribution, "pay", batch_id, instrument, holders, amounts, units)
+                await self._send(
+                    batch_op,
+                    fp,
+                    self.distribution,
+                    "pay",
+                    batch_id,
+                    repayment,
+                    attestation or b"",
+                    holders,
+                    amounts,
+                    units,
+                )
             )
         return LedgerResult(tuple(tx_ids))
 
@@ -226,7 +297,7 @@ class EvmLedger:
         unseen = await self.relayer.journal.get(op_id) is None
         if unseen and await self._read(self.registry.functions.isFrozen(address)) == frozen:
             return LedgerResult(())  # already in that state: nothing to send
-        tx = await self._send(op_id, fp, self.registry, "setFrozen", address, frozen)
+        tx = await self._send(op_id, fp, self.registry, "setFrozen", address, frozen, key=REGISTRAR_KEY)
         return LedgerResult((tx,))
 
     # ------------------------------------------------------------------ port: reads
@@ -325,8 +396,14 @@ class EvmLedger:
         if isinstance(self.w3.provider, AsyncHTTPProvider):
             await self.w3.provider.disconnect()
 
+    async def _know_senders(self) -> None:
+        """Make the relayer's keeper watch every key this ledger sends with."""
+        for key in SENDING_KEYS:
+            if key != REGISTRAR_KEY or self.deployment.registrar:  # older suites had no registrar key
+                await self.relayer.address_of(key)
+
     async def health(self) -> LedgerHealth:
-        await self.relayer.address_of(RELAYER_KEY)
+        await self._know_senders()
         try:
             return await self.relayer.health()
         except LedgerUnavailable:
@@ -335,10 +412,10 @@ class EvmLedger:
             raise LedgerUnavailable(f"EVM node unreachable: {type(exc).__name__}") from exc
 
     async def maintain(self) -> None:
-        await self.relayer.address_of(RELAYER_KEY)
+        await self._know_senders()
         await self.relayer.maintain(self.relayer.config.keeper_grace_s)
 
     async def resume_unfinished(self) -> list[str]:
         """Re-broadcast journalled transactions left unconfirmed by a crash (call at start-up)."""
-        await self.relayer.address_of(RELAYER_KEY)
+        await self._know_senders()
         return await self.relayer.resume_unfinished()

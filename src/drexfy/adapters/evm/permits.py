@@ -202,8 +202,8 @@ class Permits:
         block; when the operation that took the nonce was mined in the same block, that replay
         succeeds and the reason is the generic "Reverted". A reverted transaction consumes no
         permit nonce, so a nonce other than the one signed means the permit was stale."""
-        if rejected.reason == "ERC2612ExpiredSignature":
-            return True
+        if rejected.reason in ("ERC2612ExpiredSignature", "AttestationExpired"):
+            return True  # the permit, or the attestation signed with it, expired while it waited
         if rejected.reason not in ("ERC2612InvalidSigner", "Reverted") or used_nonce is None:
             return False
         return bool(await self._read(self.stablecoin.functions.nonces(owner)) != used_nonce)
