@@ -14,8 +14,9 @@ Holders are written straight into the store (tests/support/holders.py) and class
 writing the registry's status word with `anvil_setStorageAt`: onboarding 100,000 investors through
 KYC and a classification transaction each would take hours and measure onboarding, not repayments.
 The slot is found by classifying one wallet the ordinary way and looking for its word, so a change
-of the registry's storage layout is followed. Interest only: principal would need units on chain.
-Issue target (anvil, SQLite): 100,000 holders in under 5 minutes.
+of the registry's storage layout is followed; each holder gets one unit of the instrument the same way
+(Distribution pays only holders). Interest only: retiring principal would burn units the token's
+supply never counted. Issue target (anvil, SQLite): 100,000 holders in under 5 minutes.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from drexfy.domain import processes as p
 from drexfy.domain.classification import Classification
 from drexfy.domain.model import Instrument, InstrumentStatus, Wallet
 from drexfy.domain.money import Money
-from drexfy.domain.ports import InstrumentSpec, Payout
+from drexfy.domain.ports import InstrumentSpec, Payout, Purchase
 from drexfy.domain.processes import queries as q
 
 RESULTS = Path(__file__).resolve().parent / "results" / "repayments.json"
@@ -124,21 +125,23 @@ async def store_run(holders: int, directory: Path) -> dict[str, Any]:
     }
 
 
-async def _status_slot(w3: Any, registry: str, probe: str) -> tuple[int, str]:
-    """The storage slot of the registry's `wallet => status word` mapping, and the word of `probe`."""
+async def _mapping_slot(w3: Any, contract: str, probe: str) -> tuple[int, str]:
+    """The storage slot of `contract`'s `address => word` mapping in which `probe` has a non-zero
+    word (the registry's status word, a token's balance), and that word."""
     for slot in range(64):
         key = keccak(bytes.fromhex(probe[2:].rjust(64, "0")) + slot.to_bytes(32, "big"))
-        word = await w3.eth.get_storage_at(registry, int.from_bytes(key, "big"))
+        word = await w3.eth.get_storage_at(contract, int.from_bytes(key, "big"))
         if int.from_bytes(word, "big"):
             return slot, "0x" + bytes(word).hex()
-    raise RuntimeError("the registry's status mapping was not found in its first 64 slots")
+    raise RuntimeError(f"no mapping of {contract} holds a word for the probe in its first 64 slots")
 
 
 def _address(i: int) -> str:
     return to_checksum_address("0x" + f"{0x10_0000_0000 + i:040x}")  # clear of the precompiles
 
 
-async def _classify_in_bulk(url: str, registry: str, slot: int, word: str, count: int) -> None:
+async def _set_in_bulk(url: str, contract: str, slot: int, word: str, count: int) -> None:
+    """`contract`'s mapping at `slot` gets `word` for the first `count` bench addresses."""
     async with httpx.AsyncClient(timeout=120) as client:
         for start in range(0, count, 1000):
             calls = []
@@ -149,7 +152,7 @@ async def _classify_in_bulk(url: str, registry: str, slot: int, word: str, count
                         "jsonrpc": "2.0",
                         "id": i,
                         "method": "anvil_setStorageAt",
-                        "params": [registry, "0x" + key.hex(), word],
+                        "params": [contract, "0x" + key.hex(), word],
                     }
                 )
             answer = (await client.post(url, json=calls)).json()
@@ -173,18 +176,26 @@ async def anvil_run(holders: int, directory: Path) -> dict[str, Any]:
             probe = Wallet("probe", evm_address(public_key), public_key.hex())
             await ledger.record_classification("classify:probe", probe, Classification.EU_ACCREDITED)
             registry = to_checksum_address(ledger.deployment.registry)
-            slot, word = await _status_slot(ledger.w3, registry, probe.address)
+            slot, word = await _mapping_slot(ledger.w3, registry, probe.address)
             # The holders, and as many fresh wallets for the ledger-alone baseline (first payments).
-            await _classify_in_bulk(node.url, registry, slot, word, 2 * holders)
+            await _set_in_bulk(node.url, registry, slot, word, 2 * holders)
             spec = InstrumentSpec(
                 "ins_scale",
                 "SCALE26",
                 "Scale pool",
-                holders,
+                2 * holders + 1,
                 frozenset({Classification.EU_ACCREDITED}),
                 Money(100_00, EUR),
             )
             issued = await ledger.issue_instrument("issue:scale", spec)
+            # Distribution pays only holders of the instrument: one unit each, written like the
+            # classification (a settled unit of the probe shows where balances live).
+            await ledger.settle_purchase(
+                "settle:probe", Purchase("probe", probe, issued.ledger_ref, 1, Money(100_00, EUR))
+            )
+            token = to_checksum_address(issued.ledger_ref)
+            slot, word = await _mapping_slot(ledger.w3, token, probe.address)
+            await _set_in_bulk(node.url, token, slot, word, 2 * holders)
             svc = services(store, ledger, directory)
             memory = MemoryLedger()  # only to satisfy the seeding helper's bookkeeping
             instrument = await seed_instrument(store, memory, holders, 1)

@@ -106,7 +106,7 @@ class Platform:
                 "DREXFY_STORE__DYNAMODB__REGION": AWS_ENV["AWS_DEFAULT_REGION"],
                 "DREXFY_STORE__DYNAMODB__TABLE": "drexfy-soak",
                 "DREXFY_STORE__DYNAMODB__CREATE_TABLE": "true",
-                "DREXFY_PROCESSES__DISTRIBUTION_BATCH_SIZE": "90",
+                "DREXFY_PROCESSES__DISTRIBUTION_BATCH_SIZE": "45",
             }
         self.env = {
             **store_env,
