@@ -35,15 +35,13 @@ import httpx
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from tests.support.anvil import start_anvil
-from tests.support.holders import T0, seed_holders, seed_instrument
+from tests.support.holders import seed_holders, seed_instrument, services_over
 
 from drexfy.adapters.evm import EvmConfig, build_evm_ledger, connect, deploy_suite
 from drexfy.adapters.local_vault import LocalVault
 from drexfy.adapters.memory import MemoryLedger
-from drexfy.adapters.sandbox import SandboxKyc, SandboxPayments
 from drexfy.adapters.secp256k1 import evm_address
 from drexfy.adapters.sqlite import open_sqlite_store
-from drexfy.adapters.system import UuidIds
 from drexfy.domain import processes as p
 from drexfy.domain.classification import Classification
 from drexfy.domain.model import Instrument, InstrumentStatus, Wallet
@@ -54,24 +52,6 @@ from drexfy.domain.processes import queries as q
 RESULTS = Path(__file__).resolve().parent / "results" / "repayments.json"
 BATCH = 200
 EUR = "EUR"
-
-
-class Clock:
-    def now(self) -> Any:
-        return T0
-
-
-def services(store: Any, ledger: Any, directory: Path) -> p.Services:
-    return p.Services(
-        store=store,
-        ledger=ledger,
-        vault=LocalVault(directory / "keys", bytes(32)),
-        kyc=SandboxKyc(),
-        payments=SandboxPayments(),
-        clock=Clock(),
-        ids=UuidIds(),
-        settings=p.ProcessSettings(distribution_batch_size=BATCH),
-    )
 
 
 def sqlite_floor(holders: int, directory: Path) -> float:
@@ -102,7 +82,7 @@ async def store_run(holders: int, directory: Path) -> dict[str, Any]:
     store = await open_sqlite_store(directory / "store.sqlite")
     ledger = MemoryLedger()
     try:
-        svc = services(store, ledger, directory)
+        svc = services_over(store, ledger, directory, BATCH)
         instrument = await seed_instrument(store, ledger, holders, 1)
         await seed_holders(store, ledger, instrument, holders, 1)
         interest = Money(holders * 100, EUR)
@@ -196,7 +176,7 @@ async def anvil_run(holders: int, directory: Path) -> dict[str, Any]:
             token = to_checksum_address(issued.ledger_ref)
             slot, word = await _mapping_slot(ledger.w3, token, probe.address)
             await _set_in_bulk(node.url, token, slot, word, 2 * holders)
-            svc = services(store, ledger, directory)
+            svc = services_over(store, ledger, directory, BATCH)
             memory = MemoryLedger()  # only to satisfy the seeding helper's bookkeeping
             instrument = await seed_instrument(store, memory, holders, 1)
             async with store.unit_of_work() as uow:

@@ -153,6 +153,34 @@ def shares() -> list[Allocation]:
     ]
 
 
+#: Fields a repayment gained when its shares became rows of their own (absent in earlier records).
+LATER_REPAYMENT_FIELDS = (
+    "holders",
+    "pending",
+    "paid_count",
+    "held_back_count",
+    "released_count",
+    "paid_minor",
+    "held_back_minor",
+    "units_retired",
+    "cursor",
+    "open_batch",
+    "batch_from",
+    "batch_to",
+)
+
+
+def legacy_repayment(repayment_id: str, shares: list[Allocation]) -> dict[str, object]:
+    """A repayment's JSON as versions before the shares' own rows wrote it: shares embedded."""
+    from drexfy.adapters.serialization import to_dict
+
+    data = to_dict(repayment(repayment_id, status=RepaymentStatus.DISTRIBUTING))
+    for field in LATER_REPAYMENT_FIELDS:
+        data.pop(field)
+    data["allocations"] = [to_dict(a) for a in shares]
+    return data
+
+
 def withdrawal(withdrawal_id: str = "wd_1", **changes: object) -> Withdrawal:
     fields: dict[str, object] = {
         "id": withdrawal_id,

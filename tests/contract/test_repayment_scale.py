@@ -5,21 +5,17 @@ paying twice. The 100,000-holder run is `make bench AREAS=repayments`."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from drexfy.adapters.local_vault import LocalVault
 from drexfy.adapters.memory import MemoryLedger, SimulatedCrash
-from drexfy.adapters.sandbox import SandboxKyc, SandboxPayments
-from drexfy.adapters.system import UuidIds
 from drexfy.domain import processes as p
 from drexfy.domain.model import AllocationStatus, ComplianceState, RepaymentStatus
 from drexfy.domain.money import Money
 from drexfy.domain.ports import Store
 from drexfy.domain.processes import queries as q
-from tests.support.holders import address_of, holder_id, seed_holders, seed_instrument
+from tests.support.holders import address_of, holder_id, seed_holders, seed_instrument, services_over
 
 #: Past the 1,170 shares that filled a DynamoDB item; SQLite is fast enough to go further here.
 HOLDERS = {"SqliteStore": 5_000, "DynamoStore": 1_200}
@@ -28,29 +24,11 @@ UNITS_EACH = 3
 BATCH = {"SqliteStore": 200, "DynamoStore": 45}
 
 
-class Clock:
-    def now(self) -> datetime:
-        return datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-
-
-def services(store: Store, ledger: MemoryLedger, tmp_path: Path) -> p.Services:
-    return p.Services(
-        store=store,
-        ledger=ledger,
-        vault=LocalVault(tmp_path / "keys", bytes(32)),
-        kyc=SandboxKyc(),
-        payments=SandboxPayments(),
-        clock=Clock(),
-        ids=UuidIds(),
-        settings=p.ProcessSettings(distribution_batch_size=BATCH[type(store).__name__]),
-    )
-
-
 async def test_a_repayment_to_thousands_of_holders_pays_each_once_and_holds_back_the_blocked(
     store: Store, tmp_path: Path
 ) -> None:
     ledger = MemoryLedger()
-    svc = services(store, ledger, tmp_path)
+    svc = services_over(store, ledger, tmp_path, BATCH[type(store).__name__])
     holders = HOLDERS[type(store).__name__]
     blocked_index = holders // 2 + 3
     instrument = await seed_instrument(store, ledger, holders, UNITS_EACH)

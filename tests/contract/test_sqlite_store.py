@@ -271,9 +271,9 @@ async def test_a_transaction_aborted_under_the_unit_of_work_is_not_continued(tmp
 async def test_migration_5_moves_the_shares_of_existing_repayments_to_rows(tmp_path: Path) -> None:
     """A database written before shares had rows of their own: its repayments keep every share, the
     running totals are computed, and a batch that was assigned but not paid stays open."""
-    from drexfy.adapters.serialization import dumps, to_dict
+    from drexfy.adapters.serialization import dumps
     from drexfy.adapters.sqlite.db import _statements as statements
-    from drexfy.domain.model import AllocationStatus, RepaymentStatus
+    from drexfy.domain.model import AllocationStatus
 
     path = tmp_path / "legacy.sqlite"
     conn = sqlite3.connect(path, isolation_level=None)
@@ -284,22 +284,6 @@ async def test_migration_5_moves_the_shares_of_existing_repayments_to_rows(tmp_p
         for statement in statements(sql):
             conn.execute(statement)
         conn.execute("INSERT INTO schema_version VALUES (?, ?, '2026-01-01T00:00:00Z')", (version, name))
-    legacy = to_dict(b.repayment("rep_old", status=RepaymentStatus.DISTRIBUTING))
-    for field in (
-        "holders",
-        "pending",
-        "paid_count",
-        "held_back_count",
-        "released_count",
-        "paid_minor",
-        "held_back_minor",
-        "units_retired",
-        "cursor",
-        "open_batch",
-        "batch_from",
-        "batch_to",
-    ):
-        legacy.pop(field)
     shares = [
         b.allocation("inv_1", AllocationStatus.PAID, batch=0),
         b.allocation("inv_2", AllocationStatus.HELD_BACK, batch=None, tx_ids=()),
@@ -307,7 +291,7 @@ async def test_migration_5_moves_the_shares_of_existing_repayments_to_rows(tmp_p
         b.allocation("inv_4", AllocationStatus.PENDING, batch=1, tx_ids=()),
         b.allocation("inv_5", AllocationStatus.PENDING, batch=None, tx_ids=()),
     ]
-    legacy["allocations"] = [to_dict(a) for a in shares]
+    legacy = b.legacy_repayment("rep_old", shares)
     conn.execute(
         "INSERT INTO repayments (id, version, instrument_id, created_at, data) VALUES (?, 3, 'ins_1', ?, ?)",
         ("rep_old", "2026-11-01T00:00:00Z", dumps(legacy)),

@@ -6,9 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
+from drexfy.adapters.local_vault import LocalVault
 from drexfy.adapters.memory import MemoryLedger
 from drexfy.adapters.memory import _Token as MemoryToken
+from drexfy.adapters.sandbox import SandboxKyc, SandboxPayments
+from drexfy.adapters.system import UuidIds
+from drexfy.domain import processes as p
 from drexfy.domain.classification import Classification
 from drexfy.domain.model import ComplianceState, Instrument, InstrumentStatus, Investor, InvestorKind, KycStatus, Wallet
 from drexfy.domain.money import Money
@@ -16,6 +22,26 @@ from drexfy.domain.ports import Store
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 REF = "0x00000000000000000000000000000000000a11ce"
+
+
+class FixedClock:
+    def now(self) -> datetime:
+        return T0
+
+
+def services_over(store: Store, ledger: Any, directory: Path, batch_size: int) -> p.Services:
+    """The processes' services over `store` and `ledger`, sandbox providers, repayment batches of
+    `batch_size`."""
+    return p.Services(
+        store=store,
+        ledger=ledger,
+        vault=LocalVault(directory / "keys", bytes(32)),
+        kyc=SandboxKyc(),
+        payments=SandboxPayments(),
+        clock=FixedClock(),
+        ids=UuidIds(),
+        settings=p.ProcessSettings(distribution_batch_size=batch_size),
+    )
 
 
 def holder_id(i: int) -> str:

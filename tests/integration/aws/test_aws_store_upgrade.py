@@ -5,37 +5,21 @@ from __future__ import annotations
 
 from drexfy.adapters.dynamodb import DynamoStore, create_dynamo_store
 from drexfy.adapters.dynamodb.upgrade import LAYOUT, MARKER
-from drexfy.adapters.serialization import dumps, to_dict
-from drexfy.domain.model import AllocationStatus, RepaymentStatus
+from drexfy.adapters.serialization import dumps
+from drexfy.domain.model import AllocationStatus
 from tests.contract import builders as b
 from tests.support.moto import REGION
 
 
 async def test_an_earlier_repayment_item_is_upgraded_once_when_the_store_opens(dynamo_store: DynamoStore) -> None:
     table = dynamo_store.table
-    legacy = to_dict(b.repayment("rep_old", status=RepaymentStatus.DISTRIBUTING))
-    for field in (
-        "holders",
-        "pending",
-        "paid_count",
-        "held_back_count",
-        "released_count",
-        "paid_minor",
-        "held_back_minor",
-        "units_retired",
-        "cursor",
-        "open_batch",
-        "batch_from",
-        "batch_to",
-    ):
-        legacy.pop(field)
     shares = [
         b.allocation("inv_1", AllocationStatus.PAID, batch=0),
         b.allocation("inv_2", AllocationStatus.HELD_BACK, batch=None, tx_ids=()),
         b.allocation("inv_3", AllocationStatus.PENDING, batch=1, tx_ids=()),
         b.allocation("inv_4", AllocationStatus.PENDING, batch=None, tx_ids=()),
     ]
-    legacy["allocations"] = [to_dict(a) for a in shares]
+    legacy = b.legacy_repayment("rep_old", shares)
     await table.put(
         {
             "PK": "REP#rep_old",
