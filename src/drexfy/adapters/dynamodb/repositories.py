@@ -1,7 +1,7 @@
 """The DynamoDB repositories of the unit of work: one per aggregate (stored whole as JSON under
 PK = <prefix>#<id>, with the shared add/save/get of `_Aggregates`), positions and the event log.
 Reads overlay the unit of work's pending writes; writes are collected by the unit of work and
-committed in one transaction (see `uow.py`). (About 570 lines: the key design of the single table
+committed in one transaction (see `uow.py`). (About 660 lines: the key design of the single table
 stays together, so an access pattern is changed in one file; each repository is short.)"""
 
 from __future__ import annotations
