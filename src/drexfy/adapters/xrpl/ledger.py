@@ -77,6 +77,7 @@ from xrpl.models.transactions.transaction import Transaction
 from drexfy.adapters.xrpl.access import TokenAccess
 from drexfy.adapters.xrpl.config import XrplConfig
 from drexfy.adapters.xrpl.distribution import Distribution
+from drexfy.adapters.xrpl.gaps import HoleKeeper, holes
 from drexfy.adapters.xrpl.purchase import Purchases
 from drexfy.adapters.xrpl.submission import Outcome, Rpc, RpcFailure, Signer, Submitter
 from drexfy.adapters.xrpl.transfers import read_transfers
@@ -139,6 +140,7 @@ class XrplLedger:
             submit_timeout=config.submit_timeout,
         )
         self.journal = journal
+        self._holes = HoleKeeper(KEEPER_GRACE_S)
         self._platform: dict[str, Signer] = {}
         #: MPT authorisation kept in step with freezes and classifications, and pre-send checks.
         self.access = TokenAccess(self)
@@ -569,21 +571,20 @@ class XrplLedger:
         return finished
 
     async def maintain(self) -> None:
-        """Submit again every signed transaction the journal holds unvalidated for longer than
-        `KEEPER_GRACE_S` (a restarted node forgets what it queued; submitting the same blob is
-        idempotent). The XRPL submitter journals a transaction only once it is signed, and fills
-        the sequence of a refused one itself, so there is no unsigned claim to spend here: a
-        process that died between allocating a sequence and journalling gets the same sequence
-        back on the operation's own retry."""
+        """One keeper pass: submit again every signed transaction the journal holds unvalidated for
+        longer than `KEEPER_GRACE_S` (a restarted node forgets what it queued; submitting the same
+        blob is idempotent), and spend on a no-op every sequence that was claimed but never sent
+        while later transactions of its account wait behind it (gaps.py)."""
         now = datetime.now(UTC)
-        for entry in await self.journal.unfinished("xrpl"):
-            if entry.payload is None or (now - (entry.updated_at or entry.created_at)).total_seconds() < KEEPER_GRACE_S:
-                continue
-            try:
-                await self.submitter.rebroadcast(entry)
-            except (LedgerError, RpcFailure) as error:
-                log.warning("keeper: could not submit %s again: %s", entry.op_id, error)
-                return
+        try:
+            unfinished = await self.journal.unfinished("xrpl")
+            await self._holes.pass_(unfinished, self.submitter.chain_sequence, self.submitter.fill_hole, now)
+            for entry in unfinished:
+                age = (now - (entry.updated_at or entry.created_at)).total_seconds()
+                if entry.payload is not None and age >= KEEPER_GRACE_S:
+                    await self.submitter.rebroadcast(entry)
+        except (LedgerError, RpcFailure) as error:
+            log.warning("keeper: %s; next pass", error)
 
     async def health(self) -> LedgerHealth:
         """The validated ledger's age (server_info) and the platform accounts' unvalidated work."""
@@ -592,10 +593,11 @@ class XrplLedger:
             age = info.get("validated_ledger", {}).get("age")
             now = datetime.now(UTC)
             signed = [e for e in await self.journal.unfinished("xrpl") if e.payload is not None]
-            gap = 0
+            gap = unsent = 0
             for account in {e.account for e in signed if e.account}:
                 highest = max(int(e.sequence or 0) for e in signed if e.account == account)
                 gap += max(0, highest + 1 - await self.submitter.chain_sequence(account, "validated"))
+                unsent += len(holes(account, await self.submitter.chain_sequence(account), signed))
         except RpcFailure as failure:
             raise LedgerUnavailable(f"server_info failed: {failure}") from failure
         oldest = min((e.updated_at or e.created_at for e in signed), default=None)
@@ -604,6 +606,7 @@ class XrplLedger:
             unconfirmed=len(signed),
             oldest_unconfirmed_s=None if oldest is None else (now - oldest).total_seconds(),
             sequence_gap=gap,
+            unsigned_claims=unsent,
         )
 
     async def ping(self) -> None:

@@ -49,6 +49,7 @@ from xrpl.models.transactions.transaction import Transaction
 
 from drexfy.adapters import secp256k1
 from drexfy.adapters.xrpl.errors import to_domain_error
+from drexfy.adapters.xrpl.gaps import filled_by_keeper, gap_id, reclaim_id
 from drexfy.domain.errors import LedgerRejected, LedgerUnavailable, OperationConflict
 from drexfy.domain.ports import JournalEntry, JournalStatus, KeyVault, OperationJournal
 
@@ -300,8 +301,12 @@ class Submitter:
                 raise to_domain_error("terNO_ACCOUNT", f"{op_id}", detail=signer.address) from failure
             raise LedgerUnavailable(f"account_info failed: {failure}") from failure
         sequence = await self.journal.allocate_sequence(signer.address, chain_next, op_id)
+        while sequence < chain_next:
+            # Used on the ledger although this operation journalled nothing: the keeper spent the
+            # number of a claim left unsent (gaps.py). Claim a new one.
+            sequence = await self.journal.allocate_sequence(signer.address, chain_next, reclaim_id(op_id, sequence))
         blob, digest, lls = await self._sign(signer, tx, sequence)
-        return await self._claim(
+        stored = await self._claim(
             op_id,
             fingerprint,
             signer.address,
@@ -311,6 +316,9 @@ class Submitter:
             {"last_ledger_sequence": lls, **_signer_fields(signer)},
             "transaction",
         )
+        if stored.sequence != sequence:  # another process journalled first, with another number
+            await self._fill_sequence(gap_id(signer.address, sequence), signer, sequence)
+        return stored
 
     async def _claim(
         self,
@@ -389,6 +397,13 @@ class Submitter:
                 raise LedgerUnavailable(f"{what}: no validated result for {entry.tx_id} yet; retry resumes it")
             entry = await self._replace(entry, signer, tx)
 
+    async def fill_hole(self, filler_id: str, waiting: JournalEntry, sequence: int) -> None:
+        """The keeper's fill of an unsent claim (gaps.py): a no-op with `sequence`, signed with the
+        key that signed `waiting`, a transaction of the same account held behind the hole."""
+        assert waiting.account is not None
+        signer = Signer(str(waiting.result["wallet_id"]), waiting.account, str(waiting.result["public_key"]))
+        await self._fill_sequence(filler_id, signer, sequence)
+
     async def rebroadcast(self, entry: JournalEntry) -> None:
         """Submit a journalled blob again and nothing else (the keeper's pass): the ledger applies a
         blob at most once, and the operation's own run records its result."""
@@ -459,14 +474,20 @@ class Submitter:
         account has not consumed it, so the two can never both apply."""
         assert entry.sequence is not None
         validated_next = await self.chain_sequence(signer.address, "validated")
-        if validated_next > entry.sequence:
-            # The sequence was used, yet none of this operation's hashes is found: the node may lack
-            # the history. Re-signing with a new sequence could act twice, so stop here.
-            raise LedgerUnavailable(
-                f"sequence {entry.sequence} of {signer.address} was used but no version of {entry.op_id}"
-                " is found on this node; check a full-history node before retrying"
-            )
         sequence = entry.sequence  # unused: the replacement takes it, so at most one can ever apply
+        if validated_next > entry.sequence:
+            if not await self._taken_by_keeper(signer.address, entry.sequence):
+                # The sequence was used, yet none of this operation's hashes is found: the node may
+                # lack the history. Re-signing with a new sequence could act twice, so stop here.
+                raise LedgerUnavailable(
+                    f"sequence {entry.sequence} of {signer.address} was used but no version of {entry.op_id}"
+                    " is found on this node; check a full-history node before retrying"
+                )
+            # The keeper's no-op used the number (this operation was slower than its grace):
+            # nothing of this operation applied, so a new number cannot make it act twice.
+            sequence = await self.journal.allocate_sequence(
+                signer.address, await self.chain_sequence(signer.address), reclaim_id(entry.op_id, entry.sequence)
+            )
         blob, digest, lls = await self._sign(signer, tx, sequence)
         assert entry.tx_id is not None
         superseded = [*entry.result.get("superseded", []), entry.tx_id]
@@ -483,6 +504,14 @@ class Submitter:
         stored = await self.journal.replace_signed(replacement, previous_tx_id=entry.tx_id)
         log.warning("%s expired unvalidated; replaced by %s (sequence %s)", entry.tx_id, stored.tx_id, sequence)
         return stored
+
+    async def _taken_by_keeper(self, account: str, sequence: int) -> bool:
+        """Whether a validated ledger holds the keeper's no-op for `sequence` of `account`."""
+        filler = await self.journal.get(gap_id(account, sequence))
+        if not filled_by_keeper(filler, sequence):
+            return False
+        assert filler is not None and filler.tx_id is not None
+        return await self._lookup(filler.tx_id) is not None
 
     async def _finish(
         self,
@@ -509,18 +538,18 @@ class Submitter:
         assert entry.sequence is not None
         await self._fill_sequence(f"{entry.op_id}#gap", signer, entry.sequence)
 
-    async def _fill_sequence(self, gap_id: str, signer: Signer, sequence: int) -> None:
+    async def _fill_sequence(self, filler_id: str, signer: Signer, sequence: int) -> None:
         """Consume an unused sequence number with a no-op AccountSet (journaled, idempotent)."""
         try:
             if await self.chain_sequence(signer.address) > sequence:
                 return  # not a hole: already used
             filler = AccountSet(account=signer.address).to_xrpl()
-            if await self.journal.get(gap_id) is None:
+            if await self.journal.get(filler_id) is None:
                 blob, digest, lls = await self._sign(signer, filler, sequence)
                 now = datetime.now(UTC)
                 await self.journal.create(
                     JournalEntry(
-                        op_id=gap_id,
+                        op_id=filler_id,
                         ledger=LEDGER,
                         fingerprint=fingerprint_of(filler),
                         status=JournalStatus.PREPARED,
@@ -533,12 +562,12 @@ class Submitter:
                         updated_at=now,
                     )
                 )
-            gap = await self.journal.get(gap_id)
+            gap = await self.journal.get(filler_id)
             assert gap is not None
             if gap.status in (JournalStatus.PREPARED, JournalStatus.SUBMITTED):
                 await self._broadcast(gap)
         except Exception:  # the gap filler is best effort; the next replacement also resolves it
-            log.exception("could not fill the sequence gap %s", gap_id)
+            log.exception("could not fill the sequence gap %s", filler_id)
 
     # --- Batch (XLS-56) ------------------------------------------------------------------------
     async def run_batch(
