@@ -9,7 +9,7 @@ domain intents and domain types: no receipts, HexBytes, SDK dicts or floats cros
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import date, datetime, timedelta
 from types import TracebackType
@@ -194,10 +194,14 @@ class Ledger(Protocol):
 
     async def units_of(self, instrument_ref: str, address: str) -> int: ...
 
-    async def holders(self, instrument_ref: str, since: int | None = None) -> Mapping[str, int]:
+    async def holders(
+        self, instrument_ref: str, since: int | None = None, known: Collection[str] = ()
+    ) -> Mapping[str, int]:
         """Every address holding units of the instrument, for reconciliation; the platform's own
         accounts (issuer, treasury, settlement contracts) are left out. `since` is the position the
-        instrument was issued at (`IssuedInstrument.position`), when known."""
+        instrument was issued at (`IssuedInstrument.position`), when known. `known`: the addresses
+        the store's register says hold units; a ledger without a per-issuance query (rippled) reads
+        just those when they account for every unit, and the whole state only when they do not."""
         ...
 
     async def transfers(

@@ -84,6 +84,9 @@ class DoubleConfig:
     #: rippled's `[network_id]`; None as a stand-alone rippled without one (no network_id in
     #: server_info, transactions carry no NetworkID).
     network_id: int | None = None
+    #: Also answer Clio's `mpt_holders` (a Clio server in front of rippled); rippled itself answers
+    #: `unknownCmd`.
+    clio: bool = False
 
 
 class LedgerDouble:
@@ -517,6 +520,43 @@ class LedgerDouble:
         page = objects[:limit]
         out = {"state": page, **sel}
         if len(objects) > limit:
+            out["marker"] = page[-1]["index"]
+        return out
+
+    def rpc_mpt_holders(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Clio only (https://xrpl.org/docs/references/http-websocket-apis/public-api-methods/
+        clio-methods/mpt_holders): the issuance's MPToken entries, paged by an opaque marker."""
+        if not self.config.clio:
+            raise RpcError("unknownCmd")
+        state, sel = self._select(params, default="validated")
+        ref = params.get("mpt_issuance_id")
+        if not isinstance(ref, str) or ref.upper() not in state.issuances:
+            raise RpcError("objectNotFound", "The requested object was not found.")
+        tokens = sorted(
+            (t.to_json() for t in state.mptokens.values() if t.issuance_id.upper() == ref.upper()),
+            key=lambda t: t["index"],
+        )
+        marker = params.get("marker")
+        if marker is not None:
+            tokens = [t for t in tokens if t["index"] > str(marker).upper()]
+        limit = max(1, min(int(params.get("limit", 50)), 100))
+        page = tokens[:limit]
+        out: dict[str, Any] = {
+            "mpt_issuance_id": ref,
+            "limit": limit,
+            "ledger_index": sel.get("ledger_index", sel.get("ledger_current_index")),
+            "mptokens": [
+                {
+                    "account": t["Account"],
+                    "flags": t["Flags"],
+                    "mpt_amount": t["MPTAmount"],
+                    "mptoken_index": t["index"],
+                }
+                for t in page
+            ],
+            "validated": sel["validated"],
+        }
+        if len(tokens) > limit:
             out["marker"] = page[-1]["index"]
         return out
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from eth_utils.address import to_checksum_address
@@ -313,7 +313,9 @@ class EvmLedger:
     async def units_of(self, instrument_ref: str, address: str) -> int:
         return int(await self._read(self.instrument(instrument_ref).functions.balanceOf(to_checksum_address(address))))
 
-    async def holders(self, instrument_ref: str, since: int | None = None) -> Mapping[str, int]:
+    async def holders(
+        self, instrument_ref: str, since: int | None = None, known: Collection[str] = ()
+    ) -> Mapping[str, int]:
         """Every address that ever received units (from the instrument's Transfer logs, scanned in
         chunks of `log_chunk_blocks` from its creation block, `since` when the platform recorded
         it), with its current balance if > 0. Only logs and current state are read: a pruned node

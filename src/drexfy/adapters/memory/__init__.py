@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -264,7 +264,9 @@ class MemoryLedger:
         self._reachable()
         return self._token(instrument_ref).balances[address]
 
-    async def holders(self, instrument_ref: str, since: int | None = None) -> Mapping[str, int]:
+    async def holders(
+        self, instrument_ref: str, since: int | None = None, known: Collection[str] = ()
+    ) -> Mapping[str, int]:
         self._reachable()
         token = self._token(instrument_ref)
         return {a: u for a, u in token.balances.items() if u > 0 and a not in (self.issuer, NOBODY)}

@@ -38,7 +38,7 @@ from __future__ import annotations
 import json
 import logging
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -50,12 +50,10 @@ from xrpl.models.requests import (
     AccountInfo,
     AccountLines,
     AccountNFTs,
-    LedgerData,
     LedgerEntry,
     ServerInfo,
     ServerState,
 )
-from xrpl.models.requests.ledger_entry import LedgerEntryType
 from xrpl.models.requests.ledger_entry import MPToken as MPTokenLookup
 from xrpl.models.transactions import (
     MPTokenIssuanceCreate,
@@ -78,6 +76,7 @@ from drexfy.adapters.xrpl.access import TokenAccess
 from drexfy.adapters.xrpl.config import XrplConfig
 from drexfy.adapters.xrpl.distribution import Distribution
 from drexfy.adapters.xrpl.gaps import HoleKeeper, holes
+from drexfy.adapters.xrpl.holders import NotClio, clio_holders, known_holders, scan_holders
 from drexfy.adapters.xrpl.purchase import Purchases
 from drexfy.adapters.xrpl.submission import Outcome, Rpc, RpcFailure, Signer, Submitter
 from drexfy.adapters.xrpl.transfers import read_transfers
@@ -141,6 +140,8 @@ class XrplLedger:
         )
         self.journal = journal
         self._holes = HoleKeeper(KEEPER_GRACE_S)
+        #: Whether the server answers Clio's `mpt_holders` (None: not asked yet).
+        self._clio: bool | None = None
         self._platform: dict[str, Signer] = {}
         #: MPT authorisation kept in step with freezes and classifications, and pre-send checks.
         self.access = TokenAccess(self)
@@ -533,21 +534,24 @@ class XrplLedger:
         token = await self._mptoken(instrument_ref, address)
         return int(token.get("MPTAmount", 0)) if token else 0
 
-    async def holders(self, instrument_ref: str, since: int | None = None) -> Mapping[str, int]:
-        """All MPToken entries of the issuance, walking `ledger_data` (Clio's `mpt_holders` is the
-        cheaper call on mainnet)."""
-        out: dict[str, int] = {}
-        marker: Any = None
-        while True:
-            result = await self.rpc.call(
-                LedgerData(ledger_index="validated", type=LedgerEntryType.MPTOKEN, marker=marker, limit=256)
-            )
-            for node in result.get("state", []):
-                if node.get("MPTokenIssuanceID") == instrument_ref and int(node.get("MPTAmount", 0)) > 0:
-                    out[node["Account"]] = int(node["MPTAmount"])
-            marker = result.get("marker")
-            if not marker:
-                return out
+    async def holders(
+        self, instrument_ref: str, since: int | None = None, known: Collection[str] = ()
+    ) -> Mapping[str, int]:
+        """The issuance's holders: Clio's `mpt_holders` where the server offers it, else the
+        register's `known` addresses when they account for every outstanding unit, else a walk of
+        the whole ledger (holders.py)."""
+        if self._clio is not False:
+            try:
+                found = await clio_holders(self.rpc, instrument_ref)
+                self._clio = True
+                return found
+            except NotClio:
+                self._clio = False
+        if known:
+            checked = await known_holders(self.rpc, instrument_ref, known)
+            if checked is not None:
+                return checked
+        return await scan_holders(self.rpc, instrument_ref)
 
     async def transfers(
         self, instrument_ref: str, after: str | None, limit: int, since: int | None = None

@@ -97,13 +97,15 @@ async def reconcile(svc: Services, instrument_id: str) -> Reconciliation:
         reserving = await uow.orders.reserving(instrument_id)
         positions = await uow.positions.holders(instrument_id)
         by_address: dict[str, tuple[str, int]] = {}
+        known: list[str] = []
         for position in positions:
             investor = await uow.investors.get(position.investor_id)
             if investor.wallet is not None:
                 by_address[investor.wallet.address.lower()] = (investor.id, position.units)
+                known.append(investor.wallet.address)
     on_ledger: dict[str, int] = {}
     if instrument.ledger_ref is not None:
-        holders = await svc.ledger.holders(instrument.ledger_ref, since=instrument.ledger_position)
+        holders = await svc.ledger.holders(instrument.ledger_ref, since=instrument.ledger_position, known=known)
         on_ledger = {address.lower(): units for address, units in holders.items() if units}
     now = svc.clock.now()
     paid = [order for order in reserving if order.status is OrderStatus.PAID]
