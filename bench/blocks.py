@@ -7,6 +7,11 @@ payment webhook. Reported: settlements per block (the busiest block and the mean
 that settled any), each order's latency in blocks from the block in which its payment webhook was
 accepted to its settlement's block (p50, p90, max), and the wall time. Issue target (1,000 orders from 500 investors at 6 s): at least 200
 settlements per block, p90 under 3 blocks. Settlement transactions are read from the journal.
+
+Beside it, in the same run: node requests per settlement (the processes talk to anvil through a
+counting proxy, bench/rpc_count.py), and the chain's floor: the node is reverted to its state before
+the orders and the same signed transactions are sent raw at once; the time until all are mined is
+the best any relayer could do here (`share_of_floor`; issue target at least 0.5).
 """
 
 from __future__ import annotations
@@ -14,14 +19,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import signal
 import sqlite3
 import statistics
+import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from eth_account import Account
+from eth_account.typed_transactions.typed_transaction import TypedTransaction
+from hexbytes import HexBytes
 from tests.soak.harness import Platform, SoakConfig, onboard, open_instrument, place_and_pay
+
+from bench.rpc_count import CountingProxy
 
 RESULTS = Path(__file__).resolve().parent / "results" / "blocks.json"
 
@@ -35,39 +47,106 @@ def _settled_blocks(directory: Path) -> dict[str, int]:
     return {row[0].removeprefix("settle:"): int(json.loads(row[1])["block"]) for row in rows}
 
 
-def run(investors: int, per_investor: int, block_time: float, directory: Path) -> dict[str, Any]:
+def _stop_processes(run: Platform) -> None:
+    """Stop the API and the worker, keep the node (the floor replays on it)."""
+    for process in (run.worker_process, run.api_process):
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _signed_since(directory: Path, block: int) -> list[tuple[str, int, str]]:
+    """(sender, nonce, raw) of every platform transaction mined after `block`, in nonce order."""
+    with contextlib.closing(sqlite3.connect(directory / "drexfy.sqlite", timeout=10)) as conn:
+        rows = conn.execute(
+            "SELECT payload, result FROM journal WHERE ledger = 'evm' AND status = 'CONFIRMED' AND payload IS NOT NULL"
+        ).fetchall()
+    out = []
+    for payload, result in rows:
+        if int(json.loads(result).get("block", 0)) <= block:
+            continue
+        tx = TypedTransaction.from_bytes(HexBytes(payload))
+        sender = tx.sender if hasattr(tx, "sender") else Account.recover_transaction(payload)
+        out.append((str(sender), int(tx.as_dict()["nonce"]), str(payload)))
+    return sorted(out)
+
+
+def _floor(run: Platform, snapshot: str, signed: list[tuple[str, int, str]], settlements: int) -> dict[str, Any]:
+    """The chain's limit on this machine: the same transactions, pre-signed, sent raw at once to
+    the node reverted to the state before the run, and the time and blocks until all are mined."""
+    run.node.rpc("evm_revert", snapshot)
+    last = {sender: nonce for sender, nonce, _ in signed}
+    start_block = int(run.node.rpc("eth_blockNumber"), 16)
+    started = time.monotonic()
+    for _, _, raw in signed:
+        run.node.rpc("eth_sendRawTransaction", raw)
+    sent_s = time.monotonic() - started
+    deadline = time.monotonic() + 60 * run.config.block_time + 60
+    while time.monotonic() < deadline:
+        if all(int(run.node.rpc("eth_getTransactionCount", s, "latest"), 16) > n for s, n in last.items()):
+            break
+        time.sleep(0.1)
+    wall = time.monotonic() - started
+    blocks = int(run.node.rpc("eth_blockNumber"), 16) - start_block
+    return {
+        "transactions": len(signed),
+        "send_s": round(sent_s, 1),
+        "mined_wall_s": round(wall, 1),
+        "blocks": blocks,
+        "settlements_per_s": round(settlements / wall, 1) if wall else None,
+    }
+
+
+def run(
+    investors: int, per_investor: int, block_time: float, directory: Path, pay_concurrency: int = 16
+) -> dict[str, Any]:
     config = SoakConfig(
         investors=investors, orders_per_investor=per_investor, kills=0, block_time=block_time, receipt_timeout=60.0
     )
     run = Platform(directory, config)
     run.env["DREXFY_LEDGER__EVM__BLOCK_TIME_S"] = str(block_time)
     started = time.monotonic()
-    try:
-        run.start()
-        ids = onboard(run, investors)
-        instrument = open_instrument(run)
-        paid_at = time.monotonic()
-        orders = place_and_pay(run, ids, instrument["id"], per_investor, note_block=True)
-        deadline = time.monotonic() + 60 * block_time + 120
-        blocks: dict[str, int] = {}
-        while time.monotonic() < deadline:
-            blocks = _settled_blocks(directory)
-            if len(blocks) >= len(orders):
-                break
-            time.sleep(1.0)
-        settle_wall = time.monotonic() - paid_at
-    finally:
-        run.stop()
+    with CountingProxy(run.node.url) as proxy:
+        run.env["DREXFY_LEDGER__EVM__RPC_URL"] = proxy.url
+        try:
+            run.start()
+            ids = onboard(run, investors)
+            instrument = open_instrument(run)
+            snapshot = run.node.rpc("evm_snapshot")
+            snapshot_block = int(run.node.rpc("eth_blockNumber"), 16)
+            proxy.reset()
+            paid_at = time.monotonic()
+            orders = place_and_pay(
+                run, ids, instrument["id"], per_investor, note_block=True, pay_concurrency=pay_concurrency
+            )
+            deadline = time.monotonic() + 60 * block_time + 120
+            blocks: dict[str, int] = {}
+            while time.monotonic() < deadline:
+                blocks = _settled_blocks(directory)
+                if len(blocks) >= len(orders):
+                    break
+                time.sleep(0.5)
+            settle_wall = time.monotonic() - paid_at
+            requests = proxy.snapshot()
+            _stop_processes(run)
+            floor = _floor(run, snapshot, _signed_since(directory, snapshot_block), len(blocks))
+        finally:
+            run.stop()
     per_block: dict[int, int] = {}
     for block in blocks.values():
         per_block[block] = per_block.get(block, 0) + 1
     # From the block in which each order's payment webhook was accepted to its settlement's block.
     latency = sorted(blocks[o["id"]] - o["paid_at_block"] for o in orders if o["id"] in blocks)
+    settled_per_s = len(blocks) / settle_wall if settle_wall else 0.0
     return {
         "block_time_s": block_time,
         "investors": investors,
         "orders": len(orders),
         "settled": len(blocks),
+        "payment_webhooks_at_once": pay_concurrency,
         "settlements_per_block_max": max(per_block.values(), default=0),
         "settlements_per_block_mean": round(statistics.mean(per_block.values()), 1) if per_block else 0,
         "blocks_with_settlements": len(per_block),
@@ -75,6 +154,11 @@ def run(investors: int, per_investor: int, block_time: float, directory: Path) -
         "latency_blocks_p90": latency[int(len(latency) * 0.9) - 1] if latency else None,
         "latency_blocks_max": latency[-1] if latency else None,
         "settle_wall_s": round(settle_wall, 1),
+        "settled_per_s": round(settled_per_s, 1),
+        "node_requests_per_settlement": round(sum(requests.values()) / max(1, len(blocks)), 1),
+        "node_requests_by_method": dict(requests.most_common()),
+        "floor_presigned": floor,
+        "share_of_floor": round(settled_per_s / floor["settlements_per_s"], 2) if floor["settlements_per_s"] else None,
         "total_wall_s": round(time.monotonic() - started, 1),
     }
 
@@ -84,9 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--investors", type=int, default=100)
     parser.add_argument("--orders", type=int, default=2, help="orders per investor")
     parser.add_argument("--block-time", type=float, default=6.0)
+    parser.add_argument("--pay-concurrency", type=int, default=16, help="payment webhooks sent at once")
     args = parser.parse_args([] if argv is None else argv)  # `make bench` calls main() with defaults
     with tempfile.TemporaryDirectory(prefix="drexfy-bench-blocks-") as directory:
-        result = run(args.investors, args.orders, args.block_time, Path(directory))
+        result = run(args.investors, args.orders, args.block_time, Path(directory), args.pay_concurrency)
     print(json.dumps(result, indent=2))
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     return 0 if result["settled"] == result["orders"] else 1

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -342,3 +344,38 @@ async def test_the_database_its_wal_and_a_new_data_dir_are_the_owners_only(tmp_p
             await shutdown
     finally:
         os.umask(old)
+
+
+def _count_in_another_process(path: Path) -> int:
+    """What a separate process (another drexfy process, `sqlite3`, a bench) reads, opening and
+    closing its own connection."""
+    code = (
+        "import sqlite3, sys\n"
+        "conn = sqlite3.connect(sys.argv[1])\n"
+        "print(conn.execute('SELECT count(*) FROM investors').fetchone()[0])\n"
+        "conn.close()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout)
+
+
+async def test_another_process_closing_its_connection_never_deletes_the_wal_in_use(tmp_path: Path) -> None:
+    """Every process of a deployment shares the file (API, worker, CLI). A process that closed a
+    descriptor of the database file dropped its connections' locks; the next process to close its
+    last connection then deleted the WAL under it, and its later commits were lost to everyone
+    else (the worker's settlements never reached the API)."""
+    path = tmp_path / "drexfy.sqlite"
+    store = await open_sqlite_store(path)  # a writer and a reader connection: the file exists for the second
+    try:
+        async with store.unit_of_work() as uow:
+            await uow.investors.add(b.investor())
+            await uow.commit()
+        assert _count_in_another_process(path) == 1
+        assert Path(f"{path}-wal").exists()  # still ours: the other process was not the last one
+        async with store.unit_of_work() as uow:
+            await uow.investors.add(b.investor("inv_2"))
+            await uow.commit()
+        assert _count_in_another_process(path) == 2
+    finally:
+        await store.close()

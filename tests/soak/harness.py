@@ -20,6 +20,7 @@ settlement would show as more), the longest time no order settled after the last
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -324,18 +325,25 @@ def open_instrument(run: Platform) -> dict[str, Any]:
 
 
 def place_and_pay(
-    run: Platform, investors: list[str], instrument_id: str, per_investor: int, note_block: bool = False
+    run: Platform,
+    investors: list[str],
+    instrument_id: str,
+    per_investor: int,
+    note_block: bool = False,
+    pay_concurrency: int = 1,
 ) -> list[dict[str, Any]]:
     """Each investor orders `per_investor` times; then every order is paid by a signed webhook, an
     investor's orders close together (their permits contend). With `note_block`, each order records
-    the chain's block number when its payment webhook was accepted (`paid_at_block`)."""
+    the chain's block number when its payment webhook was accepted (`paid_at_block`).
+    `pay_concurrency` webhooks are sent at once (a payment provider delivers in parallel)."""
     orders: list[dict[str, Any]] = []
     for round_ in range(per_investor):
         for investor_id in investors:
             body = {"investor_id": investor_id, "instrument_id": instrument_id, "units": 1 + (round_ % 3)}
             orders.append(run.api("POST", "/api/v1/orders", "investor", body, investor_id=investor_id))
     secret = run.secrets["stripe_webhook_secret"]
-    for order in orders:
+
+    def pay(order: dict[str, Any]) -> None:
         body = sandbox.stripe_event(
             f"evt_{order['id']}",
             "payment_intent.succeeded",
@@ -345,6 +353,9 @@ def place_and_pay(
         run.webhook("/webhooks/payments", body, sandbox.stripe_headers(body, secret))
         if note_block:
             order["paid_at_block"] = int(run.node.rpc("eth_blockNumber"), 16)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, pay_concurrency)) as pool:
+        list(pool.map(pay, orders))
     return orders
 
 

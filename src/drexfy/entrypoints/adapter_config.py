@@ -24,6 +24,7 @@ def evm_config(settings: Settings) -> EvmConfig:
         confirmations=max(1, int(settings.get("ledger.evm.confirmations"))),
         max_fee_per_gas_wei=int(settings.get("ledger.evm.max_fee_gwei")) * 10**9,
         receipt_timeout_s=float(settings.get("ledger.evm.receipt_timeout_s")),
+        receipt_timeout_blocks=int(settings.get("ledger.evm.receipt_timeout_blocks")),
         poll_interval_s=float(settings.get("ledger.evm.poll_interval_s")),
         keeper_grace_s=float(settings.get("ledger.evm.keeper_grace_s")),
         block_time_s=float(settings.get("ledger.evm.block_time_s")),

@@ -39,6 +39,9 @@ DEFAULTS: dict[str, Any] = {
             # How long an API call or a command waits for its transaction to be included (the
             # worker's jobs wait `worker.ledger_wait_s`), and how often it asks meanwhile.
             "receipt_timeout_s": 60.0,
+            # ... and how many new blocks it waits (the seconds above are the backstop for a chain
+            # that makes no blocks).
+            "receipt_timeout_blocks": 10,
             "poll_interval_s": 0.05,
             # The keeper spends a nonce claimed but left unsigned this long on a no-op.
             "keeper_grace_s": 10.0,
@@ -336,6 +339,11 @@ def _validate(data: dict[str, Any]) -> None:
         value = settings.get(key)
         if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
             raise ConfigurationError(f"{key}: expected a number of seconds from {low:g} to {high:g}, got {value!r}")
+    blocks = settings.get("ledger.evm.receipt_timeout_blocks")
+    if isinstance(blocks, bool) or not isinstance(blocks, int) or not 1 <= blocks <= 10_000:
+        raise ConfigurationError(
+            f"ledger.evm.receipt_timeout_blocks: expected a whole number of blocks from 1 to 10000, got {blocks!r}"
+        )
     overrides = settings.get("processes.region_overrides")
     if not isinstance(overrides, Mapping) or any(v not in ("US", "EU") for v in overrides.values()):
         raise ConfigurationError("processes.region_overrides: each country must map to US or EU")

@@ -27,7 +27,10 @@ class EvmConfig:
     - `priority_fee_wei`: the tip offered.
     - `receipt_timeout_s`: how long one call waits for inclusion before reporting LedgerPending
       (the transaction stays journalled and a retry re-broadcasts it).
-    - `poll_interval_s`: how often a waiting call asks for its receipt.
+    - `receipt_timeout_blocks`: how many new blocks one call waits for inclusion before reporting
+      LedgerPending; `receipt_timeout_s` is then the backstop for a chain that makes no blocks.
+    - `poll_interval_s`: how often the relayer's confirmer asks the chain head (one request for
+      all waiting calls; each waiting transaction's receipt is asked once per new block).
     - `block_time_s`: the chain's block time (Moonbeam: 6 s). A worker job whose transaction is not
       included within the worker's `ledger_wait_s` (`LEDGER_WAIT`) hands back `LedgerPending`, and
       comes back after one block instead of holding a worker slot while the chain works.
@@ -42,6 +45,7 @@ class EvmConfig:
     max_fee_per_gas_wei: int = 500 * 10**9
     priority_fee_wei: int = 10**9
     receipt_timeout_s: float = 60.0
+    receipt_timeout_blocks: int = 10
     poll_interval_s: float = 0.05
     block_time_s: float = 6.0
     keeper_grace_s: float = 10.0

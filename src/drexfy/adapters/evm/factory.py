@@ -37,7 +37,14 @@ async def connect(config: EvmConfig) -> AsyncWeb3[Any]:
         except ImportError as exc:  # pragma: no cover - the extra is part of the install
             raise ConfigurationError("embedded EVM needs the 'embedded-evm' extra (eth-tester[py-evm])") from exc
         return AsyncWeb3(AsyncEthereumTesterProvider())
-    provider = AsyncHTTPProvider(config.rpc_url, request_kwargs={"timeout": 30})
+    # web3 asks eth_chainId for every transaction it validates (six per settlement); the chain id
+    # never changes, so it is answered from web3's request cache (nothing else is cached).
+    provider = AsyncHTTPProvider(
+        config.rpc_url,
+        request_kwargs={"timeout": 30},
+        cache_allowed_requests=True,
+        cacheable_requests={"eth_chainId"},
+    )
     # web3's default session closes the TCP connection after every call (force_close); a pooled
     # keep-alive session saves a handshake per RPC, which is most of the cost on a busy relayer.
     await provider.cache_async_session(

@@ -398,6 +398,7 @@ class EvmLedger:
 
     async def close(self) -> None:
         """Release the HTTP session of the RPC provider (nothing to do in embedded mode)."""
+        await self.relayer.confirmer.close()
         if isinstance(self.w3.provider, AsyncHTTPProvider):
             await self.w3.provider.disconnect()
 

@@ -45,6 +45,7 @@ from web3.exceptions import TransactionNotFound
 
 from drexfy.adapters.evm.abi import COMPLIANCE_ERRORS
 from drexfy.adapters.evm.config import EvmConfig
+from drexfy.adapters.evm.confirmer import Confirmer
 from drexfy.adapters.evm.errors import decode_revert, revert_data
 from drexfy.adapters.secp256k1 import evm_address
 from drexfy.domain.errors import (
@@ -164,6 +165,11 @@ class Relayer:
         self.before_broadcast: Any = None
         #: (op id, nonce claim) of unsigned operations the keeper saw -> when it first saw them.
         self._unsigned_seen: dict[tuple[str, str], float] = {}
+        #: Waiting calls' receipts, looked up once per block for all of them (confirmer.py).
+        self.confirmer = Confirmer(self._head, self._receipt, config.poll_interval_s, _is_transient)
+
+    async def _head(self) -> int:
+        return int(await self.w3.eth.block_number)
 
     async def address_of(self, key_id: str) -> str:
         """The address of a vault key (cached)."""
@@ -605,18 +611,22 @@ class Relayer:
         wait = LEDGER_WAIT.get()
         return self.config.receipt_timeout_s if wait is None else wait
 
+    def _wait_blocks(self) -> int | None:
+        """How many new blocks this call may wait for inclusion: `receipt_timeout_blocks`, unless
+        the caller set its own short `LEDGER_WAIT` (the worker's jobs, which come back later)."""
+        return self.config.receipt_timeout_blocks if LEDGER_WAIT.get() is None else None
+
     async def _wait_receipt(self, entry: JournalEntry) -> Any:
-        deadline = time.monotonic() + self._wait_s()
-        while True:
-            receipt = await self._any_receipt(entry)
-            if receipt is not None:
-                return receipt
-            if time.monotonic() > deadline:
-                raise LedgerPending(
-                    f"transaction {entry.tx_id} not included yet; it stays journalled",
-                    retry_after_s=self.config.block_time_s,
-                )
-            await asyncio.sleep(self.config.poll_interval_s)
+        """The receipt of the transaction (any version), from the confirmer's once-per-block look."""
+        assert entry.tx_id is not None
+        versions = (entry.tx_id, *entry.result.get("superseded", []))
+        receipt = await self.confirmer.receipt(versions, blocks=self._wait_blocks(), seconds=self._wait_s())
+        if receipt is None:
+            raise LedgerPending(
+                f"transaction {entry.tx_id} not included yet; it stays journalled",
+                retry_after_s=self.config.block_time_s,
+            )
+        return receipt
 
     async def _next_base_fee(self) -> int:
         """The base fee of the block being built (eth_feeHistory's last entry), else the latest's."""

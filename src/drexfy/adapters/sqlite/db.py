@@ -114,10 +114,19 @@ def migrate(conn: sqlite3.Connection, now: datetime) -> list[int]:
 
 def _private_file(path: str) -> None:
     """Create the database file readable by its owner only (it holds personal data), or tighten an
-    existing one. SQLite gives its -wal and -shm files the database file's mode."""
+    existing one. SQLite gives its -wal and -shm files the database file's mode.
+
+    Never open and close an existing database file here: closing any descriptor of a file drops
+    every POSIX lock this process holds on it, including the shared lock by which this process's
+    other SQLite connections say they are still using the WAL. Another process closing its last
+    connection would then take them for gone, checkpoint, and delete the WAL and its index under
+    them: their later commits go to a deleted file nobody else reads (seen in the blocks bench:
+    the worker's settlements invisible to every other process). So the file is opened only when
+    this call creates it (O_EXCL), and an existing one is tightened by path."""
     if path.startswith("file:") or path == ":memory:":
         return
-    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     for each in (Path(path), Path(f"{path}-wal"), Path(f"{path}-shm")):
         if each.exists() and each.stat().st_mode & 0o077:
             each.chmod(0o600)
