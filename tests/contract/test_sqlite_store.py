@@ -372,7 +372,7 @@ async def test_another_process_closing_its_connection_never_deletes_the_wal_in_u
             await uow.investors.add(b.investor())
             await uow.commit()
         assert _count_in_another_process(path) == 1
-        assert Path(f"{path}-wal").exists()  # still ours: the other process was not the last one
+        assert Path(f"{path}-wal").exists()  # noqa: ASYNC240 - still ours: the other process was not the last one
         async with store.unit_of_work() as uow:
             await uow.investors.add(b.investor("inv_2"))
             await uow.commit()
