@@ -17,6 +17,7 @@ def main() -> int:
     parser.add_argument("--kills", type=int, default=12, help="worker kills timed on in-flight operations")
     parser.add_argument("--block-time", type=float, default=1.0)
     parser.add_argument("--store", choices=["sqlite", "dynamodb"], default="sqlite")
+    parser.add_argument("--ledger", choices=["evm", "xrpl"], default="evm")
     args = parser.parse_args()
     config = SoakConfig(
         investors=args.investors,
@@ -24,6 +25,7 @@ def main() -> int:
         kills=args.kills,
         block_time=args.block_time,
         store=args.store,
+        ledger=args.ledger,
         settle_within_s=600.0,
     )
     with tempfile.TemporaryDirectory(prefix="drexfy-soak-") as directory:

@@ -1,6 +1,7 @@
 """The fault harness: the platform as an operator runs it, under the faults that lost money before.
 
-One anvil node mining a block every `block_time` seconds (a slow chain), `drexfy serve --no-worker`
+One anvil node mining a block every `block_time` seconds (a slow chain), or the XRPL ledger double
+closing a ledger as often (`ledger = "xrpl"`), `drexfy serve --no-worker`
 and `drexfy worker` as separate processes over one SQLite store, investors onboarded and paying
 through signed webhooks, several orders each. While settlements are in flight the harness:
 
@@ -38,6 +39,7 @@ import attrs
 
 from drexfy.adapters.webhooks import sandbox
 from drexfy.entrypoints.http import issue_token
+from tests.soak.xrpl_node import XrplNode
 from tests.support.anvil import AnvilNode, start_anvil
 from tests.support.moto import AWS_ENV, MotoServer
 
@@ -58,6 +60,8 @@ class SoakConfig:
     receipt_timeout: float = 3.0
     #: "sqlite", or "dynamodb" (moto in server mode).
     store: str = "sqlite"
+    #: "evm" (anvil), or "xrpl" (the ledger double as a process, ledgers closed every `block_time`).
+    ledger: str = "evm"
     #: How long the harness waits for every paid order to end after the last fault.
     settle_within_s: float = 120.0
 
@@ -94,7 +98,11 @@ class Platform:
     def __init__(self, directory: Path, config: SoakConfig) -> None:
         self.directory = directory
         self.config = config
-        self.node: AnvilNode = start_anvil(extra_args=("--block-time", str(config.block_time)))
+        self.node: AnvilNode | XrplNode
+        if config.ledger == "xrpl":
+            self.node = XrplNode(close_every=config.block_time)
+        else:
+            self.node = start_anvil(extra_args=("--block-time", str(config.block_time)))
         self.moto: MotoServer | None = None
         store_env: dict[str, str] = {}
         if config.store == "dynamodb":
@@ -113,9 +121,7 @@ class Platform:
             **store_env,
             **os.environ,
             "DREXFY_DATA_DIR": str(directory),
-            "DREXFY_LEDGER__KIND": "evm",
-            "DREXFY_LEDGER__EVM__RPC_URL": self.node.url,
-            "DREXFY_LEDGER__EVM__CHAIN_ID": str(self.node.chain_id),
+            **self._ledger_env(),
             "DREXFY_LEDGER__EVM__RECEIPT_TIMEOUT_S": str(config.receipt_timeout),
             "DREXFY_LEDGER__EVM__BLOCK_TIME_S": str(config.block_time),
             "DREXFY_LEDGER__EVM__POLL_INTERVAL_S": "0.2",
@@ -135,6 +141,28 @@ class Platform:
         self.worker_process: subprocess.Popen[bytes] | None = None
         self._logs: list[Any] = []
 
+    def _ledger_env(self) -> dict[str, str]:
+        if isinstance(self.node, XrplNode):
+            return {"DREXFY_LEDGER__KIND": "xrpl", "DREXFY_LEDGER__XRPL__RPC_URL": self.node.url}
+        return {
+            "DREXFY_LEDGER__KIND": "evm",
+            "DREXFY_LEDGER__EVM__RPC_URL": self.node.url,
+            "DREXFY_LEDGER__EVM__CHAIN_ID": str(self.node.chain_id),
+        }
+
+    def halt_chain(self) -> None:
+        """The chain stops producing blocks (ledgers) while nobody works."""
+        if isinstance(self.node, XrplNode):
+            self.node.halt()
+        else:
+            self.node.rpc("evm_setIntervalMining", 0)
+
+    def resume_chain(self) -> None:
+        if isinstance(self.node, XrplNode):
+            self.node.resume()
+        else:
+            self.node.rpc("evm_setIntervalMining", int(max(1, self.config.block_time)))
+
     # -- processes ----------------------------------------------------------------------------------
 
     def _drexfy(self, *argv: str) -> subprocess.Popen[bytes]:
@@ -149,8 +177,9 @@ class Platform:
         )
 
     def start(self) -> None:
+        setup = ("xrpl", "setup", "--fund-from-genesis") if self.config.ledger == "xrpl" else ("contracts", "deploy")
         deploy = subprocess.run(
-            [sys.executable, "-m", "drexfy.entrypoints.cli", "contracts", "deploy"],
+            [sys.executable, "-m", "drexfy.entrypoints.cli", *setup],
             env=self.env,
             cwd=ROOT,
             capture_output=True,
@@ -376,10 +405,10 @@ def run_soak(directory: Path, config: SoakConfig) -> SoakReport:
             run.kill_worker()
             report.kills += 1
             if not halted:
-                run.node.rpc("evm_setIntervalMining", 0)  # the chain stops while nobody works
+                run.halt_chain()  # the chain stops while nobody works
                 run.start_worker()
                 time.sleep(config.halt_s)
-                run.node.rpc("evm_setIntervalMining", int(max(1, config.block_time)))
+                run.resume_chain()
                 halted = True
             else:
                 run.start_worker()
