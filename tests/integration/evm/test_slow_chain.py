@@ -83,9 +83,10 @@ async def test_a_permit_overtaken_while_the_chain_stood_still_is_retried_not_ref
     anvil_node: AnvilNode,  # noqa: F811
 ) -> None:
     """Two worker processes (no shared memory) settle two orders of one investor while the chain is
-    not mining: both sign the same permit nonce, and once mined the second reverts. Its retry must
-    read the real revert (from the journalled transaction, not from placeholder arguments), see a
-    stale permit, and settle with a fresh one: a paid, eligible order is never refunded for it."""
+    not mining, and the node forgot the first transaction (a restart), so the second process cannot
+    see it pending: both sign the same permit nonce, and once mined the second reverts. Its retry
+    must read the real revert (from the journalled transaction, not from placeholder arguments),
+    see a stale permit, and settle with a fresh one: a paid, eligible order is never refunded."""
     buyer = await quick.wallet("bea", EU_ACC)
     other = await build_evm_ledger(quick.config, quick.vault, quick.store.journal)
     o1, o2 = purchase("o3", buyer, quick.instrument, 1), purchase("o4", buyer, quick.instrument, 2)
@@ -93,9 +94,15 @@ async def test_a_permit_overtaken_while_the_chain_stood_still_is_retried_not_ref
         with not_mining(anvil_node):
             with pytest.raises(LedgerUnavailable):
                 await quick.ledger.settle_purchase("settle:o3", o1)
-            # The second process signs the same permit nonce; the first order's block is mined
-            # just before the second's transaction goes out, so they land in different blocks.
-            other.relayer.before_broadcast = lambda entry: anvil_node.rpc("evm_mine")
+            forgotten = await quick.store.journal.get("settle:o3")
+            assert forgotten is not None
+            anvil_node.rpc("anvil_dropAllTransactions")
+            # The second process signs the same permit nonce; the first order's transaction comes
+            # back and is mined just before the second's goes out, so they land in different blocks.
+            other.relayer.before_broadcast = lambda entry: (
+                anvil_node.rpc("eth_sendRawTransaction", forgotten.payload),
+                anvil_node.rpc("evm_mine"),
+            )
             with pytest.raises(LedgerUnavailable):
                 await other.settle_purchase("settle:o4", o2)
             other.relayer.before_broadcast = None
@@ -113,6 +120,34 @@ async def test_a_permit_overtaken_while_the_chain_stood_still_is_retried_not_ref
         assert reopened.result["reverted_reason"] == "ERC2612InvalidSigner"
         await other.settle_purchase("settle:o4", o2)
         assert await quick.ledger.units_of(quick.instrument, buyer.address) == 3
+    finally:
+        await other.close()
+
+
+async def test_two_processes_chain_one_investors_permits_through_the_pending_state(
+    quick: Env,
+    anvil_node: AnvilNode,  # noqa: F811
+) -> None:
+    """Two worker processes (no shared memory) settle two orders of one investor on a stopped
+    chain: the second sees the first's permit pending at the node and takes the next permit nonce,
+    so both settle in the same block and nothing reverts."""
+    buyer = await quick.wallet("cai", EU_ACC)
+    other = await build_evm_ledger(quick.config, quick.vault, quick.store.journal)
+    o1, o2 = purchase("o5", buyer, quick.instrument, 1), purchase("o6", buyer, quick.instrument, 2)
+    try:
+        with not_mining(anvil_node):
+            with pytest.raises(LedgerUnavailable):
+                await quick.ledger.settle_purchase("settle:o5", o1)
+            with pytest.raises(LedgerUnavailable):
+                await other.settle_purchase("settle:o6", o2)
+            first = await quick.store.journal.get("settle:o5")
+            second = await quick.store.journal.get("settle:o6")
+            assert first and second and second.result["permit_nonce"] == first.result["permit_nonce"] + 1
+            anvil_node.rpc("evm_mine")
+        await quick.ledger.settle_purchase("settle:o5", o1)
+        await other.settle_purchase("settle:o6", o2)
+        assert await quick.ledger.units_of(quick.instrument, buyer.address) == 3
+        assert await _block_of(quick, "settle:o5") == await _block_of(quick, "settle:o6")
     finally:
         await other.close()
 

@@ -5,6 +5,7 @@ every outstanding unit, and the `ledger_data` walk only when they do not."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -84,3 +85,24 @@ async def test_on_clio_mpt_holders_answers_page_by_page(
             assert clio.calls.count("mpt_holders") == 2 and "ledger_data" not in clio.calls
         finally:
             await ledger.close()
+
+
+async def test_a_ledger_closed_between_the_reads_falls_back_to_the_walk(
+    rippled: LedgerDouble, vault: LocalVault, store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The double (like a node keeping little history) serves only the latest validated ledger: a
+    close between reading its index and the entries must not fail reconciliation."""
+    ledger, ref, (alice, bob, carol) = await platform_with_holders(rippled, vault, store)
+    real = ledger.rpc.call
+
+    async def closing_first(request: Any) -> Any:
+        if getattr(request, "mpt_issuance", None):
+            rippled.engine.close()
+        return await real(request)
+
+    monkeypatch.setattr(ledger.rpc, "call", closing_first)
+    try:
+        found = await ledger.holders(ref, known=[alice.address, bob.address, carol.address])
+        assert found == {alice.address: 1, bob.address: 2, carol.address: 3}
+    finally:
+        await ledger.close()

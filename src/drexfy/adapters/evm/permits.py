@@ -3,9 +3,10 @@
 Every stablecoin movement out of an investor's wallet (a purchase's payment leg, a cash-out burn)
 carries the wallet's permit, signed through the vault with the wallet's own key. Permit nonces are
 sequential per wallet, so two operations of one investor contend for them: `Permits.send` chains
-them (each takes the nonce after those still in flight, simulated on the pending block, and lets
-the next one go as soon as it is broadcast) and turns a permit that went stale into a transient
-error after reopening its operation (docs/evm.md, "Known limits").
+them (each takes the nonce after those still in flight, its own process's and, through the node's
+pending state, other processes' broadcast ones; simulated on the pending block; the next one goes as
+soon as it is broadcast) and turns a permit that went stale into a transient error after reopening
+its operation (docs/evm.md, "Known limits").
 """
 
 from __future__ import annotations
@@ -107,9 +108,13 @@ class Permits:
         nonce: int | None = None
         try:
             chain_nonce = int(await self._read(self.stablecoin.functions.nonces(owner)))
+            # A permit of this wallet broadcast by another process and not mined yet shows in the
+            # node's pending state: chain on it as on our own (if that transaction never mines,
+            # this permit goes stale, which is a retry, never a refusal).
+            pending_nonce = await self._pending_nonce(owner)
             in_flight.pop(op_id, None)
             ahead = await self._live_permits(owner, chain_nonce)
-            nonce = max([chain_nonce, *(n + 1 for n in ahead)])
+            nonce = max([chain_nonce, pending_nonce, *(n + 1 for n in ahead)])
             in_flight[op_id] = nonce
             deadline = int(time.time()) + PERMIT_TTL_S
             v, r, s = await self._permit(wallet, spender, value, nonce, deadline)
@@ -122,7 +127,7 @@ class Permits:
                     fn,
                     *build(deadline, r, s, v),
                     note={"permit_nonce": nonce},
-                    simulate_at="pending" if ahead else "latest",
+                    simulate_at="pending" if nonce > chain_nonce else "latest",
                     on_sent=sent.set,
                 )
             )
@@ -153,6 +158,12 @@ class Permits:
                 lock.release()
             if not in_flight:
                 self._permits_in_flight.pop(owner, None)
+
+    async def _pending_nonce(self, owner: str) -> int:
+        try:
+            return int(await self.stablecoin.functions.nonces(owner).call(block_identifier="pending"))
+        except Exception as exc:
+            raise LedgerUnavailable(f"EVM read failed: {type(exc).__name__}") from exc
 
     async def _live_permits(self, owner: str, chain_nonce: int) -> list[int]:
         """Permit nonces of this process's operations of `owner` that are signed and not mined yet

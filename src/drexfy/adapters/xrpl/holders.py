@@ -71,6 +71,8 @@ async def known_holders(rpc: Rpc, ref: str, addresses: Collection[str]) -> dict[
         index = int((await rpc.call(Ledger(ledger_index="validated")))["ledger_index"])
         issuance = (await rpc.call(LedgerEntry(mpt_issuance=ref, ledger_index=index)))["node"]
     except RpcFailure as failure:
+        if failure.error == "lgrNotFound":  # closed meanwhile on a node keeping no history
+            return None
         raise LedgerUnavailable(f"ledger_entry failed: {failure}") from failure
     outstanding = int(issuance.get("OutstandingAmount", 0))
     gate = asyncio.Semaphore(CONCURRENT_READS)
