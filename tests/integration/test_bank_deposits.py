@@ -1,0 +1,254 @@
+"""Bank deposits and returned payouts through the processes on the SQLite store and the memory
+ledger: a credit naming an investor mints 1:1 exactly once whatever is re-imported, unmatched
+credits wait for an operator, bounds and currency are checked, a malformed file mints nothing, a
+returned payout is minted back once and the investor is told; an order is paid from the balance."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from drexfy.domain import processes as p
+from drexfy.domain.deposit import DepositStatus, deposit_id
+from drexfy.domain.errors import IllegalTransition, InsufficientFunds, LedgerUnavailable, ValidationFailed
+from drexfy.domain.model import OrderStatus, WithdrawalStatus
+from drexfy.domain.processes.deposits import investor_named
+from drexfy.entrypoints.config import load_settings
+from drexfy.entrypoints.container import build_container
+from tests.support.bank_files import Line, camt053, camt054
+from tests.support.scenarios import eur, instrument, onboard, pay
+
+IBAN = "DE89 3704 0044 0532 0130 00"
+
+
+@pytest.fixture
+async def svc(tmp_path: Any) -> AsyncIterator[p.Services]:
+    settings = load_settings(
+        env={},
+        overrides={
+            "data_dir": str(tmp_path),
+            "ledger.kind": "memory",
+            "bank.name": "Drexfy Platform GmbH",
+            "bank.iban": "DE02120300000000202051",
+            "bank.max_deposit_minor": 5_000_000,  # 50,000.00 EUR
+        },
+    )
+    container = build_container(settings)
+    yield await container.services()
+    await container.shutdown_resources()  # type: ignore[misc]
+
+
+async def balance(svc: p.Services, investor_id: str) -> int:
+    async with svc.store.unit_of_work() as uow:
+        investor = await uow.investors.get(investor_id)
+    assert investor.wallet is not None
+    return (await svc.ledger.stablecoin_balance(investor.wallet.address)).minor
+
+
+def test_the_remittance_text_names_an_investor_in_the_forms_banks_send_it():
+    hexpart = "0193a4c2" * 4
+    assert investor_named(f"DREXFY inv_{hexpart}") == f"inv_{hexpart}"
+    assert investor_named(f"/ROC/ INV-{hexpart.upper()} deposit") == f"inv_{hexpart}"
+    assert investor_named(f"INV {hexpart}") == f"inv_{hexpart}"
+    assert investor_named("invoice 2026-11") is None
+    assert investor_named(f"inv_{hexpart}0") is None  # 33 hex digits: not an id
+    assert investor_named(None) is None
+
+
+async def test_a_credit_naming_an_investor_mints_once_whatever_is_reimported(svc):
+    ana = await onboard(svc, "ana")
+    supply = svc.ledger.stablecoin_supply  # type: ignore[attr-defined]
+    notification = camt054([Line("BANK-D1", "250.00", credit=True, remittance=f"Drexfy {ana.upper()}")])
+
+    report = await p.import_statement(svc, notification)
+    assert [(d.status, d.investor_id, d.amount) for d in report.deposits] == [
+        (DepositStatus.MINTED, ana, eur("250.00"))
+    ]
+    assert await balance(svc, ana) == 25000
+    # The same notification again, and the day's statement carrying the same entry: nothing more.
+    await p.import_statement(svc, notification)
+    await p.import_statement(svc, camt053([Line("BANK-D1", "250.00", credit=True, remittance=ana)], version="08"))
+    assert await balance(svc, ana) == 25000
+    assert svc.ledger.stablecoin_supply == supply + 25000  # type: ignore[attr-defined]
+    async with svc.store.unit_of_work() as uow:
+        events = [e.name for e in await uow.events.list(aggregate_id=ana)]
+    assert events.count("DepositMinted") == 1
+
+
+async def test_unmatched_credits_wait_for_an_operator_who_assigns_them_once(svc):
+    ben = await onboard(svc, "ben")
+    statement = camt053(
+        [
+            Line("BANK-U1", "40.00", credit=True, remittance="rent november"),
+            Line("BANK-U2", "60000.00", credit=True, remittance=ben),  # above bank.max_deposit_minor
+            Line("BANK-U3", "10.00", credit=True, remittance=ben, currency="USD"),
+            Line("BANK-U4", "12.00", credit=True, remittance="inv_" + "ab" * 16),  # nobody we know
+        ]
+    )
+    report = await p.import_statement(svc, statement)
+    assert {d.bank_ref: d.status for d in report.deposits} == dict.fromkeys(
+        ["BANK-U1", "BANK-U2", "BANK-U3", "BANK-U4"], DepositStatus.UNMATCHED
+    )
+    reasons = {d.bank_ref: d.reason for d in report.deposits}
+    assert reasons["BANK-U1"] == "the remittance text names no investor we know"
+    assert "above the deposit limit" in str(reasons["BANK-U2"])
+    assert reasons["BANK-U3"] == "credit in USD; the stablecoin is EUR"
+    assert await balance(svc, ben) == 0
+
+    listed = await p.list_deposits(svc)
+    assert {d.bank_ref for d in listed} == {"BANK-U1", "BANK-U2", "BANK-U3", "BANK-U4"}
+    with pytest.raises(ValidationFailed, match="USD"):
+        await p.assign_deposit(svc, deposit_id("BANK-U3"), ben, "ops@drexfy")
+    with pytest.raises(ValidationFailed, match="deposit limit"):
+        await p.assign_deposit(svc, deposit_id("BANK-U2"), ben, "ops@drexfy")
+
+    assigned = await p.assign_deposit(svc, deposit_id("BANK-U1"), ben, "ops@drexfy")
+    assert (assigned.status, assigned.investor_id, assigned.assigned_by) == (DepositStatus.MINTED, ben, "ops@drexfy")
+    assert await balance(svc, ben) == 4000
+    with pytest.raises(IllegalTransition):
+        await p.assign_deposit(svc, deposit_id("BANK-U1"), ben, "ops@drexfy")
+    await p.import_statement(svc, statement)  # re-imported after the assignment: still once
+    assert await balance(svc, ben) == 4000
+    assert {d.bank_ref for d in await p.list_deposits(svc)} == {"BANK-U2", "BANK-U3", "BANK-U4"}
+
+
+async def test_a_credit_for_a_blocked_investor_waits_for_an_operator(svc):
+    cai = await onboard(svc, "cai")
+    await p.block_investor(svc, cai, "sanctions list match", "monitoring")
+    report = await p.import_statement(svc, camt054([Line("BANK-B1", "20.00", credit=True, remittance=cai)]))
+    assert report.deposits[0].status is DepositStatus.UNMATCHED
+    assert report.deposits[0].reason == f"investor {cai} is blocked"
+    with pytest.raises(IllegalTransition, match="blocked"):
+        await p.assign_deposit(svc, report.deposits[0].id, cai, "ops@drexfy")
+    assert await balance(svc, cai) == 0
+
+
+async def test_a_malformed_statement_mints_nothing_even_for_its_good_entries(svc):
+    dan = await onboard(svc, "dan")
+    good = Line("BANK-M1", "30.00", credit=True, remittance=dan)
+    bad = camt054([good, Line("BANK-M2", "1.00", credit=True)]).replace(b"<Amt Ccy=\"EUR\">1.00</Amt>", b"<Amt/>", 1)
+    with pytest.raises(ValidationFailed, match=r"Ntfctn\[1\]/Ntry\[2\]/Amt"):
+        await p.import_statement(svc, bad)
+    assert await balance(svc, dan) == 0
+    assert await p.list_deposits(svc) == []
+    assert await p.list_deposits(svc, DepositStatus.MINTED) == []
+
+
+async def test_a_mint_the_ledger_could_not_make_is_made_later_once(svc):
+    eva = await onboard(svc, "eva")
+    svc.ledger.fail_next(LedgerUnavailable("node down"))  # type: ignore[attr-defined]
+    report = await p.import_statement(svc, camt054([Line("BANK-L1", "15.00", credit=True, remittance=eva)]))
+    assert report.deposits[0].status is DepositStatus.MATCHED
+    assert await balance(svc, eva) == 0
+    retried = await p.retry_deposits(svc)
+    assert [d.status for d in retried] == [DepositStatus.MINTED]
+    assert await p.retry_deposits(svc) == []
+    assert await balance(svc, eva) == 1500
+
+
+async def test_a_returned_payout_is_credited_back_once_and_the_investor_is_told(svc):
+    fay = await onboard(svc, "fay")
+    await p.import_statement(svc, camt054([Line("BANK-R0", "100.00", credit=True, remittance=fay)]))
+    await p.register_payout_iban(svc, fay, IBAN)
+    withdrawal = await p.withdraw(svc, p.Withdraw(fay, eur("100.00")))
+    assert await balance(svc, fay) == 0
+    made = await p.export_payouts(svc)
+    assert made is not None and made.withdrawal_ids == (withdrawal.id,)
+    debit = Line("BANK-R1", "100.00", end_to_end_id=withdrawal.id)
+    returned = Line("BANK-R2", "100.00", credit=True, end_to_end_id=withdrawal.id, return_reason="AC04")
+    statement = camt053([debit, returned], version="08")
+
+    report = await p.import_statement(svc, statement)
+    assert report.paid_out == (withdrawal.id,)
+    assert [(d.kind.value, d.status, d.withdrawal_id) for d in report.deposits] == [
+        ("RETURN", DepositStatus.MINTED, withdrawal.id)
+    ]
+    assert await balance(svc, fay) == 10000
+    await p.import_statement(svc, statement)  # again: nothing changes
+    assert await balance(svc, fay) == 10000
+    async with svc.store.unit_of_work() as uow:
+        stored = await uow.withdrawals.get(withdrawal.id)
+        events = [e for e in await uow.events.list(aggregate_id=fay) if e.name == "PayoutReturned"]
+    assert (stored.status, stored.return_reason) == (WithdrawalStatus.RETURNED, "AC04")
+    assert len(events) == 1 and events[0].payload["withdrawal_id"] == withdrawal.id
+    told = [m.kind for m in await svc.store.outbox.list(limit=500)]
+    assert "PayoutReturned" in told and "DepositMinted" in told
+
+
+async def test_a_return_naming_no_payout_or_another_amount_waits_for_an_operator(svc):
+    gus = await onboard(svc, "gus")
+    await p.import_statement(svc, camt054([Line("BANK-S0", "80.00", credit=True, remittance=gus)]))
+    await p.register_payout_iban(svc, gus, IBAN)
+    withdrawal = await p.withdraw(svc, p.Withdraw(gus, eur("80.00")))
+    await p.export_payouts(svc)
+    report = await p.import_statement(
+        svc,
+        camt054(
+            [
+                Line("BANK-S1", "79.00", credit=True, end_to_end_id=withdrawal.id, return_reason="AC04"),
+                Line("BANK-S2", "80.00", credit=True, end_to_end_id="wd_unknown", return_reason="MD07"),
+            ]
+        ),
+    )
+    assert [d.status for d in report.deposits] == [DepositStatus.UNMATCHED, DepositStatus.UNMATCHED]
+    assert await balance(svc, gus) == 0
+    async with svc.store.unit_of_work() as uow:
+        assert (await uow.withdrawals.get(withdrawal.id)).status is WithdrawalStatus.SENT
+    with pytest.raises(IllegalTransition, match="returned payout"):
+        await p.assign_deposit(svc, report.deposits[0].id, gus, "ops@drexfy")
+
+
+async def test_deposit_then_buy_from_the_balance_settles_without_a_mint(svc):
+    hal = await onboard(svc, "hal")
+    instrument_id = await instrument(svc)
+    await p.import_statement(svc, camt054([Line("BANK-P1", "120.00", credit=True, remittance=hal)]))
+    supply = svc.ledger.stablecoin_supply  # type: ignore[attr-defined]
+
+    too_big = await p.create_order(svc, p.CreateOrder(hal, instrument_id, 13))  # 130.00 EUR
+    with pytest.raises(InsufficientFunds, match="does not cover"):
+        await p.pay_from_balance(svc, too_big.id)
+    async with svc.store.unit_of_work() as uow:
+        unchanged = await uow.orders.get(too_big.id)
+    assert (unchanged.status, unchanged.refund_attempts) == (OrderStatus.CREATED, 0)
+
+    order = await p.create_order(svc, p.CreateOrder(hal, instrument_id, 10))  # 100.00 EUR
+    settled = await p.pay_from_balance(svc, order.id)
+    assert (settled.status, settled.funded_from_balance) == (OrderStatus.SETTLED, True)
+    assert await balance(svc, hal) == 2000
+    assert svc.ledger.stablecoin_supply == supply  # type: ignore[attr-defined]
+    assert await p.pay_from_balance(svc, order.id) == settled  # asked again: nothing more
+    assert await balance(svc, hal) == 2000
+
+    by_card = await p.create_order(svc, p.CreateOrder(hal, instrument_id, 1))
+    await pay(svc, by_card.id, by_card.amount)
+    with pytest.raises(IllegalTransition, match="only a CREATED order"):
+        await p.pay_from_balance(svc, by_card.id)  # paid by card already: the balance is not touched
+    assert await balance(svc, hal) == 2000
+
+
+async def test_a_balance_order_the_ledger_refuses_fails_without_a_refund(svc):
+    ivy = await onboard(svc, "ivy")
+    instrument_id = await instrument(svc)
+    await p.import_statement(svc, camt054([Line("BANK-F1", "50.00", credit=True, remittance=ivy)]))
+    order = await p.create_order(svc, p.CreateOrder(ivy, instrument_id, 5))
+    # The balance leaves between the check and the settlement (another order of the same investor).
+    async with svc.store.unit_of_work() as uow:
+        wallet = (await uow.investors.get(ivy)).wallet
+    assert wallet is not None
+    svc.ledger.stablecoin[wallet.address] -= 1  # type: ignore[attr-defined]
+    original = svc.ledger.stablecoin_balance
+
+    async def rich(address: str):  # the read says enough; the ledger's own check refuses
+        return eur("50.00")
+
+    svc.ledger.stablecoin_balance = rich  # type: ignore[method-assign]
+    try:
+        failed = await p.pay_from_balance(svc, order.id)
+    finally:
+        svc.ledger.stablecoin_balance = original  # type: ignore[method-assign]
+    assert failed.status is OrderStatus.FAILED
+    assert failed.refund_ref is None and failed.refund_attempts == 0
+    assert "balance does not cover" in str(failed.reason)
+    assert await balance(svc, ivy) == 4999
