@@ -112,8 +112,6 @@ DEFAULTS: dict[str, Any] = {
         # The largest bank credit minted to an investor without an operator (minor units: cents);
         # a larger one waits on the operators' list of unmatched deposits.
         "max_deposit_minor": 100_000_000,
-        # The largest statement accepted by the API upload (bytes).
-        "max_statement_bytes": 5 * 1024 * 1024,
     },
     "processes": {
         "reservation_minutes": 30,
@@ -387,10 +385,11 @@ def _validate(data: dict[str, Any]) -> None:
 
 
 def _validate_bank(settings: Settings) -> None:
-    for key, high in (("bank.max_deposit_minor", MAX_MINOR), ("bank.max_statement_bytes", 20 * 1024 * 1024)):
-        value = settings.get(key)
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
-            raise ConfigurationError(f"{key}: expected a whole number from 1 to {high}, got {value!r}")
+    value = settings.get("bank.max_deposit_minor")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_MINOR:
+        raise ConfigurationError(
+            f"bank.max_deposit_minor: expected a whole number from 1 to {MAX_MINOR}, got {value!r}"
+        )
 
 
 #: Redelivery windows the DONE retention must outlast: a purged event key is accepted again.
