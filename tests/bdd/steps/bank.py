@@ -30,7 +30,8 @@ def _import(world: World, statement: bytes) -> None:
 @given(parsers.parse('the bank statement shows a transfer of {amount} EUR naming "{name}"'))
 @when(parsers.parse('the bank statement shows a transfer of {amount} EUR naming "{name}"'))
 def transfer_in(world: World, amount: str, name: str) -> None:
-    ref = f"BANK-IN-{len(world.bank) + 1}-{name}"
+    # Unique as a bank's entry references are (the EVM and XRPL stacks share one chain per process).
+    ref = f"BANK-IN-{len(world.bank) + 1}-{world.investors[name]}"
     reference = f"DREXFY {world.investors[name].upper()}"  # as a bank may print it
     _import(world, camt054([Line(ref, amount, credit=True, remittance=reference)]))
 

@@ -246,7 +246,7 @@ def build_document(endpoints: list[Endpoint], *, version: str = "0.1.0") -> dict
             statuses |= {409, 422}
         for status in sorted(statuses):
             if status < 400:  # another success (a webhook's duplicate or ignored answer)
-                responses[str(status)] = success
+                responses[str(status)] = {"description": "No Content"} if status == 204 else success
                 continue
             responses[str(status)] = {
                 "description": "Problem",
