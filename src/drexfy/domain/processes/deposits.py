@@ -199,7 +199,7 @@ async def assign_deposit(svc: Services, deposit_id_: str, investor_id: str, oper
 
 
 async def retry_deposits(svc: Services, limit: int = 100) -> list[Deposit]:
-    """Mint the MATCHED deposits a ledger outage left behind (the worker's sweep, an operator)."""
+    """Mint the MATCHED deposits a ledger outage left behind (`drexfy bank deposits --retry`)."""
     async with svc.store.unit_of_work() as uow:
         due = await uow.deposits.with_status(DepositStatus.MATCHED.value, limit)
     out = []
