@@ -203,6 +203,27 @@ async def test_a_return_naming_no_payout_or_another_amount_waits_for_an_operator
         await p.assign_deposit(svc, report.deposits[0].id, gus, "ops@drexfy")
 
 
+async def test_a_payout_returned_while_its_investor_is_blocked_waits_and_goes_back_to_them_only(svc):
+    jo = await onboard(svc, "jo")
+    other = await onboard(svc, "kim")
+    await p.import_statement(svc, camt054([Line("BANK-J0", "40.00", credit=True, remittance=jo)]))
+    await p.register_payout_iban(svc, jo, IBAN)
+    withdrawal = await p.withdraw(svc, p.Withdraw(jo, eur("40.00")))
+    await p.export_payouts(svc)
+    await p.block_investor(svc, jo, "sanctions list match", "monitoring")
+    line = Line("BANK-J1", "40.00", credit=True, end_to_end_id=withdrawal.id, return_reason="AC06")
+    [returned] = (await p.import_statement(svc, camt054([line]))).deposits
+    assert (returned.status, returned.reason) == (DepositStatus.UNMATCHED, f"investor {jo} is blocked")
+    async with svc.store.unit_of_work() as uow:
+        assert (await uow.withdrawals.get(withdrawal.id)).status is WithdrawalStatus.RETURNED
+    await p.unblock_investor(svc, jo, "cleared", "officer-1")
+    with pytest.raises(IllegalTransition, match="its own investor only"):
+        await p.assign_deposit(svc, returned.id, other, "ops@drexfy")
+    minted = await p.assign_deposit(svc, returned.id, jo, "ops@drexfy")
+    assert minted.status is DepositStatus.MINTED
+    assert await balance(svc, jo) == 4000 and await balance(svc, other) == 0
+
+
 async def test_deposit_then_buy_from_the_balance_settles_without_a_mint(svc):
     hal = await onboard(svc, "hal")
     instrument_id = await instrument(svc)

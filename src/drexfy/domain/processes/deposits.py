@@ -182,7 +182,7 @@ async def assign_deposit(svc: Services, deposit_id_: str, investor_id: str, oper
         if deposit.status is not DepositStatus.UNMATCHED:
             raise IllegalTransition(f"deposit {deposit.id} is {deposit.status.value}, not UNMATCHED")
         if deposit.kind is DepositKind.RETURN:
-            raise IllegalTransition(f"deposit {deposit.id} is a returned payout; it cannot be assigned")
+            await _check_return_assignable(uow, deposit, investor_id)
         out_of_bounds = _bounds(svc, BankEntry(deposit.bank_ref, True, deposit.amount, True))
         if out_of_bounds is not None:
             raise ValidationFailed(f"deposit {deposit.id}: {out_of_bounds}")
@@ -196,6 +196,19 @@ async def assign_deposit(svc: Services, deposit_id_: str, investor_id: str, oper
 
     await in_uow(svc, assign)
     return await mint_deposit(svc, deposit_id_)
+
+
+async def _check_return_assignable(uow: UnitOfWork, deposit: Deposit, investor_id: str) -> None:
+    """A returned payout goes back only to the investor who withdrew it, and only once its
+    withdrawal is marked RETURNED (its investor could not receive it then, e.g. blocked)."""
+    if deposit.withdrawal_id is None or investor_id != deposit.investor_id:
+        raise IllegalTransition(f"deposit {deposit.id} is a returned payout: it goes back to its own investor only")
+    withdrawal = await uow.withdrawals.get(deposit.withdrawal_id)
+    if withdrawal.status is not WithdrawalStatus.RETURNED:
+        raise IllegalTransition(
+            f"deposit {deposit.id} is a returned payout that does not match withdrawal {withdrawal.id}"
+            f" ({withdrawal.status.value}): look at the bank entry"
+        )
 
 
 async def retry_deposits(svc: Services, limit: int = 100) -> list[Deposit]:
