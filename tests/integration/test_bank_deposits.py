@@ -245,6 +245,12 @@ async def test_deposit_then_buy_from_the_balance_settles_without_a_mint(svc):
     assert await p.pay_from_balance(svc, order.id) == settled  # asked again: nothing more
     assert await balance(svc, hal) == 2000
 
+    # A card payment that was already under way for the order: never kept silently.
+    with pytest.raises(ValidationFailed, match="is owed back"):
+        await pay(svc, order.id, order.amount)
+    async with svc.store.unit_of_work() as uow:
+        assert (await uow.orders.get(order.id)).status is OrderStatus.SETTLED
+
     by_card = await p.create_order(svc, p.CreateOrder(hal, instrument_id, 1))
     await pay(svc, by_card.id, by_card.amount)
     with pytest.raises(IllegalTransition, match="only a CREATED order"):

@@ -14,6 +14,7 @@ from drexfy.domain.errors import (
     LedgerRejected,
     ProviderError,
     SettlementInProgress,
+    ValidationFailed,
 )
 from drexfy.domain.model import Investor, Order, OrderStatus, SettlementStep
 from drexfy.domain.ports import Purchase, UnitOfWork
@@ -149,6 +150,13 @@ async def handle_payment(svc: Services, event: PaymentEvent) -> Order:
     async def pay(uow: UnitOfWork) -> Order:
         order = await uow.orders.get(event.order_id)
         now = svc.clock.now()
+        if order.funded_from_balance and event.payment_ref != order.payment_ref:
+            # A card payment already under way when the order was paid from the balance: nothing
+            # here can owe it back (the order settled), so the job is dead-lettered for an operator.
+            raise ValidationFailed(
+                f"order {order.id} was paid from the stablecoin balance; the card payment"
+                f" {event.payment_ref} is owed back: refund it at the gateway"
+            )
         if order.status is OrderStatus.CREATED:
             if event.amount is None or event.amount != order.amount:
                 reason = (
