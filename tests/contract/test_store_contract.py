@@ -667,3 +667,4 @@ async def test_deposits_are_listed_by_status_in_id_order_and_leave_the_list_when
     async with store.unit_of_work() as uow:
         assert await uow.deposits.with_status("MATCHED") == []
         assert (await uow.deposits.get("dep_b")).status is DepositStatus.MINTED
+        assert [d.id for d in await uow.deposits.with_status("MINTED")] == ["dep_b", "dep_d"]

@@ -19,7 +19,7 @@ from drexfy.adapters.serialization import (
     parse_timestamp,
     to_dict,
 )
-from drexfy.domain.deposit import Deposit, DepositStatus
+from drexfy.domain.deposit import Deposit
 from drexfy.domain.errors import (
     Conflict,
     CurrencyMismatch,
@@ -641,19 +641,14 @@ class DynamoWithdrawals(_Aggregates):
 
 class DynamoDeposits(_Aggregates):
     prefix, cls, kind, not_found = "DEP", Deposit, "deposit", NotFound
-    nullable = ("GSI2PK", "GSI2SK")
 
     def attributes(self, deposit: Deposit) -> Item:
-        # Sparse GSI2: deposits an operator or the mint sweep must look at (UNMATCHED, MATCHED).
-        open_ = deposit.status is not DepositStatus.MINTED
-        return {
-            "GSI2PK": f"DEPST#{deposit.status.value}" if open_ else None,
-            "GSI2SK": deposit.id if open_ else None,
-        }
+        # GSI2: deposits by status, in id order (the operators' list, the mints still due).
+        return {"GSI2PK": f"DEPST#{deposit.status.value}", "GSI2SK": deposit.id}
 
     async def with_status(self, status: str, limit: int = 100, after: str | None = None) -> list[Deposit]:
-        if limit <= 0 or status == DepositStatus.MINTED.value:
-            return []  # minted deposits are not indexed: nobody lists them all
+        if limit <= 0:
+            return []
         condition, values = _after("GSI2", f"DEPST#{status}", after)
         found = await self.query(condition, values, "GSI2", limit)
         return [d for d in found if d.status.value == status]
