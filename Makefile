@@ -45,6 +45,11 @@ contracts: $(NODE_STAMP)
 demo: install
 	$(VENV)/bin/drexfy demo --ledger $(LEDGER) --via $(VIA)
 
+# The lifecycle through the real provider adapters (the stripe client, the Sumsub adapter, the
+# ISO 20022 bank files) pointed at the local provider fakes under tests/support (not shipped).
+demo-providers: install
+	$(VENV)/bin/python -m pytest -p no:randomly -p no:cacheprovider -v tests/e2e/test_real_providers_lifecycle.py
+
 serve: install
 	$(VENV)/bin/drexfy serve
 

@@ -134,4 +134,93 @@ contract Settlement is AccessControl, EIP712 {
         FinancialInstrument(payment.instrument).deliver(payment.buyer, payment.units);
         emit UnitsDelivered(payment.orderId, payment.instrument, payment.buyer, payment.units);
     }
+
+    // ------------------------------------------------------------------------------------------
+    // Bank deposits and orders paid from the stablecoin balance (added for bank transfers)
+    // ------------------------------------------------------------------------------------------
+
+    bytes32 private constant DEPOSIT_TYPEHASH =
+        keccak256("Deposit(bytes32 depositId,address investor,uint256 amount,uint256 deadline)");
+    bytes32 private constant BALANCE_PAYMENT_TYPEHASH = keccak256(
+        "BalancePayment(bytes32 orderId,address buyer,uint256 amount,address instrument,uint256 units,uint256 deadline)"
+    );
+
+    /// @notice Fiat received on the platform's bank account for `investor` (a bank transfer, or a
+    ///         payout the bank returned), as the payments attestor signs it (EIP-712). `depositId`
+    ///         identifies the bank entry: it mints once.
+    struct Deposit {
+        bytes32 depositId;
+        address investor;
+        uint256 amount;
+        uint256 deadline;
+    }
+
+    mapping(bytes32 depositId => bool) private _deposited;
+
+    /// @notice `amount` was minted to `investor` for the bank credit `depositId`.
+    event DepositMinted(bytes32 indexed depositId, address indexed investor, uint256 amount);
+
+    /// @notice The deposit was minted before.
+    error DepositAlreadyMinted(bytes32 depositId);
+    /// @notice A deposit of zero.
+    error EmptyDeposit(bytes32 depositId);
+
+    /// @notice Whether the bank credit `depositId` has been minted.
+    function isDeposited(bytes32 depositId) external view returns (bool) {
+        return _deposited[depositId];
+    }
+
+    /// @notice The EIP-712 digest the payments attestor signs for `deposit`.
+    function depositDigest(Deposit calldata deposit) public view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(DEPOSIT_TYPEHASH, deposit)));
+    }
+
+    /// @notice The EIP-712 digest the payments attestor signs for an order paid from the buyer's
+    ///         balance: a `BalancePayment` with the fields of {Payment}. A distinct type, so such
+    ///         an attestation can never mint through {settle}.
+    function balancePaymentDigest(Payment calldata payment) public view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(BALANCE_PAYMENT_TYPEHASH, payment)));
+    }
+
+    /// @notice Mint a bank deposit 1:1 to the investor, against the payments attestor's signature
+    ///         of exactly this deposit; each `depositId` mints once. The stablecoin screens the
+    ///         receiver (classified, not frozen).
+    function mintDeposit(Deposit calldata deposit, bytes calldata attestation) external onlyRole(RELAYER_ROLE) {
+        bytes32 depositId = deposit.depositId;
+        if (_deposited[depositId]) revert DepositAlreadyMinted(depositId);
+        if (deposit.amount == 0) revert EmptyDeposit(depositId);
+        if (block.timestamp > deposit.deadline) revert AttestationExpired(deposit.deadline);
+        address signer = ECDSA.recover(depositDigest(deposit), attestation);
+        if (!hasRole(PAYMENTS_ATTESTOR_ROLE, signer)) revert InvalidAttestation(signer);
+        _deposited[depositId] = true;
+        stablecoin.mint(deposit.investor, deposit.amount);
+        emit DepositMinted(depositId, deposit.investor, deposit.amount);
+    }
+
+    /// @notice Settle an order paid from the buyer's stablecoin balance: legs 2 and 3 of {settle},
+    ///         no mint. `attestation` is the payments attestor's `BalancePayment` signature of the
+    ///         order's terms (so the relayer cannot change the price of the units); the permit is
+    ///         the buyer's, over exactly `payment.amount`. The order id settles once, whichever way.
+    function settleFromBalance(
+        Payment calldata payment,
+        bytes calldata attestation,
+        uint256 permitDeadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external onlyRole(RELAYER_ROLE) {
+        bytes32 orderId = payment.orderId;
+        if (_settled[orderId]) revert OrderAlreadySettled(orderId);
+        if (payment.units == 0 || payment.amount == 0) revert EmptySettlement(orderId);
+        if (block.timestamp > payment.deadline) revert AttestationExpired(payment.deadline);
+        address signer = ECDSA.recover(balancePaymentDigest(payment), attestation);
+        if (!hasRole(PAYMENTS_ATTESTOR_ROLE, signer)) revert InvalidAttestation(signer);
+        address issuer = instruments.issuerOf(payment.instrument);
+        _settled[orderId] = true;
+
+        stablecoin.transferWithPermit(payment.buyer, issuer, payment.amount, permitDeadline, v, r, s);
+        emit PaymentCollected(orderId, payment.buyer, issuer, payment.amount);
+
+        _deliver(payment);
+    }
 }

@@ -20,7 +20,8 @@ import pytest
 from drexfy.entrypoints.config import load_settings
 from drexfy.entrypoints.container import build_container
 from tests.bdd.drivers import ProcessDriver, attach_http
-from tests.bdd.steps.buying import *  # noqa: F403 - pytest-bdd finds steps among the conftest's names
+from tests.bdd.steps.bank import *  # noqa: F403 - pytest-bdd finds steps among the conftest's names
+from tests.bdd.steps.buying import *  # noqa: F403
 from tests.bdd.steps.compliance import *  # noqa: F403
 from tests.bdd.steps.registration import *  # noqa: F403
 from tests.bdd.steps.repayment import *  # noqa: F403
@@ -43,7 +44,12 @@ def via(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def world(ledger_kind: str, via: str, tmp_path: Any, request: pytest.FixtureRequest) -> Iterator[World]:
     loop = asyncio.new_event_loop()
-    overrides: dict[str, Any] = {"data_dir": str(tmp_path), **ledger_overrides(ledger_kind, request, tmp_path)}
+    overrides: dict[str, Any] = {
+        "data_dir": str(tmp_path),
+        **ledger_overrides(ledger_kind, request, tmp_path),
+        "bank.name": "Drexfy Platform GmbH",  # the platform's account (bank_transfers.feature)
+        "bank.iban": "DE02120300000000202051",
+    }
     settings = load_settings(env={}, overrides=overrides)
     clock = FakeClock()
     container = build_container(settings, clock=clock)

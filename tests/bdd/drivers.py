@@ -58,6 +58,10 @@ class Driver(Protocol):
     def aml_flag(self, name: str, reason: str) -> None: ...
     def unblock(self, name: str, reason: str) -> None: ...
     def reconcile(self, symbol: str) -> Reconciled: ...
+    def import_statement(self, data: bytes) -> None: ...
+    def register_payout_iban(self, name: str, iban: str) -> None: ...
+    def pay_from_balance(self, name: str) -> None: ...
+    def export_payouts(self) -> bytes: ...
 
 
 @attrs.define
@@ -159,6 +163,20 @@ class ProcessDriver:
     def reconcile(self, symbol: str) -> Reconciled:
         report = self.world.run(p.reconcile(self.world.svc, self.world.instruments[symbol]))
         return Reconciled(report.in_sync, report.drift, report.ledger_units, report.store_units)
+
+    def import_statement(self, data: bytes) -> None:
+        self.world.run(p.import_statement(self.world.svc, data))
+
+    def register_payout_iban(self, name: str, iban: str) -> None:
+        self.world.run(p.register_payout_iban(self.world.svc, self.world.investors[name], iban))
+
+    def pay_from_balance(self, name: str) -> None:
+        self.world.attempt(p.pay_from_balance(self.world.svc, self.world.orders[name]))
+
+    def export_payouts(self) -> bytes:
+        made = self.world.run(p.export_payouts(self.world.svc))
+        assert made is not None, "nothing to pay out"
+        return bytes(made.data)
 
 
 class ApiRefusal(Exception):
@@ -333,6 +351,36 @@ class HttpDriver:
     def reconcile(self, symbol: str) -> Reconciled:
         report = self.api("GET", f"/api/v1/instruments/{self.world.instruments[symbol]}/reconciliation", "compliance")
         return Reconciled(report["in_sync"], report["drift"], report["ledger_units"], report["store_units"])
+
+    def _post_raw(self, path: str, data: bytes | None, headers: dict[str, str]) -> tuple[int, bytes]:
+        token = issue_token(SECRETS["jwt"], "admin")
+
+        async def go() -> tuple[int, bytes]:
+            response = await self.client.post(path, data=data, headers={"Authorization": f"Bearer {token}", **headers})
+            return response.status, await response.read()
+
+        status, body = self.world.run(go())
+        return int(status), bytes(body)
+
+    def import_statement(self, data: bytes) -> None:
+        status, body = self._post_raw("/api/v1/bank/statements", data, {"Content-Type": "application/xml"})
+        assert status == 200, body
+        self.drain()  # the outbox: the investor is told
+
+    def register_payout_iban(self, name: str, iban: str) -> None:
+        investor_id = self.world.investors[name]
+        path = f"/api/v1/investors/{investor_id}/payout-account"
+        self.api("PUT", path, "investor", {"iban": iban}, investor_id=investor_id)
+
+    def pay_from_balance(self, name: str) -> None:
+        w = self.world
+        path = f"/api/v1/orders/{w.orders[name]}/pay-from-balance"
+        self.attempt_api("POST", path, "investor", investor_id=w.investors[name])
+
+    def export_payouts(self) -> bytes:
+        status, body = self._post_raw("/api/v1/bank/payouts", None, {})
+        assert status == 200, body
+        return body
 
 
 def attach_http(world: World) -> Iterator[World]:

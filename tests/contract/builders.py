@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from drexfy.domain.classification import Classification
+from drexfy.domain.deposit import Deposit, DepositKind, DepositStatus
 from drexfy.domain.model import (
     Allocation,
     AllocationStatus,
@@ -193,3 +194,24 @@ def withdrawal(withdrawal_id: str = "wd_1", **changes: object) -> Withdrawal:
     }
     fields.update(changes)
     return Withdrawal(**fields)  # type: ignore[arg-type]
+
+
+def deposit(deposit_id: str = "dep_1", **changes: object) -> Deposit:
+    """A bank credit with every field set (a returned payout, assigned and minted)."""
+    fields: dict[str, object] = {
+        "id": deposit_id,
+        "bank_ref": f"BANK-{deposit_id}",
+        "amount": eur(120_00),
+        "received_at": T0,
+        "kind": DepositKind.RETURN,
+        "status": DepositStatus.MINTED,
+        "investor_id": "inv_1",
+        "reference": "DREXFY inv_1",
+        "reason": None,
+        "withdrawal_id": "wd_1",
+        "assigned_by": "ops@drexfy",
+        "minted_at": T0,
+        "tx_ids": ("0xde",),
+    }
+    fields.update(changes)
+    return Deposit(**fields)  # type: ignore[arg-type]

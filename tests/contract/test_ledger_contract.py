@@ -16,7 +16,7 @@ import attrs
 import pytest
 
 from drexfy.domain.classification import Classification
-from drexfy.domain.errors import ComplianceRejected, OperationConflict
+from drexfy.domain.errors import ComplianceRejected, LedgerRejected, OperationConflict
 from drexfy.domain.model import Wallet
 from drexfy.domain.money import Money
 from drexfy.domain.ports import InstrumentSpec, Ledger, Payout, Purchase
@@ -197,3 +197,38 @@ def test_burning_stablecoin_takes_it_out_of_the_wallet(bench: Bench) -> None:
     bench.run(bench.ledger.burn_stablecoin("withdraw:w1", a, Money(200, "EUR")))
     bench.run(bench.ledger.burn_stablecoin("withdraw:w1", a, Money(200, "EUR")))  # same op: once
     assert bench.run(bench.ledger.stablecoin_balance(a.address)) == Money(300, "EUR")
+
+
+def test_a_bank_deposit_mints_to_the_wallet_once_per_deposit(bench: Bench) -> None:
+    a = bench.wallet(EU)
+    first = bench.run(bench.ledger.mint_deposit("deposit:dep_1", a, Money(25000, "EUR"), "dep_1"))
+    again = bench.run(bench.ledger.mint_deposit("deposit:dep_1", a, Money(25000, "EUR"), "dep_1"))
+    assert first.tx_ids and again.tx_ids == first.tx_ids
+    assert bench.run(bench.ledger.stablecoin_balance(a.address)) == Money(25000, "EUR")
+    with pytest.raises(OperationConflict):
+        bench.run(bench.ledger.mint_deposit("deposit:dep_1", a, Money(99, "EUR"), "dep_1"))
+
+
+def test_a_bank_deposit_never_lands_in_a_frozen_wallet(bench: Bench) -> None:
+    a = bench.wallet(EU)
+    bench.run(bench.ledger.set_frozen(f"freeze:{a.id}", a, True, []))
+    with pytest.raises(ComplianceRejected):
+        bench.run(bench.ledger.mint_deposit("deposit:dep_f", a, Money(1000, "EUR"), "dep_f"))
+    bench.run(bench.ledger.set_frozen(f"unfreeze:{a.id}", a, False, []))
+    assert bench.run(bench.ledger.stablecoin_balance(a.address)) == Money(0, "EUR")
+
+
+def test_an_order_paid_from_the_balance_settles_without_a_mint(bench: Bench) -> None:
+    ref = bench.instrument("CT8", {EU})
+    a = bench.wallet(EU)
+    bench.run(bench.ledger.mint_deposit("deposit:dep_b", a, Money(50000, "EUR"), "dep_b"))
+    result = bench.run(bench.ledger.settle_from_balance("settle:ob1", purchase("ob1", a, ref, 3)))
+    again = bench.run(bench.ledger.settle_from_balance("settle:ob1", purchase("ob1", a, ref, 3)))
+    assert result.tx_ids and again.tx_ids == result.tx_ids
+    assert bench.run(bench.ledger.units_of(ref, a.address)) == 3
+    assert bench.run(bench.ledger.stablecoin_balance(a.address)) == Money(20000, "EUR")
+    with pytest.raises(LedgerRejected) as refused:  # 3 more units cost 300.00; 200.00 are left
+        bench.run(bench.ledger.settle_from_balance("settle:ob2", purchase("ob2", a, ref, 3)))
+    assert refused.value.reason == "InsufficientFunds"
+    assert bench.run(bench.ledger.units_of(ref, a.address)) == 3
+    assert bench.run(bench.ledger.stablecoin_balance(a.address)) == Money(20000, "EUR")

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from drexfy.domain import events as ev
+from drexfy.domain.deposit import DepositStatus
 from drexfy.domain.errors import (
     Conflict,
     DuplicateEntity,
@@ -48,6 +49,7 @@ KINDS: dict[str, tuple[str, Callable[..., Any], type[NotFound]]] = {
     "order": ("orders", b.order, OrderNotFound),
     "repayment": ("repayments", b.repayment, RepaymentNotFound),
     "withdrawal": ("withdrawals", b.withdrawal, NotFound),
+    "deposit": ("deposits", b.deposit, NotFound),
 }
 
 
@@ -643,3 +645,26 @@ async def test_withdrawals_by_investor(store: Store) -> None:
     async with store.unit_of_work() as uow:
         assert await uow.withdrawals.get("wd_2") == pending
         assert [e.name for e in await uow.events.list(aggregate_id="inv_1")] == ["WithdrawalRecorded"]
+
+
+async def test_deposits_are_listed_by_status_in_id_order_and_leave_the_list_when_minted(store: Store) -> None:
+    await add_all(
+        store,
+        b.deposit("dep_c", status=DepositStatus.UNMATCHED, investor_id=None, reason="names nobody"),
+        b.deposit("dep_a", status=DepositStatus.UNMATCHED, investor_id=None, reason="names nobody"),
+        b.deposit("dep_b", status=DepositStatus.MATCHED, minted_at=None, tx_ids=()),
+        b.deposit("dep_d"),
+    )
+    async with store.unit_of_work() as uow:
+        assert [d.id for d in await uow.deposits.with_status("UNMATCHED")] == ["dep_a", "dep_c"]
+        assert [d.id for d in await uow.deposits.with_status("UNMATCHED", limit=1, after="dep_a")] == ["dep_c"]
+        assert [d.id for d in await uow.deposits.with_status("MATCHED")] == ["dep_b"]
+        assert await uow.deposits.find("dep_missing") is None
+        due = await uow.deposits.get("dep_b")
+        due.minted(("0xee",), T0)
+        await uow.deposits.save(due)
+        await uow.commit()
+    async with store.unit_of_work() as uow:
+        assert await uow.deposits.with_status("MATCHED") == []
+        assert (await uow.deposits.get("dep_b")).status is DepositStatus.MINTED
+        assert [d.id for d in await uow.deposits.with_status("MINTED")] == ["dep_b", "dep_d"]

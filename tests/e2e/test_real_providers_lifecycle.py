@@ -1,7 +1,8 @@
 """The lifecycle over HTTP through the real provider adapters (what "Done when" asks of the issue):
 Sumsub KYC against the fake Sumsub API, Stripe Checkout and a refund with the real `stripe` client
 against the fake Stripe API (its events signed and posted to /webhooks/payments), a repayment, and a
-withdrawal paid out by a pain.001 file and confirmed by a camt.054 statement."""
+bank deposit minted from an uploaded camt.054 and spent on an order paid from the balance, and a
+withdrawal paid out by a pain.001 file and confirmed by a camt.054 statement (the bank routes)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import pytest
 
 from drexfy.adapters.notify import RecordingNotifier
 from drexfy.adapters.webhooks import sandbox
-from drexfy.domain import processes as p
 from drexfy.entrypoints.config import load_settings
 from drexfy.entrypoints.container import build_container
 from drexfy.entrypoints.http import create_app
@@ -132,7 +132,14 @@ async def test_kyc_purchase_refund_repayment_and_payout_through_the_real_adapter
     )
     assert status == 202
     await api.drain()
-    await p.register_payout_iban(api.svc, investor_id, "DE89 3704 0044 0532 0130 00")
+    status, account = await api.call(
+        "PUT",
+        f"/api/v1/investors/{investor_id}/payout-account",
+        "investor",
+        investor_id=investor_id,
+        json={"iban": "DE89 3704 0044 0532 0130 00"},
+    )
+    assert (status, account["iban_ending"]) == (200, "3000")
     status, withdrawal = await api.call(
         "POST",
         "/api/v1/withdrawals",
@@ -140,11 +147,41 @@ async def test_kyc_purchase_refund_repayment_and_payout_through_the_real_adapter
         json={"investor_id": investor_id, "amount": {"minor": 1500, "currency": "EUR"}},
     )
     assert status == 201, withdrawal
-    payout = await p.export_payouts(api.svc)
-    assert payout is not None and payout.withdrawal_ids == (withdrawal["id"],)
+    response = await api.client.post("/api/v1/bank/payouts", headers=api.token("admin"))
+    assert response.status == 200 and withdrawal["id"].encode() in await response.read()
     statement = camt054([Line("BANK-77", "15.00", end_to_end_id=withdrawal["id"])])
-    assert (await p.import_statement(api.svc, statement)).paid_out == (withdrawal["id"],)
+    status, report = await upload(api, statement)
+    assert (status, report["paid_out"]) == (200, [withdrawal["id"]])
     async with api.svc.store.unit_of_work() as uow:
         assert (await uow.withdrawals.get(withdrawal["id"])).status.value == "PAID_OUT"
     await api.drain()  # the outbox tells the frontend
     assert [n["aggregate_id"] for n in api.notifier.sent if n["event"] == "WithdrawalPaidOut"] == [investor_id]
+
+    # A bank deposit: the investor wires 250.00 EUR naming their id; the statement mints it once,
+    # and an order is paid from that balance (no card, no Stripe session).
+    deposit = camt054([Line("BANK-78", "250.00", credit=True, remittance=f"DREXFY {investor_id}")])
+    for _ in range(2):  # uploaded twice: minted once
+        status, report = await upload(api, deposit)
+        assert status == 200 and [d["status"] for d in report["deposits"]] == ["MINTED"]
+    sessions = len(stripe_fake.sessions)
+    second = await api.open_instrument("SME2")  # SME1 is repaying: its sale is over
+    from_balance = await api.order(investor_id, second, units=2)  # 200.00 EUR
+    status, paid = await api.call(
+        "POST", f"/api/v1/orders/{from_balance['id']}/pay-from-balance", "investor", investor_id=investor_id
+    )
+    assert status == 200, paid
+    assert (paid["status"], paid["funding"]) == ("SETTLED", "balance")
+    assert len(stripe_fake.sessions) == sessions + 1  # its checkout was opened, then ended unpaid
+    assert stripe_fake.sessions[from_balance["checkout"]["reference"]]["status"] == "expired"
+    await stripe_sends(api, stripe_fake)  # checkout.session.expired: the settled order stays settled
+    status, still = await api.call("GET", f"/api/v1/orders/{from_balance['id']}", "frontend")
+    assert still["status"] == "SETTLED"
+    async with api.svc.store.unit_of_work() as uow:
+        wallet = (await uow.investors.get(investor_id)).wallet
+    assert (await api.svc.ledger.stablecoin_balance(wallet.address)).minor == 5000
+
+
+async def upload(api: Api, data: bytes) -> tuple[int, Any]:
+    headers = {**api.token("admin"), "Content-Type": "application/xml"}
+    response = await api.client.post("/api/v1/bank/statements", data=data, headers=headers)
+    return response.status, await response.json(content_type=None)

@@ -25,6 +25,8 @@ from drexfy.entrypoints.worker import Worker
 KYC_SECRET = "kyc-test-secret"
 STRIPE_SECRET = "whsec_test_secret"
 JWT_SECRET = "jwt-test-secret-of-enough-length-32b"
+#: The platform's bank account (the bank routes need one).
+BANK = {"bank.name": "Drexfy Platform GmbH", "bank.iban": "DE02120300000000202051"}
 
 
 def http_settings(**changes: Any) -> HttpSettings:
@@ -40,7 +42,7 @@ def http_settings(**changes: Any) -> HttpSettings:
 
 @pytest.fixture
 async def services(tmp_path: Any) -> AsyncIterator[p.Services]:
-    settings = load_settings(env={}, overrides={"data_dir": str(tmp_path), "ledger.kind": "memory"})
+    settings = load_settings(env={}, overrides={"data_dir": str(tmp_path), "ledger.kind": "memory", **BANK})
     container = build_container(settings)
     svc = await container.services()
     yield svc

@@ -24,7 +24,7 @@ from drexfy.entrypoints.config import load_settings
 from drexfy.entrypoints.container import build_container
 from drexfy.entrypoints.http import Role, create_app, issue_token
 from drexfy.entrypoints.http.server import make_runner
-from tests.http.conftest import JWT_SECRET, http_settings
+from tests.http.conftest import BANK, JWT_SECRET, http_settings
 
 #: Examples per operation and phase; FUZZ_EXAMPLES raises it (make fuzz).
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "5"))
@@ -42,7 +42,8 @@ CHECKS = ",".join(
 
 def _serve(data_dir: Path, ready: threading.Event, box: dict[str, Any]) -> None:
     async def main() -> None:
-        settings = load_settings(env={}, overrides={"data_dir": str(data_dir), "ledger.kind": "memory"})
+        overrides = {"data_dir": str(data_dir), "ledger.kind": "memory", **BANK}
+        settings = load_settings(env={}, overrides=overrides)
         container = build_container(settings)
         services = await container.services()
         app = create_app(services, http_settings(), notifier=RecordingNotifier())

@@ -98,6 +98,33 @@ async def test_starting_kyc_creates_one_applicant_and_hands_the_frontend_a_websd
     assert applicant["levelName"] == "basic-kyc-level"
     assert first["access_token"].startswith("_act-") and first["url"].startswith("https://")
     assert len(sumsub.applicants) == 1 and sumsub.refused == 0
+    # Sumsub's documented "Generate external WebSDK link": the level in the body, "-" in the path.
+    assert sumsub.requests.count(("POST", "/resources/sdkIntegrations/levels/-/websdkLink")) == 2
+
+
+async def test_the_fake_knows_only_the_documented_websdk_link_path(sumsub):
+    import time
+
+    import aiohttp
+
+    from drexfy.adapters.kyc.sumsub import sign_request
+
+    async def post(path: str, body: bytes) -> int:
+        ts = str(int(time.time()))
+        headers = {
+            "X-App-Token": sumsub.app_token,
+            "X-App-Access-Ts": ts,
+            "X-App-Access-Sig": sign_request(sumsub.secret_key, ts, "POST", path, body),
+            "Content-Type": "application/json",
+        }
+        async with aiohttp.ClientSession() as session, session.post(sumsub.url + path, data=body, headers=headers) as r:
+            return r.status
+
+    old = "/resources/sdkIntegrations/levels/basic-kyc-level/websdkLink?ttlInSecs=600&externalUserId=inv_1"
+    assert await post(old, b"") == 404
+    body = b'{"levelName":"basic-kyc-level","userId":"inv_1","ttlInSecs":600}'
+    assert await post("/resources/sdkIntegrations/levels/-/websdkLink", body) == 200
+    assert await post("/resources/sdkIntegrations/levels/-/websdkLink", b"{}") == 400
 
 
 @pytest.mark.parametrize("alg", ["HMAC_SHA1_HEX", "HMAC_SHA256_HEX", "HMAC_SHA512_HEX"])

@@ -63,6 +63,24 @@ def test_bank_import_names_the_bad_element_and_lists_credits(cli, capsys, tmp_pa
     good = tmp_path / "good.xml"
     good.write_bytes(camt054([Line("B2", "250.00", credit=True, remittance="DREXFY inv_1")]))
     assert cli("bank", "import", str(good)) == 0
-    assert "credit B2: 250.00 EUR" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "credit B2: 250.00 EUR UNMATCHED (the remittance text names no investor we know)" in out
     assert cli("bank", "payouts", "--out", str(tmp_path / "p.xml")) == 0
     assert "nothing to pay out" in capsys.readouterr().out
+
+
+def test_bank_deposits_lists_unmatched_credits_and_assign_names_what_is_wrong(cli, capsys, tmp_path):
+    assert cli("bank", "deposits") == 0
+    assert "no unmatched deposits" in capsys.readouterr().out
+    statement = tmp_path / "in.xml"
+    statement.write_bytes(camt054([Line("B9", "42.00", credit=True, remittance="for my account")]))
+    assert cli("bank", "import", str(statement)) == 0
+    capsys.readouterr()
+    assert cli("bank", "deposits") == 0
+    listed = capsys.readouterr().out
+    assert "B9: 42.00 EUR UNMATCHED (the remittance text names no investor we know) [dep_" in listed
+    deposit_id = listed.rsplit("[", 1)[1].split("]", 1)[0]
+    assert cli("bank", "assign", deposit_id, "inv_nobody", "--operator", "ops@drexfy") == 2
+    assert "inv_nobody" in capsys.readouterr().err
+    assert cli("bank", "deposits", "--status", "MINTED", "--retry") == 0
+    assert "minted 0 waiting deposit(s)" in capsys.readouterr().out

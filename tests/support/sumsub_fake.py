@@ -6,7 +6,9 @@ Sumsub adapter talks to it over HTTP; started by the tests, not shipped.
   query + body). Anything else is a 401 `{"description", "code", "correlationId"}`.
 - `POST /resources/applicants?levelName=` (`externalUserId` unique: 409 when it exists),
   `GET /resources/applicants/{id}/one`, `GET /resources/applicants/-;externalUserId={id}/one`,
-  `POST /resources/accessTokens/sdk`, `POST /resources/sdkIntegrations/levels/{level}/websdkLink`.
+  `POST /resources/accessTokens/sdk`, `POST /resources/sdkIntegrations/levels/-/websdkLink` (the
+  level and the user in the JSON body, as "Generate external WebSDK link" documents it; any other
+  path is a 404).
 - Test hooks: `verify` (what Sumsub extracted from the document and the questionnaire), `review`
   (Sumsub's decision, returning the webhook body Sumsub would send), `pending`, `reset`, and
   `signed(body, alg)` for the X-Payload-Digest headers.
@@ -87,7 +89,9 @@ class FakeSumsub:
             if not payload.get("userId") or not payload.get("levelName"):
                 return _error(400, "userId and levelName are required")
             return web.json_response({"token": "_act-sbx-" + secrets.token_hex(16), "userId": payload["userId"]})
-        if request.method == "POST" and parts[:2] == ["sdkIntegrations", "levels"] and parts[-1] == "websdkLink":
+        if request.method == "POST" and parts == ["sdkIntegrations", "levels", "-", "websdkLink"]:
+            if not payload.get("levelName") or not payload.get("userId"):
+                return _error(400, "levelName and userId are required")
             return web.json_response({"url": f"https://in.sumsub.test/websdk/p/sbx_{secrets.token_hex(8)}"})
         return _error(404, "Not found")
 

@@ -274,3 +274,48 @@ class WithdrawalRecorded(DomainEvent):
     amount_minor: int
     currency: str
     tx_ids: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class DepositReceived(DomainEvent):
+    """A bank credit was read from a statement (`aggregate_id`: the deposit): MATCHED to an
+    investor, or UNMATCHED for an operator."""
+
+    kind: str
+    status: str
+    amount_minor: int
+    currency: str
+
+
+@attrs.frozen
+class DepositAssigned(DomainEvent):
+    """An operator assigned an unmatched bank credit (`aggregate_id`: the deposit) to an investor."""
+
+    investor_id: str
+    operator: str
+
+
+@attrs.frozen
+class DepositMinted(DomainEvent):
+    """Stablecoin minted 1:1 to the investor (`aggregate_id`) for a bank credit: a deposit, or a
+    payout the bank returned (`withdrawal_id`)."""
+
+    notify: ClassVar[bool] = True
+    deposit_id: str
+    kind: str
+    amount_minor: int
+    currency: str
+    withdrawal_id: str | None = None
+    tx_ids: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class PayoutReturned(DomainEvent):
+    """The bank returned a payout (`aggregate_id`: the investor); the money is credited back as
+    stablecoin (`DepositMinted`). `reason` is the bank's ISO return code (e.g. AC04: account closed)."""
+
+    notify: ClassVar[bool] = True
+    withdrawal_id: str
+    amount_minor: int
+    currency: str
+    reason: str | None = None

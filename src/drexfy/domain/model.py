@@ -301,7 +301,9 @@ _ORDER_MOVES: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.CREATED: frozenset(
         {OrderStatus.PAID, OrderStatus.EXPIRED, OrderStatus.CANCELLED, OrderStatus.FAILED, OrderStatus.REFUND_DUE}
     ),
-    OrderStatus.PAID: frozenset({OrderStatus.SETTLED, OrderStatus.REFUND_DUE}),
+    # PAID -> FAILED: an order paid from the stablecoin balance that cannot settle (nothing moved,
+    # nothing to refund).
+    OrderStatus.PAID: frozenset({OrderStatus.SETTLED, OrderStatus.REFUND_DUE, OrderStatus.FAILED}),
     # Money that arrives for an order that already ended must go back.
     OrderStatus.EXPIRED: frozenset({OrderStatus.REFUND_DUE}),
     OrderStatus.CANCELLED: frozenset({OrderStatus.REFUND_DUE}),
@@ -354,6 +356,9 @@ class Order:
     #: The gateway's refunds that failed, so a redelivered failure counts once, and a failure that
     #: overtakes the recording of its own refund still counts.
     refund_failures: tuple[str, ...] = ()
+    #: Paid from the investor's stablecoin balance (no card): settled without a mint, and never
+    #: refunded through the gateway (nothing was paid there).
+    funded_from_balance: bool = False
     version: int = 0
     events: list[ev.DomainEvent] = attrs.field(factory=list, eq=False, repr=False)
 
@@ -378,6 +383,11 @@ class Order:
         self.paid_at = now
         self.record_step(SettlementStep.PAYMENT_CONFIRMED)
         self.events.append(ev.OrderPaid(self.id, now, payment_ref, amount.minor))
+
+    def mark_paid_from_balance(self, now: datetime) -> None:
+        """The investor pays from their stablecoin balance: the settlement moves it."""
+        self.mark_paid(f"balance:{self.id}", self.amount, now)
+        self.funded_from_balance = True
 
     def record_step(self, step: SettlementStep) -> None:
         if step not in self.steps:
@@ -630,6 +640,8 @@ class WithdrawalStatus(enum.Enum):
     #: In a credit-transfer (pain.001) file handed to the bank; the bank statement confirms it.
     SENT = "SENT"
     PAID_OUT = "PAID_OUT"
+    #: The bank sent the transfer back (a return on a statement); the money was credited back.
+    RETURNED = "RETURNED"
 
 
 @attrs.define
@@ -649,6 +661,8 @@ class Withdrawal:
     paid_to: str | None = attrs.field(default=None, repr=False)
     paid_out_at: datetime | None = None
     bank_entry: str | None = None
+    #: The bank's ISO return reason code when the transfer came back (RETURNED).
+    return_reason: str | None = None
     version: int = 0
     events: list[ev.DomainEvent] = attrs.field(factory=list, eq=False, repr=False)
 
@@ -669,6 +683,16 @@ class Withdrawal:
         self.bank_entry = bank_entry
         self.events.append(
             ev.WithdrawalPaidOut(self.investor_id, now, self.id, self.amount.minor, self.amount.currency)
+        )
+
+    def returned(self, reason: str | None, now: datetime) -> None:
+        """The bank returned the transfer (the statement shows the credit back)."""
+        if self.status not in (WithdrawalStatus.SENT, WithdrawalStatus.PAID_OUT):
+            raise IllegalTransition(f"withdrawal {self.id} is {self.status.value}, not SENT or PAID_OUT")
+        self.status = WithdrawalStatus.RETURNED
+        self.return_reason = reason
+        self.events.append(
+            ev.PayoutReturned(self.investor_id, now, self.id, self.amount.minor, self.amount.currency, reason)
         )
 
     def burned(self, tx_ids: tuple[str, ...], now: datetime) -> None:

@@ -18,6 +18,7 @@ from typing import Any, Protocol, Self
 import attrs
 
 from drexfy.domain.classification import Classification
+from drexfy.domain.deposit import Deposit
 from drexfy.domain.events import DomainEvent
 from drexfy.domain.model import (
     Allocation,
@@ -241,6 +242,19 @@ class Ledger(Protocol):
         cannot be reached: the next pass tries again."""
         ...
 
+    async def mint_deposit(self, op_id: str, wallet: Wallet, amount: Money, deposit_id: str) -> LedgerResult:
+        """Mint `amount` of stablecoin 1:1 to the wallet for fiat received on the platform's bank
+        account (deposit `deposit_id`: a bank credit, or a payout returned), once per deposit. On
+        EVM only against the payments attestor's signature of the deposit (usable once); on XRPL
+        the issuer pays the investor's trust line."""
+        ...
+
+    async def settle_from_balance(self, op_id: str, purchase: Purchase) -> LedgerResult:
+        """Delivery versus payment for an order paid from the buyer's stablecoin balance: the same
+        settlement as `settle_purchase` without the mint (the buyer's coins move to the issuer, the
+        units to the buyer). LedgerRejected(reason="InsufficientFunds") if the balance is short."""
+        ...
+
 
 class JournalStatus(enum.Enum):
     PREPARED = "PREPARED"  # signed and persisted, maybe not broadcast yet
@@ -419,6 +433,10 @@ class BankEntry:
     booked: bool
     end_to_end_id: str | None = None
     reference: str | None = None
+    #: A credit that gives back one of our transfers (reversal indicator, return information or
+    #: the bank transaction code of a returned credit transfer); `return_reason` is the ISO code.
+    returned: bool = False
+    return_reason: str | None = None
 
 
 class BankFiles(Protocol):
@@ -564,6 +582,22 @@ class WithdrawalRepository(Protocol):
     async def by_investor(self, investor_id: str) -> list[Withdrawal]: ...
     async def payable(self, limit: int = 100) -> list[Withdrawal]:
         """BURNED withdrawals (owed to their investors, not in a transfer file yet), oldest first."""
+        ...
+
+
+class DepositRepository(Protocol):
+    """Bank credits (`Deposit`), keyed by an id derived from the bank's entry reference."""
+
+    async def add(self, deposit: Deposit) -> None:
+        """DuplicateEntity if the deposit exists (the entry was imported before)."""
+        ...
+
+    async def get(self, deposit_id: str) -> Deposit: ...
+    async def find(self, deposit_id: str) -> Deposit | None: ...
+    async def save(self, deposit: Deposit) -> None: ...
+    async def with_status(self, status: str, limit: int = 100, after: str | None = None) -> list[Deposit]:
+        """Deposits in `status` (a DepositStatus value), by id: UNMATCHED for the operators'
+        list, MATCHED for the mints still due."""
         ...
 
 
@@ -718,6 +752,7 @@ class UnitOfWork(Protocol):
     repayments: RepaymentRepository
     withdrawals: WithdrawalRepository
     events: EventLog
+    deposits: DepositRepository
 
     async def __aenter__(self) -> Self: ...
 

@@ -2,10 +2,15 @@
 
     drexfy bank payouts --out FILE [--execution 2026-12-03]   # pain.001 of the withdrawals owed
     drexfy bank import FILE                                    # a camt.053/054 statement
+    drexfy bank deposits [--status UNMATCHED|MATCHED|MINTED] [--retry]
+    drexfy bank assign DEPOSIT INVESTOR --operator NAME       # an unmatched credit to an investor
 
 `payouts` writes the credit-transfer file for the bank and marks its withdrawals SENT; `import`
-marks each withdrawal the statement shows as debited PAID_OUT (importing it again changes nothing)
-and lists what it could not match. A malformed statement is refused naming the line or element.
+marks each withdrawal the statement shows as debited PAID_OUT, mints each credit naming an investor
+to that investor (and each returned payout back to its investor), once per bank entry (importing
+it again changes nothing), and lists what it could not match. A malformed statement is refused
+naming the line or element. `deposits` lists the credits an operator must look at (`--retry`
+mints those a ledger outage left waiting first); `assign` gives one to an investor and mints it.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from drexfy.domain import processes as p
+from drexfy.domain.deposit import Deposit, DepositStatus
 from drexfy.domain.errors import DomainError
 from drexfy.entrypoints.cli_common import add_config_option, load, open_services
 
@@ -34,6 +40,17 @@ def register(subparsers: Any) -> None:
     statement.add_argument("file", type=Path)
     add_config_option(statement)
     statement.set_defaults(func=lambda args: asyncio.run(_import(args, sys.stdout)))
+    deposits = sub.add_parser("deposits", help="list bank credits (unmatched ones by default)")
+    deposits.add_argument("--status", choices=[s.value for s in DepositStatus], default="UNMATCHED")
+    deposits.add_argument("--retry", action="store_true", help="mint the matched deposits still waiting first")
+    add_config_option(deposits)
+    deposits.set_defaults(func=lambda args: asyncio.run(_deposits(args, sys.stdout)))
+    assign = sub.add_parser("assign", help="assign an unmatched bank credit to an investor (minted at once)")
+    assign.add_argument("deposit")
+    assign.add_argument("investor")
+    assign.add_argument("--operator", required=True, help="who decides (recorded)")
+    add_config_option(assign)
+    assign.set_defaults(func=lambda args: asyncio.run(_assign(args, sys.stdout)))
 
 
 async def _payouts(args: argparse.Namespace, out: TextIO) -> int:
@@ -67,12 +84,43 @@ async def _import(args: argparse.Namespace, out: TextIO) -> int:
             return 2
     print(
         f"paid out {len(report.paid_out)}, already paid out {len(report.already_paid_out)},"
-        f" unmatched debits {len(report.unmatched_debits)}, credits {len(report.credits)},"
+        f" unmatched debits {len(report.unmatched_debits)}, credits {len(report.deposits)},"
         f" not booked {report.not_booked}",
         file=out,
     )
     for entry in report.unmatched_debits:
         print(f"  unmatched debit {entry.ref}: {entry.amount} ({entry.end_to_end_id or 'no end-to-end id'})", file=out)
-    for entry in report.credits:
-        print(f"  credit {entry.ref}: {entry.amount} (deposits are not processed yet)", file=out)
+    for deposit in report.deposits:
+        print(f"  credit {_line(deposit)}", file=out)
     return 0
+
+
+def _line(deposit: Deposit) -> str:
+    who = f" to {deposit.investor_id}" if deposit.investor_id else ""
+    why = f" ({deposit.reason})" if deposit.reason else ""
+    kind = " returned payout" if deposit.withdrawal_id else ""
+    return f"{deposit.bank_ref}: {deposit.amount}{kind} {deposit.status.value}{who}{why} [{deposit.id}]"
+
+
+async def _deposits(args: argparse.Namespace, out: TextIO) -> int:
+    async with open_services(load(args)) as services:
+        if args.retry:
+            minted = [d for d in await p.retry_deposits(services) if d.status is DepositStatus.MINTED]
+            print(f"minted {len(minted)} waiting deposit(s)", file=out)
+        found = await p.list_deposits(services, DepositStatus(args.status))
+    if not found:
+        print(f"no {args.status.lower()} deposits", file=out)
+    for deposit in found:
+        print(_line(deposit), file=out)
+    return 0
+
+
+async def _assign(args: argparse.Namespace, out: TextIO) -> int:
+    async with open_services(load(args)) as services:
+        try:
+            deposit = await p.assign_deposit(services, args.deposit, args.investor, args.operator)
+        except DomainError as error:
+            print(f"bank assign: {error.message}", file=sys.stderr)
+            return 2
+    print(_line(deposit), file=out)
+    return 0 if deposit.status is DepositStatus.MINTED else 1

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from drexfy.domain.bounds import MAX_MINOR
 from drexfy.domain.errors import ConfigurationError
 
 ENV_PREFIX = "DREXFY_"
@@ -107,7 +108,14 @@ DEFAULTS: dict[str, Any] = {
     },
     # The platform's bank account: the debtor of payout transfers (pain.001) and the account whose
     # statements (camt.053/054) are imported. Empty iban: bank payouts are off.
-    "bank": {"name": "", "iban": "", "bic": ""},
+    "bank": {
+        "name": "",
+        "iban": "",
+        "bic": "",
+        # The largest bank credit minted to an investor without an operator (minor units: cents);
+        # a larger one waits on the operators' list of unmatched deposits.
+        "max_deposit_minor": 100_000_000,
+    },
     "processes": {
         "reservation_minutes": 30,
         # How long one attempt holds an order's settlement before another may take over (the one
@@ -358,6 +366,7 @@ def _validate(data: dict[str, Any]) -> None:
             "(one batch is one DynamoDB transaction of at most 100 items)"
         )
     _validate_worker(settings)
+    _validate_bank(settings)
     if settings.get("kyc.kind") == "sumsub":
         for key in ("kyc.sumsub.app_token", "kyc.sumsub.secret_key", "kyc.sumsub.level_name"):
             if not settings.get(key):
@@ -381,6 +390,14 @@ def _validate(data: dict[str, Any]) -> None:
         for key in ("payments.kind", "kyc.kind"):
             if settings.get(key) == "sandbox":
                 raise ConfigurationError(f"{key}: the sandbox provider is not for production; choose a real one")
+
+
+def _validate_bank(settings: Settings) -> None:
+    value = settings.get("bank.max_deposit_minor")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_MINOR:
+        raise ConfigurationError(
+            f"bank.max_deposit_minor: expected a whole number from 1 to {MAX_MINOR}, got {value!r}"
+        )
 
 
 #: Redelivery windows the DONE retention must outlast: a purged event key is accepted again.

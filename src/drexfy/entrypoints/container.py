@@ -247,6 +247,7 @@ def _process_settings(settings: Settings) -> ProcessSettings:
         settlement_lease=timedelta(seconds=settings.get("processes.settlement_lease_s")),
         region_overrides=dict(settings.get("processes.region_overrides")),
         distribution_batch_size=batch,
+        max_deposit_minor=settings.get("bank.max_deposit_minor"),
     )
 
 

@@ -97,3 +97,27 @@ async def test_without_the_amendment_batch_is_refused_and_nothing_moves(
     assert await saga.units_of(ref, alice.address) == 1
     await ledger.close()
     await saga.close()
+
+
+async def test_an_order_paid_from_the_balance_settles_in_one_batch_without_an_issue(
+    batch_double: LedgerDouble, vault: LocalVault, store: SqliteStore
+) -> None:
+    ledger = await _ledger(batch_double, vault, store)
+    alice = await onboard(ledger, vault, "alice")
+    ref = (await ledger.issue_instrument("issue:SME1", spec())).ledger_ref
+    await ledger.mint_deposit("deposit:dep_1", alice, eur(30_000), "dep_1")
+    with pytest.raises(LedgerRejected) as short:
+        await ledger.settle_from_balance("settle:o0", Purchase("o0", alice, ref, 5, eur(50_000)))
+    assert short.value.reason == "InsufficientFunds"
+    result = await ledger.settle_from_balance("settle:o1", Purchase("o1", alice, ref, 2, eur(20_000)))
+    batch_id = next(t for t in result.tx_ids if batch_double.engine.txs[t].tx_json["TransactionType"] == "Batch")
+    inner = [r for r in batch_double.engine.txs.values() if r.meta.get("ParentBatchID") == batch_id]
+    issuer = await ledger.platform("issuer")
+    assert [r.tx_json["Account"] for r in inner if r.tx_json["TransactionType"] == "Payment"] == [
+        alice.address,
+        (await ledger.platform("instrument_issuer")).address,
+    ]
+    assert issuer.address not in {r.tx_json["Account"] for r in inner}
+    assert await ledger.units_of(ref, alice.address) == 2
+    assert await ledger.stablecoin_balance(alice.address) == eur(10_000)
+    await ledger.close()

@@ -3,7 +3,9 @@
 Hand-written on the standard library's ElementTree: the only Python packages for camt are young
 single-author releases (0.0.x), and what the platform needs is a few elements of each entry
 (`Ntry`): the amount and currency, credit or debit, booked or not, the bank's reference, the
-end-to-end id of our own transfers and the remittance text. The namespace decides the message and
+end-to-end id of our own transfers, the remittance text, and whether a credit returns one of our
+transfers (`RvslInd`, `TxDtls/RtrInf` with its reason code, or the bank transaction sub-family
+`RRTN`, a returned credit transfer). The namespace decides the message and
 version (camt.053.001.02 to .13, camt.054.001.02 to .13: `Sts` is a code, or a `Cd` inside it).
 
 A file that is not well-formed is refused naming its line; a missing or invalid element is refused
@@ -89,6 +91,15 @@ def _entry(entry: ET.Element, where: str, q: Callable[[str], str]) -> BankEntry:
     end_to_end = _text(entry, f"{details}/Refs/EndToEndId", q)
     if end_to_end == "NOTPROVIDED":
         end_to_end = None
+    reversal = _text(entry, "RvslInd", q)
+    if reversal not in (None, "true", "false", "1", "0"):
+        raise ValidationFailed(f"{where}/RvslInd must be true or false")
+    return_reason = _text(entry, f"{details}/RtrInf/Rsn/Cd", q) or _text(entry, f"{details}/RtrInf/Rsn/Prtry", q)
+    returned = (
+        reversal in ("true", "1")
+        or entry.find(q(f"{details}/RtrInf")) is not None
+        or _text(entry, "BkTxCd/Domn/Fmly/SubFmlyCd", q) == "RRTN"
+    )
     return BankEntry(
         ref=ref[:140],
         credit=indicator == "CRDT",
@@ -96,4 +107,6 @@ def _entry(entry: ET.Element, where: str, q: Callable[[str], str]) -> BankEntry:
         booked=status == "BOOK",
         end_to_end_id=end_to_end,
         reference=_text(entry, f"{details}/RmtInf/Ustrd", q),
+        returned=returned and indicator == "CRDT",
+        return_reason=return_reason[:35] if return_reason else None,
     )

@@ -26,11 +26,24 @@ class BankAccount:
     bic: str = ""
 
 
+#: What was wrong, by schwifty's exception: its own messages may quote the account number, which
+#: must not reach an error, a response or a log.
+_WHY = {
+    "InvalidChecksumDigits": "the check digits do not match",
+    "InvalidLength": "wrong length for its country",
+    "InvalidCountryCode": "unknown country code",
+    "InvalidStructure": "the account part does not match its country's format",
+    "InvalidBankCode": "unknown bank code",
+    "InvalidAccountCode": "invalid account number",
+}
+
+
 def _iban(text: str, field: str) -> IBAN:
     try:
         return IBAN(text)
     except SchwiftyException as bad:
-        raise ValidationFailed(f"{field}: not a valid IBAN ({bad})") from None
+        why = _WHY.get(type(bad).__name__, "not in IBAN form")
+        raise ValidationFailed(f"{field}: not a valid IBAN ({why})") from None
 
 
 class Iso20022Bank:

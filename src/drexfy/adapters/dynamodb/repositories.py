@@ -19,6 +19,7 @@ from drexfy.adapters.serialization import (
     parse_timestamp,
     to_dict,
 )
+from drexfy.domain.deposit import Deposit
 from drexfy.domain.errors import (
     Conflict,
     CurrencyMismatch,
@@ -636,6 +637,21 @@ class DynamoWithdrawals(_Aggregates):
 
     async def by_investor(self, investor_id: str) -> list[Withdrawal]:
         return await self.query("#a_GSI1PK = :p", {":p": f"INVWDR#{investor_id}"}, "GSI1")
+
+
+class DynamoDeposits(_Aggregates):
+    prefix, cls, kind, not_found = "DEP", Deposit, "deposit", NotFound
+
+    def attributes(self, deposit: Deposit) -> Item:
+        # GSI2: deposits by status, in id order (the operators' list, the mints still due).
+        return {"GSI2PK": f"DEPST#{deposit.status.value}", "GSI2SK": deposit.id}
+
+    async def with_status(self, status: str, limit: int = 100, after: str | None = None) -> list[Deposit]:
+        if limit <= 0:
+            return []
+        condition, values = _after("GSI2", f"DEPST#{status}", after)
+        found = await self.query(condition, values, "GSI2", limit)
+        return [d for d in found if d.status.value == status]
 
 
 class DynamoEventLog(_Repo):

@@ -41,6 +41,7 @@ import attrs
 
 from drexfy.adapters.aws import error_code
 from drexfy.adapters.dynamodb.repositories import (
+    DynamoDeposits,
     DynamoEventLog,
     DynamoInstruments,
     DynamoInvestors,
@@ -193,6 +194,7 @@ class DynamoUnitOfWork:
         self.repayments = DynamoRepayments(self)
         self.withdrawals = DynamoWithdrawals(self)
         self.events = DynamoEventLog(self)
+        self.deposits = DynamoDeposits(self)
 
     async def __aenter__(self) -> Self:
         if self._entered:

@@ -4,6 +4,10 @@
   when the fiat of an order was received: Settlement mints nothing without it.
 - The treasury signs a `Repayment` (instrument, period, total) when a repayment round is funded:
   Distribution pays no more than that total for the period.
+- The payments attestor signs a `Deposit` (deposit id, investor, amount, deadline) when a bank
+  credit for the investor was received (a transfer in, or a returned payout): Settlement mints it
+  once per deposit id. For an order paid from the buyer's balance it signs a `BalancePayment`
+  (the fields of `Payment`, another type so it can never mint through `settle`).
 
 Each is signed through the vault with its own key, so the relayer that submits the transaction
 cannot make one up.
@@ -43,6 +47,16 @@ REPAYMENT_TYPES = {
         {"name": "total", "type": "uint256"},
     ],
 }
+DEPOSIT_TYPES = {
+    "EIP712Domain": _DOMAIN,
+    "Deposit": [
+        {"name": "depositId", "type": "bytes32"},
+        {"name": "investor", "type": "address"},
+        {"name": "amount", "type": "uint256"},
+        {"name": "deadline", "type": "uint256"},
+    ],
+}
+BALANCE_PAYMENT_TYPES = {"EIP712Domain": _DOMAIN, "BalancePayment": PAYMENT_TYPES["Payment"]}
 SETTLEMENT_DOMAIN = "Drexfy Settlement"
 DISTRIBUTION_DOMAIN = "Drexfy Distribution"
 
@@ -79,6 +93,37 @@ def payment_message(
         "deadline": deadline,
     }
     return _message(PAYMENT_TYPES, "Payment", SETTLEMENT_DOMAIN, chain_id, settlement, body)
+
+
+def balance_payment_message(
+    *,
+    chain_id: int,
+    settlement: str,
+    order_id: bytes,
+    buyer: str,
+    amount: int,
+    instrument: str,
+    units: int,
+    deadline: int,
+) -> dict[str, Any]:
+    """The EIP-712 message of an order paid from the buyer's balance, for `settlement`."""
+    body = {
+        "orderId": order_id,
+        "buyer": buyer,
+        "amount": amount,
+        "instrument": instrument,
+        "units": units,
+        "deadline": deadline,
+    }
+    return _message(BALANCE_PAYMENT_TYPES, "BalancePayment", SETTLEMENT_DOMAIN, chain_id, settlement, body)
+
+
+def deposit_message(
+    *, chain_id: int, settlement: str, deposit_id: bytes, investor: str, amount: int, deadline: int
+) -> dict[str, Any]:
+    """The EIP-712 message of a deposit attestation for `settlement`."""
+    body = {"depositId": deposit_id, "investor": investor, "amount": amount, "deadline": deadline}
+    return _message(DEPOSIT_TYPES, "Deposit", SETTLEMENT_DOMAIN, chain_id, settlement, body)
 
 
 def repayment_message(

@@ -17,7 +17,13 @@ from web3 import AsyncHTTPProvider, AsyncWeb3
 from web3.contract import AsyncContract
 
 from drexfy.adapters.evm.abi import load_artifact
-from drexfy.adapters.evm.attestations import payment_message, repayment_message, sign_typed
+from drexfy.adapters.evm.attestations import (
+    balance_payment_message,
+    deposit_message,
+    payment_message,
+    repayment_message,
+    sign_typed,
+)
 from drexfy.adapters.evm.deployment import (
     ADMIN_KEY,
     PAYMENTS_ATTESTOR_KEY,
@@ -218,6 +224,67 @@ class EvmLedger:
         tx = await self.permits.send(
             op_id, fp, purchase.buyer, self.settlement.address, amount, self.settlement, "settle", build
         )
+        return LedgerResult((tx,))
+
+    async def settle_from_balance(self, op_id: str, purchase: Purchase) -> LedgerResult:
+        """`Settlement.settleFromBalance`: the buyer's permit moves their coins to the issuer and
+        the units come back, against the payments attestor's `BalancePayment` of the order's terms."""
+        amount = self._base_units(purchase.amount)
+        buyer = to_checksum_address(purchase.buyer.address)
+        instrument = to_checksum_address(purchase.instrument_ref)
+        fp = _fingerprint("settle-from-balance", purchase.order_id, buyer, instrument, purchase.units, amount)
+        order = _id32(purchase.order_id)
+        entry = await self.relayer.journal.get(op_id)
+        attestation = b""
+        attested_until = 0
+        if entry is None or entry.payload is None:
+            held = await self._read(self.stablecoin.functions.balanceOf(buyer))
+            if held < amount:  # a clear refusal rather than a reverted permit transfer
+                raise LedgerRejected("the buyer's balance does not cover the order", reason="InsufficientFunds")
+            attested_until = int(time.time()) + PERMIT_TTL_S
+            message = balance_payment_message(
+                chain_id=self.relayer.chain_id,
+                settlement=self.settlement.address,
+                order_id=order,
+                buyer=buyer,
+                amount=amount,
+                instrument=instrument,
+                units=purchase.units,
+                deadline=attested_until,
+            )
+            attestation = await sign_typed(self.relayer.vault, PAYMENTS_ATTESTOR_KEY, message)
+        payment = (order, buyer, amount, instrument, purchase.units, attested_until)
+
+        def build(deadline: int, r: bytes, s: bytes, v: int) -> tuple[Any, ...]:
+            return (payment, attestation, deadline, v, r, s)
+
+        tx = await self.permits.send(
+            op_id, fp, purchase.buyer, self.settlement.address, amount, self.settlement, "settleFromBalance", build
+        )
+        return LedgerResult((tx,))
+
+    async def mint_deposit(self, op_id: str, wallet: Wallet, amount: Money, deposit_id: str) -> LedgerResult:
+        """`Settlement.mintDeposit` against the payments attestor's `Deposit` signature; the
+        contract mints each deposit id once, the journal sends each operation once."""
+        value = self._base_units(amount)
+        investor = to_checksum_address(wallet.address)
+        fp = _fingerprint("deposit", deposit_id, investor, value)
+        entry = await self.relayer.journal.get(op_id)
+        attestation = b""
+        attested_until = 0
+        if entry is None or entry.payload is None:
+            attested_until = int(time.time()) + PERMIT_TTL_S
+            message = deposit_message(
+                chain_id=self.relayer.chain_id,
+                settlement=self.settlement.address,
+                deposit_id=_id32(deposit_id),
+                investor=investor,
+                amount=value,
+                deadline=attested_until,
+            )
+            attestation = await sign_typed(self.relayer.vault, PAYMENTS_ATTESTOR_KEY, message)
+        deposit = (_id32(deposit_id), investor, value, attested_until)
+        tx = await self._send(op_id, fp, self.settlement, "mintDeposit", deposit, attestation)
         return LedgerResult((tx,))
 
     async def burn_stablecoin(self, op_id: str, wallet: Wallet, amount: Money) -> LedgerResult:

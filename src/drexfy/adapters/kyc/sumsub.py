@@ -98,10 +98,12 @@ class SumsubKyc:
             "/resources/accessTokens/sdk",
             {"userId": investor.id, "levelName": level, "ttlInSecs": self._config.token_ttl_s},
         )
+        # "Generate external WebSDK link" (docs.sumsub.com/reference/generate-websdk-external-link):
+        # the level goes in the body, the path names none ("-").
         link = await self._request(
             "POST",
-            f"/resources/sdkIntegrations/levels/{quote(level)}/websdkLink?"
-            + urlencode({"ttlInSecs": self._config.token_ttl_s, "externalUserId": investor.id}),
+            "/resources/sdkIntegrations/levels/-/websdkLink",
+            {"levelName": level, "userId": investor.id, "ttlInSecs": self._config.token_ttl_s},
         )
         return KycSession(applicant_id, _field(link, "url"), access_token=_field(token, "token"))
 

@@ -255,6 +255,48 @@ class MemoryLedger:
         result: LedgerResult = await self._once(op_id, ["burn", wallet.address, amount.minor], apply)
         return result
 
+    async def mint_deposit(self, op_id: str, wallet: Wallet, amount: Money, deposit_id: str) -> LedgerResult:
+        def apply() -> LedgerResult:
+            self._check_party(wallet.address, None, "holder")
+            minor = self._minor(amount)
+            if minor <= 0:
+                raise LedgerRejected("a deposit must be positive", reason="InvalidAmount")
+            self.stablecoin[wallet.address] += minor
+            self.stablecoin_supply += minor
+            return LedgerResult((self._tx(f"deposit {deposit_id}: mint {minor} to {wallet.address}"),))
+
+        intent = ["deposit", deposit_id, wallet.address, amount.minor]
+        result: LedgerResult = await self._once(op_id, intent, apply)
+        return result
+
+    async def settle_from_balance(self, op_id: str, purchase: Purchase) -> LedgerResult:
+        def apply() -> LedgerResult:
+            token = self._token(purchase.instrument_ref)
+            buyer = purchase.buyer.address
+            self._check_party(buyer, token, "buyer")
+            if token.balances[self.issuer] < purchase.units:
+                raise LedgerRejected("issuer has too few units", reason="InsufficientUnits")
+            minor = self._minor(purchase.amount)
+            if self.stablecoin[buyer] < minor:
+                raise LedgerRejected("the buyer's balance does not cover the order", reason="InsufficientFunds")
+            # Atomic DvP without a mint: the buyer's own coins pay the issuer.
+            self.stablecoin[buyer] -= minor
+            self.stablecoin[self.issuer] += minor
+            tx_id = self._tx(f"settle {purchase.order_id} from balance")
+            token.move(self.issuer, buyer, purchase.units, tx_id)
+            return LedgerResult((tx_id,))
+
+        intent = [
+            "settle-from-balance",
+            purchase.order_id,
+            purchase.buyer.address,
+            purchase.instrument_ref,
+            purchase.units,
+            purchase.amount.minor,
+        ]
+        result: LedgerResult = await self._once(op_id, intent, apply)
+        return result
+
     # --- reads -------------------------------------------------------------------------------
     async def stablecoin_balance(self, address: str) -> Money:
         self._reachable()

@@ -19,6 +19,7 @@ from drexfy.adapters.serialization import (
     parse_timestamp,
     to_dict,
 )
+from drexfy.domain.deposit import Deposit
 from drexfy.domain.errors import (
     Conflict,
     CurrencyMismatch,
@@ -662,6 +663,42 @@ class SqliteWithdrawals(_Aggregates[Withdrawal]):
             ).fetchall()
         )
         return [_withdrawal(row) for row in rows]
+
+
+# --- deposits ------------------------------------------------------------------------------------------
+
+
+def _deposit(row: Any) -> Deposit:
+    deposit = from_dict(Deposit, loads(row[0]))
+    deposit.version = row[1]
+    return deposit
+
+
+class SqliteDeposits(_Aggregates[Deposit]):
+    TABLE = "deposits"
+    COLUMNS = ("status", "investor_id")
+    _SELECT = "SELECT data, version FROM deposits"
+
+    def columns(self, deposit: Deposit) -> tuple[Any, ...]:
+        return (deposit.status.value, deposit.investor_id)
+
+    async def find(self, deposit_id: str) -> Deposit | None:
+        row = await self._run(lambda conn: conn.execute(f"{self._SELECT} WHERE id = ?", (deposit_id,)).fetchone())
+        return None if row is None else _deposit(row)
+
+    async def get(self, deposit_id: str) -> Deposit:
+        found = await self.find(deposit_id)
+        if found is None:
+            raise NotFound(f"no deposit {deposit_id}")
+        return found
+
+    async def with_status(self, status: str, limit: int = 100, after: str | None = None) -> list[Deposit]:
+        rows = await self._run(
+            lambda conn: conn.execute(
+                f"{self._SELECT} WHERE status = ? AND id > ? ORDER BY id LIMIT ?", (status, after or "", max(limit, 0))
+            ).fetchall()
+        )
+        return [_deposit(row) for row in rows]
 
 
 # --- events ------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Self, TypeVar
 
 from drexfy.domain.events import DomainEvent
 from drexfy.domain.ports import (
+    DepositRepository,
     EventLog,
     InstrumentRepository,
     InvestorRepository,
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 from drexfy.adapters.sqlite.repositories import (
     Conn,
+    SqliteDeposits,
     SqliteEventLog,
     SqliteInstruments,
     SqliteInvestors,
@@ -62,6 +64,7 @@ class SqliteUnitOfWork:
         self.repayments: RepaymentRepository = SqliteRepayments(self)
         self.withdrawals: WithdrawalRepository = SqliteWithdrawals(self)
         self.events: EventLog = SqliteEventLog(self)
+        self.deposits: DepositRepository = SqliteDeposits(self)
 
     async def __aenter__(self) -> Self:
         if self._entered:

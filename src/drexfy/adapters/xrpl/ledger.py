@@ -524,6 +524,15 @@ class XrplLedger:
         tx_ids.append((await self._pay_coin(f"{op_id}/burn", self._investor(wallet), burn, "stablecoin burn")).tx_id)
         return LedgerResult(tuple(tx_ids))
 
+    # --- bank money (purchase.py) ----------------------------------------------------------------
+    async def mint_deposit(self, op_id: str, wallet: Wallet, amount: Money, deposit_id: str) -> LedgerResult:
+        """The issuer pays the deposit to the investor's authorised trust line (purchase.py)."""
+        return await self.purchases.deposit(op_id, wallet, amount)
+
+    async def settle_from_balance(self, op_id: str, purchase: Purchase) -> LedgerResult:
+        """The purchase saga (or Batch) without the issue to the buyer (purchase.py)."""
+        return await self.purchases.settle(op_id, purchase, mint=False)
+
     # --- reads ---------------------------------------------------------------------------------
     async def stablecoin_balance(self, address: str) -> Money:
         issuer = await self.platform("issuer")

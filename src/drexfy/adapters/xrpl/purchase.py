@@ -6,6 +6,10 @@ the buyer (fiat received 1:1), `{op}/4` the buyer pays the instrument issuer, `{
 instrument issuer delivers the units. A retry resumes at the first unfinished step; if the buyer's
 payment fails for good the issued stablecoin is clawed back (`{op}/undo-3`). With `batch = true`
 the same legs go into one Batch (`{op}/batch`) paid by the stablecoin issuer.
+
+An order paid from the buyer's balance (`mint=False`) is the same saga or Batch without the issue
+to the buyer (`{op}/3`): the buyer's own coins pay the company. A bank deposit (`deposit`) is one
+stablecoin issue to the investor's trust line (`{op}/mint`).
 """
 
 from __future__ import annotations
@@ -55,20 +59,38 @@ class Purchases:
             tx_ids.append((await self.ledger._run(f"{op_id}/authorise", issuer, auth, "MPT authorisation")).tx_id)
         return tx_ids
 
-    async def settle(self, op_id: str, purchase: Purchase) -> LedgerResult:
+    async def deposit(self, op_id: str, wallet: Wallet, amount: Money) -> LedgerResult:
+        """The issuer pays `amount` to the investor's trust line (fiat received 1:1)."""
+        issuer = await self.ledger.platform("issuer")
+        if amount.minor <= 0:
+            raise LedgerRejected("a deposit must be positive", reason="InvalidAmount")
+        if await self.ledger.journal.get(f"{op_id}/mint") is None and await self.ledger.is_frozen(wallet.address):
+            raise ComplianceRejected(f"{wallet.address}'s stablecoin trust line is frozen", reason="tecFROZEN")
+        mint = Payment(
+            account=issuer.address, destination=wallet.address, amount=self.ledger._iou(issuer.address, amount)
+        )
+        outcome = await self.ledger._pay_coin(f"{op_id}/mint", issuer, mint, "stablecoin issue for a deposit")
+        return LedgerResult((outcome.tx_id,))
+
+    async def settle(self, op_id: str, purchase: Purchase, mint: bool = True) -> LedgerResult:
         """The resumable saga (see the module docstring)."""
         if self.ledger.config.batch:
-            return await self.settle_with_batch(op_id, purchase)
+            return await self.settle_with_batch(op_id, purchase, mint)
         buyer = purchase.buyer
         issuer = await self.ledger.platform("issuer")
         company = await self.ledger.platform("instrument_issuer")
-        if await self.ledger.journal.get(f"{op_id}/3") is None:
+        if await self.ledger.journal.get(f"{op_id}/3" if mint else f"{op_id}/4") is None:
             await self.precheck_buyer(purchase)
+            if not mint:
+                await self.precheck_balance(purchase)
         tx_ids = await self.authorise_holder(f"{op_id}/1", purchase.instrument_ref, buyer)
-        mint = Payment(
-            account=issuer.address, destination=buyer.address, amount=self.ledger._iou(issuer.address, purchase.amount)
-        )
-        tx_ids.append((await self.ledger._pay_coin(f"{op_id}/3", issuer, mint, "stablecoin issue to buyer")).tx_id)
+        if mint:
+            issue = Payment(
+                account=issuer.address,
+                destination=buyer.address,
+                amount=self.ledger._iou(issuer.address, purchase.amount),
+            )
+            tx_ids.append((await self.ledger._pay_coin(f"{op_id}/3", issuer, issue, "stablecoin issue to buyer")).tx_id)
         tx_ids += await self.ledger._ensure_xrp(f"{op_id}/fees", buyer.address, 0)
         pay = Payment(
             account=buyer.address, destination=company.address, amount=self.ledger._iou(issuer.address, purchase.amount)
@@ -80,7 +102,8 @@ class Purchases:
         except LedgerRejected:
             # The payment leg failed for good (e.g. frozen meanwhile): take back the stablecoin issued
             # for it, so the refund of the fiat leaves no unbacked stablecoin behind.
-            await self.undo_issue(op_id, buyer, purchase.amount)
+            if mint:
+                await self.undo_issue(op_id, buyer, purchase.amount)
             raise
         deliver = Payment(
             account=company.address,
@@ -90,7 +113,7 @@ class Purchases:
         tx_ids.append((await self.ledger._run(f"{op_id}/5", company, deliver, "unit delivery")).tx_id)
         return LedgerResult(tuple(tx_ids))
 
-    async def settle_with_batch(self, op_id: str, purchase: Purchase) -> LedgerResult:
+    async def settle_with_batch(self, op_id: str, purchase: Purchase, mint: bool = True) -> LedgerResult:
         """Delivery versus payment in one all-or-nothing XLS-56 Batch, submitted and paid for by the
         stablecoin issuer, co-signed by the buyer and the instrument issuer: holder opt-in and
         authorisation (when needed), stablecoin issued to the buyer, buyer pays the company, company
@@ -104,6 +127,8 @@ class Purchases:
         company = await self.ledger.platform("instrument_issuer")
         investor = self.ledger._investor(buyer)
         await self.precheck_buyer(purchase)
+        if not mint:
+            await self.precheck_balance(purchase)
         token = await self.ledger._mptoken(ref, buyer.address)
         inners: list[tuple[Signer, Transaction]] = []
         tx_ids: list[str] = []
@@ -116,8 +141,9 @@ class Purchases:
                 (company, MPTokenAuthorize(account=company.address, mptoken_issuance_id=ref, holder=buyer.address))
             )
         amount = self.ledger._iou(issuer.address, purchase.amount)
+        if mint:
+            inners.append((issuer, Payment(account=issuer.address, destination=buyer.address, amount=amount)))
         inners += [
-            (issuer, Payment(account=issuer.address, destination=buyer.address, amount=amount)),
             (investor, Payment(account=buyer.address, destination=company.address, amount=amount)),
             (
                 company,
@@ -148,6 +174,14 @@ class Purchases:
         token = await self.ledger._mptoken(purchase.instrument_ref, purchase.buyer.address)
         if token and int(token.get("Flags", 0)) & LSF_MPT_LOCKED:
             raise ComplianceRejected(f"{purchase.buyer.address}'s units are locked", reason="tecLOCKED")
+
+    async def precheck_balance(self, purchase: Purchase) -> None:
+        """An order paid from the balance: refuse before any leg if the balance is short."""
+        balance = await self.ledger.stablecoin_balance(purchase.buyer.address)
+        if balance < purchase.amount:
+            raise LedgerRejected(
+                f"the buyer's balance {balance} does not cover the order {purchase.amount}", reason="InsufficientFunds"
+            )
 
     async def undo_issue(self, op_id: str, wallet: Wallet, amount: Money) -> None:
         issuer = await self.ledger.platform("issuer")

@@ -12,6 +12,7 @@ once (a block), and after them where the ledger is the source of truth (a settle
 | `registration` | register an investor, start KYC, handle the KYC result |
 | `instruments` | create, issue, open and close an instrument |
 | `buying` | create, cancel and expire orders; handle the payment; settle |
+| `balance_payment` | pay a CREATED order from the stablecoin balance (settled without a mint) |
 | `kyc_review` | the KYC provider's applicant events: GREEN read from the provider, RETRY, FINAL, re-checks |
 | `refunds` | refund REFUND_DUE orders through the gateway; its answers; the retry sweep |
 | `repayment` | trigger and continue a repayment (batches, hold-backs, automatic cash-out) |
@@ -19,10 +20,12 @@ once (a block), and after them where the ledger is the source of truth (a settle
 | `withdrawal` | cash stablecoin out |
 | `register` | the store's positions follow the ledger's unit transfers (holder to holder) |
 | `payouts` | payout IBANs, pain.001 files of withdrawals, camt statements confirming them (PAID_OUT) |
+| `deposits` | bank credits minted to the investor they name, returned payouts minted back, once per entry |
 | `read_models` | the investor's view, reconciliation |
 | `queries` | the query side the API and the CLI read (filtered listings, an investor's orders, ...) |
 """
 
+from drexfy.domain.processes.balance_payment import pay_from_balance
 from drexfy.domain.processes.base import ProcessSettings, Services
 from drexfy.domain.processes.buying import (
     CreateOrder,
@@ -33,6 +36,7 @@ from drexfy.domain.processes.buying import (
     settle_order,
 )
 from drexfy.domain.processes.compliance import block_investor, handle_aml_alert, release_held_back, unblock_investor
+from drexfy.domain.processes.deposits import assign_deposit, list_deposits, mint_deposit, retry_deposits
 from drexfy.domain.processes.instruments import (
     CreateInstrument,
     close_instrument,
@@ -86,6 +90,7 @@ __all__ = [
     "StatementImport",
     "TriggerRepayment",
     "Withdraw",
+    "assign_deposit",
     "block_investor",
     "cancel_order",
     "close_instrument",
@@ -102,13 +107,17 @@ __all__ = [
     "import_statement",
     "investor_view",
     "issue_instrument",
+    "list_deposits",
+    "mint_deposit",
     "open_instrument",
+    "pay_from_balance",
     "reconcile",
     "reconcile_all",
     "register_investor",
     "register_payout_iban",
     "release_held_back",
     "request_refund",
+    "retry_deposits",
     "retry_refunds",
     "settle_order",
     "start_kyc",

@@ -44,6 +44,9 @@ class ProcessSettings:
     #: A refund the gateway could not be asked for is asked again after this long; a failed refund
     #: after this long, doubling per failure (up to a day).
     refund_retry: timedelta = timedelta(minutes=5)
+    #: The largest bank credit minted without an operator (`bank.max_deposit_minor`); a larger one
+    #: is listed as unmatched.
+    max_deposit_minor: int = 100_000_000
 
 
 @attrs.frozen

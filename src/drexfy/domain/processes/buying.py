@@ -14,6 +14,7 @@ from drexfy.domain.errors import (
     LedgerRejected,
     ProviderError,
     SettlementInProgress,
+    ValidationFailed,
 )
 from drexfy.domain.model import Investor, Order, OrderStatus, SettlementStep
 from drexfy.domain.ports import Purchase, UnitOfWork
@@ -149,6 +150,13 @@ async def handle_payment(svc: Services, event: PaymentEvent) -> Order:
     async def pay(uow: UnitOfWork) -> Order:
         order = await uow.orders.get(event.order_id)
         now = svc.clock.now()
+        if order.funded_from_balance and event.payment_ref != order.payment_ref:
+            # A card payment already under way when the order was paid from the balance: nothing
+            # here can owe it back (the order settled), so the job is dead-lettered for an operator.
+            raise ValidationFailed(
+                f"order {order.id} was paid from the stablecoin balance; the card payment"
+                f" {event.payment_ref} is owed back: refund it at the gateway"
+            )
         if order.status is OrderStatus.CREATED:
             if event.amount is None or event.amount != order.amount:
                 reason = (
@@ -206,6 +214,16 @@ async def _request_refund(svc: Services, order: Order) -> None:
     await request_refund(svc, order.id)
 
 
+async def _not_settled(svc: Services, order: Order, reason: str) -> Order:
+    """A paid order that cannot settle: a card payment is owed back (REFUND_DUE, refunded); an
+    order paid from the balance simply FAILS (the settlement moved nothing, nothing to refund)."""
+    if order.funded_from_balance:
+        return await _close_order(svc, order.id, OrderStatus.FAILED, reason)
+    closed = await _close_order(svc, order.id, OrderStatus.REFUND_DUE, reason)
+    await _request_refund(svc, closed)
+    return closed
+
+
 async def settle_order(svc: Services, order_id: str) -> Order:
     """Settle a PAID order: eligibility checked again, then delivery versus payment on the ledger."""
     async with svc.store.unit_of_work() as uow:
@@ -218,9 +236,7 @@ async def settle_order(svc: Services, order_id: str) -> Order:
     if not order.has_step(SettlementStep.ELIGIBILITY_RECHECKED):
         refusals = holding_refusals(investor, instrument)
         if refusals:
-            closed = await _close_order(svc, order.id, OrderStatus.REFUND_DUE, "; ".join(refusals))
-            await _request_refund(svc, closed)
-            return closed
+            return await _not_settled(svc, order, "; ".join(refusals))
 
         async def recheck(uow: UnitOfWork) -> Order:
             fresh = await uow.orders.get(order_id)
@@ -249,19 +265,17 @@ async def settle_order(svc: Services, order_id: str) -> Order:
     if order.status is not OrderStatus.PAID:
         return order
     assert investor.wallet is not None and instrument.ledger_ref is not None
+    # Paid from the stablecoin balance: the same settlement without the mint.
+    settle = svc.ledger.settle_from_balance if order.funded_from_balance else svc.ledger.settle_purchase
     try:
-        result = await svc.ledger.settle_purchase(
+        result = await settle(
             f"settle:{order.id}",
             Purchase(order.id, investor.wallet, instrument.ledger_ref, order.units, order.paid_amount or order.amount),
         )
     except ComplianceRejected as refused:
-        closed = await _close_order(svc, order.id, OrderStatus.REFUND_DUE, f"refused on chain: {refused.message}")
-        await _request_refund(svc, closed)
-        return closed
+        return await _not_settled(svc, order, f"refused on chain: {refused.message}")
     except LedgerRejected as rejected:
-        closed = await _close_order(svc, order.id, OrderStatus.REFUND_DUE, f"settlement failed: {rejected.message}")
-        await _request_refund(svc, closed)
-        return closed
+        return await _not_settled(svc, order, f"settlement failed: {rejected.message}")
     except Exception:
         # A failure we live to see (node down, timeout) frees the order for the retry at once; only
         # an attempt that dies outright leaves its lease to run out.

@@ -8,8 +8,8 @@
 3. `import_statement`: a camt.053/054 statement is read whole (a malformed file is refused naming
    the line or element, and nothing is written); each booked debit whose end-to-end id names a
    SENT withdrawal of that amount marks it PAID_OUT, recording the bank's entry. Re-importing the
-   same statement changes nothing. Credits are listed, not acted on: bank deposits (minting to the
-   investor) are not implemented yet.
+   same statement changes nothing. Credits are deposits (`processes.deposits`): stablecoin minted
+   to the investor they name, or to the investor of a payout the bank returned, once per entry.
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ from datetime import date
 
 import attrs
 
+from drexfy.domain.deposit import Deposit
 from drexfy.domain.errors import ConfigurationError, IllegalTransition, NotFound
 from drexfy.domain.model import Investor, Withdrawal, WithdrawalStatus
 from drexfy.domain.ports import BankEntry, BankFiles, CreditTransfer, UnitOfWork
 from drexfy.domain.processes.base import Services, in_uow
+from drexfy.domain.processes.deposits import receive_credits
 
 #: Withdrawals per payout file: one unit of work marks them (DynamoDB: at most 100 items).
 MAX_BATCH = 90
@@ -42,8 +44,8 @@ class StatementImport:
     already_paid_out: tuple[str, ...] = ()
     #: Booked debits naming no withdrawal we sent (or with another amount), for an operator.
     unmatched_debits: tuple[BankEntry, ...] = ()
-    #: Credits (bank deposits), listed for an operator: deposits are not acted on yet.
-    credits: tuple[BankEntry, ...] = ()
+    #: Booked credits as deposits (minted, matched and waiting for the ledger, or unmatched).
+    deposits: tuple[Deposit, ...] = ()
     not_booked: int = 0
 
 
@@ -103,6 +105,7 @@ async def import_statement(svc: Services, data: bytes) -> StatementImport:
     already: list[str] = []
     unmatched: list[BankEntry] = []
     credits: list[BankEntry] = []
+    debits: list[BankEntry] = []
     not_booked = 0
     for entry in entries:
         if not entry.booked:
@@ -110,11 +113,15 @@ async def import_statement(svc: Services, data: bytes) -> StatementImport:
         elif entry.credit:
             credits.append(entry)
         else:
-            outcome = await _confirm(svc, entry)
-            {"paid": paid, "already": already}.get(outcome, []).append(str(entry.end_to_end_id))
-            if outcome == "unmatched":
-                unmatched.append(entry)
-    return StatementImport(tuple(paid), tuple(already), tuple(unmatched), tuple(credits), not_booked)
+            debits.append(entry)
+    # Debits first: a statement may show a payout and, later the same day, its return.
+    for entry in debits:
+        outcome = await _confirm(svc, entry)
+        {"paid": paid, "already": already}.get(outcome, []).append(str(entry.end_to_end_id))
+        if outcome == "unmatched":
+            unmatched.append(entry)
+    deposits = await receive_credits(svc, credits)
+    return StatementImport(tuple(paid), tuple(already), tuple(unmatched), tuple(deposits), not_booked)
 
 
 async def _confirm(svc: Services, entry: BankEntry) -> str:
@@ -128,7 +135,7 @@ async def _confirm(svc: Services, entry: BankEntry) -> str:
             return "unmatched"
         if withdrawal.amount != entry.amount:
             return "unmatched"
-        if withdrawal.status is WithdrawalStatus.PAID_OUT:
+        if withdrawal.status in (WithdrawalStatus.PAID_OUT, WithdrawalStatus.RETURNED):
             return "already"
         if withdrawal.status is not WithdrawalStatus.SENT:
             return "unmatched"

@@ -162,6 +162,8 @@ def _api_handler(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRe
         key = request.headers.get("Idempotency-Key") if ep.creates else None
         if key is None:
             status, payload = await ep.handler(call)
+            if isinstance(payload, web.StreamResponse):  # a file (e.g. the pain.001 export)
+                return payload
             return web.json_response(payload, status=status)
         if not 1 <= len(key) <= 255:
             raise Problem(

@@ -78,6 +78,8 @@ class Endpoint:
     response: str | None = None
     #: The success answer's content type (several: comma-separated).
     response_type: str = "application/json"
+    #: A raw request body of this content type (a file, e.g. "application/xml"), read by the handler.
+    raw_body: str | None = None
 
 
 def _schema_of(tp: Any, components: dict[str, Any]) -> dict[str, Any]:
@@ -216,6 +218,8 @@ def build_document(endpoints: list[Endpoint], *, version: str = "0.1.0") -> dict
                 "required": True,
                 "content": {ep.content_type: {"schema": _schema_of(ep.body, components)}},
             }
+        elif ep.raw_body is not None:
+            op["requestBody"] = {"required": True, "content": {ep.raw_body: {"schema": {"type": "string"}}}}
         schemes: dict[str, list[dict[str, list[str]]]] = {
             "bearer": [{"bearer": []}],
             "kycDigest": [{"kycDigest": []}],
@@ -230,7 +234,7 @@ def build_document(endpoints: list[Endpoint], *, version: str = "0.1.0") -> dict
             success["content"] = {t.strip(): {"schema": {"type": "string"}} for t in ep.response_type.split(",")}
         responses: dict[str, Any] = {str(ep.status): success}
         statuses = set(ep.errors)
-        if ep.body is not None:
+        if ep.body is not None or ep.raw_body is not None:
             statuses |= {400, 413, 415}  # invalid body, too large, not JSON
         if ep.query or ep.creates:
             statuses.add(400)  # a query parameter or the Idempotency-Key out of its bounds
@@ -242,7 +246,7 @@ def build_document(endpoints: list[Endpoint], *, version: str = "0.1.0") -> dict
             statuses |= {409, 422}
         for status in sorted(statuses):
             if status < 400:  # another success (a webhook's duplicate or ignored answer)
-                responses[str(status)] = success
+                responses[str(status)] = {"description": "No Content"} if status == 204 else success
                 continue
             responses[str(status)] = {
                 "description": "Problem",

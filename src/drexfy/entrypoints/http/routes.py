@@ -32,6 +32,7 @@ from drexfy.entrypoints.http.api import (
     unblock_investor,
 )
 from drexfy.entrypoints.http.auth import ALL_ROLES, Role
+from drexfy.entrypoints.http.bank_api import BANK_ENDPOINTS
 from drexfy.entrypoints.http.bodies import (
     CreateInstrumentBody,
     CreateOrderBody,
@@ -316,5 +317,8 @@ ENDPOINTS: list[Endpoint] = [
         query=(_QUEUE,),
     ),
 ]
+
+# The bank routes (payout account, pay from balance, statements, deposits, payouts): bank_api.py.
+ENDPOINTS += BANK_ENDPOINTS
 
 __all__ = ["ENDPOINTS"]

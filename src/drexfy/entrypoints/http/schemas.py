@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drexfy.domain.deposit import DepositKind, DepositStatus
 from drexfy.domain.model import AllocationStatus, WithdrawalStatus
 
 S = dict[str, Any]
@@ -84,6 +85,7 @@ _ORDER_EXAMPLE = {
     "payment_ref": None,
     "paid_amount": None,
     "reason": None,
+    "funding": "checkout",
     "steps": [],
     "tx_ids": [],
     "created_at": "2026-11-22T04:10:00.000000+00:00",
@@ -151,6 +153,8 @@ COMPONENTS: dict[str, S] = {
             "payment_ref": _nullable(_STR),
             "paid_amount": _nullable(_ref("Money")),
             "reason": _nullable(_STR),
+            # How it is paid: the gateway's checkout, or the investor's stablecoin balance.
+            "funding": {"enum": ["checkout", "balance"]},
             "steps": _STRS,
             "tx_ids": _STRS,
             "created_at": _TS,
@@ -226,6 +230,38 @@ COMPONENTS: dict[str, S] = {
     "InvestorPage": _page("InvestorSummary"),
     "InstrumentPage": _page("Instrument"),
     "OrderPage": _page("Order"),
+    "PayoutAccount": _obj({"investor_id": _STR, "iban_ending": _STR}),
+    "Deposit": _obj(
+        {
+            "id": _STR,
+            "bank_ref": _STR,
+            "kind": {"enum": [k.value for k in DepositKind]},
+            "status": {"enum": [s.value for s in DepositStatus]},
+            "amount": _ref("Money"),
+            "investor_id": _nullable(_STR),
+            "withdrawal_id": _nullable(_STR),
+            "reference": _nullable(_STR),
+            "reason": _nullable(_STR),
+            "assigned_by": _nullable(_STR),
+            "tx_ids": _STRS,
+            "received_at": _TS,
+            "minted_at": _nullable(_TS),
+        }
+    ),
+    "DepositPage": _page("Deposit"),
+    "WithdrawalPage": _page("Withdrawal"),
+    "StatementImport": _obj(
+        {
+            "paid_out": _STRS,
+            "already_paid_out": _STRS,
+            "unmatched_debits": {
+                "type": "array",
+                "items": _obj({"ref": _STR, "amount": _ref("Money"), "end_to_end_id": _nullable(_STR)}),
+            },
+            "deposits": {"type": "array", "items": _ref("Deposit")},
+            "not_booked": _INT,
+        }
+    ),
     "RepaymentPage": _page("Repayment"),
     "AllocationPage": _page("Allocation"),
     "AuditPage": _page("AuditEvent"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from drexfy.domain.deposit import Deposit
 from drexfy.domain.model import Allocation, Instrument, Investor, Order, Repayment, Withdrawal
 from drexfy.domain.money import Money
 from drexfy.domain.ports import QueuedMessage
@@ -89,6 +90,7 @@ def order(o: Order) -> dict[str, Any]:
         "payment_ref": o.payment_ref,
         "paid_amount": money(o.paid_amount),
         "reason": o.reason,
+        "funding": "balance" if o.funded_from_balance else "checkout",
         "steps": [s.value for s in o.steps],
         "tx_ids": list(o.tx_ids),
         "created_at": _ts(o.created_at),
@@ -134,6 +136,25 @@ def withdrawal(w: Withdrawal) -> dict[str, Any]:
         "automatic": w.automatic,
         "tx_ids": list(w.tx_ids),
         "created_at": _ts(w.created_at),
+    }
+
+
+def deposit(d: Deposit) -> dict[str, Any]:
+    """A bank credit as an operator sees it (the reason may name a compliance state: admins only)."""
+    return {
+        "id": d.id,
+        "bank_ref": d.bank_ref,
+        "kind": d.kind.value,
+        "status": d.status.value,
+        "amount": money(d.amount),
+        "investor_id": d.investor_id,
+        "withdrawal_id": d.withdrawal_id,
+        "reference": d.reference,
+        "reason": d.reason,
+        "assigned_by": d.assigned_by,
+        "tx_ids": list(d.tx_ids),
+        "received_at": _ts(d.received_at),
+        "minted_at": _ts(d.minted_at),
     }
 
 
