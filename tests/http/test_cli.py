@@ -197,6 +197,7 @@ def test_demo_http_drives_the_whole_surface():
     assert "HTTP 202; redelivered -> HTTP 200 (duplicate)" in text
     assert "order SETTLED" in text
     assert "investor BLOCKED" in text
+    assert "officer-ana asked to unblock: approval PENDING" in text
     assert "unblocked -> CLEAR" in text
 
 

@@ -1,0 +1,2 @@
+-- Placeholder so that this branch's 0007 applies without a gap (migrations are numbered 1..n).
+-- Number 0006 belongs to issue 13 (bank deposits): replace this file by its migration on merge.
