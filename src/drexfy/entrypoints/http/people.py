@@ -90,7 +90,6 @@ async def sign_in(request: web.Request) -> web.Response:
         issuer=s.jwt_issuer,
         audience=s.jwt_audience,
         token_id=token_id,
-        now=now.timestamp(),
     )
     await tokens.record(
         svc.store.access,
@@ -131,7 +130,7 @@ async def grant_operator_role(call: Call) -> Reply:
 
 
 def token_view(t: TokenRecord) -> dict[str, Any]:
-    return {k: v for k, v in t.data().items()}
+    return t.data()  # the record: id, role, subject, lifetime, revocation; never the token
 
 
 async def list_api_tokens(call: Call) -> Reply:
@@ -165,7 +164,6 @@ async def mint_investor_token(call: Call) -> Reply:
         issuer=s.jwt_issuer,
         audience=s.jwt_audience,
         token_id=token_id,
-        now=now.timestamp(),
     )
     await tokens.record(
         call.svc.store.access,
