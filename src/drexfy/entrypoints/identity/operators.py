@@ -15,6 +15,7 @@ never logged, returned or put in an error message; the TOTP secret is shown once
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -35,8 +36,13 @@ OPERATOR_ROLES = ("admin", "compliance", "auditor")
 MIN_PASSWORD = 12
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-@")
 _HASHER = PasswordHasher()  # argon2id, RFC 9106 low-memory profile (t=3, m=64 MiB, p=4)
-#: Verified against for unknown names, so they cost as much time as known ones.
-_DUMMY_HASH = _HASHER.hash("not a password of anyone")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against for unknown names, so they cost as much time as known ones. Made on first
+    use, not at import: an argon2id hash takes 0.1 s or more, which every process start would pay."""
+    return _HASHER.hash("not a password of anyone")
 
 
 class OperatorNotFound(NotFound):
@@ -226,7 +232,7 @@ class OperatorDirectory:
         try:
             operator = await self.find(key)
         except OperatorNotFound:
-            await asyncio.to_thread(_password_ok, _DUMMY_HASH, password)
+            await asyncio.to_thread(_password_ok, await asyncio.to_thread(_dummy_hash), password)
             return None
         if not await asyncio.to_thread(_password_ok, operator.password_hash, password):
             return None
