@@ -23,6 +23,7 @@ from tests.bdd.drivers import ProcessDriver, attach_http
 from tests.bdd.steps.bank import *  # noqa: F403 - pytest-bdd finds steps among the conftest's names
 from tests.bdd.steps.buying import *  # noqa: F403
 from tests.bdd.steps.compliance import *  # noqa: F403
+from tests.bdd.steps.four_eyes import *  # noqa: F403
 from tests.bdd.steps.registration import *  # noqa: F403
 from tests.bdd.steps.repayment import *  # noqa: F403
 from tests.bdd.world import CrashingLedger, FakeClock, World

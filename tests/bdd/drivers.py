@@ -23,7 +23,9 @@ from drexfy.adapters.webhooks import sandbox
 from drexfy.domain import processes as p
 from drexfy.domain.model import InvestorKind
 from drexfy.domain.ports import MessageStatus
+from drexfy.domain.processes import approvals as ap
 from drexfy.domain.provider_events import AmlAlert, KycResult, PaymentEvent, PaymentEventKind
+from drexfy.entrypoints.approval_actions import ACTIONS
 from drexfy.entrypoints.http import create_app, issue_token
 from drexfy.entrypoints.http.state import STATE
 from drexfy.entrypoints.runtime.settings import HttpSettings, WorkerSettings
@@ -62,6 +64,13 @@ class Driver(Protocol):
     def register_payout_iban(self, name: str, iban: str) -> None: ...
     def pay_from_balance(self, name: str) -> None: ...
     def export_payouts(self) -> bytes: ...
+    def request_unblock(self, officer: str, name: str, reason: str) -> str:
+        """A compliance officer asks to unblock (four-eyes): the approval request's id."""
+        ...
+
+    def decide(self, officer: str, approval_id: str, approve: bool) -> None:
+        """A compliance officer approves or rejects; a refusal is recorded in `world.error`."""
+        ...
 
 
 @attrs.define
@@ -160,6 +169,27 @@ class ProcessDriver:
     def unblock(self, name: str, reason: str) -> None:
         self.world.run(p.unblock_investor(self.world.svc, self.world.investors[name], reason, "officer-1"))
 
+    def request_unblock(self, officer: str, name: str, reason: str) -> str:
+        w = self.world
+        approval = w.run(
+            ap.request_approval(
+                w.svc,
+                ACTIONS,
+                "unblock",
+                w.investors[name],
+                {"reason": reason, "requested_by": officer},
+                reason,
+                ap.Actor(officer, "compliance"),
+                timedelta(days=1),
+            )
+        )
+        return str(approval.id)
+
+    def decide(self, officer: str, approval_id: str, approve: bool) -> None:
+        w = self.world
+        decide = ap.approve if approve else ap.reject
+        w.attempt(decide(w.svc, ACTIONS, approval_id, ap.Actor(officer, "compliance"), "reviewed"))
+
     def reconcile(self, symbol: str) -> Reconciled:
         report = self.world.run(p.reconcile(self.world.svc, self.world.instruments[symbol]))
         return Reconciled(report.in_sync, report.drift, report.ledger_units, report.store_units)
@@ -202,8 +232,16 @@ class HttpDriver:
 
     # -- the wire ---------------------------------------------------------------------------------
 
-    def api(self, method: str, path: str, role: str, body: Any = None, investor_id: str | None = None) -> Any:
-        token = issue_token(SECRETS["jwt"], role, investor_id=investor_id)
+    def api(
+        self,
+        method: str,
+        path: str,
+        role: str,
+        body: Any = None,
+        investor_id: str | None = None,
+        subject: str | None = None,
+    ) -> Any:
+        token = issue_token(SECRETS["jwt"], role, investor_id=investor_id, subject=subject)
 
         async def go() -> tuple[int, Any]:
             response = await self.client.request(method, path, json=body, headers={"Authorization": f"Bearer {token}"})
@@ -345,8 +383,22 @@ class HttpDriver:
         self.drain()
 
     def unblock(self, name: str, reason: str) -> None:
+        """Four-eyes at the API: one officer asks, a second approves."""
+        approval_id = self.request_unblock("officer-1", name, reason)
+        self.decide("officer-2", approval_id, approve=True)
+        assert self.world.error is None, self.world.error
+
+    def request_unblock(self, officer: str, name: str, reason: str) -> str:
         path = f"/api/v1/compliance/investors/{self.world.investors[name]}/unblock"
-        self.api("POST", path, "compliance", {"reason": reason})
+        request = self.api("POST", path, "compliance", {"reason": reason}, subject=officer)
+        assert request["status"] == "PENDING", request
+        return str(request["id"])
+
+    def decide(self, officer: str, approval_id: str, approve: bool) -> None:
+        verb = "approve" if approve else "reject"
+        self.attempt_api(
+            "POST", f"/api/v1/approvals/{approval_id}/{verb}", "compliance", {"reason": "reviewed"}, subject=officer
+        )
 
     def reconcile(self, symbol: str) -> Reconciled:
         report = self.api("GET", f"/api/v1/instruments/{self.world.instruments[symbol]}/reconciliation", "compliance")

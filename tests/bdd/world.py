@@ -85,6 +85,8 @@ class World:
     settle_txs: dict[str, tuple[str, ...]] = attrs.field(factory=dict)
     #: Bank files of the scenario: the last statement imported, the payout file, payout IBANs.
     bank: dict[str, Any] = attrs.field(factory=dict)
+    #: Four-eyes requests by the name of the investor they are about.
+    approvals: dict[str, str] = attrs.field(factory=dict)
 
     def investor(self, name: str) -> Any:
         async def get() -> Any:

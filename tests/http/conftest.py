@@ -93,6 +93,17 @@ class Api:
         )
         return response.status, body
 
+    async def approve(self, approval_id: str, role: str, subject: str = "second-officer") -> tuple[int, Any]:
+        """A second person (another subject than the role-named default) approves a request."""
+        headers = {
+            "Authorization": "Bearer " + issue_token(JWT_SECRET, Role(role), subject=subject),
+            "Content-Type": "application/json",
+        }
+        response = await self.client.post(
+            f"/api/v1/approvals/{approval_id}/approve", json={"reason": "checked by a second person"}, headers=headers
+        )
+        return response.status, await response.json(content_type=None)
+
     async def kyc(self, body: bytes, alg: str = "HMAC_SHA256_HEX") -> tuple[int, Any]:
         response = await self.client.post(
             "/webhooks/kyc", data=body, headers=sandbox.digest_headers(body, KYC_SECRET, alg)

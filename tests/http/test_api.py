@@ -282,7 +282,11 @@ async def test_instrument_lifecycle(api):
     assert [i["id"] for i in listed["items"]] == [ins["id"]]
     status, got = await api.call("GET", f"/api/v1/instruments/{ins['id']}", "compliance")
     assert got["units_available"] == 500
-    status, closed = await api.call("POST", f"/api/v1/instruments/{ins['id']}/close", "admin")
+    status, request = await api.call("POST", f"/api/v1/instruments/{ins['id']}/close", "admin")
+    assert (status, request["kind"], request["status"]) == (202, "close_instrument", "PENDING")  # four-eyes
+    status, approved = await api.approve(request["id"], "admin")
+    assert (status, approved["status"], approved["result"]["status"]) == (200, "DONE", "CLOSED")
+    status, closed = await api.call("GET", f"/api/v1/instruments/{ins['id']}", "admin")
     assert (status, closed["status"]) == (200, "CLOSED")
     status, problem = await api.call("GET", "/api/v1/instruments/ins_missing", "admin")
     assert status == 404 and problem["type"].endswith("/instrument-not-found")
@@ -544,12 +548,16 @@ async def test_block_holds_back_and_unblock_releases(api):
         "POST", f"/api/v1/compliance/investors/{investor_id}/unblock", "compliance", json={"reason": "  "}
     )
     assert status == 400 and problem["errors"][0]["field"] == "$.reason"
-    status, cleared = await api.call(
+    status, request = await api.call(
         "POST",
         f"/api/v1/compliance/investors/{investor_id}/unblock",
         "compliance",
         json={"reason": "cleared after review"},
     )
+    assert (status, request["status"]) == (202, "PENDING")  # four-eyes: a second officer approves
+    status, approved = await api.approve(request["id"], "compliance")
+    assert (status, approved["status"]) == (200, "DONE")
+    status, cleared = await api.call("GET", f"/api/v1/investors/{investor_id}", "compliance")
     assert (status, cleared["compliance"], cleared["classification"]) == (200, "CLEAR", "EU_NON_ACCREDITED")
     assert cleared["held_back_repayments"] == []
     status, audit = await api.call("GET", f"/api/v1/compliance/investors/{investor_id}/events", "compliance")

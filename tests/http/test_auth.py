@@ -10,49 +10,64 @@ import jwt
 import pytest
 
 from drexfy.entrypoints.http.auth import Role, issue_token
+from drexfy.entrypoints.http.people import ENDPOINTS as PEOPLE
 from drexfy.entrypoints.http.routes import ENDPOINTS
 from tests.http.conftest import JWT_SECRET
 
-ROLES = ["frontend", "admin", "compliance", "investor"]
+ROLES = ["frontend", "admin", "compliance", "investor", "auditor"]
 
 #: The intended matrix, written out independently of the declarations so a changed role shows up.
 EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/investors"): {"frontend", "admin"},
-    ("GET", "/api/v1/investors"): {"admin", "compliance"},
-    ("GET", "/api/v1/investors/{investor_id}"): {"frontend", "admin", "compliance", "investor"},
+    ("GET", "/api/v1/investors"): {"admin", "compliance", "auditor"},
+    ("GET", "/api/v1/investors/{investor_id}"): {"frontend", "admin", "compliance", "investor", "auditor"},
     ("POST", "/api/v1/investors/{investor_id}/kyc"): {"frontend", "investor"},
-    ("GET", "/api/v1/investors/{investor_id}/orders"): {"frontend", "admin", "investor"},
-    ("GET", "/api/v1/instruments"): {"frontend", "admin", "compliance", "investor"},
+    ("GET", "/api/v1/investors/{investor_id}/orders"): {"frontend", "admin", "investor", "auditor"},
+    ("GET", "/api/v1/instruments"): {"frontend", "admin", "compliance", "investor", "auditor"},
     ("POST", "/api/v1/instruments"): {"admin"},
-    ("GET", "/api/v1/instruments/{instrument_id}"): {"frontend", "admin", "compliance", "investor"},
-    ("GET", "/api/v1/instruments/{instrument_id}/reconciliation"): {"admin", "compliance"},
+    ("GET", "/api/v1/instruments/{instrument_id}"): {"frontend", "admin", "compliance", "investor", "auditor"},
+    ("GET", "/api/v1/instruments/{instrument_id}/reconciliation"): {"admin", "compliance", "auditor"},
     ("POST", "/api/v1/instruments/{instrument_id}/open"): {"admin"},
     ("POST", "/api/v1/instruments/{instrument_id}/close"): {"admin"},
     ("POST", "/api/v1/orders"): {"frontend", "investor"},
-    ("GET", "/api/v1/orders/{order_id}"): {"frontend", "admin", "investor"},
+    ("GET", "/api/v1/orders/{order_id}"): {"frontend", "admin", "investor", "auditor"},
     ("POST", "/api/v1/orders/{order_id}/cancel"): {"frontend", "admin", "investor"},
     ("POST", "/api/v1/instruments/{instrument_id}/repayments"): {"admin"},
-    ("GET", "/api/v1/instruments/{instrument_id}/repayments"): {"frontend", "admin"},
-    ("GET", "/api/v1/repayments/{repayment_id}"): {"frontend", "admin"},
-    ("GET", "/api/v1/repayments/{repayment_id}/allocations"): {"frontend", "admin"},
+    ("GET", "/api/v1/instruments/{instrument_id}/repayments"): {"frontend", "admin", "auditor"},
+    ("GET", "/api/v1/repayments/{repayment_id}"): {"frontend", "admin", "auditor"},
+    ("GET", "/api/v1/repayments/{repayment_id}/allocations"): {"frontend", "admin", "auditor"},
     ("POST", "/api/v1/compliance/investors/{investor_id}/block"): {"compliance"},
     ("POST", "/api/v1/compliance/investors/{investor_id}/unblock"): {"compliance"},
-    ("GET", "/api/v1/compliance/investors/{investor_id}/events"): {"compliance", "admin"},
+    ("GET", "/api/v1/compliance/investors/{investor_id}/events"): {"compliance", "admin", "auditor"},
     ("POST", "/api/v1/withdrawals"): {"frontend", "investor"},
-    ("GET", "/api/v1/jobs"): {"admin"},
+    ("GET", "/api/v1/jobs"): {"admin", "auditor"},
     ("POST", "/api/v1/jobs/{job_id}/retry"): {"admin"},
     ("PUT", "/api/v1/investors/{investor_id}/payout-account"): {"frontend", "investor"},
     ("POST", "/api/v1/orders/{order_id}/pay-from-balance"): {"frontend", "investor"},
     ("POST", "/api/v1/bank/statements"): {"admin"},
-    ("GET", "/api/v1/bank/deposits"): {"admin"},
+    ("GET", "/api/v1/bank/deposits"): {"admin", "auditor"},
     ("POST", "/api/v1/bank/deposits/{deposit_id}/assign"): {"admin"},
-    ("GET", "/api/v1/bank/payouts"): {"admin"},
+    ("GET", "/api/v1/bank/payouts"): {"admin", "auditor"},
     ("POST", "/api/v1/bank/payouts"): {"admin"},
+    # people, tokens and four-eyes (entrypoints/http/people.py)
+    ("GET", "/api/v1/operators"): {"admin", "auditor"},
+    ("POST", "/api/v1/operators/{operator_id}/roles"): {"admin"},
+    ("GET", "/api/v1/tokens"): {"admin", "auditor"},
+    ("POST", "/api/v1/tokens/{token_id}/revoke"): {"admin"},
+    ("POST", "/api/v1/investors/{investor_id}/tokens"): {"frontend"},
+    ("GET", "/api/v1/approvals"): {"admin", "compliance", "auditor"},
+    ("GET", "/api/v1/approvals/{approval_id}"): {"admin", "compliance", "auditor"},
+    ("POST", "/api/v1/approvals/{approval_id}/approve"): {"admin", "compliance"},
+    ("POST", "/api/v1/approvals/{approval_id}/reject"): {"admin", "compliance"},
 }
+#: The auditor reads and never writes: no endpoint that changes anything is open to it.
+assert all(method == "GET" for (method, _), roles in EXPECTED.items() if "auditor" in roles)
 
 
 def test_every_declared_endpoint_is_in_the_expected_matrix():
-    declared = {(ep.method, ep.path): {r.value for r in ep.roles} for ep in ENDPOINTS}
+    declared = {
+        (ep.method, ep.path): {r.value for r in ep.roles} for ep in [*ENDPOINTS, *PEOPLE] if ep.roles is not None
+    }
     assert declared == EXPECTED
 
 

@@ -13,7 +13,7 @@ import jwt
 import pytest
 
 from drexfy.domain.ports import MessageStatus, QueuedMessage
-from drexfy.entrypoints import cli_common, cli_http, cli_ops, demo_http
+from drexfy.entrypoints import cli_common, cli_http, cli_ops, cli_people, demo_http
 from drexfy.entrypoints.config import load_settings
 from drexfy.entrypoints.runtime import settings as runtime_settings
 from tests.support.anvil import anvil_node  # noqa: F401 - fixture
@@ -25,7 +25,7 @@ def cli(tmp_path, monkeypatch):
     monkeypatch.setenv("DREXFY_LEDGER__KIND", "memory")
     parser = argparse.ArgumentParser(prog="drexfy")
     commands = parser.add_subparsers(dest="command", required=True)
-    for module in (cli_http, cli_ops, demo_http):
+    for module in (cli_http, cli_ops, cli_people, demo_http):
         module.register(commands)
 
     def run(*argv: str) -> int:
@@ -96,6 +96,47 @@ def test_token_issue_prints_a_token_the_service_accepts(cli, capsys, tmp_path):
     # the generated secrets are stable across runs
     assert cli("token", "issue", "--role", "admin") == 0
     assert json.loads((tmp_path / runtime_settings.SECRETS_FILE).read_text()) == secrets
+
+
+def test_issued_tokens_are_listed_and_revoked_by_id(cli, capsys):
+    runtime_settings.http_secrets(load_settings())
+    assert cli("token", "issue", "--role", "frontend", "--subject", "bubble-prod", "--ttl", "600") == 0
+    token = capsys.readouterr().out.strip()
+    token_id = jwt.decode(token, options={"verify_signature": False})["jti"]
+    assert cli("token", "list") == 0
+    listed = capsys.readouterr().out
+    assert token_id in listed and "bubble-prod" in listed and "live" in listed and token not in listed
+    assert cli("token", "revoke", token_id) == 0
+    assert f"{token_id} revoked (frontend, bubble-prod)" in capsys.readouterr().out
+    assert cli("token", "list") == 0
+    assert token_id not in capsys.readouterr().out  # only live tokens by default
+    assert cli("token", "list", "--all") == 0
+    assert "revoked" in capsys.readouterr().out
+    assert cli("token", "revoke", "tok_nobody") == 1
+
+
+def test_operators_are_added_listed_and_disabled(cli, capsys, monkeypatch):
+    import pyotp
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("a very long password\n"))
+    assert cli("operators", "add", "Ana", "--role", "compliance", "--role", "auditor", "--password-stdin") == 0
+    out = capsys.readouterr().out
+    secret = out.split("it is not shown again):")[1].split()[0]
+    assert pyotp.TOTP(secret).now().isdigit() and "otpauth://totp/Drexfy:ana?secret=" in out
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert cli("operators", "add", "bob", "--role", "admin", "--password-stdin") == 2  # too short
+    monkeypatch.setattr("sys.stdin", io.StringIO("a very long password\n"))
+    assert cli("operators", "add", "ana", "--role", "admin", "--password-stdin") == 2  # the name is taken
+    capsys.readouterr()
+    assert cli("operators", "list") == 0
+    listed = capsys.readouterr().out
+    assert "ana" in listed and "compliance,auditor" in listed and "active" in listed
+    assert secret not in listed and "password" not in listed
+    assert cli("operators", "disable", "ana") == 0
+    assert "disabled" in capsys.readouterr().out
+    assert cli("operators", "list") == 0
+    assert "DISABLED" in capsys.readouterr().out
+    assert cli("operators", "disable", "nobody") == 1
 
 
 def test_an_investor_token_needs_the_investor(cli, capsys):
@@ -197,6 +238,7 @@ def test_demo_http_drives_the_whole_surface():
     assert "HTTP 202; redelivered -> HTTP 200 (duplicate)" in text
     assert "order SETTLED" in text
     assert "investor BLOCKED" in text
+    assert "officer-ana asked to unblock: approval PENDING" in text
     assert "unblocked -> CLEAR" in text
 
 

@@ -53,6 +53,11 @@ def test_region_overrides_from_env():
         ({"DREXFY_WORKER__LEASE_SECONDS": "-5"}, "worker.lease_seconds"),
         ({"DREXFY_WORKER__MAX_DELAY": "0.5"}, "worker.max_delay"),
         ({"DREXFY_WORKER__DONE_RETENTION_DAYS": "1"}, "worker.done_retention_days"),
+        ({"DREXFY_OPERATORS__TOKEN_TTL_S": "86400"}, "operators.token_ttl_s"),
+        ({"DREXFY_OPERATORS__OIDC__ISSUER": "https://idp.example"}, "operators.oidc.audience"),
+        ({"DREXFY_APPROVALS__REQUIRED": "unblock,launch_missiles"}, "approvals.required"),
+        ({"DREXFY_APPROVALS__TTL_S": "5"}, "approvals.ttl_s"),
+        ({"DREXFY_RATE_LIMITS__TOKEN_PER_S": "0"}, "rate_limits.token_per_s"),
     ],
 )
 def test_bad_settings_fail_naming_the_setting(env, named):
@@ -146,3 +151,21 @@ def test_stripe_payments_need_a_key_and_both_return_urls(missing):
     env.update({"DREXFY_MODE": "embedded", "DREXFY_HTTP__NOTIFY_URL": ""})
     with pytest.raises(ConfigurationError, match=rf"payments\.stripe\.{missing.lower()}"):
         load_settings(env=env)
+
+
+def test_the_access_sections_configure_operators_oidc_approvals_and_limits(tmp_path):
+    from drexfy.entrypoints.runtime.access import build_access_settings
+
+    config = tmp_path / "drexfy.toml"
+    config.write_text(
+        '[operators.oidc]\nissuer = "https://idp.example"\naudience = "drexfy-api"\n'
+        'jwks_url = "https://idp.example/certs"\ngroup_roles = { "/ops/audit" = "auditor" }\n'
+        '[approvals]\nrequired = "unblock"\n[rate_limits]\nenabled = false\n'
+    )
+    access = build_access_settings(load_settings(config, env={}))
+    assert access.oidc is not None and dict(access.oidc.group_roles) == {"/ops/audit": "auditor"}
+    assert access.approvals_required == frozenset({"unblock"})
+    assert access.rate_limits.enabled is False
+    config.write_text('[operators.oidc]\ngroup_roles = { "/ops/root" = "superuser" }\n')
+    with pytest.raises(ConfigurationError, match=r"operators\.oidc\.group_roles"):
+        load_settings(config, env={})

@@ -786,5 +786,39 @@ class Store(Protocol):
     async def ping(self) -> None: ...
     async def close(self) -> None: ...
 
+    #: Operators, API tokens, sign-in counters and approval requests (`AccessRecords`).
+    access: AccessRecords
+
+
+@attrs.frozen
+class AccessRecord:
+    """A small JSON document of the access-control side (an operator, an API token, an approval
+    request), stored by (kind, id) with a version that guards every change."""
+
+    kind: str
+    id: str
+    version: int
+    data: dict[str, Any]
+
+
+class AccessRecords(Protocol):
+    """Who may act, and what waits for a second person: documents by (kind, id), changed only by
+    compare-and-set on their version, so two processes deciding the same thing never both win."""
+
+    async def get(self, kind: str, record_id: str) -> AccessRecord | None: ...
+
+    async def create(self, kind: str, record_id: str, data: Mapping[str, Any]) -> bool:
+        """Store version 1 unless (kind, id) exists; False if it did."""
+        ...
+
+    async def replace(self, kind: str, record_id: str, data: Mapping[str, Any], version: int) -> bool:
+        """Replace the document if its stored version is still `version` (it becomes version + 1);
+        False if another change came first or the record does not exist."""
+        ...
+
+    async def list(self, kind: str, after: str | None = None, limit: int = 100) -> list[AccessRecord]:
+        """Records of a kind in id order, ids after `after`."""
+        ...
+
 
 KycResultHandler = Callable[[str, KycResult], Awaitable[None]]

@@ -17,6 +17,7 @@ from drexfy.domain.errors import ConfigurationError, DomainError
 COMMAND_MODULES = (
     "drexfy.entrypoints.cli_http",
     "drexfy.entrypoints.cli_ops",
+    "drexfy.entrypoints.cli_people",
     "drexfy.entrypoints.cli_repayments",
     "drexfy.entrypoints.cli_bank",
     "drexfy.entrypoints.cli_refunds",

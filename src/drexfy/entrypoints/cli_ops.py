@@ -1,6 +1,7 @@
 """Operator commands: bearer tokens, the worker's jobs, and reconciliation.
 
-drexfy token issue --role admin|frontend|compliance|investor [--investor ID] [--ttl S]
+drexfy token issue --role admin|frontend|compliance|investor|auditor [--investor ID] [--ttl S]
+drexfy token list [--all] | drexfy token revoke TOKEN_ID        (cli_people.py)
 drexfy jobs list [--queue inbox|outbox] [--status DEAD]
 drexfy jobs retry ID [--queue inbox|outbox]
 drexfy jobs purge [--done-days 30] [--idempotency-hours 72]
@@ -26,12 +27,15 @@ def register(subparsers: Any) -> None:
     token = subparsers.add_parser("token", help="API bearer tokens")
     token_sub = token.add_subparsers(dest="token_command", required=True)
     issue = token_sub.add_parser("issue", help="print a signed bearer token")
-    issue.add_argument("--role", required=True, choices=["frontend", "admin", "compliance", "investor"])
+    issue.add_argument("--role", required=True, choices=["frontend", "admin", "compliance", "investor", "auditor"])
     issue.add_argument("--investor", default=None, help="investor id (required for --role investor)")
     issue.add_argument("--subject", default=None, help="who the token is for (audit trail)")
     issue.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
     add_config_option(issue)
     issue.set_defaults(func=cmd_token_issue)
+    from drexfy.entrypoints.cli_people import register_token_commands
+
+    register_token_commands(token_sub)  # token list, token revoke
 
     jobs = subparsers.add_parser("jobs", help="inspect and retry the worker's jobs")
     jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True)
@@ -77,6 +81,9 @@ def cmd_token_issue(args: argparse.Namespace) -> int:
     except DomainError as exc:
         print(f"cannot issue the token: {exc.message}", file=sys.stderr)
         return 2
+    from drexfy.entrypoints.http.auth import new_token_id
+
+    token_id = new_token_id()
     try:
         token = issue_token(
             http.jwt_secret,
@@ -86,12 +93,30 @@ def cmd_token_issue(args: argparse.Namespace) -> int:
             ttl_seconds=args.ttl,
             issuer=http.jwt_issuer,
             audience=http.jwt_audience,
+            token_id=token_id,
         )
     except ValueError as exc:
         print(f"cannot issue the token: {exc}", file=sys.stderr)
         return 2
+    asyncio.run(_record_token(args, token_id))
     print(token)
     return 0
+
+
+async def _record_token(args: argparse.Namespace, token_id: str) -> None:
+    """Put the token's id in the record, so `token list` shows it and `token revoke` can stop it."""
+    from datetime import UTC, datetime, timedelta
+
+    from drexfy.entrypoints.cli_people import open_store
+    from drexfy.entrypoints.identity import tokens
+
+    now = datetime.now(UTC)
+    subject = args.subject or (args.investor if args.role == "investor" else args.role)
+    record = tokens.TokenRecord(
+        token_id, args.role, subject, now, now + timedelta(seconds=args.ttl), investor_id=args.investor
+    )
+    async with open_store(args) as store:
+        await tokens.record(store.access, record)
 
 
 def cmd_jobs_list(args: argparse.Namespace) -> int:

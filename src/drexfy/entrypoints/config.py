@@ -177,6 +177,50 @@ DEFAULTS: dict[str, Any] = {
         "aml_webhook_previous_secrets": "",
         "stripe_webhook_previous_secrets": "",
     },
+    # Operators (people): local sign-in (argon2id password + TOTP) and OpenID Connect (issue 14).
+    "operators": {
+        # Lifetime of an operator's token after a local sign-in, and of an investor token minted by
+        # the frontend through the API (seconds).
+        "token_ttl_s": 3600,
+        "investor_token_ttl_s": 900,
+        # After this many failed sign-ins in a row a name is locked for signin_lockout_s, doubling
+        # with each further failure up to signin_max_lockout_s.
+        "signin_max_failures": 5,
+        "signin_lockout_s": 60.0,
+        "signin_max_lockout_s": 3600.0,
+        # The company's OpenID Connect provider (empty issuer: off). Roles come from role_claim
+        # (role names) or from group_claim through group_roles ({"drexfy-admins": "admin"}).
+        "oidc": {
+            "issuer": "",
+            "audience": "",
+            "jwks_url": "",
+            "role_claim": "roles",
+            "group_claim": "groups",
+            "group_roles": {},
+            "algorithms": "RS256",
+        },
+    },
+    # Four-eyes: which sensitive actions need a second person's approval, how long a request waits,
+    # and above which amount (minor units, interest + principal) a repayment needs one.
+    "approvals": {
+        "required": "unblock,close_instrument,large_repayment,grant_role",
+        "ttl_s": 86400,
+        "repayment_threshold_minor": 100_000_000,
+    },
+    # Token buckets per process: burst requests at once, refilled at per_s a second. Per token (API
+    # calls), per client address (API calls), per address for provider webhooks (generous) and for
+    # sign-in attempts.
+    "rate_limits": {
+        "enabled": True,
+        "token_burst": 300,
+        "token_per_s": 50.0,
+        "address_burst": 600,
+        "address_per_s": 100.0,
+        "webhook_burst": 5000,
+        "webhook_per_s": 1000.0,
+        "sign_in_burst": 10,
+        "sign_in_per_s": 0.2,
+    },
 }
 
 #: Largest repayment batch whose unit of work fits one DynamoDB transaction (100 items): each member
@@ -267,7 +311,7 @@ def _merge(into: dict[str, Any], new: Mapping[str, Any], prefix: str) -> None:
         dotted = f"{prefix}{key}"
         if key not in into:
             raise ConfigurationError(f"{dotted}: unknown setting")
-        if isinstance(into[key], dict) and dotted != "processes.region_overrides":
+        if isinstance(into[key], dict) and dotted not in ("processes.region_overrides", "operators.oidc.group_roles"):
             if not isinstance(value, Mapping):
                 raise ConfigurationError(f"{dotted}: must be a table")
             _merge(into[key], value, dotted + ".")
@@ -367,6 +411,7 @@ def _validate(data: dict[str, Any]) -> None:
         )
     _validate_worker(settings)
     _validate_bank(settings)
+    _validate_access(settings)
     if settings.get("kyc.kind") == "sumsub":
         for key in ("kyc.sumsub.app_token", "kyc.sumsub.secret_key", "kyc.sumsub.level_name"):
             if not settings.get(key):
@@ -421,3 +466,42 @@ def _validate_worker(settings: Settings) -> None:
             f"worker.done_retention_days: at least {MIN_DONE_RETENTION_DAYS:g} (finished jobs deduplicate "
             "provider redeliveries; Stripe retries for 3 days, and a purged event would be processed again)"
         )
+
+
+def _validate_access(settings: Settings) -> None:
+    """The operators, approvals and rate_limits sections."""
+    from drexfy.entrypoints.runtime.access import APPROVAL_KINDS
+
+    ops = settings.get("operators")
+    for key, low, high in (
+        ("token_ttl_s", 60, 12 * 3600),
+        ("investor_token_ttl_s", 60, 24 * 3600),
+        ("signin_max_failures", 1, 100),
+        ("signin_lockout_s", 1, 86400),
+        ("signin_max_lockout_s", 1, 7 * 86400),
+    ):
+        value = ops[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+            raise ConfigurationError(f"operators.{key}: expected a number from {low} to {high}, got {value!r}")
+    oidc = ops["oidc"]
+    if oidc["issuer"] and not (oidc["audience"] and oidc["jwks_url"]):
+        raise ConfigurationError("operators.oidc.audience and operators.oidc.jwks_url: required with an issuer")
+    roles = ("admin", "compliance", "auditor")
+    group_roles = oidc["group_roles"]
+    if not isinstance(group_roles, Mapping) or any(v not in roles for v in group_roles.values()):
+        raise ConfigurationError(f"operators.oidc.group_roles: each group must map to one of {', '.join(roles)}")
+    approvals = settings.get("approvals")
+    required = approvals["required"]
+    kinds = [k.strip() for k in (required.split(",") if isinstance(required, str) else required) if k.strip()]
+    unknown = sorted(set(kinds) - set(APPROVAL_KINDS))
+    if unknown:
+        raise ConfigurationError(f"approvals.required: unknown kind(s) {', '.join(unknown)}")
+    if not 60 <= approvals["ttl_s"] <= 30 * 86400:
+        raise ConfigurationError("approvals.ttl_s: expected 60 seconds to 30 days")
+    if not 0 <= approvals["repayment_threshold_minor"] < 10**15:
+        raise ConfigurationError("approvals.repayment_threshold_minor: expected 0 to 10^15 - 1")
+    for key, value in settings.get("rate_limits").items():
+        if key == "enabled":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1_000_000:
+            raise ConfigurationError(f"rate_limits.{key}: expected a positive number, got {value!r}")

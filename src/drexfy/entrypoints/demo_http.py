@@ -69,13 +69,21 @@ async def run_demo_http(ledger: str = "memory", data_dir: str | None = None, out
 async def _demo_script(client: Any, http: Any, sandbox: Any, out: Any) -> None:
     from drexfy.entrypoints.http import issue_token
 
-    def bearer(role: str, investor_id: str | None = None) -> dict[str, str]:
-        return {"Authorization": "Bearer " + issue_token(http.jwt_secret, role, investor_id=investor_id)}
+    def bearer(role: str, investor_id: str | None = None, subject: str | None = None) -> dict[str, str]:
+        token = issue_token(http.jwt_secret, role, investor_id=investor_id, subject=subject)
+        return {"Authorization": "Bearer " + token}
 
     async def call(
-        method: str, path: str, role: str, body: Any = None, investor: str | None = None, **headers: str
+        method: str,
+        path: str,
+        role: str,
+        body: Any = None,
+        investor: str | None = None,
+        subject: str | None = None,
+        **headers: str,
     ) -> Any:
-        async with client.request(method, path, json=body, headers={**bearer(role, investor), **headers}) as r:
+        auth = bearer(role, investor, subject)
+        async with client.request(method, path, json=body, headers={**auth, **headers}) as r:
             data = await r.json(content_type=None)
             if r.status >= 400:
                 raise RuntimeError(f"{method} {path} -> {r.status}: {data}")
@@ -178,14 +186,25 @@ async def _demo_script(client: Any, http: Any, sandbox: Any, out: Any) -> None:
         )
     except RuntimeError as refused:
         print(f"   a new order is refused: {str(refused).split(' -> ')[1][:90]}...", file=out)
-    cleared = await call(
+    request = await call(
         "POST",
         f"/api/v1/compliance/investors/{inv['id']}/unblock",
         "compliance",
         {"reason": "false positive, cleared by review"},
+        subject="officer-ana",
     )
+    if request.get("kind") == "unblock":  # four-eyes: a second officer approves
+        print(f"8. officer-ana asked to unblock: approval {request['status']}", file=out)
+        await call(
+            "POST",
+            f"/api/v1/approvals/{request['id']}/approve",
+            "compliance",
+            {"reason": "reviewed the evidence"},
+            subject="officer-ben",
+        )
+    cleared = await call("GET", f"/api/v1/investors/{inv['id']}", "compliance")
     print(
-        f"8. compliance officer unblocked -> {cleared['compliance']}, classification {cleared['classification']}",
+        f"   compliance officer unblocked -> {cleared['compliance']}, classification {cleared['classification']}",
         file=out,
     )
     jobs = await call("GET", "/api/v1/jobs", "admin")

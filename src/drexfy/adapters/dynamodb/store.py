@@ -18,6 +18,7 @@ import uuid
 from typing import Any
 
 from drexfy.adapters.aws import AwsSettings, call
+from drexfy.adapters.dynamodb.access import DynamoAccessRecords
 from drexfy.adapters.dynamodb.errors import StoreFailure, StoreUnavailable, translate
 from drexfy.adapters.dynamodb.idempotency import DynamoIdempotency
 from drexfy.adapters.dynamodb.journal import DynamoJournal
@@ -119,6 +120,7 @@ class DynamoStore:
         self.outbox = DynamoQueue(self.table, "outbox", before_claim=self.event_batches.recover)
         self.journal = DynamoJournal(self.table)
         self.idempotency = DynamoIdempotency(self.table)
+        self.access = DynamoAccessRecords(self.table)
 
     def __repr__(self) -> str:
         return f"DynamoStore(table={self.table.name!r})"

@@ -22,7 +22,7 @@ from drexfy.domain.errors import (
     NotFound,
     OrderNotFound,
 )
-from drexfy.domain.model import ComplianceState, KycStatus, Order, OrderStatus, RepaymentStatus
+from drexfy.domain.model import ComplianceState, InstrumentStatus, KycStatus, Order, OrderStatus, RepaymentStatus
 from drexfy.domain.ports import RETRYABLE, MessageQueue, MessageStatus
 from drexfy.domain.processes import queries as q
 from drexfy.entrypoints.http import views
@@ -36,6 +36,7 @@ from drexfy.entrypoints.http.bodies import (
     WithdrawBody,
     money_of,
 )
+from drexfy.entrypoints.http.four_eyes import needs_approval
 from drexfy.entrypoints.http.problems import Problem
 from drexfy.entrypoints.http.state import STATE, AppState
 from drexfy.entrypoints.http.validation import field_error
@@ -181,7 +182,16 @@ async def open_instrument(call: Call) -> Reply:
 
 
 async def close_instrument(call: Call) -> Reply:
-    return 200, views.instrument(await p.close_instrument(call.svc, call.param("instrument_id")))
+    """Closing a sale waits for a second admin (four-eyes) unless configured otherwise."""
+    instrument_id = call.param("instrument_id")
+    instrument = await q.get_instrument(call.svc, instrument_id)  # 404 before a request is recorded
+    # Only an open sale closes: anything else is refused at once (409), with nothing to approve.
+    pending = instrument.status is InstrumentStatus.OPEN and await needs_approval(
+        call, "close_instrument", instrument.id, {}, "close the sale"
+    )
+    if pending:
+        return pending
+    return 200, views.instrument(await p.close_instrument(call.svc, instrument_id))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -238,6 +248,21 @@ async def trigger_repayment(call: Call) -> Reply:
     existing = await q.repayment_for_period(call.svc, instrument_id, b.period)
     if existing is not None and existing.status is RepaymentStatus.DISTRIBUTING:
         repayment = existing
+    elif b.interest.minor + b.principal.minor > call.state.settings.access.repayment_threshold_minor and (
+        pending := await needs_approval(
+            call,
+            "large_repayment",
+            (await q.get_instrument(call.svc, instrument_id)).id,
+            {
+                "period": b.period,
+                "interest": {"minor": b.interest.minor, "currency": b.interest.currency},
+                "principal": {"minor": b.principal.minor, "currency": b.principal.currency},
+                "final": b.final,
+            },
+            f"repayment {b.period}",
+        )
+    ):
+        return pending
     else:
         repayment = await p.start_repayment(
             call.svc,
@@ -295,7 +320,16 @@ async def unblock_investor(call: Call) -> Reply:
     b: ReasonBody = call.body
     if not b.reason.strip():
         raise field_error("$.reason", "must not be empty")
-    investor = await p.unblock_investor(call.svc, call.param("investor_id"), b.reason.strip(), call.principal.subject)
+    investor_id = call.param("investor_id")
+    async with call.svc.store.unit_of_work() as uow:
+        blocked = (await uow.investors.get(investor_id)).is_blocked  # 404 before a request is recorded
+    # Not blocked: nothing to approve (409, or the release of an interrupted unblock finishes).
+    pending = blocked and await needs_approval(
+        call, "unblock", investor_id, {"reason": b.reason.strip()}, b.reason.strip()
+    )
+    if pending:
+        return pending
+    investor = await p.unblock_investor(call.svc, investor_id, b.reason.strip(), call.principal.subject)
     return 200, views.investor(await p.investor_view(call.svc, investor.id))
 
 

@@ -28,8 +28,9 @@ from drexfy.adapters.system import RANDOM
 from drexfy.domain.errors import DomainError
 from drexfy.domain.ports import IN_PROGRESS, IdempotentResponse, Notifier
 from drexfy.domain.processes import Services
-from drexfy.entrypoints.http import api, routes
-from drexfy.entrypoints.http.auth import authenticate, authorize
+from drexfy.entrypoints.http import api, people, routes
+from drexfy.entrypoints.http.access import AccessControl
+from drexfy.entrypoints.http.auth import authorize
 from drexfy.entrypoints.http.openapi import Endpoint, build_document
 from drexfy.entrypoints.http.ops import OPENAPI, OPS_ENDPOINTS, WEBHOOK_ENDPOINTS
 from drexfy.entrypoints.http.problems import Problem, from_domain_error, problem_response
@@ -60,6 +61,8 @@ async def edge_middleware(
     started = time.perf_counter()
     try:
         try:
+            if state.access is not None:
+                state.access.limit_request(request)
             response = await handler(request)
         except Problem as problem:
             headers: dict[str, str] = {}
@@ -145,12 +148,8 @@ def _api_handler(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRe
     async def handle(request: web.Request) -> web.StreamResponse:
         state = request.app[STATE]
         assert ep.roles is not None
-        principal = authenticate(
-            request.headers.get("Authorization"),
-            state.settings.jwt_secrets,
-            issuer=state.settings.jwt_issuer,
-            audience=state.settings.jwt_audience,
-        )
+        principal = await state.access.authenticate(request)
+        state.access.limit_token(principal)
         authorize(principal, ep.roles)
         request[PRINCIPAL_KEY] = principal
         raw = b""
@@ -256,9 +255,10 @@ def create_app(
         else attrs.evolve(services, ledger=TimedLedger(services.ledger, metrics.ledger_latency))
     )
     state = AppState(timed, settings, metrics, notifier)
+    state.access = AccessControl(settings, timed.store.access, metrics)
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[edge_middleware])
     app[STATE] = state
-    endpoints = [*OPS_ENDPOINTS, *WEBHOOK_ENDPOINTS, *routes.ENDPOINTS]
+    endpoints = [*OPS_ENDPOINTS, *WEBHOOK_ENDPOINTS, *routes.ENDPOINTS, *people.ENDPOINTS]
     for ep in endpoints:
         handler = _api_handler(ep) if ep.roles is not None else ep.handler
         app.router.add_route(ep.method, ep.path, handler, name=ep.handler.__name__)

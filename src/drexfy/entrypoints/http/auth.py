@@ -1,8 +1,10 @@
 """Bearer JWTs with roles.
 
 Roles: `frontend` (the Bubble backend, acts for any investor), `admin` (instruments, repayments,
-jobs), `compliance` (block/unblock, reads investors) and `investor` (a token scoped to one investor
-id in the `inv` claim, which sees only that investor). 401: no or invalid token. 403: a valid token
+jobs), `compliance` (block/unblock, reads investors), `auditor` (internal audit and regulators:
+reads, writes nothing) and `investor` (a token scoped to one investor id in the `inv` claim, which
+sees only that investor). Every token carries an id (`jti`), so it can be listed and revoked;
+operators' tokens (local sign-in or OpenID Connect) carry the person's stable id as `sub`. 401: no or invalid token. 403: a valid token
 whose role may not call the endpoint. An investor token asking about another investor gets the same
 404 as an unknown id, so existence never leaks.
 """
@@ -10,6 +12,7 @@ whose role may not call the endpoint. An investor token asking about another inv
 from __future__ import annotations
 
 import enum
+import secrets
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -25,9 +28,12 @@ class Role(enum.Enum):
     ADMIN = "admin"
     COMPLIANCE = "compliance"
     INVESTOR = "investor"
+    AUDITOR = "auditor"
 
 
 ALL_ROLES = frozenset(Role)
+#: The roles of people (operators); machine clients are `frontend`, investors `investor`.
+OPERATOR_ROLES = frozenset({Role.ADMIN, Role.COMPLIANCE, Role.AUDITOR})
 
 #: The longest a token of each role may live (`exp - iat`): a token signed for longer (`exp` in the
 #: year 9999, say) is refused even though it is validly signed. The frontend's server-to-server
@@ -37,6 +43,7 @@ MAX_LIFETIME_S: dict[Role, int] = {
     Role.ADMIN: 12 * 3600,
     Role.COMPLIANCE: 12 * 3600,
     Role.INVESTOR: 24 * 3600,
+    Role.AUDITOR: 12 * 3600,
 }
 #: Clock skew allowed for a token's `iat` in the future.
 _SKEW_S = 60
@@ -47,6 +54,8 @@ class Principal:
     subject: str
     role: Role
     investor_id: str | None = None
+    #: The token's id (`jti`): what `drexfy token list|revoke` name; None for tokens without one.
+    token_id: str | None = None
 
     def may_act_for(self, investor_id: str) -> bool:
         """Whether this caller may see or act for `investor_id` (within what its role allows)."""
@@ -65,8 +74,10 @@ def issue_token(
     issuer: str = "drexfy",
     audience: str = "drexfy-api",
     now: float | None = None,
+    token_id: str | None = None,
 ) -> str:
-    """Sign a token for `role`. Investor tokens must name their investor."""
+    """Sign a token for `role`. Investor tokens must name their investor. The token's id (`jti`) is
+    `token_id`, or a new random one."""
     role = Role(role)
     if role is Role.INVESTOR and not investor_id:
         raise ValueError("an investor token needs the investor id")
@@ -82,6 +93,7 @@ def issue_token(
         "aud": audience,
         "iat": issued,
         "exp": issued + ttl_seconds,
+        "jti": token_id or new_token_id(),
     }
     if investor_id:
         claims["inv"] = investor_id
@@ -116,7 +128,17 @@ def authenticate(header: str | None, secret: str | Sequence[str], *, issuer: str
     investor_id = claims.get("inv")
     if role is Role.INVESTOR and not isinstance(investor_id, str):
         raise Problem(401, "invalid-token", "an investor token must name its investor", www_authenticate=True)
-    return Principal(str(claims["sub"]), role, investor_id if isinstance(investor_id, str) else None)
+    token_id = claims.get("jti")
+    return Principal(
+        str(claims["sub"]),
+        role,
+        investor_id if isinstance(investor_id, str) else None,
+        token_id if isinstance(token_id, str) else None,
+    )
+
+
+def new_token_id() -> str:
+    return "tok_" + secrets.token_hex(12)
 
 
 def _decode(token: str, secrets: tuple[str, ...], issuer: str, audience: str) -> dict[str, Any]:

@@ -197,7 +197,7 @@ BANK_ENDPOINTS: list[Endpoint] = [
         response="DepositPage",
         summary="Bank credits by status (UNMATCHED by default: the ones an operator must look at)",
         tag="bank",
-        roles=frozenset({A}),
+        roles=frozenset({A, Role.AUDITOR}),
         errors=(400,),
         query=(Query("status", "Deposit status.", tuple(s.value for s in DepositStatus)), *PAGING),
     ),
@@ -219,7 +219,7 @@ BANK_ENDPOINTS: list[Endpoint] = [
         response="WithdrawalPage",
         summary="Withdrawals owed (burned, not in a payout file yet), oldest first",
         tag="bank",
-        roles=frozenset({A}),
+        roles=frozenset({A, Role.AUDITOR}),
     ),
     Endpoint(
         method="POST",

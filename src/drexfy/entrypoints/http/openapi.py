@@ -244,6 +244,8 @@ def build_document(endpoints: list[Endpoint], *, version: str = "0.1.0") -> dict
             statuses.add(403)
         if ep.creates:
             statuses |= {409, 422}
+        if ep.path.startswith(("/api/v1/", "/webhooks/")):
+            statuses.add(429)  # rate limits (docs/http.md)
         for status in sorted(statuses):
             if status < 400:  # another success (a webhook's duplicate or ignored answer)
                 responses[str(status)] = {"description": "No Content"} if status == 204 else success

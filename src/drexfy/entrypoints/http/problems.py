@@ -28,6 +28,7 @@ from drexfy.domain.errors import (
     VaultIntegrityError,
     VaultRejected,
 )
+from drexfy.domain.processes.approvals import ApprovalRefused
 
 #: The HTTP status of each kind of domain error: the most specific class in an error's MRO wins,
 #: so a new error is mapped by the kind it derives from. The domain never speaks HTTP.
@@ -51,6 +52,7 @@ STATUS_OF: dict[type[DomainError], int] = {
     ConfigurationError: 500,
     StoreFailure: 500,
     VaultIntegrityError: 500,
+    ApprovalRefused: 403,
 }
 
 
@@ -75,6 +77,7 @@ _TITLES = {
     413: "Payload Too Large",
     415: "Unsupported Media Type",
     422: "Unprocessable Content",
+    429: "Too Many Requests",
     500: "Internal Server Error",
     502: "Bad Gateway",
     503: "Service Unavailable",

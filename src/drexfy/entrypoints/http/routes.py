@@ -43,7 +43,7 @@ from drexfy.entrypoints.http.bodies import (
 )
 from drexfy.entrypoints.http.openapi import PAGING, Endpoint, Query
 
-F, A, C, INV = Role.FRONTEND, Role.ADMIN, Role.COMPLIANCE, Role.INVESTOR
+F, A, C, INV, AU = Role.FRONTEND, Role.ADMIN, Role.COMPLIANCE, Role.INVESTOR, Role.AUDITOR
 _QUEUE = Query("queue", "Which queue (default inbox).", ("inbox", "outbox"))
 V1 = "/api/v1"
 
@@ -68,7 +68,7 @@ ENDPOINTS: list[Endpoint] = [
         response="InvestorPage",
         summary="Investors in id order, filtered; a filtered page may be short: follow `next` until null",
         tag="investors",
-        roles=frozenset({A, C}),
+        roles=frozenset({A, C, AU}),
         errors=(400,),
         query=(
             Query("status", "KYC status.", tuple(m.value for m in KycStatus)),
@@ -83,7 +83,7 @@ ENDPOINTS: list[Endpoint] = [
         response="Investor",
         summary="Investor status, wallet, classification, holdings and held-back repayments",
         tag="investors",
-        roles=frozenset({F, A, C, INV}),
+        roles=frozenset({F, A, C, INV, AU}),
         errors=(404,),
     ),
     Endpoint(
@@ -103,7 +103,7 @@ ENDPOINTS: list[Endpoint] = [
         response="OrderPage",
         summary="The investor's orders",
         tag="orders",
-        roles=frozenset({F, A, INV}),
+        roles=frozenset({F, A, INV, AU}),
         errors=(404,),
         query=PAGING,
     ),
@@ -147,7 +147,7 @@ ENDPOINTS: list[Endpoint] = [
         response="Reconciliation",
         summary="Holders on the ledger against the store's positions (drift per address)",
         tag="instruments",
-        roles=frozenset({A, C}),
+        roles=frozenset({A, C, AU}),
         errors=(404, 503),
     ),
     Endpoint(
@@ -164,11 +164,11 @@ ENDPOINTS: list[Endpoint] = [
         method="POST",
         path=f"{V1}/instruments/{{instrument_id}}/close",
         handler=close_instrument,
-        response="Instrument",
-        summary="Close the sale",
+        response="InstrumentOrApproval",
+        summary="Close the sale (202 with the request: waits for a second admin's approval)",
         tag="instruments",
         roles=frozenset({A}),
-        errors=(404, 409),
+        errors=(202, 404, 409),
     ),
     Endpoint(
         method="POST",
@@ -200,14 +200,14 @@ ENDPOINTS: list[Endpoint] = [
         response="Order",
         summary="One order",
         tag="orders",
-        roles=frozenset({F, A, INV}),
+        roles=frozenset({F, A, INV, AU}),
         errors=(404,),
     ),
     Endpoint(
         method="POST",
         path=f"{V1}/instruments/{{instrument_id}}/repayments",
         handler=trigger_repayment,
-        response="Repayment",
+        response="RepaymentOrApproval",
         summary="Start the period's repayment (202: the worker pays the batches; GET it for the progress)",
         tag="repayments",
         roles=frozenset({A}),
@@ -223,7 +223,7 @@ ENDPOINTS: list[Endpoint] = [
         response="RepaymentPage",
         summary="Repayments of an instrument",
         tag="repayments",
-        roles=frozenset({F, A}),
+        roles=frozenset({F, A, AU}),
         errors=(404,),
         query=PAGING,
     ),
@@ -234,7 +234,7 @@ ENDPOINTS: list[Endpoint] = [
         response="Repayment",
         summary="Repayment progress",
         tag="repayments",
-        roles=frozenset({F, A}),
+        roles=frozenset({F, A, AU}),
         errors=(404,),
     ),
     Endpoint(
@@ -243,7 +243,7 @@ ENDPOINTS: list[Endpoint] = [
         handler=list_allocations,
         summary="The holders' shares of a repayment, paged in investor-id order",
         tag="repayments",
-        roles=frozenset({F, A}),
+        roles=frozenset({F, A, AU}),
         query=PAGING,
         response="AllocationPage",
         errors=(404,),
@@ -263,12 +263,13 @@ ENDPOINTS: list[Endpoint] = [
         method="POST",
         path=f"{V1}/compliance/investors/{{investor_id}}/unblock",
         handler=unblock_investor,
-        response="Investor",
-        summary="Unblock: restore classification, unfreeze, release held-back repayments",
+        response="InvestorOrApproval",
+        summary="Unblock: restore classification, unfreeze, release held-back repayments (202 with the"
+        " request: waits for a second officer's approval)",
         tag="compliance",
         roles=frozenset({C}),
         body=ReasonBody,
-        errors=(404, 409, 502, 503),
+        errors=(202, 404, 409, 502, 503),
     ),
     Endpoint(
         method="GET",
@@ -277,7 +278,7 @@ ENDPOINTS: list[Endpoint] = [
         response="AuditPage",
         summary="Audit trail of an investor",
         tag="compliance",
-        roles=frozenset({C, A}),
+        roles=frozenset({C, A, AU}),
         errors=(404,),
         query=PAGING,
     ),
@@ -301,7 +302,7 @@ ENDPOINTS: list[Endpoint] = [
         response="JobList",
         summary="Worker jobs, with the counts per state (no payloads)",
         tag="operations",
-        roles=frozenset({A}),
+        roles=frozenset({A, AU}),
         errors=(400,),
         query=(_QUEUE, Query("status", "Only jobs in this state.", tuple(m.value for m in MessageStatus)), PAGING[0]),
     ),

@@ -24,6 +24,8 @@ class AppState:
     #: (scope, key) -> [lock, number of requests holding or awaiting it]; dropped at zero.
     idempotency_locks: dict[tuple[str, str], list[Any]] = attrs.field(factory=dict)
     worker: Any = None
+    #: Authentication (our tokens, OpenID Connect, revocation) and rate limits: `http/access.py`.
+    access: Any = None
 
 
 STATE = web.AppKey("drexfy_state", AppState)

@@ -10,6 +10,7 @@ import attrs
 from drexfy.adapters import files
 from drexfy.domain.errors import ConfigurationError
 from drexfy.entrypoints.config import Settings
+from drexfy.entrypoints.runtime.access import AccessSettings, build_access_settings
 
 #: Where embedded mode keeps the HTTP secrets it generated (mode 0600).
 SECRETS_FILE = "http-secrets.json"
@@ -95,6 +96,8 @@ class HttpSettings:
     kyc_previous_secrets: tuple[str, ...] = ()
     aml_previous_secrets: tuple[str, ...] = ()
     payments_previous_secrets: tuple[str, ...] = ()
+    #: Operators, OpenID Connect, four-eyes approvals and rate limits (runtime/access.py).
+    access: AccessSettings = attrs.field(factory=AccessSettings)
 
     @property
     def aml_secret(self) -> str:
@@ -164,6 +167,7 @@ def build_http_settings(settings: Settings, *, run_worker: bool = True, create: 
         kyc_previous_secrets=_previous(settings, "kyc_webhook_previous_secrets"),
         aml_previous_secrets=_previous(settings, "aml_webhook_previous_secrets"),
         payments_previous_secrets=_previous(settings, "stripe_webhook_previous_secrets"),
+        access=build_access_settings(settings),
     )
 
 

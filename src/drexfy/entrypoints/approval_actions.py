@@ -1,0 +1,65 @@
+"""The sensitive actions that wait for a second person (four-eyes), one table entry each.
+
+Each entry names the roles that may request and approve the action and a plain async function
+`run(services, subject, params, approver) -> result` that does it once approved
+(`drexfy.domain.processes.approvals` guarantees it runs exactly once). To add a kind (a forced
+transfer, a wallet recovery): write its function and add one line to `ACTIONS`, plus the kind's name
+in `runtime/access.py`'s `APPROVAL_KINDS` if it can be switched off by configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from drexfy.domain import processes as p
+from drexfy.domain.money import Money
+from drexfy.domain.processes.approvals import Actor, ApprovalAction, ApprovalRefused
+from drexfy.entrypoints.identity.operators import OperatorDirectory
+from drexfy.entrypoints.runtime.jobs import queue_repayment
+
+Result = Mapping[str, Any]
+
+
+async def unblock(svc: p.Services, investor_id: str, params: Mapping[str, Any], approver: Actor) -> Result:
+    officers = f"{params['requested_by']}, approved by {approver.subject}"
+    investor = await p.unblock_investor(svc, investor_id, str(params["reason"]), officers)
+    return {"investor_id": investor.id}
+
+
+async def close_instrument(svc: p.Services, instrument_id: str, params: Mapping[str, Any], approver: Actor) -> Result:
+    instrument = await p.close_instrument(svc, instrument_id)
+    return {"instrument_id": instrument.id, "status": instrument.status.value}
+
+
+async def large_repayment(svc: p.Services, instrument_id: str, params: Mapping[str, Any], approver: Actor) -> Result:
+    interest, principal = params["interest"], params["principal"]
+    repayment = await p.start_repayment(
+        svc,
+        p.TriggerRepayment(
+            instrument_id,
+            str(params["period"]),
+            Money(int(interest["minor"]), str(interest["currency"])),
+            Money(int(principal["minor"]), str(principal["currency"])),
+            bool(params["final"]),
+        ),
+    )
+    await queue_repayment(svc, repayment.id)  # the worker pays the batches
+    return {"repayment_id": repayment.id}
+
+
+async def grant_role(svc: p.Services, operator_id: str, params: Mapping[str, Any], approver: Actor) -> Result:
+    if approver.subject == operator_id:
+        raise ApprovalRefused("nobody approves a role for themselves")
+    operator = await OperatorDirectory(svc.store.access, svc.clock, svc.ids).grant(operator_id, str(params["role"]))
+    return {"operator_id": operator.id, "roles": list(operator.roles)}
+
+
+COMPLIANCE, ADMIN = frozenset({"compliance"}), frozenset({"admin"})
+
+ACTIONS: dict[str, ApprovalAction] = {
+    "unblock": ApprovalAction(COMPLIANCE, COMPLIANCE, unblock, "unblock an investor"),
+    "close_instrument": ApprovalAction(ADMIN, ADMIN, close_instrument, "close an instrument's sale"),
+    "large_repayment": ApprovalAction(ADMIN, ADMIN, large_repayment, "a repayment above the threshold"),
+    "grant_role": ApprovalAction(ADMIN, ADMIN, grant_role, "grant an operator a role"),
+}

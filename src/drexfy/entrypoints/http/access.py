@@ -1,0 +1,98 @@
+"""Who is calling and how often: bearer tokens (ours, HS256, or the OpenID Connect provider's),
+revocation, and rate limits. One `AccessControl` per app (in `AppState.access`).
+
+Rate limits (token buckets, per process): every `/api/v1` request counts against its client
+address and, once authenticated, against its token id; provider webhooks count against their
+address in a separate, generous bucket; sign-in attempts against a small one per address. A
+refusal is `429 rate-limited` (problem+json) with `Retry-After`, counted in
+`drexfy_http_requests_total{status="429"}` and, for webhooks, `drexfy_webhooks_rejected_total{reason="rate-limited"}`.
+"""
+
+from __future__ import annotations
+
+import jwt
+from aiohttp import web
+
+from drexfy.domain.ports import AccessRecords
+from drexfy.entrypoints.http.auth import Principal, authenticate
+from drexfy.entrypoints.http.oidc import ASYMMETRIC, OidcVerifier
+from drexfy.entrypoints.http.problems import Problem
+from drexfy.entrypoints.http.ratelimit import TokenBuckets, retry_after_seconds
+from drexfy.entrypoints.identity.tokens import RevocationCheck
+from drexfy.entrypoints.runtime.metrics import Metrics
+from drexfy.entrypoints.runtime.settings import HttpSettings
+
+
+class AccessControl:
+    def __init__(self, settings: HttpSettings, access: AccessRecords, metrics: Metrics) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.oidc = OidcVerifier(settings.access.oidc) if settings.access.oidc else None
+        self.revoked = RevocationCheck(access)
+        limits = settings.access.rate_limits
+        self.limits_on = limits.enabled
+        self.by_token = TokenBuckets(limits.token)
+        self.by_address = TokenBuckets(limits.address)
+        self.webhooks = TokenBuckets(limits.webhook)
+        self.sign_ins = TokenBuckets(limits.sign_in)
+
+    async def authenticate(self, request: web.Request) -> Principal:
+        """The caller of an API request, or Problem 401 (a revoked token: `token-revoked`)."""
+        header = request.headers.get("Authorization")
+        s = self.settings
+        if self.oidc is not None and header:
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() == "bearer" and _algorithm(token.strip()) in ASYMMETRIC:
+                principal = await self.oidc.verify(token.strip(), request.headers.get("X-Drexfy-Role"))
+                return await self._not_revoked(principal)
+        principal = authenticate(header, s.jwt_secrets, issuer=s.jwt_issuer, audience=s.jwt_audience)
+        return await self._not_revoked(principal)
+
+    async def _not_revoked(self, principal: Principal) -> Principal:
+        if principal.token_id and await self.revoked(principal.token_id):
+            raise Problem(401, "token-revoked", "the bearer token has been revoked", www_authenticate=True)
+        return principal
+
+    # -- rate limits ----------------------------------------------------------------------------
+
+    def limit_request(self, request: web.Request) -> None:
+        """Before anything else: the client address's bucket for its kind of route."""
+        if not self.limits_on:
+            return
+        path = request.path
+        if path.startswith("/webhooks/"):
+            wait = self.webhooks.take(request.remote or "-")
+            if wait:
+                self.metrics.webhooks_rejected.inc(source=path.rsplit("/", 1)[-1], reason="rate-limited")
+                raise _too_many(wait, "webhooks from this address")
+        elif path.startswith("/api/v1/"):
+            wait = self.by_address.take(request.remote or "-")
+            if wait:
+                raise _too_many(wait, "requests from this address")
+
+    def limit_token(self, principal: Principal) -> None:
+        if not self.limits_on:
+            return
+        wait = self.by_token.take(principal.token_id or f"sub:{principal.role.value}:{principal.subject}")
+        if wait:
+            raise _too_many(wait, "requests with this token")
+
+    def limit_sign_in(self, request: web.Request) -> None:
+        if not self.limits_on:
+            return
+        wait = self.sign_ins.take(request.remote or "-")
+        if wait:
+            raise _too_many(wait, "sign-in attempts from this address")
+
+
+def _algorithm(token: str) -> str | None:
+    try:
+        alg = jwt.get_unverified_header(token).get("alg")
+    except jwt.PyJWTError:
+        return None
+    return alg if isinstance(alg, str) else None
+
+
+def _too_many(wait: float, what: str) -> Problem:
+    seconds = retry_after_seconds(wait)
+    return Problem(429, "rate-limited", f"too many {what}; retry in {seconds} s", retry_after=seconds)
