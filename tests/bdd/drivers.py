@@ -58,6 +58,11 @@ class Driver(Protocol):
     def aml_flag(self, name: str, reason: str) -> None: ...
     def unblock(self, name: str, reason: str) -> None: ...
     def reconcile(self, symbol: str) -> Reconciled: ...
+    def force_transfer(self, symbol: str, sender: str, receiver: str, units: int, reason: str) -> None: ...
+    def recover_wallet(self, name: str, reason: str) -> None: ...
+
+    #: The principal's subject the platform records for the admin's actions.
+    actor: str
 
 
 @attrs.define
@@ -159,6 +164,20 @@ class ProcessDriver:
     def reconcile(self, symbol: str) -> Reconciled:
         report = self.world.run(p.reconcile(self.world.svc, self.world.instruments[symbol]))
         return Reconciled(report.in_sync, report.drift, report.ledger_units, report.store_units)
+
+    actor = "admin-1"
+
+    def force_transfer(self, symbol: str, sender: str, receiver: str, units: int, reason: str) -> None:
+        w = self.world
+        op = w.svc.ids.new("agt")
+        cmd = p.ForceTransfer(
+            op, w.instruments[symbol], w.investors[sender], w.investors[receiver], units, reason, self.actor
+        )
+        w.attempt(p.force_transfer(w.svc, cmd))
+
+    def recover_wallet(self, name: str, reason: str) -> None:
+        w = self.world
+        w.attempt(p.recover_wallet(w.svc, p.RecoverWallet(w.svc.ids.new("agt"), w.investors[name], reason, self.actor)))
 
 
 class ApiRefusal(Exception):
@@ -329,6 +348,19 @@ class HttpDriver:
     def unblock(self, name: str, reason: str) -> None:
         path = f"/api/v1/compliance/investors/{self.world.investors[name]}/unblock"
         self.api("POST", path, "compliance", {"reason": reason})
+
+    #: `issue_token` makes the role the subject when no other is given.
+    actor = "admin"
+
+    def force_transfer(self, symbol: str, sender: str, receiver: str, units: int, reason: str) -> None:
+        w = self.world
+        body = {"from_investor_id": w.investors[sender], "to_investor_id": w.investors[receiver], "units": units}
+        path = f"/api/v1/instruments/{w.instruments[symbol]}/forced-transfers"
+        self.attempt_api("POST", path, "admin", {**body, "reason": reason})
+
+    def recover_wallet(self, name: str, reason: str) -> None:
+        path = f"/api/v1/investors/{self.world.investors[name]}/wallet-recovery"
+        self.attempt_api("POST", path, "admin", {"reason": reason})
 
     def reconcile(self, symbol: str) -> Reconciled:
         report = self.api("GET", f"/api/v1/instruments/{self.world.instruments[symbol]}/reconciliation", "compliance")

@@ -83,6 +83,8 @@ class World:
     orders: dict[str, str] = attrs.field(factory=dict)
     error: Exception | None = None
     settle_txs: dict[str, tuple[str, ...]] = attrs.field(factory=dict)
+    #: Each investor's wallet before its recovery.
+    lost_wallets: dict[str, Any] = attrs.field(factory=dict)
 
     def investor(self, name: str) -> Any:
         async def get() -> Any:

@@ -41,6 +41,8 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/withdrawals"): {"frontend", "investor"},
     ("GET", "/api/v1/jobs"): {"admin"},
     ("POST", "/api/v1/jobs/{job_id}/retry"): {"admin"},
+    ("POST", "/api/v1/instruments/{instrument_id}/forced-transfers"): {"admin"},
+    ("POST", "/api/v1/investors/{investor_id}/wallet-recovery"): {"admin"},
 }
 
 

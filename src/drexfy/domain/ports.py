@@ -59,6 +59,9 @@ class UnitTransfer:
     receiver: str
     units: int
     tx_id: str
+    #: Moved by the platform's agent (forced transfer, wallet recovery): the process that asked for
+    #: it records the positions itself, so the register leaves it alone.
+    forced: bool = False
 
 
 @attrs.frozen
@@ -235,6 +238,24 @@ class Ledger(Protocol):
         no-op; signed transactions not yet included are broadcast again. A number left unsent
         stalls every later transaction of its account. Logs, never raises, for a node that
         cannot be reached: the next pass tries again."""
+        ...
+
+    async def force_transfer(
+        self, op_id: str, instrument_ref: str, sender: Wallet, receiver: Wallet, units: int
+    ) -> LedgerResult:
+        """The agent moves `units` of the instrument from `sender` to `receiver` without the sender's
+        consent (a court order, an error correction). The receiver must be classified, eligible for
+        the instrument and frozen nowhere (ComplianceRejected otherwise); the sender's freeze does
+        not stop it. Never creates units: the sender must hold them (LedgerRejected otherwise).
+        EVM: `forcedTransfer` with the agent key; XRPL: MPT clawback from the sender, then the
+        instrument issuer pays the same units to the receiver (a saga, resumed by the same op id)."""
+        ...
+
+    async def recover_wallet(self, op_id: str, instrument_ref: str, lost: Wallet, new: Wallet) -> LedgerResult:
+        """Move every unit of the instrument from an investor's lost wallet to the same investor's
+        new wallet (already activated and classified). The new wallet must be eligible and frozen
+        nowhere; nothing to move is no transaction. EVM: `recoverWallet` with the agent key (a
+        per-instrument freeze moves with the units); XRPL: clawback of the whole balance and reissue."""
         ...
 
 

@@ -20,6 +20,7 @@ from drexfy.adapters.evm.abi import load_artifact
 from drexfy.adapters.evm.attestations import payment_message, repayment_message, sign_typed
 from drexfy.adapters.evm.deployment import (
     ADMIN_KEY,
+    AGENT_KEY,
     PAYMENTS_ATTESTOR_KEY,
     REGISTRAR_KEY,
     RELAYER_KEY,
@@ -303,6 +304,32 @@ class EvmLedger:
         tx = await self._send(op_id, fp, self.registry, "setFrozen", address, frozen, key=REGISTRAR_KEY)
         return LedgerResult((tx,))
 
+    # ------------------------------------------------------------------ port: agent
+
+    async def force_transfer(
+        self, op_id: str, instrument_ref: str, sender: Wallet, receiver: Wallet, units: int
+    ) -> LedgerResult:
+        """`forcedTransfer` with the agent key; the contract checks the receiver (eligible, not
+        frozen) and refuses to create units."""
+        instrument = self.instrument(instrument_ref)
+        source, target = to_checksum_address(sender.address), to_checksum_address(receiver.address)
+        if units <= 0:
+            raise LedgerRejected("a forced transfer moves a positive number of units", reason="InvalidAmount")
+        fp = _fingerprint("force", instrument.address, source, target, units)
+        tx = await self._send(op_id, fp, instrument, "forcedTransfer", source, target, units, key=AGENT_KEY)
+        return LedgerResult((tx,))
+
+    async def recover_wallet(self, op_id: str, instrument_ref: str, lost: Wallet, new: Wallet) -> LedgerResult:
+        """`recoverWallet` with the agent key: all units and the instrument's freeze of the lost wallet."""
+        instrument = self.instrument(instrument_ref)
+        source, target = to_checksum_address(lost.address), to_checksum_address(new.address)
+        fp = _fingerprint("recover", instrument.address, source, target)
+        unseen = await self.relayer.journal.get(op_id) is None
+        if unseen and await self._read(instrument.functions.balanceOf(source)) == 0:
+            return LedgerResult(())  # nothing to move (the contract would revert NothingToRecover)
+        tx = await self._send(op_id, fp, instrument, "recoverWallet", source, target, key=AGENT_KEY)
+        return LedgerResult((tx,))
+
     # ------------------------------------------------------------------ port: reads
 
     async def stablecoin_balance(self, address: str) -> Money:
@@ -404,6 +431,8 @@ class EvmLedger:
         for key in SENDING_KEYS:
             if key != REGISTRAR_KEY or self.deployment.registrar:  # older suites had no registrar key
                 await self.relayer.address_of(key)
+        if self.deployment.agent:
+            await self.relayer.address_of(AGENT_KEY)
 
     async def health(self) -> LedgerHealth:
         await self._know_senders()

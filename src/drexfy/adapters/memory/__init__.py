@@ -52,10 +52,10 @@ class _Token:
     #: Every unit movement, in ledger order (what an EVM node's Transfer logs would say).
     moves: list[UnitTransfer] = attrs.field(factory=list)
 
-    def move(self, sender: str, receiver: str, units: int, tx_id: str) -> None:
+    def move(self, sender: str, receiver: str, units: int, tx_id: str, forced: bool = False) -> None:
         self.balances[sender] -= units
         self.balances[receiver] += units
-        self.moves.append(UnitTransfer(sender, receiver, units, tx_id))
+        self.moves.append(UnitTransfer(sender, receiver, units, tx_id, forced))
 
 
 class MemoryLedger:
@@ -253,6 +253,43 @@ class MemoryLedger:
             return LedgerResult((self._tx(f"burn {minor} from {wallet.address}"),))
 
         result: LedgerResult = await self._once(op_id, ["burn", wallet.address, amount.minor], apply)
+        return result
+
+    async def force_transfer(
+        self, op_id: str, instrument_ref: str, sender: Wallet, receiver: Wallet, units: int
+    ) -> LedgerResult:
+        def apply() -> LedgerResult:
+            token = self._token(instrument_ref)
+            self._check_party(receiver.address, token, "receiver")
+            if units <= 0 or sender.address == receiver.address:
+                raise LedgerRejected("a forced transfer moves a positive number of units", reason="InvalidAmount")
+            if token.balances[sender.address] < units:
+                raise LedgerRejected(f"{sender.address} holds too few units", reason="InsufficientBalance")
+            tx_id = self._tx(f"forced transfer {units} {token.symbol}")
+            token.move(sender.address, receiver.address, units, tx_id, forced=True)
+            return LedgerResult((tx_id,))
+
+        intent = ["force", instrument_ref, sender.address, receiver.address, units]
+        result: LedgerResult = await self._once(op_id, intent, apply)
+        return result
+
+    async def recover_wallet(self, op_id: str, instrument_ref: str, lost: Wallet, new: Wallet) -> LedgerResult:
+        def apply() -> LedgerResult:
+            token = self._token(instrument_ref)
+            units = token.balances[lost.address]
+            if units == 0:
+                return LedgerResult(())
+            if new.address in (lost.address, self.issuer):
+                raise LedgerRejected(f"{new.address} cannot receive a recovery", reason="InvalidReceiver")
+            self._check_party(new.address, token, "receiver")
+            tx_id = self._tx(f"recover {units} {token.symbol}")
+            token.move(lost.address, new.address, units, tx_id, forced=True)
+            if lost.address in token.frozen:  # a freeze in this instrument moves with the units
+                token.frozen.discard(lost.address)
+                token.frozen.add(new.address)
+            return LedgerResult((tx_id,))
+
+        result: LedgerResult = await self._once(op_id, ["recover", instrument_ref, lost.address, new.address], apply)
         return result
 
     # --- reads -------------------------------------------------------------------------------

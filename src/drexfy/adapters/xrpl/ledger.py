@@ -75,6 +75,7 @@ from xrpl.models.transactions import (
 from xrpl.models.transactions.transaction import Transaction
 
 from drexfy.adapters.xrpl.access import TokenAccess
+from drexfy.adapters.xrpl.agent import Agent
 from drexfy.adapters.xrpl.config import XrplConfig
 from drexfy.adapters.xrpl.distribution import Distribution
 from drexfy.adapters.xrpl.purchase import Purchases
@@ -144,6 +145,7 @@ class XrplLedger:
         self.access = TokenAccess(self)
         self.purchases = Purchases(self)
         self.distribution = Distribution(self)
+        self.agent = Agent(self)
 
     # --- accounts ------------------------------------------------------------------------------
     async def platform(self, role: str) -> Signer:
@@ -503,6 +505,17 @@ class XrplLedger:
         issuer = await self.platform("issuer")
         line = await self._line(address, issuer.address)
         return bool(line and (line.get("freeze_peer") or line.get("deep_freeze_peer")))
+
+    # --- agent (agent.py) ----------------------------------------------------------------------
+    async def force_transfer(
+        self, op_id: str, instrument_ref: str, sender: Wallet, receiver: Wallet, units: int
+    ) -> LedgerResult:
+        """MPT clawback from the sender, reissue to the receiver (agent.py)."""
+        return await self.agent.force_transfer(op_id, instrument_ref, sender, receiver, units)
+
+    async def recover_wallet(self, op_id: str, instrument_ref: str, lost: Wallet, new: Wallet) -> LedgerResult:
+        """Clawback of the lost wallet's whole balance, reissue to the new wallet (agent.py)."""
+        return await self.agent.recover_wallet(op_id, instrument_ref, lost, new)
 
     # --- withdrawals ---------------------------------------------------------------------------
     async def burn_stablecoin(self, op_id: str, wallet: Wallet, amount: Money) -> LedgerResult:

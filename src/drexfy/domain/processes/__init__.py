@@ -16,6 +16,7 @@ once (a block), and after them where the ledger is the source of truth (a settle
 | `refunds` | refund REFUND_DUE orders through the gateway; its answers; the retry sweep |
 | `repayment` | trigger and continue a repayment (batches, hold-backs, automatic cash-out) |
 | `compliance` | AML alert, block, unblock, release held-back shares; on-chain wallet helpers |
+| `agent` | the agent's forced transfer of units and the recovery of a lost wallet |
 | `withdrawal` | cash stablecoin out |
 | `register` | the store's positions follow the ledger's unit transfers (holder to holder) |
 | `payouts` | payout IBANs, pain.001 files of withdrawals, camt statements confirming them (PAID_OUT) |
@@ -23,6 +24,7 @@ once (a block), and after them where the ledger is the source of truth (a settle
 | `queries` | the query side the API and the CLI read (filtered listings, an investor's orders, ...) |
 """
 
+from drexfy.domain.processes.agent import ForceTransfer, RecoverWallet, force_transfer, recover_wallet
 from drexfy.domain.processes.base import ProcessSettings, Services
 from drexfy.domain.processes.buying import (
     CreateOrder,
@@ -74,6 +76,7 @@ __all__ = [
     "CreateInstrument",
     "CreateOrder",
     "Drift",
+    "ForceTransfer",
     "HeldBackShare",
     "Holding",
     "InvestorView",
@@ -81,6 +84,7 @@ __all__ = [
     "PayoutFile",
     "ProcessSettings",
     "Reconciliation",
+    "RecoverWallet",
     "RegisterInvestor",
     "Services",
     "StatementImport",
@@ -94,6 +98,7 @@ __all__ = [
     "create_order",
     "expire_orders",
     "export_payouts",
+    "force_transfer",
     "handle_aml_alert",
     "handle_kyc_result",
     "handle_kyc_review",
@@ -105,6 +110,7 @@ __all__ = [
     "open_instrument",
     "reconcile",
     "reconcile_all",
+    "recover_wallet",
     "register_investor",
     "register_payout_iban",
     "release_held_back",

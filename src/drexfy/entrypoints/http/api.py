@@ -30,6 +30,7 @@ from drexfy.entrypoints.http.auth import Principal
 from drexfy.entrypoints.http.bodies import (
     CreateInstrumentBody,
     CreateOrderBody,
+    ForcedTransferBody,
     ReasonBody,
     RegisterInvestorBody,
     TriggerRepaymentBody,
@@ -296,6 +297,32 @@ async def unblock_investor(call: Call) -> Reply:
     if not b.reason.strip():
         raise field_error("$.reason", "must not be empty")
     investor = await p.unblock_investor(call.svc, call.param("investor_id"), b.reason.strip(), call.principal.subject)
+    return 200, views.investor(await p.investor_view(call.svc, investor.id))
+
+
+# The agent's actions (processes.agent). Each request is one operation: a client that may retry
+# sends an Idempotency-Key, which replays the first answer.
+
+
+async def force_transfer(call: Call) -> Reply:
+    b: ForcedTransferBody = call.body
+    operation_id = call.svc.ids.new("agt")
+    cmd = p.ForceTransfer(
+        operation_id,
+        call.param("instrument_id"),
+        b.from_investor_id,
+        b.to_investor_id,
+        b.units,
+        b.reason.strip(),
+        call.principal.subject,
+    )
+    return 201, views.forced_transfer(await p.force_transfer(call.svc, cmd))
+
+
+async def recover_wallet(call: Call) -> Reply:
+    b: ReasonBody = call.body
+    cmd = p.RecoverWallet(call.svc.ids.new("agt"), call.param("investor_id"), b.reason.strip(), call.principal.subject)
+    investor = await p.recover_wallet(call.svc, cmd)
     return 200, views.investor(await p.investor_view(call.svc, investor.id))
 
 
