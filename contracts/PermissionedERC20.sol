@@ -20,6 +20,9 @@ abstract contract PermissionedERC20 is IERC20, IERC20Metadata, IERC20Errors, Acc
     uint256 internal constant BALANCE_MASK = (1 << 248) - 1;
     uint256 internal constant FROZEN_FLAG = 1 << 255;
     uint256 internal constant ALLOWED_FLAG = 1 << 254;
+    /// @dev Set while part of the account's balance is frozen (a token that supports partial freezes
+    ///      keeps the amount elsewhere and reads it only when this bit is set).
+    uint256 internal constant PARTIAL_FLAG = 1 << 253;
 
     /// @notice The classification registry every transfer consults.
     IComplianceRegistry public immutable registry;
@@ -130,7 +133,10 @@ abstract contract PermissionedERC20 is IERC20, IERC20Metadata, IERC20Errors, Acc
     function _update(address from, address to, uint256 value, bool enforce) internal {
         uint256 fromWord = from == address(0) ? 0 : _accounts[from];
         uint256 toWord = to == address(0) ? 0 : _accounts[to];
-        if (enforce) _enforce(from, fromWord, to, toWord);
+        if (enforce) {
+            _enforce(from, fromWord, to, toWord);
+            if (fromWord & PARTIAL_FLAG != 0) _checkUnfrozen(from, fromWord & BALANCE_MASK, value);
+        }
         if (from == address(0)) {
             uint256 supply = _totalSupply;
             if (value > BALANCE_MASK - supply) revert SupplyOverflow(supply, value);
@@ -159,6 +165,10 @@ abstract contract PermissionedERC20 is IERC20, IERC20Metadata, IERC20Errors, Acc
 
     /// @dev The token's transfer rules. Reverts to refuse; `from`/`to` are address(0) for mint/burn.
     function _enforce(address from, uint256 fromWord, address to, uint256 toWord) internal view virtual;
+
+    /// @dev Refuses to move frozen units: called for a sender whose word carries {PARTIAL_FLAG}
+    ///      (never set by a token without partial freezes, which keeps this default).
+    function _checkUnfrozen(address from, uint256 balance, uint256 value) internal view virtual {}
 
     /// @dev Class codes 1..4: classified and not SANCTIONED.
     uint256 internal constant CLEAN_CLASSES = 0x1e;
