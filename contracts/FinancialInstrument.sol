@@ -76,13 +76,12 @@ contract FinancialInstrument is PermissionedERC20 {
         address agent,
         address settlement,
         address distribution
-    ) PermissionedERC20(name_, symbol_, registry_) {
+    ) PermissionedERC20(name_, symbol_, registry_, admin) {
         uint256 allowed = ((1 << (Compliance.MAX_CLASS + 1)) - 1) & ~(1 << Compliance.NONE) & ~(1 << Compliance.SANCTIONED);
         if (eligibleMask_ == 0 || eligibleMask_ & ~allowed != 0) revert InvalidEligibleMask(eligibleMask_);
         if (issuer_ == address(0)) revert ZeroAccount();
         issuer = issuer_;
         eligibleMask = eligibleMask_;
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(AGENT_ROLE, agent);
         _grantRole(SETTLEMENT_ROLE, settlement);
         _grantRole(DISTRIBUTOR_ROLE, distribution);

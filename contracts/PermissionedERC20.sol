@@ -4,7 +4,7 @@ pragma solidity 0.8.28;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {DelayedAdmin} from "./DelayedAdmin.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {Compliance, IComplianceRegistry, WalletFrozen, SanctionedWallet, UnclassifiedWallet} from "./Compliance.sol";
 
@@ -16,7 +16,7 @@ import {Compliance, IComplianceRegistry, WalletFrozen, SanctionedWallet, Unclass
 ///         read. Rules live in one hook, {_enforce}, called by {_update} unless an agent function
 ///         explicitly moves tokens by force (which then emits its own event).
 /// @dev Total supply is capped at 2^248 - 1 so a balance can never carry into the flag bits.
-abstract contract PermissionedERC20 is IERC20, IERC20Metadata, IERC20Errors, AccessControl, Pausable {
+abstract contract PermissionedERC20 is IERC20, IERC20Metadata, IERC20Errors, DelayedAdmin, Pausable {
     uint256 internal constant BALANCE_MASK = (1 << 248) - 1;
     uint256 internal constant FROZEN_FLAG = 1 << 255;
     uint256 internal constant ALLOWED_FLAG = 1 << 254;
@@ -45,7 +45,10 @@ abstract contract PermissionedERC20 is IERC20, IERC20Metadata, IERC20Errors, Acc
     /// @notice The zero address is not a valid account here.
     error ZeroAccount();
 
-    constructor(string memory name_, string memory symbol_, IComplianceRegistry registry_) {
+    /// @param admin the first holder of DEFAULT_ADMIN_ROLE (see {DelayedAdmin}).
+    constructor(string memory name_, string memory symbol_, IComplianceRegistry registry_, address admin)
+        DelayedAdmin(admin)
+    {
         _name = name_;
         _symbol = symbol_;
         registry = registry_;
