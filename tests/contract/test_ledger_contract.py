@@ -19,7 +19,7 @@ from drexfy.domain.classification import Classification
 from drexfy.domain.errors import ComplianceRejected, LedgerRejected, OperationConflict
 from drexfy.domain.model import Wallet
 from drexfy.domain.money import Money
-from drexfy.domain.ports import InstrumentSpec, Ledger, Payout, Purchase
+from drexfy.domain.ports import InstrumentSpec, Ledger, Payout, Purchase, RepaymentFunding
 from drexfy.entrypoints.config import load_settings
 from drexfy.entrypoints.container import build_container
 from tests.support.ledgers import LEDGER_KINDS, ledger_overrides
@@ -304,3 +304,29 @@ def _all_transfers(bench: Bench, ref: str) -> list[Any]:
         if page.complete:
             return out
     raise AssertionError("the transfers never completed")
+
+
+# --- repayment funding: one attested total per round ----------------------------------------------
+
+
+def test_a_repayment_round_never_pays_more_than_its_total_across_calls(bench: Bench) -> None:
+    """The treasury's attestation is bound to the round (repayment id, total), not to one call: a
+    second batch, or a release, that would take the round past its total is refused, whatever op id
+    it comes with. (Under the old per-call attestation, each call was a round of its own.)"""
+    if bench.ledger.kind == "xrpl":
+        pytest.skip("the XRP Ledger has no attested cap: its issuer pays what it is asked (docs/xrpl.md)")
+    ref = bench.instrument("CT13", {EU, US})
+    a, b = bench.wallet(EU), bench.wallet(US)
+    bench.run(bench.ledger.settle_purchase("settle:o13a", purchase("o13a", a, ref, 2)))
+    bench.run(bench.ledger.settle_purchase("settle:o13b", purchase("o13b", b, ref, 2)))
+    funding = RepaymentFunding("rep_13", Money(10000, "EUR"))
+    bench.run(bench.ledger.distribute("repay:rep_13:1", ref, [Payout(a, Money(6000, "EUR"))], funding))
+    with pytest.raises(LedgerRejected):
+        bench.run(bench.ledger.distribute("repay:rep_13:2", ref, [Payout(b, Money(6000, "EUR"))], funding))
+    assert bench.run(bench.ledger.stablecoin_balance(b.address)) == Money(0, "EUR")
+    bench.run(bench.ledger.distribute("release:rep_13:b", ref, [Payout(b, Money(4000, "EUR"))], funding))
+    assert bench.run(bench.ledger.stablecoin_balance(b.address)) == Money(4000, "EUR")
+    # Another round of the same instrument has its own total.
+    other = RepaymentFunding("rep_14", Money(6000, "EUR"))
+    bench.run(bench.ledger.distribute("repay:rep_14:1", ref, [Payout(b, Money(6000, "EUR"))], other))
+    assert bench.run(bench.ledger.stablecoin_balance(b.address)) == Money(10000, "EUR")

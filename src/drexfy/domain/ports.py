@@ -139,6 +139,17 @@ class Payout:
     units_to_retire: int = 0
 
 
+@attrs.frozen
+class RepaymentFunding:
+    """The repayment round a `distribute` call draws on: its id and its whole total. Every call of
+    one round (its batches, and the release of shares held back) names the same funding, so a
+    ledger that can bind the treasury's attestation to it never pays the round more than `total`
+    in all, however the calls are batched or repeated."""
+
+    repayment_id: str
+    total: Money
+
+
 class Ledger(Protocol):
     """A ledger on which investors hold stablecoin and instrument units.
 
@@ -174,8 +185,19 @@ class Ledger(Protocol):
         resumes where it stopped when called again with the same op id)."""
         ...
 
-    async def distribute(self, op_id: str, instrument_ref: str, payouts: Sequence[Payout]) -> LedgerResult:
+    async def distribute(
+        self,
+        op_id: str,
+        instrument_ref: str,
+        payouts: Sequence[Payout],
+        funding: RepaymentFunding | None = None,
+    ) -> LedgerResult:
         """Pay stablecoin to many holders and retire their principal units, as one operation.
+
+        `funding` names the repayment round the payouts belong to: across all calls that name it,
+        the ledger pays at most its total (EVM: the treasury attests (instrument, repayment id,
+        total) and Distribution enforces it; memory: the same cap; XRPL: no on-chain cap, see
+        docs/xrpl.md). None: the call is its own round, capped at its own payouts.
 
         After a ComplianceRejected the same `op_id` may come again with some payouts removed (the
         refused holders, held back). A ledger that applied part of the first attempt (payouts are

@@ -43,6 +43,7 @@ from drexfy.domain.ports import (
     LedgerResult,
     Payout,
     Purchase,
+    RepaymentFunding,
     TransferPage,
 )
 
@@ -233,12 +234,22 @@ class EvmLedger:
         tx = await self.permits.send(op_id, fp, wallet, relayer, value, self.stablecoin, "burnWithPermit", build)
         return LedgerResult((tx,))
 
-    async def distribute(self, op_id: str, instrument_ref: str, payouts: Sequence[Payout]) -> LedgerResult:
+    async def distribute(
+        self,
+        op_id: str,
+        instrument_ref: str,
+        payouts: Sequence[Payout],
+        funding: RepaymentFunding | None = None,
+    ) -> LedgerResult:
         instrument = to_checksum_address(instrument_ref)
         rows = [(to_checksum_address(p.wallet.address), self._base_units(p.amount), p.units_to_retire) for p in payouts]
-        # The treasury attests the round's funding: the period is the operation, the total all
-        # its payouts; Distribution pays no more than that for the period, however it is batched.
-        repayment = (instrument, _id32(op_id), sum(r[1] for r in rows))
+        # The treasury attests the round's funding: the period is the repayment round, the total
+        # the round's whole total, whatever batch or release this call is; Distribution pays no
+        # more than that for the round across all its batches. Without a round, the call is one.
+        if funding is not None:
+            repayment = (instrument, _id32(f"repayment:{funding.repayment_id}"), self._base_units(funding.total))
+        else:
+            repayment = (instrument, _id32(op_id), sum(r[1] for r in rows))
         message = repayment_message(
             chain_id=self.relayer.chain_id,
             distribution=self.distribution.address,

@@ -29,6 +29,7 @@ from drexfy.domain.ports import (
     LedgerResult,
     Payout,
     Purchase,
+    RepaymentFunding,
     TransferPage,
     UnitTransfer,
 )
@@ -70,6 +71,8 @@ class MemoryLedger:
         self.frozen: set[str] = set()
         self.stablecoin: dict[str, int] = defaultdict(int)
         self.stablecoin_supply = 0
+        #: Paid so far per (instrument, repayment round), against the round's total.
+        self.round_paid: dict[tuple[str, str], int] = {}
         self.tokens: dict[str, _Token] = {}
         self.issuer = "issuer"
         self._ops: dict[str, tuple[str, Any]] = {}
@@ -201,7 +204,13 @@ class MemoryLedger:
         result: LedgerResult = await self._once(op_id, intent, apply)
         return result
 
-    async def distribute(self, op_id: str, instrument_ref: str, payouts: Sequence[Payout]) -> LedgerResult:
+    async def distribute(
+        self,
+        op_id: str,
+        instrument_ref: str,
+        payouts: Sequence[Payout],
+        funding: RepaymentFunding | None = None,
+    ) -> LedgerResult:
         def apply() -> LedgerResult:
             token = self._token(instrument_ref)
             for payout in payouts:  # check everything first: all or nothing
@@ -209,6 +218,15 @@ class MemoryLedger:
                 self._minor(payout.amount)
                 if token.balances[payout.wallet.address] < payout.units_to_retire:
                     raise LedgerRejected(f"{payout.wallet.address} holds too few units to retire", reason="Units")
+            batch = sum(p.amount.minor for p in payouts)
+            if funding is not None:  # as Distribution does on chain: a round never pays past its total
+                key = (instrument_ref, funding.repayment_id)
+                paid = self.round_paid.get(key, 0) + batch
+                if paid > self._minor(funding.total):
+                    raise LedgerRejected(
+                        f"repayment {funding.repayment_id} would pay {paid}", reason="RepaymentExceeded"
+                    )
+                self.round_paid[key] = paid
             tx_id = self._tx(f"distribute {len(payouts)} on {token.symbol}")
             for payout in payouts:
                 self.stablecoin[payout.wallet.address] += payout.amount.minor

@@ -103,6 +103,7 @@ from drexfy.domain.ports import (
     OperationJournal,
     Payout,
     Purchase,
+    RepaymentFunding,
     TransferPage,
 )
 
@@ -449,8 +450,16 @@ class XrplLedger:
         return await self.purchases.settle(op_id, purchase)
 
     # --- repayment (distribution.py) -----------------------------------------------------------
-    async def distribute(self, op_id: str, instrument_ref: str, payouts: Sequence[Payout]) -> LedgerResult:
-        """One Payment per holder and one unit return per retirement, not atomic (distribution.py)."""
+    async def distribute(
+        self,
+        op_id: str,
+        instrument_ref: str,
+        payouts: Sequence[Payout],
+        funding: RepaymentFunding | None = None,
+    ) -> LedgerResult:
+        """One Payment per holder and one unit return per retirement, not atomic (distribution.py).
+        `funding` has no counterpart on the XRP Ledger: the stablecoin issuer pays what it is asked
+        (docs/xrpl.md, "Known limits")."""
         return await self.distribution.distribute(op_id, instrument_ref, payouts)
 
     # --- compliance ----------------------------------------------------------------------------
