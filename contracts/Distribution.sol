@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.28;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {DelayedAdmin} from "./DelayedAdmin.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {Stablecoin} from "./Stablecoin.sol";
@@ -19,7 +19,7 @@ import {InstrumentRegistry} from "./InstrumentRegistry.sol";
 ///         A frozen or sanctioned holder makes the whole batch revert: shares are never paid into a
 ///         frozen wallet; the platform holds them back off chain and pays them after unblocking.
 ///         The relayer alone can pay nothing: it needs the treasury's signature.
-contract Distribution is AccessControl, EIP712 {
+contract Distribution is DelayedAdmin, EIP712 {
     /// @notice May submit batches (the platform relayer).
     bytes32 public constant DISTRIBUTOR_ROLE = keccak256("DISTRIBUTOR_ROLE");
     /// @notice Signs {Repayment} attestations (the treasury's key).
@@ -69,11 +69,10 @@ contract Distribution is AccessControl, EIP712 {
         address admin,
         address distributor,
         address treasury
-    ) EIP712("Drexfy Distribution", "1") {
+    ) DelayedAdmin(admin) EIP712("Drexfy Distribution", "1") {
         stablecoin = stablecoin_;
         instruments = instruments_;
         maxBatch = maxBatch_;
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(DISTRIBUTOR_ROLE, distributor);
         _grantRole(TREASURY_ROLE, treasury);
     }

@@ -12,7 +12,11 @@ import {PermissionedERC20} from "./PermissionedERC20.sol";
 ///         not SANCTIONED and not frozen. The issuer is exempt from the class checks only: a
 ///         registry freeze or a freeze here stops its wallet too. No function creates units after
 ///         deployment: forced transfers need a real sender, burns a real holder.
-///         Agent functions (forced transfer, burn, freeze, pause, wallet recovery) each emit an event.
+///         Agent functions (forced transfer, burn, freeze, partial freeze, pause, wallet recovery)
+///         each emit an event. A partial freeze (ERC-3643's `freezePartialTokens`) pins part of a
+///         holder's units: they cannot be transferred, forced away or burned by the agent until
+///         unfrozen; a wallet recovery moves them to the new wallet still frozen; retiring principal
+///         may take them (the units leave existence; the frozen amount is capped to what is left).
 /// @dev Gas: one external call to the registry reads both parties' words in one slot each; the
 ///      per-instrument freeze lives in the balance word, the eligible set is immutable.
 contract FinancialInstrument is PermissionedERC20 {
@@ -38,6 +42,10 @@ contract FinancialInstrument is PermissionedERC20 {
     event UnitsDelivered(address indexed to, uint256 value);
     /// @notice A lost wallet's units (and freeze) moved to the investor's new wallet.
     event WalletRecovered(address indexed lostWallet, address indexed newWallet, uint256 value, address indexed agent);
+    /// @notice `value` more units of `account` are frozen (ERC-3643 `TokensFrozen`).
+    event TokensFrozen(address indexed account, uint256 value);
+    /// @notice `value` units of `account` are no longer frozen (ERC-3643 `TokensUnfrozen`).
+    event TokensUnfrozen(address indexed account, uint256 value);
 
     /// @notice The eligible set is empty or names NONE, SANCTIONED or an unknown class.
     error InvalidEligibleMask(uint256 mask);
@@ -47,6 +55,13 @@ contract FinancialInstrument is PermissionedERC20 {
     error NothingToRecover(address wallet);
     /// @notice A repayment names a wallet that holds no units of this instrument.
     error NotAHolder(address wallet);
+    /// @notice The move needs more units than `account` holds unfrozen.
+    error UnitsFrozen(address account, uint256 unfrozen, uint256 value);
+    /// @notice Freezing (or unfreezing) `value` units is beyond what `account` holds (or has frozen).
+    error InvalidFreezeAmount(address account, uint256 value);
+
+    /// @dev Frozen units per holder; read only when the holder's word carries {PARTIAL_FLAG}.
+    mapping(address account => uint256) private _frozenUnits;
 
     /// @param eligibleMask_ bit c set for every eligible class code c (1..4).
     /// @param totalUnits   all units, minted to `issuer_`.
@@ -61,13 +76,12 @@ contract FinancialInstrument is PermissionedERC20 {
         address agent,
         address settlement,
         address distribution
-    ) PermissionedERC20(name_, symbol_, registry_) {
+    ) PermissionedERC20(name_, symbol_, registry_, admin) {
         uint256 allowed = ((1 << (Compliance.MAX_CLASS + 1)) - 1) & ~(1 << Compliance.NONE) & ~(1 << Compliance.SANCTIONED);
         if (eligibleMask_ == 0 || eligibleMask_ & ~allowed != 0) revert InvalidEligibleMask(eligibleMask_);
         if (issuer_ == address(0)) revert ZeroAccount();
         issuer = issuer_;
         eligibleMask = eligibleMask_;
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(AGENT_ROLE, agent);
         _grantRole(SETTLEMENT_ROLE, settlement);
         _grantRole(DISTRIBUTOR_ROLE, distribution);
@@ -107,13 +121,15 @@ contract FinancialInstrument is PermissionedERC20 {
         _requireNotPaused();
         for (uint256 i; i < n; ) {
             address holder = holders[i];
-            if (_wordOf(holder) & BALANCE_MASK == 0) revert NotAHolder(holder);
+            uint256 word = _wordOf(holder);
+            if (word & BALANCE_MASK == 0) revert NotAHolder(holder);
             if (retire) {
                 uint256 value = values[i];
                 if (value != 0) {
                     _update(holder, address(0), value, false);
                     emit UnitsRetired(holder, value);
                     total += value;
+                    if (word & PARTIAL_FLAG != 0) _capFrozen(holder);
                 }
             }
             unchecked {
@@ -130,6 +146,7 @@ contract FinancialInstrument is PermissionedERC20 {
         if (from == address(0)) revert ERC20InvalidSender(address(0)); // would mint
         if (to == address(0)) revert ERC20InvalidReceiver(address(0));
         _checkReceiver(to, _wordOf(to), _statusOf(to));
+        _requireUnfrozen(from, value);
         _update(from, to, value, false);
         emit ForcedTransfer(from, to, value, msg.sender);
     }
@@ -137,6 +154,7 @@ contract FinancialInstrument is PermissionedERC20 {
     /// @notice Burn `value` units of `from`.
     function burn(address from, uint256 value) external onlyRole(AGENT_ROLE) {
         if (from == address(0)) revert ERC20InvalidSender(address(0)); // a burn from nobody
+        _requireUnfrozen(from, value);
         _update(from, address(0), value, false);
         emit UnitsBurned(from, value, msg.sender);
     }
@@ -145,6 +163,30 @@ contract FinancialInstrument is PermissionedERC20 {
     function setFrozen(address account, bool frozen) external onlyRole(AGENT_ROLE) {
         _setFlag(account, FROZEN_FLAG, frozen);
         emit AccountFrozen(account, frozen, msg.sender);
+    }
+
+    /// @notice Freeze `value` more of `account`'s units (at most what it holds unfrozen).
+    function freezePartialTokens(address account, uint256 value) external onlyRole(AGENT_ROLE) {
+        uint256 word = _wordOf(account);
+        uint256 frozen = word & PARTIAL_FLAG != 0 ? _frozenUnits[account] : 0;
+        if (value == 0 || frozen + value > word & BALANCE_MASK) revert InvalidFreezeAmount(account, value);
+        _frozenUnits[account] = frozen + value;
+        if (frozen == 0) _setFlag(account, PARTIAL_FLAG, true);
+        emit TokensFrozen(account, value);
+    }
+
+    /// @notice Unfreeze `value` of `account`'s frozen units.
+    function unfreezePartialTokens(address account, uint256 value) external onlyRole(AGENT_ROLE) {
+        uint256 frozen = _wordOf(account) & PARTIAL_FLAG != 0 ? _frozenUnits[account] : 0;
+        if (value == 0 || value > frozen) revert InvalidFreezeAmount(account, value);
+        _frozenUnits[account] = frozen - value;
+        if (frozen == value) _setFlag(account, PARTIAL_FLAG, false);
+        emit TokensUnfrozen(account, value);
+    }
+
+    /// @notice How many of `account`'s units are frozen (ERC-3643 `getFrozenTokens`).
+    function getFrozenTokens(address account) external view returns (uint256) {
+        return _wordOf(account) & PARTIAL_FLAG != 0 ? _frozenUnits[account] : 0;
     }
 
     /// @notice Stop every movement of the instrument.
@@ -159,7 +201,9 @@ contract FinancialInstrument is PermissionedERC20 {
 
     /// @notice Move all units of a lost custodial wallet to the same investor's new wallet. The new
     ///         wallet must be eligible and frozen neither here nor in the registry; a freeze of the
-    ///         lost wallet in this instrument moves with the units (both changes emit {AccountFrozen}).
+    ///         lost wallet in this instrument moves with the units (both changes emit {AccountFrozen}),
+    ///         and so do its frozen units (they stay frozen in the new wallet: {TokensUnfrozen} then
+    ///         {TokensFrozen}).
     function recoverWallet(address lostWallet, address newWallet) external onlyRole(AGENT_ROLE) {
         uint256 lostWord = _wordOf(lostWallet);
         uint256 value = lostWord & BALANCE_MASK;
@@ -174,6 +218,17 @@ contract FinancialInstrument is PermissionedERC20 {
             emit AccountFrozen(lostWallet, false, msg.sender);
             _setFlag(newWallet, FROZEN_FLAG, true);
             emit AccountFrozen(newWallet, true, msg.sender);
+        }
+        if (lostWord & PARTIAL_FLAG != 0) {
+            uint256 frozen = _frozenUnits[lostWallet];
+            delete _frozenUnits[lostWallet];
+            _setFlag(lostWallet, PARTIAL_FLAG, false);
+            emit TokensUnfrozen(lostWallet, frozen);
+            uint256 newWord = _wordOf(newWallet);
+            uint256 already = newWord & PARTIAL_FLAG != 0 ? _frozenUnits[newWallet] : 0;
+            _frozenUnits[newWallet] = already + frozen;
+            if (already == 0) _setFlag(newWallet, PARTIAL_FLAG, true);
+            emit TokensFrozen(newWallet, frozen);
         }
         emit WalletRecovered(lostWallet, newWallet, value, msg.sender);
     }
@@ -205,6 +260,29 @@ contract FinancialInstrument is PermissionedERC20 {
         uint8 classCode = uint8(status & Compliance.CLASS_MASK);
         if (classCode == Compliance.SANCTIONED) revert SanctionedWallet(to);
         if ((eligibleMask >> classCode) & 1 == 0) revert IneligibleReceiver(to, classCode);
+    }
+
+    /// @dev Frozen units stay put: a sender moves at most its unfrozen units.
+    function _checkUnfrozen(address from, uint256 balance, uint256 value) internal view override {
+        uint256 frozen = _frozenUnits[from];
+        uint256 unfrozen = balance > frozen ? balance - frozen : 0;
+        if (value > unfrozen) revert UnitsFrozen(from, unfrozen, value);
+    }
+
+    /// @dev The agent's moves respect partial freezes as transfers do.
+    function _requireUnfrozen(address from, uint256 value) private view {
+        uint256 word = _wordOf(from);
+        if (word & PARTIAL_FLAG != 0) _checkUnfrozen(from, word & BALANCE_MASK, value);
+    }
+
+    /// @dev After a retirement: no more units frozen than held.
+    function _capFrozen(address holder) private {
+        uint256 balance = _wordOf(holder) & BALANCE_MASK;
+        uint256 frozen = _frozenUnits[holder];
+        if (frozen <= balance) return;
+        emit TokensUnfrozen(holder, frozen - balance);
+        _frozenUnits[holder] = balance;
+        if (balance == 0) _setFlag(holder, PARTIAL_FLAG, false);
     }
 
     /// @dev The issuer is the instrument's platform wallet: exempt from the class checks.

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.28;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {DelayedAdmin} from "./DelayedAdmin.sol";
 import {IComplianceRegistry} from "./Compliance.sol";
 
 /// @notice What the registry reads from an instrument when the admin registers it.
@@ -18,7 +18,7 @@ interface IRegisteredInstrument {
 ///         Distribution pays holders of, registered instruments only, and Settlement pays each
 ///         instrument's own issuer as recorded here: a contract that merely poses as an instrument
 ///         (deployed by a stolen relayer key, say) is refused.
-contract InstrumentRegistry is AccessControl {
+contract InstrumentRegistry is DelayedAdmin {
     /// @notice The classification registry every registered instrument must screen with.
     IComplianceRegistry public immutable classification;
 
@@ -36,9 +36,8 @@ contract InstrumentRegistry is AccessControl {
     /// @notice The instrument screens with another classification registry, or names no issuer.
     error InvalidInstrument(address instrument);
 
-    constructor(IComplianceRegistry classification_, address admin) {
+    constructor(IComplianceRegistry classification_, address admin) DelayedAdmin(admin) {
         classification = classification_;
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
     }
 
     /// @notice Register `instrument` (its issuer and registry are read from it and checked).

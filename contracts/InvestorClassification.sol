@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.28;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {AccessControlDefaultAdminRules} from
+    "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
+import {DelayedAdmin} from "./DelayedAdmin.sol";
 import {IERC721} from "@openzeppelin/contracts/token/ERC721/IERC721.sol";
 import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
 import {IERC721Metadata} from "@openzeppelin/contracts/token/ERC721/extensions/IERC721Metadata.sol";
@@ -29,7 +31,7 @@ interface IERC5192 {
 /// @dev The ERC-721 surface is implemented directly rather than by inheriting OpenZeppelin's ERC721:
 ///      ownership derives from the status word, so a mint is one SSTORE instead of three and a
 ///      transfer check reads one slot per party. Every transfer and approval reverts (ERC-5192 locked).
-contract InvestorClassification is AccessControl, IERC721Metadata, IERC5192, IERC721Errors, IComplianceRegistry {
+contract InvestorClassification is DelayedAdmin, IERC721Metadata, IERC5192, IERC721Errors, IComplianceRegistry {
     using Strings for uint256;
 
     /// @notice May mint, reclassify and revoke classification tokens.
@@ -67,9 +69,7 @@ contract InvestorClassification is AccessControl, IERC721Metadata, IERC5192, IER
     error ZeroWallet();
 
     /// @param admin receives DEFAULT_ADMIN_ROLE (grants and revokes the other roles).
-    constructor(address admin) {
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
-    }
+    constructor(address admin) DelayedAdmin(admin) {}
 
     // ---------------------------------------------------------------- registrar
 
@@ -255,8 +255,13 @@ contract InvestorClassification is AccessControl, IERC721Metadata, IERC5192, IER
         revert Soulbound(tokenId);
     }
 
-    /// @inheritdoc AccessControl
-    function supportsInterface(bytes4 interfaceId) public view override(AccessControl, IERC165) returns (bool) {
+    /// @inheritdoc AccessControlDefaultAdminRules
+    function supportsInterface(bytes4 interfaceId)
+        public
+        view
+        override(AccessControlDefaultAdminRules, IERC165)
+        returns (bool)
+    {
         return interfaceId == type(IERC721).interfaceId || interfaceId == type(IERC721Metadata).interfaceId
             || interfaceId == type(IERC5192).interfaceId || interfaceId == bytes4(0x49064906)
             || super.supportsInterface(interfaceId);

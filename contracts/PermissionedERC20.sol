@@ -4,7 +4,7 @@ pragma solidity 0.8.28;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {DelayedAdmin} from "./DelayedAdmin.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {Compliance, IComplianceRegistry, WalletFrozen, SanctionedWallet, UnclassifiedWallet} from "./Compliance.sol";
 
@@ -16,10 +16,13 @@ import {Compliance, IComplianceRegistry, WalletFrozen, SanctionedWallet, Unclass
 ///         read. Rules live in one hook, {_enforce}, called by {_update} unless an agent function
 ///         explicitly moves tokens by force (which then emits its own event).
 /// @dev Total supply is capped at 2^248 - 1 so a balance can never carry into the flag bits.
-abstract contract PermissionedERC20 is IERC20, IERC20Metadata, IERC20Errors, AccessControl, Pausable {
+abstract contract PermissionedERC20 is IERC20, IERC20Metadata, IERC20Errors, DelayedAdmin, Pausable {
     uint256 internal constant BALANCE_MASK = (1 << 248) - 1;
     uint256 internal constant FROZEN_FLAG = 1 << 255;
     uint256 internal constant ALLOWED_FLAG = 1 << 254;
+    /// @dev Set while part of the account's balance is frozen (a token that supports partial freezes
+    ///      keeps the amount elsewhere and reads it only when this bit is set).
+    uint256 internal constant PARTIAL_FLAG = 1 << 253;
 
     /// @notice The classification registry every transfer consults.
     IComplianceRegistry public immutable registry;
@@ -42,7 +45,10 @@ abstract contract PermissionedERC20 is IERC20, IERC20Metadata, IERC20Errors, Acc
     /// @notice The zero address is not a valid account here.
     error ZeroAccount();
 
-    constructor(string memory name_, string memory symbol_, IComplianceRegistry registry_) {
+    /// @param admin the first holder of DEFAULT_ADMIN_ROLE (see {DelayedAdmin}).
+    constructor(string memory name_, string memory symbol_, IComplianceRegistry registry_, address admin)
+        DelayedAdmin(admin)
+    {
         _name = name_;
         _symbol = symbol_;
         registry = registry_;
@@ -130,7 +136,10 @@ abstract contract PermissionedERC20 is IERC20, IERC20Metadata, IERC20Errors, Acc
     function _update(address from, address to, uint256 value, bool enforce) internal {
         uint256 fromWord = from == address(0) ? 0 : _accounts[from];
         uint256 toWord = to == address(0) ? 0 : _accounts[to];
-        if (enforce) _enforce(from, fromWord, to, toWord);
+        if (enforce) {
+            _enforce(from, fromWord, to, toWord);
+            if (fromWord & PARTIAL_FLAG != 0) _checkUnfrozen(from, fromWord & BALANCE_MASK, value);
+        }
         if (from == address(0)) {
             uint256 supply = _totalSupply;
             if (value > BALANCE_MASK - supply) revert SupplyOverflow(supply, value);
@@ -159,6 +168,10 @@ abstract contract PermissionedERC20 is IERC20, IERC20Metadata, IERC20Errors, Acc
 
     /// @dev The token's transfer rules. Reverts to refuse; `from`/`to` are address(0) for mint/burn.
     function _enforce(address from, uint256 fromWord, address to, uint256 toWord) internal view virtual;
+
+    /// @dev Refuses to move frozen units: called for a sender whose word carries {PARTIAL_FLAG}
+    ///      (never set by a token without partial freezes, which keeps this default).
+    function _checkUnfrozen(address from, uint256 balance, uint256 value) internal view virtual {}
 
     /// @dev Class codes 1..4: classified and not SANCTIONED.
     uint256 internal constant CLEAN_CLASSES = 0x1e;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.28;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {DelayedAdmin} from "./DelayedAdmin.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {Stablecoin} from "./Stablecoin.sol";
@@ -29,7 +29,7 @@ import {InstrumentRegistry} from "./InstrumentRegistry.sol";
 ///      mint and the delivery around it, which Batch would execute as the relayer, not the buyer,
 ///      so the buyer's authorisation would still have to be a token-level permit. ERC-2612 gives
 ///      that authorisation in a portable, audited form and keeps the order-id replay guard on chain.
-contract Settlement is AccessControl, EIP712 {
+contract Settlement is DelayedAdmin, EIP712 {
     /// @notice May submit settlements (the platform relayer).
     bytes32 public constant RELAYER_ROLE = keccak256("RELAYER_ROLE");
     /// @notice Signs {Payment} attestations of fiat received (the payments attestor's key).
@@ -73,11 +73,11 @@ contract Settlement is AccessControl, EIP712 {
     error AttestationExpired(uint256 deadline);
 
     constructor(Stablecoin stablecoin_, InstrumentRegistry instruments_, address admin, address relayer, address attestor)
+        DelayedAdmin(admin)
         EIP712("Drexfy Settlement", "1")
     {
         stablecoin = stablecoin_;
         instruments = instruments_;
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(RELAYER_ROLE, relayer);
         _grantRole(PAYMENTS_ATTESTOR_ROLE, attestor);
     }

@@ -42,11 +42,9 @@ contract Stablecoin is PermissionedERC20, EIP712, Nonces, IERC20Permit {
 
     /// @param admin receives DEFAULT_ADMIN_ROLE (grants roles, manages the allow-list).
     constructor(IComplianceRegistry registry_, address admin)
-        PermissionedERC20("Drexfy Euro", "dEUR", registry_)
+        PermissionedERC20("Drexfy Euro", "dEUR", registry_, admin)
         EIP712("Drexfy Euro", "1")
-    {
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
-    }
+    {}
 
     /// @notice 6 decimals: one cent is 10,000 base units.
     function decimals() external pure returns (uint8) {

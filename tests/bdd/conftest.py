@@ -20,6 +20,7 @@ import pytest
 from drexfy.entrypoints.config import load_settings
 from drexfy.entrypoints.container import build_container
 from tests.bdd.drivers import ProcessDriver, attach_http
+from tests.bdd.steps.agent import *  # noqa: F403 - pytest-bdd finds steps among the conftest's names
 from tests.bdd.steps.bank import *  # noqa: F403 - pytest-bdd finds steps among the conftest's names
 from tests.bdd.steps.buying import *  # noqa: F403
 from tests.bdd.steps.compliance import *  # noqa: F403

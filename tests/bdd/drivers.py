@@ -72,6 +72,12 @@ class Driver(Protocol):
         """A compliance officer approves or rejects; a refusal is recorded in `world.error`."""
         ...
 
+    def force_transfer(self, symbol: str, sender: str, receiver: str, units: int, reason: str) -> None: ...
+    def recover_wallet(self, name: str, reason: str) -> None: ...
+
+    #: The principal's subject the platform records for the admin's actions.
+    actor: str
+
 
 @attrs.define
 class ProcessDriver:
@@ -207,6 +213,20 @@ class ProcessDriver:
         made = self.world.run(p.export_payouts(self.world.svc))
         assert made is not None, "nothing to pay out"
         return bytes(made.data)
+
+    actor = "admin-1"
+
+    def force_transfer(self, symbol: str, sender: str, receiver: str, units: int, reason: str) -> None:
+        w = self.world
+        op = w.svc.ids.new("agt")
+        cmd = p.ForceTransfer(
+            op, w.instruments[symbol], w.investors[sender], w.investors[receiver], units, reason, self.actor
+        )
+        w.attempt(p.force_transfer(w.svc, cmd))
+
+    def recover_wallet(self, name: str, reason: str) -> None:
+        w = self.world
+        w.attempt(p.recover_wallet(w.svc, p.RecoverWallet(w.svc.ids.new("agt"), w.investors[name], reason, self.actor)))
 
 
 class ApiRefusal(Exception):
@@ -399,6 +419,28 @@ class HttpDriver:
         self.attempt_api(
             "POST", f"/api/v1/approvals/{approval_id}/{verb}", "compliance", {"reason": "reviewed"}, subject=officer
         )
+
+    #: Four-eyes: one admin asks, a second approves; the record names both.
+    actor = "admin-1, approved by admin-2"
+
+    def _agent_action(self, path: str, body: dict[str, object]) -> None:
+        """An agent action at the API: requested by one admin, approved by a second (four-eyes).
+        A refusal, at the request or when the approval runs it, lands in `world.error`."""
+        request = self.attempt_api("POST", path, "admin", body, subject="admin-1")
+        if self.world.error is not None:
+            return
+        assert request is not None and request["status"] == "PENDING", request
+        self.attempt_api(
+            "POST", f"/api/v1/approvals/{request['id']}/approve", "admin", {"reason": "reviewed"}, subject="admin-2"
+        )
+
+    def force_transfer(self, symbol: str, sender: str, receiver: str, units: int, reason: str) -> None:
+        w = self.world
+        body = {"from_investor_id": w.investors[sender], "to_investor_id": w.investors[receiver], "units": units}
+        self._agent_action(f"/api/v1/instruments/{w.instruments[symbol]}/forced-transfers", {**body, "reason": reason})
+
+    def recover_wallet(self, name: str, reason: str) -> None:
+        self._agent_action(f"/api/v1/investors/{self.world.investors[name]}/wallet-recovery", {"reason": reason})
 
     def reconcile(self, symbol: str) -> Reconciled:
         report = self.api("GET", f"/api/v1/instruments/{self.world.instruments[symbol]}/reconciliation", "compliance")

@@ -13,7 +13,7 @@ from drexfy.domain import processes as p
 from drexfy.domain.classification import Classification
 from drexfy.domain.errors import DomainError
 from drexfy.domain.money import Money
-from drexfy.domain.ports import Ledger, LedgerResult, Payout, Purchase
+from drexfy.domain.ports import Ledger, LedgerResult, Payout, Purchase, RepaymentFunding
 
 if TYPE_CHECKING:
     from tests.bdd.drivers import Driver
@@ -56,11 +56,13 @@ class CrashingLedger:
     def address_for(self, public_key: bytes) -> str:
         return self._inner.address_for(public_key)
 
-    async def distribute(self, op_id: str, instrument_ref: str, payouts: Sequence[Payout]) -> LedgerResult:
+    async def distribute(
+        self, op_id: str, instrument_ref: str, payouts: Sequence[Payout], funding: RepaymentFunding | None = None
+    ) -> LedgerResult:
         hook, self.before_distribute = self.before_distribute, None
         if hook is not None:
             await hook()
-        return await self._inner.distribute(op_id, instrument_ref, payouts)
+        return await self._inner.distribute(op_id, instrument_ref, payouts, funding)
 
     async def settle_purchase(self, op_id: str, purchase: Purchase) -> LedgerResult:
         result = await self._inner.settle_purchase(op_id, purchase)
@@ -87,6 +89,8 @@ class World:
     bank: dict[str, Any] = attrs.field(factory=dict)
     #: Four-eyes requests by the name of the investor they are about.
     approvals: dict[str, str] = attrs.field(factory=dict)
+    #: Each investor's wallet before its recovery.
+    lost_wallets: dict[str, Any] = attrs.field(factory=dict)
 
     def investor(self, name: str) -> Any:
         async def get() -> Any:

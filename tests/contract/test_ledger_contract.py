@@ -19,7 +19,7 @@ from drexfy.domain.classification import Classification
 from drexfy.domain.errors import ComplianceRejected, LedgerRejected, OperationConflict
 from drexfy.domain.model import Wallet
 from drexfy.domain.money import Money
-from drexfy.domain.ports import InstrumentSpec, Ledger, Payout, Purchase
+from drexfy.domain.ports import InstrumentSpec, Ledger, Payout, Purchase, RepaymentFunding
 from drexfy.entrypoints.config import load_settings
 from drexfy.entrypoints.container import build_container
 from tests.support.ledgers import LEDGER_KINDS, ledger_overrides
@@ -232,3 +232,136 @@ def test_an_order_paid_from_the_balance_settles_without_a_mint(bench: Bench) -> 
     assert refused.value.reason == "InsufficientFunds"
     assert bench.run(bench.ledger.units_of(ref, a.address)) == 3
     assert bench.run(bench.ledger.stablecoin_balance(a.address)) == Money(20000, "EUR")
+
+
+# --- the agent: forced transfer and wallet recovery ------------------------------------------------
+
+
+def test_a_forced_transfer_moves_units_once_without_the_senders_consent(bench: Bench) -> None:
+    ref = bench.instrument("CT7", {EU, US})
+    sender, receiver = bench.wallet(EU), bench.wallet(US)
+    bench.run(bench.ledger.settle_purchase("settle:o7", purchase("o7", sender, ref, 5)))
+    # The sender's freeze does not stop the agent (that is what a forced transfer is for).
+    bench.run(bench.ledger.set_frozen(f"freeze:{sender.id}", sender, True, [ref]))
+    first = bench.run(bench.ledger.force_transfer("force:f7", ref, sender, receiver, 2))
+    again = bench.run(bench.ledger.force_transfer("force:f7", ref, sender, receiver, 2))
+    assert first.tx_ids and again.tx_ids == first.tx_ids
+    assert bench.run(bench.ledger.units_of(ref, sender.address)) == 3
+    assert bench.run(bench.ledger.units_of(ref, receiver.address)) == 2
+    assert sum(bench.run(bench.ledger.holders(ref)).values()) == 5  # moved, never created
+    with pytest.raises(OperationConflict):
+        bench.run(bench.ledger.force_transfer("force:f7", ref, sender, receiver, 3))
+
+
+@pytest.mark.parametrize("case", ["ineligible", "sanctioned", "frozen", "unclassified"])
+def test_a_forced_transfer_never_reaches_a_non_compliant_receiver(bench: Bench, case: str) -> None:
+    ref = bench.instrument(f"CT8{case[:3].upper()}", {EU})
+    sender = bench.wallet(EU)
+    bench.run(bench.ledger.settle_purchase(f"settle:o8{case}", purchase(f"o8{case}", sender, ref, 4)))
+    if case == "ineligible":
+        receiver = bench.wallet(US)
+    elif case == "sanctioned":
+        receiver = bench.wallet(Classification.SANCTIONED)
+    elif case == "unclassified":
+        receiver = bench.wallet(None)
+    else:
+        receiver = bench.wallet(EU)
+        bench.run(bench.ledger.set_frozen(f"freeze:{receiver.id}", receiver, True, [ref]))
+    with pytest.raises(ComplianceRejected):
+        bench.run(bench.ledger.force_transfer(f"force:f8{case}", ref, sender, receiver, 1))
+    assert bench.run(bench.ledger.units_of(ref, sender.address)) == 4
+    assert bench.run(bench.ledger.units_of(ref, receiver.address)) == 0
+
+
+def test_a_forced_transfer_never_creates_units(bench: Bench) -> None:
+    ref = bench.instrument("CT9", {EU})
+    sender, receiver = bench.wallet(EU), bench.wallet(EU)
+    bench.run(bench.ledger.settle_purchase("settle:o9", purchase("o9", sender, ref, 2)))
+    with pytest.raises(LedgerRejected):
+        bench.run(bench.ledger.force_transfer("force:f9", ref, sender, receiver, 3))
+    assert bench.run(bench.ledger.units_of(ref, sender.address)) == 2
+    assert bench.run(bench.ledger.units_of(ref, receiver.address)) == 0
+
+
+def test_a_recovery_moves_every_unit_to_the_new_wallet(bench: Bench) -> None:
+    ref = bench.instrument("CT10", {EU})
+    lost, new = bench.wallet(EU), bench.wallet(EU)
+    bench.run(bench.ledger.settle_purchase("settle:o10", purchase("o10", lost, ref, 6)))
+    first = bench.run(bench.ledger.recover_wallet("recover:r10", ref, lost, new))
+    again = bench.run(bench.ledger.recover_wallet("recover:r10", ref, lost, new))
+    assert first.tx_ids and again.tx_ids == first.tx_ids
+    assert bench.run(bench.ledger.units_of(ref, lost.address)) == 0
+    assert bench.run(bench.ledger.units_of(ref, new.address)) == 6
+    assert dict(bench.run(bench.ledger.holders(ref))) == {new.address: 6}
+    # Nothing left to move: no transaction.
+    assert bench.run(bench.ledger.recover_wallet("recover:r10b", ref, lost, new)).tx_ids == ()
+
+
+@pytest.mark.parametrize("case", ["ineligible", "frozen"])
+def test_a_recovery_refuses_a_non_compliant_new_wallet(bench: Bench, case: str) -> None:
+    ref = bench.instrument(f"CT11{case[:3].upper()}", {EU})
+    lost = bench.wallet(EU)
+    bench.run(bench.ledger.settle_purchase(f"settle:o11{case}", purchase(f"o11{case}", lost, ref, 3)))
+    new = bench.wallet(US if case == "ineligible" else EU)
+    if case == "frozen":
+        bench.run(bench.ledger.set_frozen(f"freeze:{new.id}", new, True, [ref]))
+    with pytest.raises(ComplianceRejected):
+        bench.run(bench.ledger.recover_wallet(f"recover:r11{case}", ref, lost, new))
+    assert bench.run(bench.ledger.units_of(ref, lost.address)) == 3
+    assert bench.run(bench.ledger.units_of(ref, new.address)) == 0
+
+
+def test_the_agents_moves_are_marked_forced_for_the_register(bench: Bench) -> None:
+    """The register leaves the agent's moves to the process that recorded them: a ledger that lists
+    them among the unit movements marks them `forced` (the XRP Ledger lists only the reissue, a
+    payment from the issuer, which the register skips anyway)."""
+    ref = bench.instrument("CT12", {EU})
+    a, b = bench.wallet(EU), bench.wallet(EU)
+    bench.run(bench.ledger.settle_purchase("settle:o12", purchase("o12", a, ref, 4)))
+    if bench.ledger.kind == "memory":
+        bench.ledger.transfer_units(ref, a.address, b.address, 1)  # type: ignore[attr-defined]
+    bench.run(bench.ledger.force_transfer("force:f12", ref, a, b, 2))
+    moves = _all_transfers(bench, ref)
+    between = [m for m in moves if {m.sender, m.receiver} == {a.address, b.address}]
+    assert [m.units for m in between if m.forced] in ([2], [])
+    assert all(not m.forced for m in between if m.units == 1)
+    if bench.ledger.kind != "xrpl":
+        assert [m.units for m in between if m.forced] == [2]
+
+
+def _all_transfers(bench: Bench, ref: str) -> list[Any]:
+    out: list[Any] = []
+    cursor = None
+    for _ in range(50):
+        page = bench.run(bench.ledger.transfers(ref, cursor, 100))
+        out += page.transfers
+        cursor = page.cursor
+        if page.complete:
+            return out
+    raise AssertionError("the transfers never completed")
+
+
+# --- repayment funding: one attested total per round ----------------------------------------------
+
+
+def test_a_repayment_round_never_pays_more_than_its_total_across_calls(bench: Bench) -> None:
+    """The treasury's attestation is bound to the round (repayment id, total), not to one call: a
+    second batch, or a release, that would take the round past its total is refused, whatever op id
+    it comes with. (Under the old per-call attestation, each call was a round of its own.)"""
+    if bench.ledger.kind == "xrpl":
+        pytest.skip("the XRP Ledger has no attested cap: its issuer pays what it is asked (docs/xrpl.md)")
+    ref = bench.instrument("CT13", {EU, US})
+    a, b = bench.wallet(EU), bench.wallet(US)
+    bench.run(bench.ledger.settle_purchase("settle:o13a", purchase("o13a", a, ref, 2)))
+    bench.run(bench.ledger.settle_purchase("settle:o13b", purchase("o13b", b, ref, 2)))
+    funding = RepaymentFunding("rep_13", Money(10000, "EUR"))
+    bench.run(bench.ledger.distribute("repay:rep_13:1", ref, [Payout(a, Money(6000, "EUR"))], funding))
+    with pytest.raises(LedgerRejected):
+        bench.run(bench.ledger.distribute("repay:rep_13:2", ref, [Payout(b, Money(6000, "EUR"))], funding))
+    assert bench.run(bench.ledger.stablecoin_balance(b.address)) == Money(0, "EUR")
+    bench.run(bench.ledger.distribute("release:rep_13:b", ref, [Payout(b, Money(4000, "EUR"))], funding))
+    assert bench.run(bench.ledger.stablecoin_balance(b.address)) == Money(4000, "EUR")
+    # Another round of the same instrument has its own total.
+    other = RepaymentFunding("rep_14", Money(6000, "EUR"))
+    bench.run(bench.ledger.distribute("repay:rep_14:1", ref, [Payout(b, Money(6000, "EUR"))], other))
+    assert bench.run(bench.ledger.stablecoin_balance(b.address)) == Money(10000, "EUR")

@@ -59,6 +59,8 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/approvals/{approval_id}"): {"admin", "compliance", "auditor"},
     ("POST", "/api/v1/approvals/{approval_id}/approve"): {"admin", "compliance"},
     ("POST", "/api/v1/approvals/{approval_id}/reject"): {"admin", "compliance"},
+    ("POST", "/api/v1/instruments/{instrument_id}/forced-transfers"): {"admin"},
+    ("POST", "/api/v1/investors/{investor_id}/wallet-recovery"): {"admin"},
 }
 #: The auditor reads and never writes: no endpoint that changes anything is open to it.
 assert all(method == "GET" for (method, _), roles in EXPECTED.items() if "auditor" in roles)

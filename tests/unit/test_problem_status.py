@@ -34,6 +34,7 @@ EXPECTED = {
     "InvestorBlocked": 403,
     "SoldOut": 403,
     "InsufficientFunds": 422,
+    "IneligibleTarget": 422,
     "LedgerError": 502,
     "LedgerUnavailable": 503,
     "LedgerPending": 503,

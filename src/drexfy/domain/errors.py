@@ -150,6 +150,17 @@ class SoldOut(NotEligible):
     code = "sold-out"
 
 
+class IneligibleTarget(DomainError):
+    """The agent's move names a receiver that may not hold the instrument (not active, blocked,
+    frozen or of an ineligible class); `reasons` names every rule that refused."""
+
+    code = "ineligible-target"
+
+    def __init__(self, reasons: list[str] | tuple[str, ...]) -> None:
+        self.reasons = tuple(reasons)
+        super().__init__("; ".join(self.reasons))
+
+
 class InsufficientFunds(DomainError):
     """The balance does not cover the amount."""
 

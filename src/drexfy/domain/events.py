@@ -254,6 +254,36 @@ class UnitsTransferred(DomainEvent):
 
 
 @attrs.frozen
+class UnitsForceTransferred(DomainEvent):
+    """The agent moved units between two investors without the sender's consent (a court order, an
+    error correction); `actor` is the principal who asked, `operation_id` the request's id."""
+
+    instrument_id: str
+    sender_id: str
+    receiver_id: str
+    units: int
+    reason: str
+    actor: str
+    operation_id: str
+    tx_ids: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class WalletRecovered(DomainEvent):
+    """An investor's lost wallet was replaced: a new custodial wallet, every unit moved to it on the
+    ledger, the lost one frozen there."""
+
+    notify: ClassVar[bool] = True
+    lost_address: str
+    new_wallet_id: str
+    new_address: str
+    reason: str
+    actor: str
+    operation_id: str
+    tx_ids: tuple[str, ...] = ()
+
+
+@attrs.frozen
 class RepaymentDistributed(DomainEvent):
     notify: ClassVar[bool] = True
     instrument_id: str

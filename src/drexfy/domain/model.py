@@ -121,6 +121,14 @@ class Investor:
         self.wallet = wallet
         self.events.append(ev.WalletCreated(self.id, now, wallet.id, wallet.address))
 
+    def replace_wallet(self, wallet: Wallet, event: ev.WalletRecovered) -> None:
+        """A wallet recovery: the investor holds and is paid on `wallet` from now on."""
+        if self.wallet is None:
+            raise IllegalTransition(f"investor {self.id} has no wallet to replace")
+        if self.wallet != wallet:
+            self.wallet = wallet
+            self.events.append(event)
+
     def mark_wallet_activated(self, tx_ids: tuple[str, ...], now: datetime) -> None:
         if self.wallet is None:
             raise IllegalTransition("no wallet to activate")
@@ -208,6 +216,8 @@ class Instrument:
     #: How far the store's positions follow the ledger: the cursor of the last unit movement read
     #: (`processes.register`). None until the first read.
     register_cursor: str | None = None
+    #: Operation ids of the agent's forced transfers already recorded in the positions (exactly once).
+    agent_ops: tuple[str, ...] = ()
     version: int = 0
     events: list[ev.DomainEvent] = attrs.field(factory=list, eq=False, repr=False)
 

@@ -1,5 +1,5 @@
 """Ports: what the domain needs from the outside world, in the domain's own words.
-(One module of about 750 lines on purpose: a newcomer reads every promise the adapters keep in one
+(One module of about 790 lines on purpose: a newcomer reads every promise the adapters keep in one
 place; each Protocol is short.)
 
 Adapters implement these Protocols; the container in `drexfy.entrypoints` picks which. Ports speak
@@ -60,6 +60,9 @@ class UnitTransfer:
     receiver: str
     units: int
     tx_id: str
+    #: Moved by the platform's agent (forced transfer, wallet recovery): the process that asked for
+    #: it records the positions itself, so the register leaves it alone.
+    forced: bool = False
 
 
 @attrs.frozen
@@ -137,6 +140,17 @@ class Payout:
     units_to_retire: int = 0
 
 
+@attrs.frozen
+class RepaymentFunding:
+    """The repayment round a `distribute` call draws on: its id and its whole total. Every call of
+    one round (its batches, and the release of shares held back) names the same funding, so a
+    ledger that can bind the treasury's attestation to it never pays the round more than `total`
+    in all, however the calls are batched or repeated."""
+
+    repayment_id: str
+    total: Money
+
+
 class Ledger(Protocol):
     """A ledger on which investors hold stablecoin and instrument units.
 
@@ -172,8 +186,19 @@ class Ledger(Protocol):
         resumes where it stopped when called again with the same op id)."""
         ...
 
-    async def distribute(self, op_id: str, instrument_ref: str, payouts: Sequence[Payout]) -> LedgerResult:
+    async def distribute(
+        self,
+        op_id: str,
+        instrument_ref: str,
+        payouts: Sequence[Payout],
+        funding: RepaymentFunding | None = None,
+    ) -> LedgerResult:
         """Pay stablecoin to many holders and retire their principal units, as one operation.
+
+        `funding` names the repayment round the payouts belong to: across all calls that name it,
+        the ledger pays at most its total (EVM: the treasury attests (instrument, repayment id,
+        total) and Distribution enforces it; memory: the same cap; XRPL: no on-chain cap, see
+        docs/xrpl.md). None: the call is its own round, capped at its own payouts.
 
         After a ComplianceRejected the same `op_id` may come again with some payouts removed (the
         refused holders, held back). A ledger that applied part of the first attempt (payouts are
@@ -253,6 +278,24 @@ class Ledger(Protocol):
         """Delivery versus payment for an order paid from the buyer's stablecoin balance: the same
         settlement as `settle_purchase` without the mint (the buyer's coins move to the issuer, the
         units to the buyer). LedgerRejected(reason="InsufficientFunds") if the balance is short."""
+        ...
+
+    async def force_transfer(
+        self, op_id: str, instrument_ref: str, sender: Wallet, receiver: Wallet, units: int
+    ) -> LedgerResult:
+        """The agent moves `units` of the instrument from `sender` to `receiver` without the sender's
+        consent (a court order, an error correction). The receiver must be classified, eligible for
+        the instrument and frozen nowhere (ComplianceRejected otherwise); the sender's freeze does
+        not stop it. Never creates units: the sender must hold them (LedgerRejected otherwise).
+        EVM: `forcedTransfer` with the agent key; XRPL: MPT clawback from the sender, then the
+        instrument issuer pays the same units to the receiver (a saga, resumed by the same op id)."""
+        ...
+
+    async def recover_wallet(self, op_id: str, instrument_ref: str, lost: Wallet, new: Wallet) -> LedgerResult:
+        """Move every unit of the instrument from an investor's lost wallet to the same investor's
+        new wallet (already activated and classified). The new wallet must be eligible and frozen
+        nowhere; nothing to move is no transaction. EVM: `recoverWallet` with the agent key (a
+        per-instrument freeze moves with the units); XRPL: clawback of the whole balance and reissue."""
         ...
 
 

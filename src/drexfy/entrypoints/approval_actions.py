@@ -55,6 +55,35 @@ async def grant_role(svc: p.Services, operator_id: str, params: Mapping[str, Any
     return {"operator_id": operator.id, "roles": list(operator.roles)}
 
 
+def _agent_actor(params: Mapping[str, Any], approver: Actor) -> str:
+    return f"{params['requested_by']}, approved by {approver.subject}"
+
+
+async def forced_transfer(svc: p.Services, instrument_id: str, params: Mapping[str, Any], approver: Actor) -> Result:
+    # The operation id was fixed when the request was made: a retried approval resumes it.
+    done = await p.force_transfer(
+        svc,
+        p.ForceTransfer(
+            str(params["operation_id"]),
+            instrument_id,
+            str(params["from_investor_id"]),
+            str(params["to_investor_id"]),
+            int(params["units"]),
+            str(params["reason"]),
+            _agent_actor(params, approver),
+        ),
+    )
+    return {"operation_id": done.operation_id, "tx_ids": list(done.tx_ids)}
+
+
+async def wallet_recovery(svc: p.Services, investor_id: str, params: Mapping[str, Any], approver: Actor) -> Result:
+    cmd = p.RecoverWallet(
+        str(params["operation_id"]), investor_id, str(params["reason"]), _agent_actor(params, approver)
+    )
+    investor = await p.recover_wallet(svc, cmd)
+    return {"investor_id": investor.id, "wallet_address": investor.wallet.address if investor.wallet else None}
+
+
 COMPLIANCE, ADMIN = frozenset({"compliance"}), frozenset({"admin"})
 
 ACTIONS: dict[str, ApprovalAction] = {
@@ -62,4 +91,6 @@ ACTIONS: dict[str, ApprovalAction] = {
     "close_instrument": ApprovalAction(ADMIN, ADMIN, close_instrument, "close an instrument's sale"),
     "large_repayment": ApprovalAction(ADMIN, ADMIN, large_repayment, "a repayment above the threshold"),
     "grant_role": ApprovalAction(ADMIN, ADMIN, grant_role, "grant an operator a role"),
+    "forced_transfer": ApprovalAction(ADMIN, ADMIN, forced_transfer, "move units without the holder's consent"),
+    "wallet_recovery": ApprovalAction(ADMIN, ADMIN, wallet_recovery, "move an investor's units to a new wallet"),
 }

@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "drexfy.entrypoints.cli_ops",
     "drexfy.entrypoints.cli_people",
     "drexfy.entrypoints.cli_repayments",
+    "drexfy.entrypoints.cli_agent",
     "drexfy.entrypoints.cli_bank",
     "drexfy.entrypoints.cli_refunds",
     "drexfy.entrypoints.demo_http",

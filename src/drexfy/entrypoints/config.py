@@ -203,7 +203,7 @@ DEFAULTS: dict[str, Any] = {
     # Four-eyes: which sensitive actions need a second person's approval, how long a request waits,
     # and above which amount (minor units, interest + principal) a repayment needs one.
     "approvals": {
-        "required": "unblock,close_instrument,large_repayment,grant_role",
+        "required": "unblock,close_instrument,large_repayment,grant_role,forced_transfer,wallet_recovery",
         "ttl_s": 86400,
         "repayment_threshold_minor": 100_000_000,
     },

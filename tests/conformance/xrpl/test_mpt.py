@@ -190,3 +190,54 @@ def test_issuance_create_preflight(chain: Chain) -> None:
     owners = chain.owner_count(issuer.address)
     issue_mpt(chain, issuer)
     assert chain.owner_count(issuer.address) == owners + 1
+
+
+def test_clawback_then_reissue_moves_units_without_creating_any(chain: Chain) -> None:
+    """The platform's forced transfer and wallet recovery on the XRP Ledger. Clawback.cpp
+    `applyHelper<MPTIssue>`: `rippleCredit(holder -> issuer)` of min(balance, amount), which lowers
+    the issuance's OutstandingAmount; Payment.cpp (MPT branch, `rippleSendMPT`): the issuer's
+    payment raises it again and is refused past MaximumAmount (tecPATH_PARTIAL), so a reissue can
+    only put back what the clawback took."""
+    issuer = chain.new_account()
+    ref = issue_mpt(chain, issuer, maximum="20")
+    lost, new = holder_of(chain, issuer, ref), holder_of(chain, issuer, ref, "0")
+    other = holder_of(chain, issuer, ref)
+    issuance = chain.engine.open.issuances[ref]
+    assert issuance.outstanding == 20
+    assert lock(chain, issuer, ref, lost) == "tesSUCCESS"  # a locked holder is clawed back all the same
+    claw = Clawback(account=issuer.address, amount=mpt(ref, "10"), holder=lost.address)
+    assert chain.submit(issuer, claw) == "tesSUCCESS"
+    assert issuance.outstanding == 10
+    assert pay(chain, issuer, new, mpt(ref, "10")) == "tesSUCCESS"
+    assert issuance.outstanding == 20
+    assert pay(chain, issuer, new, mpt(ref, "1")) == "tecPATH_PARTIAL"
+    assert chain.engine.open.mptokens[(ref, lost.address)].amount == 0
+    assert chain.engine.open.mptokens[(ref, new.address)].amount == 10
+    assert chain.engine.open.mptokens[(ref, other.address)].amount == 10
+
+
+def test_clawback_needs_the_flag_the_issuer_and_a_holder(chain: Chain) -> None:
+    """Clawback.cpp: preflightHelper<MPTIssue> - no Holder, or the issuer as Holder, is temMALFORMED
+    (nothing applied); preclaimHelper<MPTIssue> - an issuance without lsfMPTCanClawback, or an
+    account that is not its issuer, is tecNO_PERMISSION; a holder without an MPToken is
+    tecOBJECT_NOT_FOUND (fee and sequence taken)."""
+    issuer = chain.new_account()
+    plain = issue_mpt(chain, issuer, ALL_MPT & ~int(MPTokenIssuanceCreateFlag.TF_MPT_CAN_CLAWBACK))
+    alice = holder_of(chain, issuer, plain)
+    assert chain.submit(issuer, Clawback(account=issuer.address, amount=mpt(plain, "1"), holder=alice.address)) == (
+        "tecNO_PERMISSION"
+    )
+    ref = issue_mpt(chain, issuer)
+    bob = holder_of(chain, issuer, ref)
+    impostor = chain.new_account()
+    claw = Clawback(account=impostor.address, amount=mpt(ref, "1"), holder=bob.address)
+    assert chain.submit(impostor, claw) == "tecNO_PERMISSION"
+    before = Applied(chain, issuer)
+    no_holder = {"TransactionType": "Clawback", "Account": issuer.address, "Amount": mpt(ref, "1").to_dict()}
+    assert chain.submit_raw(issuer, no_holder) == "temMALFORMED"
+    assert chain.submit_raw(issuer, {**no_holder, "Holder": issuer.address}) == "temMALFORMED"
+    assert before.untouched()
+    stranger = chain.new_account()
+    claw = Clawback(account=issuer.address, amount=mpt(ref, "1"), holder=stranger.address)
+    assert chain.submit(issuer, claw) == "tecOBJECT_NOT_FOUND"
+    assert chain.engine.open.mptokens[(ref, bob.address)].amount == 10

@@ -99,6 +99,7 @@ def attempts(suite: Suite, sender: Any, signer: Any, wallet: Any, victim: Any) -
     yield "spend a victim's coin allowance", coin.transferFrom(victim.address, receiver.address, 100 * CENT)
     yield "retire a victim's units", inst.retireBatch([victim.address], [10])
     yield "recover a victim's units into its own wallet", inst.recoverWallet(victim.address, wallet.address)
+    yield "freeze a victim's units", inst.freezePartialTokens(victim.address, 1)
 
 
 KEYS = ("relayer", "registrar", "payments attestor", "treasury", "agent", "issuer")
@@ -135,7 +136,11 @@ def test_no_single_operational_key_creates_money_or_units(attack_suite: Suite, k
     for name, call in attempts(suite, sender, signer, wallet, prey):
         if key == "registrar" and name == "classify a fresh wallet":
             continue  # its duty; it creates nothing
-        if key == "agent" and name in ("take units from the inventory", "recover a victim's units into its own wallet"):
+        if key == "agent" and name in (
+            "take units from the inventory",
+            "recover a victim's units into its own wallet",
+            "freeze a victim's units",
+        ):
             # Forced transfer and recovery between eligible wallets are the agent's duty, and its
             # documented worst case (docs/evm.md, "Keys"): units move, none are created.
             continue
@@ -155,6 +160,25 @@ def test_no_single_operational_key_creates_money_or_units(attack_suite: Suite, k
 
 
 # ---------------------------------------------------------------- the rest of the list, rule by rule
+
+
+def test_frozen_units_move_by_no_path(attack_suite: Suite) -> None:
+    """A victim's units frozen by the agent (partial freeze): neither the holder, nor a spender it
+    approved, nor the agent's forced transfer or burn moves them."""
+    suite = attack_suite
+    spender = suite.investor(EU_ACC)
+    prey = victim(suite, spender.address)
+    receiver = suite.investor(EU_NON)
+    inst = suite.instrument.functions
+    send(inst.freezePartialTokens(prey.address, 50), suite.agent)
+    for call, sender in (
+        (inst.transfer(receiver.address, 1), prey),
+        (inst.transferFrom(prey.address, receiver.address, 1), spender),
+        (inst.forcedTransfer(prey.address, receiver.address, 1), suite.agent),
+        (inst.burn(prey.address, 1), suite.agent),
+    ):
+        assert revert_reason(call, sender) == "UnitsFrozen"
+    assert inst.balanceOf(prey.address).call() == 50
 
 
 @pytest.mark.parametrize("state", ["frozen", "sanctioned", "unclassified", "frozen here"])

@@ -9,7 +9,10 @@ through or reverts; after every step the machine checks:
 - the instrument's supply changes only by burns (retirements and the agent's burns);
 - no wallet that was frozen (in the registry or the token), sanctioned or ineligible when the
   step began has a larger balance after it (the rules leave the agent no exception either:
-  forced transfers and recoveries screen their receiver).
+  forced transfers and recoveries screen their receiver);
+- partially frozen units never move: a wallet keeps at least the units it had frozen when the step
+  began, unless the step retired principal or recovered the wallet (which carries them to the new
+  wallet, still frozen), and never has more units frozen than it holds.
 
 Bounded for `make test` (4 examples of up to 15 steps, ~1 min); DREXFY_INVARIANT_EXAMPLES and
 DREXFY_INVARIANT_STEPS raise it.
@@ -85,6 +88,8 @@ class Ledger(RuleBasedStateMachine):
         self.units_supply = s.instrument.functions.totalSupply().call()
         self.units_burned = 0
         self.orders = 0
+        #: The step that just ran may take frozen units (a retirement, a recovery).
+        self.exempt = False
         # A starting book (three holders, one of them with coins), so that short sequences, which
         # hypothesis tries first, already move something.
         for i in range(3):
@@ -98,8 +103,8 @@ class Ledger(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------ reads
 
-    def observe(self) -> dict[str, tuple[int, int, bool, bool]]:
-        """Per wallet: (dEUR, units, may receive dEUR, may receive units)."""
+    def observe(self) -> dict[str, tuple[int, int, bool, bool, int]]:
+        """Per wallet: (dEUR, units, may receive dEUR, may receive units, frozen units)."""
         s = self.suite
         mask = s.instrument.functions.eligibleMask().call()
         seen = {}
@@ -115,6 +120,7 @@ class Ledger(RuleBasedStateMachine):
                 s.instrument.functions.balanceOf(a).call(),
                 coin_ok,
                 unit_ok,
+                s.instrument.functions.getFrozenTokens(a).call(),
             )
         return seen
 
@@ -126,11 +132,15 @@ class Ledger(RuleBasedStateMachine):
         assert s.stablecoin.functions.totalSupply().call() == self.receipts + self.repayments - self.burns
         assert s.instrument.functions.totalSupply().call() == self.units_supply - self.units_burned
         now = self.observe()
-        for address, (coins, held, coin_ok, unit_ok) in self.prev.items():
+        for address, (coins, held, coin_ok, unit_ok, frozen) in self.prev.items():
             if not coin_ok:
                 assert now[address][0] <= coins, f"{address} received dEUR while blocked"
             if not unit_ok:
                 assert now[address][1] <= held, f"{address} received units while blocked"
+            if not self.exempt:
+                assert now[address][1] >= frozen, f"{address}'s frozen units moved"
+            assert now[address][4] <= now[address][1], f"{address} has more units frozen than held"
+        self.exempt = False
         self.prev = now
 
     # ------------------------------------------------------------------ money in and out
@@ -158,6 +168,7 @@ class Ledger(RuleBasedStateMachine):
         if self.went("repay", attempt(call, s.relayer)):
             self.repayments += sum(pay)
             self.units_burned += sum(retire)
+            self.exempt = sum(retire) > 0
 
     @rule(owner=wallets, amount=amounts)
     def cash_out(self, owner: int, amount: int) -> None:
@@ -223,7 +234,17 @@ class Ledger(RuleBasedStateMachine):
     @rule(lost=wallets, new=wallets)
     def recover(self, lost: int, new: int) -> None:
         s = self.suite
-        attempt(s.instrument.functions.recoverWallet(self.people[lost].address, self.people[new].address), s.agent)
+        fn = s.instrument.functions.recoverWallet(self.people[lost].address, self.people[new].address)
+        self.exempt = self.went("recover", attempt(fn, s.agent))
+
+    @rule(who=wallets, n=units, freeze=st.booleans())
+    def partial_freeze(self, who: int, n: int, freeze: bool) -> None:
+        s = self.suite
+        address = self.people[who].address
+        fn = (s.instrument.functions.freezePartialTokens if freeze else s.instrument.functions.unfreezePartialTokens)(
+            address, n
+        )
+        self.went("partial freeze" if freeze else "partial unfreeze", attempt(fn, s.agent))
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """EvmLedger: the Ledger port on the Drexfy contract suite, over web3.py's async API.
 
-(About 420 lines: one method per port operation, each short; the mechanics live beside it in
+(About 460 lines: one method per port operation, each short; the mechanics live beside it in
 `relayer.py`, `permits.py`, `attestations.py` and `transfers.py`.)"""
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from drexfy.adapters.evm.attestations import (
 )
 from drexfy.adapters.evm.deployment import (
     ADMIN_KEY,
+    AGENT_KEY,
     PAYMENTS_ATTESTOR_KEY,
     REGISTRAR_KEY,
     RELAYER_KEY,
@@ -48,6 +49,7 @@ from drexfy.domain.ports import (
     LedgerResult,
     Payout,
     Purchase,
+    RepaymentFunding,
     TransferPage,
 )
 
@@ -299,12 +301,22 @@ class EvmLedger:
         tx = await self.permits.send(op_id, fp, wallet, relayer, value, self.stablecoin, "burnWithPermit", build)
         return LedgerResult((tx,))
 
-    async def distribute(self, op_id: str, instrument_ref: str, payouts: Sequence[Payout]) -> LedgerResult:
+    async def distribute(
+        self,
+        op_id: str,
+        instrument_ref: str,
+        payouts: Sequence[Payout],
+        funding: RepaymentFunding | None = None,
+    ) -> LedgerResult:
         instrument = to_checksum_address(instrument_ref)
         rows = [(to_checksum_address(p.wallet.address), self._base_units(p.amount), p.units_to_retire) for p in payouts]
-        # The treasury attests the round's funding: the period is the operation, the total all
-        # its payouts; Distribution pays no more than that for the period, however it is batched.
-        repayment = (instrument, _id32(op_id), sum(r[1] for r in rows))
+        # The treasury attests the round's funding: the period is the repayment round, the total
+        # the round's whole total, whatever batch or release this call is; Distribution pays no
+        # more than that for the round across all its batches. Without a round, the call is one.
+        if funding is not None:
+            repayment = (instrument, _id32(f"repayment:{funding.repayment_id}"), self._base_units(funding.total))
+        else:
+            repayment = (instrument, _id32(op_id), sum(r[1] for r in rows))
         message = repayment_message(
             chain_id=self.relayer.chain_id,
             distribution=self.distribution.address,
@@ -368,6 +380,32 @@ class EvmLedger:
         if unseen and await self._read(self.registry.functions.isFrozen(address)) == frozen:
             return LedgerResult(())  # already in that state: nothing to send
         tx = await self._send(op_id, fp, self.registry, "setFrozen", address, frozen, key=REGISTRAR_KEY)
+        return LedgerResult((tx,))
+
+    # ------------------------------------------------------------------ port: agent
+
+    async def force_transfer(
+        self, op_id: str, instrument_ref: str, sender: Wallet, receiver: Wallet, units: int
+    ) -> LedgerResult:
+        """`forcedTransfer` with the agent key; the contract checks the receiver (eligible, not
+        frozen) and refuses to create units."""
+        instrument = self.instrument(instrument_ref)
+        source, target = to_checksum_address(sender.address), to_checksum_address(receiver.address)
+        if units <= 0:
+            raise LedgerRejected("a forced transfer moves a positive number of units", reason="InvalidAmount")
+        fp = _fingerprint("force", instrument.address, source, target, units)
+        tx = await self._send(op_id, fp, instrument, "forcedTransfer", source, target, units, key=AGENT_KEY)
+        return LedgerResult((tx,))
+
+    async def recover_wallet(self, op_id: str, instrument_ref: str, lost: Wallet, new: Wallet) -> LedgerResult:
+        """`recoverWallet` with the agent key: all units and the instrument's freeze of the lost wallet."""
+        instrument = self.instrument(instrument_ref)
+        source, target = to_checksum_address(lost.address), to_checksum_address(new.address)
+        fp = _fingerprint("recover", instrument.address, source, target)
+        unseen = await self.relayer.journal.get(op_id) is None
+        if unseen and await self._read(instrument.functions.balanceOf(source)) == 0:
+            return LedgerResult(())  # nothing to move (the contract would revert NothingToRecover)
+        tx = await self._send(op_id, fp, instrument, "recoverWallet", source, target, key=AGENT_KEY)
         return LedgerResult((tx,))
 
     # ------------------------------------------------------------------ port: reads
@@ -474,6 +512,8 @@ class EvmLedger:
         for key in SENDING_KEYS:
             if key != REGISTRAR_KEY or self.deployment.registrar:  # older suites had no registrar key
                 await self.relayer.address_of(key)
+        if self.deployment.agent:
+            await self.relayer.address_of(AGENT_KEY)
 
     async def health(self) -> LedgerHealth:
         await self._know_senders()

@@ -17,6 +17,13 @@ from drexfy.domain.errors import LedgerUnavailable
 from drexfy.domain.ports import TransferPage, UnitTransfer
 
 TRANSFER = keccak(text="Transfer(address,address,uint256)")
+#: The agent's events (FinancialInstrument): a Transfer in the same transaction is a forced move.
+AGENT_EVENTS = frozenset(
+    {
+        keccak(text="ForcedTransfer(address,address,uint256,address)"),
+        keccak(text="WalletRecovered(address,address,uint256,address)"),
+    }
+)
 WHOLE_BLOCK = 999_999
 
 
@@ -48,6 +55,12 @@ async def read_transfers(
         while low <= head:
             high = min(low + chunk_blocks - 1, head)
             logs = await w3.eth.get_logs({"address": to_checksum_address(token), "fromBlock": low, "toBlock": high})
+            # A transaction's logs all lie in one block, so in this chunk.
+            forced = {
+                bytes(log["transactionHash"])
+                for log in logs
+                if log["topics"] and bytes(log["topics"][0]) in AGENT_EVENTS
+            }
             for log in sorted(logs, key=lambda entry: (entry["blockNumber"], entry["logIndex"])):
                 position = (int(log["blockNumber"]), int(log["logIndex"]))
                 topics = log["topics"]
@@ -61,6 +74,7 @@ async def read_transfers(
                             receiver=to_checksum_address(bytes(topics[2])[-20:]),
                             units=int.from_bytes(bytes(log["data"]), "big"),
                             tx_id="0x" + bytes(log["transactionHash"]).hex(),
+                            forced=bytes(log["transactionHash"]) in forced,
                         ),
                     )
                 )

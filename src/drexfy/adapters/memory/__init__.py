@@ -29,6 +29,7 @@ from drexfy.domain.ports import (
     LedgerResult,
     Payout,
     Purchase,
+    RepaymentFunding,
     TransferPage,
     UnitTransfer,
 )
@@ -52,10 +53,10 @@ class _Token:
     #: Every unit movement, in ledger order (what an EVM node's Transfer logs would say).
     moves: list[UnitTransfer] = attrs.field(factory=list)
 
-    def move(self, sender: str, receiver: str, units: int, tx_id: str) -> None:
+    def move(self, sender: str, receiver: str, units: int, tx_id: str, forced: bool = False) -> None:
         self.balances[sender] -= units
         self.balances[receiver] += units
-        self.moves.append(UnitTransfer(sender, receiver, units, tx_id))
+        self.moves.append(UnitTransfer(sender, receiver, units, tx_id, forced))
 
 
 class MemoryLedger:
@@ -70,6 +71,8 @@ class MemoryLedger:
         self.frozen: set[str] = set()
         self.stablecoin: dict[str, int] = defaultdict(int)
         self.stablecoin_supply = 0
+        #: Paid so far per (instrument, repayment round), against the round's total.
+        self.round_paid: dict[tuple[str, str], int] = {}
         self.tokens: dict[str, _Token] = {}
         self.issuer = "issuer"
         self._ops: dict[str, tuple[str, Any]] = {}
@@ -201,7 +204,13 @@ class MemoryLedger:
         result: LedgerResult = await self._once(op_id, intent, apply)
         return result
 
-    async def distribute(self, op_id: str, instrument_ref: str, payouts: Sequence[Payout]) -> LedgerResult:
+    async def distribute(
+        self,
+        op_id: str,
+        instrument_ref: str,
+        payouts: Sequence[Payout],
+        funding: RepaymentFunding | None = None,
+    ) -> LedgerResult:
         def apply() -> LedgerResult:
             token = self._token(instrument_ref)
             for payout in payouts:  # check everything first: all or nothing
@@ -209,6 +218,15 @@ class MemoryLedger:
                 self._minor(payout.amount)
                 if token.balances[payout.wallet.address] < payout.units_to_retire:
                     raise LedgerRejected(f"{payout.wallet.address} holds too few units to retire", reason="Units")
+            batch = sum(p.amount.minor for p in payouts)
+            if funding is not None:  # as Distribution does on chain: a round never pays past its total
+                key = (instrument_ref, funding.repayment_id)
+                paid = self.round_paid.get(key, 0) + batch
+                if paid > self._minor(funding.total):
+                    raise LedgerRejected(
+                        f"repayment {funding.repayment_id} would pay {paid}", reason="RepaymentExceeded"
+                    )
+                self.round_paid[key] = paid
             tx_id = self._tx(f"distribute {len(payouts)} on {token.symbol}")
             for payout in payouts:
                 self.stablecoin[payout.wallet.address] += payout.amount.minor
@@ -295,6 +313,43 @@ class MemoryLedger:
             purchase.amount.minor,
         ]
         result: LedgerResult = await self._once(op_id, intent, apply)
+        return result
+
+    async def force_transfer(
+        self, op_id: str, instrument_ref: str, sender: Wallet, receiver: Wallet, units: int
+    ) -> LedgerResult:
+        def apply() -> LedgerResult:
+            token = self._token(instrument_ref)
+            self._check_party(receiver.address, token, "receiver")
+            if units <= 0 or sender.address == receiver.address:
+                raise LedgerRejected("a forced transfer moves a positive number of units", reason="InvalidAmount")
+            if token.balances[sender.address] < units:
+                raise LedgerRejected(f"{sender.address} holds too few units", reason="InsufficientBalance")
+            tx_id = self._tx(f"forced transfer {units} {token.symbol}")
+            token.move(sender.address, receiver.address, units, tx_id, forced=True)
+            return LedgerResult((tx_id,))
+
+        intent = ["force", instrument_ref, sender.address, receiver.address, units]
+        result: LedgerResult = await self._once(op_id, intent, apply)
+        return result
+
+    async def recover_wallet(self, op_id: str, instrument_ref: str, lost: Wallet, new: Wallet) -> LedgerResult:
+        def apply() -> LedgerResult:
+            token = self._token(instrument_ref)
+            units = token.balances[lost.address]
+            if units == 0:
+                return LedgerResult(())
+            if new.address in (lost.address, self.issuer):
+                raise LedgerRejected(f"{new.address} cannot receive a recovery", reason="InvalidReceiver")
+            self._check_party(new.address, token, "receiver")
+            tx_id = self._tx(f"recover {units} {token.symbol}")
+            token.move(lost.address, new.address, units, tx_id, forced=True)
+            if lost.address in token.frozen:  # a freeze in this instrument moves with the units
+                token.frozen.discard(lost.address)
+                token.frozen.add(new.address)
+            return LedgerResult((tx_id,))
+
+        result: LedgerResult = await self._once(op_id, ["recover", instrument_ref, lost.address, new.address], apply)
         return result
 
     # --- reads -------------------------------------------------------------------------------

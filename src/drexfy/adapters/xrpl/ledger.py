@@ -1,6 +1,6 @@
 """The Ledger port on the XRP Ledger.
-(About 620 lines: one method per port operation, each a few XRPL transactions. Purchases live in
-purchase.py, repayments in distribution.py, MPT authorisation and the pre-send checks in access.py.)
+(About 650 lines: one method per port operation, each a few XRPL transactions. Purchases live in
+purchase.py, repayments in distribution.py, MPT authorisation and the pre-send checks in access.py, the agent's moves in agent.py.)
 
 How the domain maps (see docs/xrpl.md for the why):
 - stablecoin: an issued currency of the *issuer* account (asfRequireAuth, asfAllowTrustLineClawback,
@@ -73,6 +73,7 @@ from xrpl.models.transactions import (
 from xrpl.models.transactions.transaction import Transaction
 
 from drexfy.adapters.xrpl.access import TokenAccess
+from drexfy.adapters.xrpl.agent import Agent
 from drexfy.adapters.xrpl.config import XrplConfig
 from drexfy.adapters.xrpl.distribution import Distribution
 from drexfy.adapters.xrpl.gaps import HoleKeeper, holes
@@ -102,6 +103,7 @@ from drexfy.domain.ports import (
     OperationJournal,
     Payout,
     Purchase,
+    RepaymentFunding,
     TransferPage,
 )
 
@@ -147,6 +149,7 @@ class XrplLedger:
         self.access = TokenAccess(self)
         self.purchases = Purchases(self)
         self.distribution = Distribution(self)
+        self.agent = Agent(self)
 
     # --- accounts ------------------------------------------------------------------------------
     async def platform(self, role: str) -> Signer:
@@ -450,8 +453,16 @@ class XrplLedger:
         return await self.purchases.settle(op_id, purchase)
 
     # --- repayment (distribution.py) -----------------------------------------------------------
-    async def distribute(self, op_id: str, instrument_ref: str, payouts: Sequence[Payout]) -> LedgerResult:
-        """One Payment per holder and one unit return per retirement, not atomic (distribution.py)."""
+    async def distribute(
+        self,
+        op_id: str,
+        instrument_ref: str,
+        payouts: Sequence[Payout],
+        funding: RepaymentFunding | None = None,
+    ) -> LedgerResult:
+        """One Payment per holder and one unit return per retirement, not atomic (distribution.py).
+        `funding` has no counterpart on the XRP Ledger: the stablecoin issuer pays what it is asked
+        (docs/xrpl.md, "Known limits")."""
         return await self.distribution.distribute(op_id, instrument_ref, payouts)
 
     # --- compliance ----------------------------------------------------------------------------
@@ -506,6 +517,17 @@ class XrplLedger:
         issuer = await self.platform("issuer")
         line = await self._line(address, issuer.address)
         return bool(line and (line.get("freeze_peer") or line.get("deep_freeze_peer")))
+
+    # --- agent (agent.py) ----------------------------------------------------------------------
+    async def force_transfer(
+        self, op_id: str, instrument_ref: str, sender: Wallet, receiver: Wallet, units: int
+    ) -> LedgerResult:
+        """MPT clawback from the sender, reissue to the receiver (agent.py)."""
+        return await self.agent.force_transfer(op_id, instrument_ref, sender, receiver, units)
+
+    async def recover_wallet(self, op_id: str, instrument_ref: str, lost: Wallet, new: Wallet) -> LedgerResult:
+        """Clawback of the lost wallet's whole balance, reissue to the new wallet (agent.py)."""
+        return await self.agent.recover_wallet(op_id, instrument_ref, lost, new)
 
     # --- withdrawals ---------------------------------------------------------------------------
     async def burn_stablecoin(self, op_id: str, wallet: Wallet, amount: Money) -> LedgerResult:

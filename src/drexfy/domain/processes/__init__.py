@@ -17,6 +17,7 @@ once (a block), and after them where the ledger is the source of truth (a settle
 | `refunds` | refund REFUND_DUE orders through the gateway; its answers; the retry sweep |
 | `repayment` | trigger and continue a repayment (batches, hold-backs, automatic cash-out) |
 | `compliance` | AML alert, block, unblock, release held-back shares; on-chain wallet helpers |
+| `agent` | the agent's forced transfer of units and the recovery of a lost wallet |
 | `withdrawal` | cash stablecoin out |
 | `register` | the store's positions follow the ledger's unit transfers (holder to holder) |
 | `payouts` | payout IBANs, pain.001 files of withdrawals, camt statements confirming them (PAID_OUT) |
@@ -25,6 +26,7 @@ once (a block), and after them where the ledger is the source of truth (a settle
 | `queries` | the query side the API and the CLI read (filtered listings, an investor's orders, ...) |
 """
 
+from drexfy.domain.processes.agent import ForceTransfer, RecoverWallet, force_transfer, recover_wallet
 from drexfy.domain.processes.balance_payment import pay_from_balance
 from drexfy.domain.processes.base import ProcessSettings, Services
 from drexfy.domain.processes.buying import (
@@ -78,6 +80,7 @@ __all__ = [
     "CreateInstrument",
     "CreateOrder",
     "Drift",
+    "ForceTransfer",
     "HeldBackShare",
     "Holding",
     "InvestorView",
@@ -85,6 +88,7 @@ __all__ = [
     "PayoutFile",
     "ProcessSettings",
     "Reconciliation",
+    "RecoverWallet",
     "RegisterInvestor",
     "Services",
     "StatementImport",
@@ -99,6 +103,7 @@ __all__ = [
     "create_order",
     "expire_orders",
     "export_payouts",
+    "force_transfer",
     "handle_aml_alert",
     "handle_kyc_result",
     "handle_kyc_review",
@@ -113,6 +118,7 @@ __all__ = [
     "pay_from_balance",
     "reconcile",
     "reconcile_all",
+    "recover_wallet",
     "register_investor",
     "register_payout_iban",
     "release_held_back",

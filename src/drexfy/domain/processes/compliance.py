@@ -13,7 +13,7 @@ from drexfy.domain.model import (
     Repayment,
     Wallet,
 )
-from drexfy.domain.ports import Payout, UnitOfWork
+from drexfy.domain.ports import Payout, RepaymentFunding, UnitOfWork
 from drexfy.domain.processes.base import Services, in_uow
 from drexfy.domain.provider_events import AmlAlert
 
@@ -180,6 +180,7 @@ async def release_held_back(svc: Services, investor_id: str) -> list[Repayment]:
                 f"release:{repayment.id}:{investor_id}",
                 instrument.ledger_ref,
                 [Payout(investor.wallet, allocation.amount, allocation.units_retired)],
+                RepaymentFunding(repayment.id, repayment.total),
             )
             tx_ids = result.tx_ids
 

@@ -63,6 +63,8 @@ async def _apply(
         return instrument.register_cursor  # another reader applied this page first
     now = svc.clock.now()
     for transfer in page.transfers:
+        if transfer.forced:
+            continue  # the agent's forced transfer or recovery: its process (`agent.py`) recorded it
         sender = await uow.investors.get_by_address(transfer.sender)
         receiver = await uow.investors.get_by_address(transfer.receiver)
         if sender is None or receiver is None or sender.id == receiver.id:

@@ -22,7 +22,7 @@ from drexfy.domain.model import (
     RepaymentStatus,
 )
 from drexfy.domain.money import Money, allocate
-from drexfy.domain.ports import Payout, UnitOfWork
+from drexfy.domain.ports import Payout, RepaymentFunding, UnitOfWork
 from drexfy.domain.processes.base import Services, in_uow
 from drexfy.domain.processes.register import sync_register
 from drexfy.domain.processes.withdrawal import Withdraw, withdraw
@@ -247,7 +247,8 @@ async def _pay_batch(svc: Services, repayment_id: str, batch: int, members: list
     assert instrument.ledger_ref is not None
     tx_ids: tuple[str, ...] = ()
     if payouts:
-        result = await svc.ledger.distribute(f"repay:{repayment_id}:{batch}", instrument.ledger_ref, payouts)
+        funding = RepaymentFunding(repayment.id, repayment.total)
+        result = await svc.ledger.distribute(f"repay:{repayment_id}:{batch}", instrument.ledger_ref, payouts, funding)
         tx_ids = result.tx_ids
 
     async def record(uow: UnitOfWork) -> None:

@@ -30,6 +30,7 @@ from drexfy.entrypoints.http.auth import Principal
 from drexfy.entrypoints.http.bodies import (
     CreateInstrumentBody,
     CreateOrderBody,
+    ForcedTransferBody,
     ReasonBody,
     RegisterInvestorBody,
     TriggerRepaymentBody,
@@ -330,6 +331,60 @@ async def unblock_investor(call: Call) -> Reply:
     if pending:
         return pending
     investor = await p.unblock_investor(call.svc, investor_id, b.reason.strip(), call.principal.subject)
+    return 200, views.investor(await p.investor_view(call.svc, investor.id))
+
+
+# The agent's actions (processes.agent). Each request is one operation: a client that may retry
+# sends an Idempotency-Key, which replays the first answer.
+
+
+async def force_transfer(call: Call) -> Reply:
+    """A forced transfer waits for a second admin (four-eyes) unless configured otherwise."""
+    b: ForcedTransferBody = call.body
+    operation_id = call.svc.ids.new("agt")
+    instrument = await q.get_instrument(call.svc, call.param("instrument_id"))  # 404 before a request
+    params = {
+        "operation_id": operation_id,
+        "from_investor_id": b.from_investor_id,
+        "to_investor_id": b.to_investor_id,
+        "units": b.units,
+        "reason": b.reason.strip(),
+    }
+    if b.reason.strip() and (
+        pending := await needs_approval(call, "forced_transfer", instrument.id, params, b.reason.strip())
+    ):
+        return pending
+    cmd = p.ForceTransfer(
+        operation_id,
+        instrument.id,
+        b.from_investor_id,
+        b.to_investor_id,
+        b.units,
+        b.reason.strip(),
+        call.principal.subject,
+    )
+    return 201, views.forced_transfer(await p.force_transfer(call.svc, cmd))
+
+
+async def recover_wallet(call: Call) -> Reply:
+    """A wallet recovery waits for a second admin (four-eyes) unless configured otherwise."""
+    b: ReasonBody = call.body
+    operation_id = call.svc.ids.new("agt")
+    investor_id = call.param("investor_id")
+    async with call.svc.store.unit_of_work() as uow:
+        await uow.investors.get(investor_id)  # 404 before a request is recorded
+    if b.reason.strip() and (
+        pending := await needs_approval(
+            call,
+            "wallet_recovery",
+            investor_id,
+            {"operation_id": operation_id, "reason": b.reason.strip()},
+            b.reason.strip(),
+        )
+    ):
+        return pending
+    cmd = p.RecoverWallet(operation_id, investor_id, b.reason.strip(), call.principal.subject)
+    investor = await p.recover_wallet(call.svc, cmd)
     return 200, views.investor(await p.investor_view(call.svc, investor.id))
 
 

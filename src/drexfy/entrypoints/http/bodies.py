@@ -99,6 +99,16 @@ class ReasonBody:
 
 
 @attrs.frozen
+class ForcedTransferBody:
+    """The agent moves `units` from one investor to another; `reason` is recorded with the actor."""
+
+    from_investor_id: Id
+    to_investor_id: Id
+    units: Units
+    reason: Text
+
+
+@attrs.frozen
 class WithdrawBody:
     investor_id: Id
     amount: PositiveMoneyBody

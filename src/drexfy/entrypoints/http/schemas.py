@@ -226,6 +226,19 @@ COMPONENTS: dict[str, S] = {
         "required": ["instrument_id", "in_sync", "ledger_units", "store_units", "drift"],
         "properties": {"instrument_id": _STR, "in_sync": _BOOL, "ledger_units": _INT, "store_units": _INT},
     },
+    "ForcedTransfer": _obj(
+        {
+            "operation_id": _STR,
+            "instrument_id": _STR,
+            "from_investor_id": _STR,
+            "to_investor_id": _STR,
+            "units": _INT,
+            "reason": _STR,
+            "actor": _STR,
+            "tx_ids": _STRS,
+            "occurred_at": _TS,
+        }
+    ),
     "KycSession": _obj({"applicant_id": _STR, "url": _STR}),
     "InvestorPage": _page("InvestorSummary"),
     "InstrumentPage": _page("Instrument"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from drexfy.domain import events as ev
 from drexfy.domain.deposit import Deposit
 from drexfy.domain.model import Allocation, Instrument, Investor, Order, Repayment, Withdrawal
 from drexfy.domain.money import Money
@@ -53,6 +54,20 @@ def investor_summary(inv: Investor) -> dict[str, Any]:
         "wallet": {"address": inv.wallet.address, "activated": inv.wallet_activated} if inv.wallet else None,
         "auto_cashout": inv.auto_cashout,
         "created_at": _ts(inv.created_at),
+    }
+
+
+def forced_transfer(event: ev.UnitsForceTransferred) -> dict[str, Any]:
+    return {
+        "operation_id": event.operation_id,
+        "instrument_id": event.instrument_id,
+        "from_investor_id": event.sender_id,
+        "to_investor_id": event.receiver_id,
+        "units": event.units,
+        "reason": event.reason,
+        "actor": event.actor,
+        "tx_ids": list(event.tx_ids),
+        "occurred_at": event.occurred_at.isoformat(),
     }
 
 

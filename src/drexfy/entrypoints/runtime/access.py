@@ -11,7 +11,7 @@ import attrs
 from drexfy.entrypoints.config import Settings
 
 #: The sensitive actions that need a second person's approval (`approvals.required`).
-APPROVAL_KINDS = ("unblock", "close_instrument", "large_repayment", "grant_role")
+APPROVAL_KINDS = ("unblock", "close_instrument", "large_repayment", "grant_role", "forced_transfer", "wallet_recovery")
 
 
 @attrs.frozen
