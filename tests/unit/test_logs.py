@@ -95,3 +95,10 @@ def test_a_structlog_exception_keeps_its_traceback_in_the_one_record(stream):
         structlog.get_logger("drexfy.worker").exception("crashed")
     [record] = _records(stream)
     assert record["exc_type"] == "KeyError" and "builtins.KeyError" in str(record["traceback"])
+
+
+def test_an_unknown_log_level_is_refused_naming_the_variable():
+    from drexfy.domain.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="DREXFY_LOG_LEVEL: unknown level 'verbose'"):
+        configure_logging("verbose", io.StringIO())

@@ -21,6 +21,8 @@ from typing import Any
 
 import structlog
 
+from drexfy.domain.errors import ConfigurationError
+
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("drexfy_request_id", default=None)
 
 #: Extra attributes copied into the JSON line when a log call passes them with `extra=`.
@@ -48,6 +50,7 @@ _FIELDS = (
 
 
 EventDict = MutableMapping[str, Any]
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def _request_id(_: Any, __: str, event: EventDict) -> EventDict:
@@ -136,7 +139,11 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 def configure_logging(level: str = "INFO", stream: Any = None, third_party_level: str = "WARNING") -> None:
     """Send the `drexfy` loggers (at `level`) and every other library's (at `third_party_level`)
-    to `stream` (stderr) as JSON lines; idempotent. `structlog.get_logger()` loggers go the same way."""
+    to `stream` (stderr) as JSON lines; idempotent. `structlog.get_logger()` loggers go the same way.
+    `level` comes from DREXFY_LOG_LEVEL (read before the settings: logging starts first)."""
+    for lvl in (level, third_party_level):
+        if lvl.upper() not in LEVELS:
+            raise ConfigurationError(f"DREXFY_LOG_LEVEL: unknown level {lvl!r} (expected one of {', '.join(LEVELS)})")
     structlog.configure(
         processors=[*_PRE_CHAIN, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
