@@ -110,6 +110,7 @@ def load_settings(
     for dotted, value in (overrides or {}).items():
         _declared(dotted, dotted)
         _set(data, dotted, value)
+        sources.pop(dotted, None)
     model = structure(data, AppSettings, sources)
     settings = Settings(converter.unstructure(model), model)
     _validate(settings.as_dict())
