@@ -17,6 +17,7 @@ from drexfy.entrypoints import cli_common, cli_http, cli_ops, cli_people, demo_h
 from drexfy.entrypoints.config import load_settings
 from drexfy.entrypoints.runtime import settings as runtime_settings
 from tests.support.anvil import anvil_node  # noqa: F401 - fixture
+from tests.support.metrics import sample
 
 
 @pytest.fixture
@@ -315,10 +316,10 @@ def test_serve_and_worker_start_answer_and_stop_on_sigterm(tmp_path, anvil_ledge
         while time.monotonic() < deadline:
             with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as response:
                 text = response.read().decode()
-            if 'drexfy_jobs_processed_total{outcome="parked",queue="inbox"} 1' in text:
+            if sample(text, "drexfy_jobs_processed_total", outcome="parked", queue="inbox") == 1:
                 break
             time.sleep(0.2)
-        assert 'drexfy_jobs_processed_total{outcome="parked",queue="inbox"} 1' in text
+        assert sample(text, "drexfy_jobs_processed_total", outcome="parked", queue="inbox") == 1
     finally:
         for process in (serve, worker):
             process.send_signal(signal.SIGTERM)

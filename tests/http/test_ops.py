@@ -10,6 +10,7 @@ from drexfy.adapters.webhooks import sandbox
 from drexfy.domain.ports import LedgerHealth
 from drexfy.entrypoints.http.routes import ENDPOINTS
 from drexfy.entrypoints.runtime.logs import configure_logging
+from tests.support.metrics import families, sample
 
 
 async def test_ready_checks_store_ledger_and_vault(api):
@@ -77,10 +78,9 @@ async def test_paid_but_unsettled_orders_and_the_ledger_progress_are_metrics(api
     await api.payment(body)
     await api.drain()
     text = await (await api.client.get("/metrics")).text()
-    assert "drexfy_orders_paid_unsettled 1" in text
-    assert "drexfy_ledger_up 0" in text
-    [age] = [line.split()[1] for line in text.splitlines() if line.startswith("drexfy_orders_paid_unsettled_oldest")]
-    assert float(age) > 0  # it has waited since the payment
+    assert sample(text, "drexfy_orders_paid_unsettled") == 1
+    assert sample(text, "drexfy_ledger_up") == 0
+    assert (sample(text, "drexfy_orders_paid_unsettled_oldest_seconds") or 0) > 0  # it has waited since the payment
 
     async def progress() -> LedgerHealth:
         return LedgerHealth(head_age_s=6.0, unconfirmed=2, oldest_unconfirmed_s=12.5, sequence_gap=3, unsigned_claims=1)
@@ -88,15 +88,15 @@ async def test_paid_but_unsettled_orders_and_the_ledger_progress_are_metrics(api
     api.svc.ledger.inner.online = True
     monkeypatch.setattr(api.svc.ledger.inner, "health", progress)
     text = await (await api.client.get("/metrics")).text()
-    for line in [
-        "drexfy_ledger_up 1",
-        "drexfy_ledger_head_age_seconds 6",
-        "drexfy_ledger_unconfirmed_transactions 2",
-        "drexfy_ledger_oldest_unconfirmed_seconds 12.5",
-        "drexfy_relayer_nonce_gap 3",
-        "drexfy_relayer_unsigned_claims 1",
+    for name, value in [
+        ("drexfy_ledger_up", 1),
+        ("drexfy_ledger_head_age_seconds", 6),
+        ("drexfy_ledger_unconfirmed_transactions", 2),
+        ("drexfy_ledger_oldest_unconfirmed_seconds", 12.5),
+        ("drexfy_relayer_nonce_gap", 3),
+        ("drexfy_relayer_unsigned_claims", 1),
     ]:
-        assert line in text, line
+        assert sample(text, name) == value, name
 
 
 async def test_metrics_are_prometheus_text_with_the_required_series(api):
@@ -111,23 +111,27 @@ async def test_metrics_are_prometheus_text_with_the_required_series(api):
     assert response.status == 200
     assert response.content_type == "text/plain"
     text = await response.text()
-    assert "drexfy_inbox_depth 1" in text  # accepted, not processed yet
+    assert sample(text, "drexfy_inbox_depth") == 1  # accepted, not processed yet
     await api.drain()
     text = await (await api.client.get("/metrics")).text()
-    for line in [
-        'drexfy_webhooks_received_total{source="payments"} 1',
-        'drexfy_webhooks_duplicate_total{source="payments"} 1',
-        'drexfy_webhooks_rejected_total{reason="signature",source="payments"} 1',
-        "drexfy_inbox_depth 0",
-        'drexfy_jobs{queue="inbox",status="pending"} 0',
-        'drexfy_jobs{queue="inbox",status="retrying"} 0',
-        'drexfy_jobs{queue="inbox",status="dead"} 0',
-        "drexfy_settlement_seconds_count 1",
-        'drexfy_ledger_tx_seconds_count{operation="settle_purchase",outcome="ok"} 1',
-        "# TYPE drexfy_ledger_tx_seconds histogram",
+    for name, labels, value in [
+        ("drexfy_webhooks_received_total", {"source": "payments"}, 1),
+        ("drexfy_webhooks_duplicate_total", {"source": "payments"}, 1),
+        ("drexfy_webhooks_rejected_total", {"reason": "signature", "source": "payments"}, 1),
+        ("drexfy_inbox_depth", {}, 0),
+        ("drexfy_jobs", {"queue": "inbox", "status": "pending"}, 0),
+        ("drexfy_jobs", {"queue": "inbox", "status": "retrying"}, 0),
+        ("drexfy_jobs", {"queue": "inbox", "status": "dead"}, 0),
+        ("drexfy_settlement_seconds_count", {}, 1),
+        ("drexfy_ledger_tx_seconds_count", {"operation": "settle_purchase", "outcome": "ok"}, 1),
+        ("drexfy_ledger_tx_seconds_bucket", {"operation": "settle_purchase", "outcome": "ok", "le": "+Inf"}, 1),
     ]:
-        assert line in text, line
-    assert 'drexfy_ledger_tx_seconds_bucket{operation="settle_purchase",outcome="ok",le="+Inf"} 1' in text
+        assert sample(text, name, **labels) == value, (name, labels)
+    kinds = families(text)
+    assert kinds["drexfy_ledger_tx_seconds"] == "histogram" and kinds["drexfy_webhooks_received"] == "counter"
+    # the standard process and platform collectors
+    assert (sample(text, "process_resident_memory_bytes") or 0) > 0
+    assert "python_info" in kinds and "python_gc_collections" in kinds
 
 
 async def test_the_openapi_document_is_generated_from_the_routes(api):

@@ -19,6 +19,7 @@ from drexfy.entrypoints.http import create_app
 from drexfy.entrypoints.http.state import STATE
 from drexfy.entrypoints.worker import Worker, backoff_delay
 from tests.http.conftest import http_settings
+from tests.support.metrics import sample
 
 
 def test_backoff_grows_exponentially_with_jitter_and_a_cap():
@@ -66,7 +67,7 @@ async def test_a_job_failing_every_time_is_dead_lettered_visible_and_retried_by_
     assert [j["id"] for j in jobs["items"]] == [job.id]
     assert jobs["counts"]["DEAD"] == 1
     metrics_text = await (await api.client.get("/metrics")).text()
-    assert 'drexfy_jobs{queue="inbox",status="dead"} 1' in metrics_text
+    assert sample(metrics_text, "drexfy_jobs", queue="inbox", status="dead") == 1
 
     status, problem = await api.call("POST", "/api/v1/jobs/job_missing/retry", "admin")
     assert status == 404
@@ -304,8 +305,8 @@ async def test_the_worker_reconciles_ledger_and_store_and_reports_drift(api, cap
     reports = await api.worker.reconcile_once()
     assert [(r.symbol, r.in_sync) for r in reports] == [("DRF1", True)]
     metrics_text = await (await api.client.get("/metrics")).text()
-    assert 'drexfy_ledger_drift_addresses{instrument="DRF1"} 0' in metrics_text
-    assert 'drexfy_reserved_units_without_order{instrument="DRF1"} 0' in metrics_text
+    assert sample(metrics_text, "drexfy_ledger_drift_addresses", instrument="DRF1") == 0
+    assert sample(metrics_text, "drexfy_reserved_units_without_order", instrument="DRF1") == 0
     assert 0 < api.metrics.reconciled_at.value() <= api.svc.clock.now().timestamp()
 
     # A unit leaves the investor's wallet on the ledger behind the platform's back.
@@ -317,7 +318,7 @@ async def test_the_worker_reconciles_ledger_and_store_and_reports_drift(api, cap
     reports = await api.worker.reconcile_once()
     assert not reports[0].in_sync
     metrics_text = await (await api.client.get("/metrics")).text()
-    assert 'drexfy_ledger_drift_addresses{instrument="DRF1"} 1' in metrics_text
+    assert sample(metrics_text, "drexfy_ledger_drift_addresses", instrument="DRF1") == 1
     warnings = [r for r in caplog.records if r.getMessage() == "ledger and store disagree"]
     assert len(warnings) == 1 and warnings[0].investor_id == investor_id and warnings[0].instrument_id == instrument_id
 

@@ -106,7 +106,7 @@ def test_the_worker_section_configures_the_worker_and_matches_its_defaults(tmp_p
     worker = runtime_settings.build_http_settings(settings).worker  # what `serve` runs with
     assert (worker.concurrency, worker.base_delay, worker.reconcile_every) == (4, 0.5, 0)
     assert runtime_settings.build_worker_settings(settings) == worker  # and `drexfy worker`
-    with pytest.raises(ConfigurationError, match=r"worker\.batch_size: expected a whole number"):
+    with pytest.raises(ConfigurationError, match=r"worker\.batch_size: expected an integer"):
         load_settings(env={}, overrides={"worker.batch_size": 2.5})
 
 
@@ -169,3 +169,109 @@ def test_the_access_sections_configure_operators_oidc_approvals_and_limits(tmp_p
     config.write_text('[operators.oidc]\ngroup_roles = { "/ops/root" = "superuser" }\n')
     with pytest.raises(ConfigurationError, match=r"operators\.oidc\.group_roles"):
         load_settings(config, env={})
+
+
+# -- every setting is type-checked when loaded, from the file and the environment alike (issue 15) --
+
+_ILL_TYPED = [
+    # (TOML section, key, TOML value, env value or None when the environment cannot spell it)
+    ("processes", "reservation_minutes", '"30"', None),  # a string is not a number in TOML
+    ("ledger.evm", "chain_id", '"moonbase"', "moonbase"),
+    ("http", "port", '"eighty"', "eighty"),
+    ("http", "port", "70000", "70000"),
+    ("ledger.evm", "confirmations", "-3", "-3"),
+    ("ledger", "currency", "978", "978"),  # a number is not a currency code; "978" is not one either
+    ("ledger.evm", "receipt_timeout_s", '"60"', "soon"),
+    ("worker", "batch_size", "2.5", "2.5"),
+]
+
+
+@pytest.mark.parametrize(("section", "key", "toml_value", "env_value"), _ILL_TYPED)
+def test_an_ill_typed_setting_in_the_file_is_refused_naming_it(tmp_path, section, key, toml_value, env_value):
+    file = tmp_path / "drexfy.toml"
+    file.write_text(f"[{section}]\n{key} = {toml_value}\n")
+    with pytest.raises(ConfigurationError) as refused:
+        load_settings(file, env={})
+    assert refused.value.message.startswith(f"{section}.{key}: ")
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "toml_value", "env_value"), [case for case in _ILL_TYPED if case[3] is not None]
+)
+def test_an_ill_typed_setting_in_the_environment_is_refused_naming_it_and_its_variable(
+    section, key, toml_value, env_value
+):
+    variable = f"DREXFY_{section.upper().replace('.', '__')}__{key.upper()}"
+    with pytest.raises(ConfigurationError) as refused:
+        load_settings(env={variable: env_value})
+    assert refused.value.message.startswith(f"{section}.{key}: ")
+    assert variable in refused.value.message
+
+
+def test_every_ill_typed_setting_is_named_at_once(tmp_path):
+    file = tmp_path / "drexfy.toml"
+    file.write_text('[ledger]\ncurrency = 978\n[ledger.evm]\nchain_id = "moonbase"\nconfirmations = -3\n')
+    with pytest.raises(ConfigurationError) as refused:
+        load_settings(file, env={"DREXFY_HTTP__PORT": "0"})
+    for named in ("ledger.currency", "ledger.evm.chain_id", "ledger.evm.confirmations", "http.port"):
+        assert named in refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("toml", "named"),
+    [
+        ("[store]\nkidn = 'sqlite'\n", "store.kidn: unknown setting"),
+        ("[ledger.evm]\nchainid = 1\n", "ledger.evm.chainid: unknown setting"),
+        ("colour = 'blue'\n", "colour: unknown setting"),
+        ("ledger = 'evm'\n", "ledger: must be a table"),
+        ("[processes]\nregion_overrides = {CH = 'ASIA'}\n", "processes.region_overrides"),
+        ("[processes]\nregion_overrides = {Switzerland = 'EU'}\n", "processes.region_overrides"),
+        ("[xrpl]\nbatch = true\n", "xrpl: unknown setting"),
+        ("[ledger.xrpl]\nbatch = 'yes'\n", "ledger.xrpl.batch: expected true or false"),
+        ("[http]\njwt_previous_secrets = [1, 2]\n", "http.jwt_previous_secrets"),
+    ],
+)
+def test_unknown_and_misshapen_settings_in_the_file_are_named(tmp_path, toml, named):
+    file = tmp_path / "drexfy.toml"
+    file.write_text(toml)
+    with pytest.raises(ConfigurationError, match=named.replace(".", r"\.")):
+        load_settings(file, env={})
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"DREXFY_LEDGER__EVM__CHAINID": "1"}, "DREXFY_LEDGER__EVM__CHAINID: unknown setting ledger.evm.chainid"),
+        ({"DREXFY_LEDGER": "evm"}, "ledger: is a section"),
+        ({"DREXFY_LEDGER__XRPL__BATCH": "maybe"}, "ledger.xrpl.batch: expected true or false"),
+    ],
+)
+def test_unknown_and_misshapen_settings_in_the_environment_are_named(env, named):
+    with pytest.raises(ConfigurationError, match=named.replace(".", r"\.")):
+        load_settings(env=env)
+
+
+def test_well_typed_values_are_read_as_their_declared_types(tmp_path):
+    file = tmp_path / "drexfy.toml"
+    file.write_text('[ledger.evm]\nreceipt_timeout_s = 60\n[http]\njwt_previous_secrets = ["a", "b"]\n')
+    env = {"DREXFY_HTTP__PORT": "9090", "DREXFY_LEDGER__XRPL__BATCH": "on", "DREXFY_LEDGER__EVM__BLOCK_TIME_S": "12"}
+    settings = load_settings(file, env=env)
+    assert settings.get("http.port") == 9090 and settings.model.http.port == 9090
+    assert settings.get("ledger.xrpl.batch") is True
+    evm = settings.model.ledger.evm
+    assert type(evm.receipt_timeout_s) is float and type(evm.block_time_s) is float  # a whole number is a duration
+    assert settings.model.http.jwt_previous_secrets == ("a", "b")
+
+
+def test_the_config_command_refuses_an_ill_typed_setting_naming_it(tmp_path, capsys):
+    from drexfy.entrypoints.cli import main
+
+    file = tmp_path / "drexfy.toml"
+    file.write_text(f'data_dir = "{tmp_path}"\n[processes]\nreservation_minutes = "30"\n')
+    assert main(["--config", str(file), "config"]) == 2
+    err = capsys.readouterr().err
+    assert "processes.reservation_minutes: expected an integer, got a string" in err
+    assert "Traceback" not in err
+    file.write_text(f'data_dir = "{tmp_path}"\n[processes]\nreservation_minutes = 45\n')
+    assert main(["--config", str(file), "config"]) == 0
+    assert '"reservation_minutes": 45' in capsys.readouterr().out

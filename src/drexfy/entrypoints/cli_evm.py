@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -72,12 +73,15 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         raise ConfigurationError(
             "the embedded EVM is deployed automatically at every start; give --rpc-url to deploy to a node"
         )
-    deployment = asyncio.run(_deploy(settings, config, args.label))
+    # Progress on stderr, line by line as each transaction is sent and mined; stdout keeps the result.
+    deployment = asyncio.run(
+        _deploy(settings, config, args.label, lambda line: print(line, file=sys.stderr, flush=True))
+    )
     print(json.dumps({"deployment_file": str(config.deployment_file), **attrs.asdict(deployment)}, indent=2))
     return 0
 
 
-async def _deploy(settings: Any, config: Any, label: str) -> Any:
+async def _deploy(settings: Any, config: Any, label: str, progress: Any) -> Any:
     from drexfy.adapters.evm import connect, deploy_suite
     from drexfy.entrypoints.container import build_container
 
@@ -87,7 +91,7 @@ async def _deploy(settings: Any, config: Any, label: str) -> Any:
         vault = await container.vault()
         w3 = await connect(config)
         try:
-            deployment = await deploy_suite(w3, vault, store.journal, config, label=label)
+            deployment = await deploy_suite(w3, vault, store.journal, config, label=label, progress=progress)
         finally:
             await w3.provider.disconnect()  # an RPC provider here, never embedded
         deployment.save(config.deployment_file)

@@ -644,8 +644,22 @@ def test_cli_deploys_and_shows_the_suite(
 
     monkeypatch.setenv("DREXFY_DATA_DIR", str(tmp_path))
     assert main(["contracts", "deploy", "--rpc-url", anvil_node.url, "--chain-id", "1287"]) == 0
-    printed = json.loads(capsys.readouterr().out)
+    out, progress = capsys.readouterr()
+    printed = json.loads(out)
     assert printed["chain_id"] == 1287 and printed["registry"].startswith("0x")
+    # progress on stderr: each contract and each role transaction as it is sent, then mined
+    lines = progress.splitlines()
+    for step in ("deploy InvestorClassification", "deploy Settlement", "Stablecoin.grantRole (role-burner)"):
+        sending = lines.index(f"{step}: sending")
+        sent = lines.index(f"{step}: sent, waiting to be mined")
+        mined = next(i for i, line in enumerate(lines) if line.startswith(f"{step}: mined in block "))
+        assert sending < sent < mined, step
+    assert f"deploy InvestorClassification: at {printed['registry']}" in lines
+    assert sum(": mined in block " in line for line in lines) >= 14
+    assert main(["contracts", "deploy", "--rpc-url", anvil_node.url, "--chain-id", "1287"]) == 0  # resumes
+    assert (
+        "deploy Settlement: done in an earlier run (journal deploy:1287:default:settlement)" in capsys.readouterr().err
+    )
     assert main(["contracts", "show"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["registry"] == printed["registry"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -14,10 +16,10 @@ from drexfy.adapters.evm.abi import load_artifact
 from drexfy.adapters.evm.config import EvmConfig
 from drexfy.adapters.evm.deployment import ADMIN_KEY, PLATFORM_KEYS, Deployment
 from drexfy.adapters.evm.ledger import EvmLedger
-from drexfy.adapters.evm.relayer import Relayer
+from drexfy.adapters.evm.relayer import Relayer, TxOutcome
 from drexfy.adapters.secp256k1 import evm_address
 from drexfy.domain.errors import ConfigurationError, LedgerUnavailable
-from drexfy.domain.ports import KeyVault, OperationJournal
+from drexfy.domain.ports import JournalStatus, KeyVault, OperationJournal
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +71,11 @@ async def _disconnect(w3: AsyncWeb3[Any]) -> None:
         await w3.provider.disconnect()
 
 
-async def _ensure_funded(w3: AsyncWeb3[Any], addresses: list[str]) -> None:
+def _quiet(_: str) -> None:
+    pass
+
+
+async def _ensure_funded(w3: AsyncWeb3[Any], addresses: list[str], progress: Callable[[str], None] = _quiet) -> None:
     """Dev chains (anvil, eth-tester) have unlocked funded accounts: top the platform keys up from
     the first. On a real network the operator funds them; deploying stops with their addresses."""
     accounts = await w3.eth.accounts
@@ -80,7 +86,9 @@ async def _ensure_funded(w3: AsyncWeb3[Any], addresses: list[str]) -> None:
         raise ConfigurationError("fund these platform addresses with the native coin first: " + ", ".join(empty))
     for address in empty:
         tx_hash = await w3.eth.send_transaction({"from": accounts[0], "to": address, "value": DEV_FUNDING_WEI})  # type: ignore[typeddict-item]
-        await w3.eth.wait_for_transaction_receipt(tx_hash)
+        progress(f"funding {address} from the node's first account: sent {tx_hash.to_0x_hex()}")
+        receipt = await w3.eth.wait_for_transaction_receipt(tx_hash)
+        progress(f"funding {address}: mined in block {receipt['blockNumber']}")
 
 
 def _role(name: str) -> bytes:
@@ -88,7 +96,12 @@ def _role(name: str) -> bytes:
 
 
 async def deploy_suite(
-    w3: AsyncWeb3[Any], vault: KeyVault, journal: OperationJournal, config: EvmConfig, label: str = "default"
+    w3: AsyncWeb3[Any],
+    vault: KeyVault,
+    journal: OperationJournal,
+    config: EvmConfig,
+    label: str = "default",
+    progress: Callable[[str], None] = _quiet,
 ) -> Deployment:
     """Deploy InvestorClassification, InstrumentRegistry, Stablecoin, Settlement and Distribution
     with their roles, one vault key per duty (docs/evm.md, "Keys"):
@@ -106,7 +119,8 @@ async def deploy_suite(
     - "platform:issuer" is the securitization company's wallet (allow-listed on the stablecoin).
 
     Every step is a journalled operation ("deploy:<chain>:<label>:<step>"), so a deploy
-    interrupted half-way resumes where it stopped when run again.
+    interrupted half-way resumes where it stopped when run again. `progress` is told each step as
+    its transaction is sent and as it is mined (a deploy waits for about 20 blocks).
     """
     chain_id = await w3.eth.chain_id
 
@@ -115,25 +129,40 @@ async def deploy_suite(
     admin, relayer_addr, issuer, registrar, attestor, treasury, agent = [
         evm_address(await vault.public_key(k)) for k in PLATFORM_KEYS
     ]
-    await _ensure_funded(w3, [admin, relayer_addr, registrar, agent])
+    await _ensure_funded(w3, [admin, relayer_addr, registrar, agent], progress)
     relayer = Relayer(w3, chain_id, vault, journal, config)
     blocks: list[int] = []
     prefix = f"deploy:{chain_id}:{label}"
+
+    async def run(step: str, what: str, fingerprint: str, to: str | None, data: bytes) -> TxOutcome:
+        op_id = f"{prefix}:{step}"
+        done = await journal.get(op_id)
+        if done is not None and done.status is JournalStatus.CONFIRMED:
+            progress(f"{what}: done in an earlier run (journal {op_id})")
+            return await relayer.execute(op_id, fingerprint, ADMIN_KEY, to, data)
+        started = time.monotonic()
+        progress(f"{what}: sending")
+        outcome = await relayer.execute(
+            op_id, fingerprint, ADMIN_KEY, to, data, on_sent=lambda: progress(f"{what}: sent, waiting to be mined")
+        )
+        progress(f"{what}: mined in block {outcome.block} (tx {outcome.tx_id}, {time.monotonic() - started:.1f} s)")
+        return outcome
 
     async def create(step: str, name: str, *args: Any) -> str:
         artifact = load_artifact(name)
         factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
         data = bytes.fromhex(factory.constructor(*args).data_in_transaction[2:])
-        outcome = await relayer.execute(f"{prefix}:{step}", f"{step}:{artifact.source_hash}", ADMIN_KEY, None, data)
+        outcome = await run(step, f"deploy {name}", f"{step}:{artifact.source_hash}", None, data)
         assert outcome.contract_address is not None
         blocks.append(outcome.block)
         log.info("deployed %s at %s (tx %s)", name, outcome.contract_address, outcome.tx_id)
+        progress(f"deploy {name}: at {outcome.contract_address}")
         return outcome.contract_address
 
     async def call(step: str, name: str, address: str, fn: str, *args: Any) -> None:
         contract = w3.eth.contract(address=to_checksum_address(address), abi=load_artifact(name).abi)
         data = bytes.fromhex(contract.encode_abi(fn, args=list(args))[2:])
-        await relayer.execute(f"{prefix}:{step}", f"{step}:{address}", ADMIN_KEY, contract.address, data)
+        await run(step, f"{name}.{fn} ({step})", f"{step}:{address}", contract.address, data)
 
     registry = await create("registry", "InvestorClassification", admin)
     instruments = await create("instruments", "InstrumentRegistry", registry, admin)

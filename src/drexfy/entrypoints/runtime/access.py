@@ -4,11 +4,12 @@ rate limits (the `operators`, `approvals` and `rate_limits` sections of the conf
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from drexfy.entrypoints.config import Settings
+if TYPE_CHECKING:  # the settings' schema imports runtime.settings, which imports this module
+    from drexfy.entrypoints.config import Settings
 
 #: The sensitive actions that need a second person's approval (`approvals.required`).
 APPROVAL_KINDS = ("unblock", "close_instrument", "large_repayment", "grant_role", "forced_transfer", "wallet_recovery")

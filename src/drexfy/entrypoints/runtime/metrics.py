@@ -1,152 +1,166 @@
-"""A small Prometheus text-format registry (counters, gauges, histograms) and a timing ledger proxy.
+"""The service's metrics, exposed through prometheus-client, and a timing ledger proxy.
 
-Hand-rolled because the needs are small and the exposition format is simple; values are per process
-(the worker process serves its own /metrics when run alone only through the serve command).
+`Metrics` keeps one attribute per metric with small methods (`inc`, `set`, `observe`, `value`,
+`count`) over a prometheus-client metric in the instance's own `CollectorRegistry`, beside the
+standard process, platform and GC collectors; the library writes the exposition text (escaping, NaN,
++Inf). A metric declared without label names takes those of its first use. Values are per process
+(the worker process serves its own /metrics when run alone with `--metrics-port`).
 """
 
 from __future__ import annotations
 
-import bisect
-import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-LabelKey = tuple[tuple[str, str], ...]
+import prometheus_client
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.metrics_core import Metric
+
+# The `_created` series (a timestamp per counter and histogram series) double the page for nothing
+# an alert of ours reads.
+prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
 
 DEFAULT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
-def _labels(labels: dict[str, str]) -> LabelKey:
-    return tuple(sorted(labels.items()))
+class _Metric:
+    """One prometheus-client metric, created unregistered (its `Metrics` collects it) when its
+    label names are known: at once when declared, else at first use."""
 
+    _kind: type[MetricWrapperBase]
 
-def _fmt_labels(key: LabelKey, extra: tuple[tuple[str, str], ...] = ()) -> str:
-    items = key + extra
-    if not items:
-        return ""
-    escaped = (f'{k}="{_escape(str(v))}"' for k, v in items)
-    return "{" + ",".join(escaped) + "}"
-
-
-def _escape(value: str) -> str:
-    """A label value as the text format requires: backslash, double quote and newline escaped."""
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _num(value: float) -> str:
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if value == int(value):
-        return str(int(value))
-    return repr(float(value))
-
-
-class Counter:
-    def __init__(self, name: str, help_text: str) -> None:
+    def __init__(self, name: str, help_text: str, labels: Sequence[str] | None = None, **options: Any) -> None:
         self.name, self.help = name, help_text
-        self.values: dict[LabelKey, float] = {}
+        self._options = options
+        self._labels: tuple[str, ...] | None = None
+        self._metric: Any = None
+        if labels is not None:
+            self._create(tuple(sorted(labels)))
+
+    def _create(self, names: tuple[str, ...]) -> None:
+        self._labels = names
+        self._metric = self._kind(self.name, self.help, names, registry=None, **self._options)
+
+    def _child(self, labels: dict[str, str]) -> Any:
+        names = tuple(sorted(labels))
+        if self._labels is None:
+            self._create(names)
+        if names != self._labels:
+            raise ValueError(f"{self.name}: labels {names}, declared {self._labels}")
+        return self._metric.labels(**labels) if names else self._metric
+
+    def collect(self) -> Iterable[Metric]:
+        return self._metric.collect() if self._metric is not None else ()
+
+    def _read(self, sample: str, labels: dict[str, str]) -> float:
+        wanted = {k: str(v) for k, v in labels.items()}
+        for family in self.collect():
+            for s in family.samples:
+                if s.name == sample and s.labels == wanted:
+                    return float(s.value)
+        return 0.0
+
+
+class Counter(_Metric):
+    _kind = prometheus_client.Counter
 
     def inc(self, amount: float = 1.0, **labels: str) -> None:
-        self.inc_key(_labels(labels), amount)
-
-    def inc_key(self, key: LabelKey, amount: float = 1.0) -> None:
-        """`inc` with labels already made into a key (for hot paths that cache their keys)."""
-        self.values[key] = self.values.get(key, 0.0) + amount
+        self._child(labels).inc(amount)
 
     def value(self, **labels: str) -> float:
-        return self.values.get(_labels(labels), 0.0)
-
-    def render(self) -> Iterable[str]:
-        yield f"# HELP {self.name} {self.help}"
-        yield f"# TYPE {self.name} counter"
-        for key, value in sorted(self.values.items()):
-            yield f"{self.name}{_fmt_labels(key)} {_num(value)}"
+        return self._read(self.name if self.name.endswith("_total") else f"{self.name}_total", labels)
 
 
-class Gauge:
-    def __init__(self, name: str, help_text: str) -> None:
-        self.name, self.help = name, help_text
-        self.values: dict[LabelKey, float] = {}
+class Gauge(_Metric):
+    _kind = prometheus_client.Gauge
 
     def set(self, value: float, **labels: str) -> None:
-        self.values[_labels(labels)] = value
+        self._child(labels).set(value)
 
     def value(self, **labels: str) -> float:
-        return self.values.get(_labels(labels), 0.0)
-
-    def render(self) -> Iterable[str]:
-        yield f"# HELP {self.name} {self.help}"
-        yield f"# TYPE {self.name} gauge"
-        for key, value in sorted(self.values.items()):
-            yield f"{self.name}{_fmt_labels(key)} {_num(value)}"
+        return self._read(self.name, labels)
 
 
-class Histogram:
-    def __init__(self, name: str, help_text: str, buckets: tuple[float, ...] = DEFAULT_BUCKETS) -> None:
-        self.name, self.help, self.buckets = name, help_text, buckets
-        self.series: dict[LabelKey, tuple[list[int], list[float]]] = {}
+class Histogram(_Metric):
+    _kind = prometheus_client.Histogram
+
+    def __init__(
+        self,
+        name: str,
+        help_text: str,
+        labels: Sequence[str] | None = None,
+        buckets: tuple[float, ...] = DEFAULT_BUCKETS,
+    ) -> None:
+        super().__init__(name, help_text, labels, buckets=buckets)
 
     def observe(self, seconds: float, **labels: str) -> None:
-        self.observe_key(_labels(labels), seconds)
-
-    def observe_key(self, key: LabelKey, seconds: float) -> None:
-        counts, sums = self.series.get(key) or self.series.setdefault(key, ([0] * (len(self.buckets) + 1), [0.0, 0.0]))
-        counts[bisect.bisect_left(self.buckets, seconds)] += 1
-        sums[0] += seconds
-        sums[1] += 1
+        self._child(labels).observe(seconds)
 
     def count(self, **labels: str) -> int:
-        series = self.series.get(_labels(labels))
-        return int(series[1][1]) if series else 0
+        return int(self._read(f"{self.name}_count", labels))
 
-    def render(self) -> Iterable[str]:
-        yield f"# HELP {self.name} {self.help}"
-        yield f"# TYPE {self.name} histogram"
-        for key, (counts, (total, n)) in sorted(self.series.items()):
-            running = 0
-            for bound, c in zip(self.buckets, counts, strict=False):
-                running += c
-                yield f"{self.name}_bucket{_fmt_labels(key, (('le', _num(bound)),))} {running}"
-            yield f"{self.name}_bucket{_fmt_labels(key, (('le', '+Inf'),))} {int(n)}"
-            yield f"{self.name}_sum{_fmt_labels(key)} {total!r}"
-            yield f"{self.name}_count{_fmt_labels(key)} {int(n)}"
+
+class _Collected:
+    """The registry's view of a `Metrics`: every metric attribute, including ones added later."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterable[Metric]:
+        for metric in self._metrics.all():
+            yield from metric.collect()
+
+    def describe(self) -> Iterable[Metric]:
+        return ()
 
 
 class Metrics:
     """Every metric the service exposes."""
 
     def __init__(self) -> None:
-        self.webhooks_received = Counter("drexfy_webhooks_received_total", "Verified webhooks accepted into the inbox")
-        self.webhooks_duplicate = Counter("drexfy_webhooks_duplicate_total", "Verified webhooks already in the inbox")
+        self.webhooks_received = Counter(
+            "drexfy_webhooks_received_total", "Verified webhooks accepted into the inbox", ("source",)
+        )
+        self.webhooks_duplicate = Counter(
+            "drexfy_webhooks_duplicate_total", "Verified webhooks already in the inbox", ("source",)
+        )
         self.webhooks_conflicting = Counter(
             "drexfy_webhooks_conflicting_total",
             "Verified webhooks reusing a stored event id with another content (a provider bug or a replay)",
+            ("source",),
         )
-        self.webhooks_ignored = Counter("drexfy_webhooks_ignored_total", "Verified webhooks of event types we ignore")
+        self.webhooks_ignored = Counter(
+            "drexfy_webhooks_ignored_total", "Verified webhooks of event types we ignore", ("source",)
+        )
         self.webhooks_rejected = Counter(
-            "drexfy_webhooks_rejected_total", "Webhooks refused (bad signature, stale, malformed)"
+            "drexfy_webhooks_rejected_total", "Webhooks refused (bad signature, stale, malformed)", ("source", "reason")
         )
-        self.inbox_depth = Gauge("drexfy_inbox_depth", "Inbox messages not yet processed (pending or running)")
+        self.inbox_depth = Gauge("drexfy_inbox_depth", "Inbox messages not yet processed (pending or running)", ())
         self.jobs = Gauge(
-            "drexfy_jobs", "Queue messages by queue and state (pending, retrying, running, dead, parked, done)"
+            "drexfy_jobs",
+            "Queue messages by queue and state (pending, retrying, running, dead, parked, done)",
+            ("queue", "status"),
         )
         self.jobs_processed = Counter(
-            "drexfy_jobs_processed_total", "Messages the worker finished, by queue and outcome"
+            "drexfy_jobs_processed_total", "Messages the worker finished, by queue and outcome", ("queue", "outcome")
         )
-        self.ledger_latency = Histogram("drexfy_ledger_tx_seconds", "Ledger write latency by operation")
+        self.ledger_latency = Histogram(
+            "drexfy_ledger_tx_seconds", "Ledger write latency by operation", ("operation", "outcome")
+        )
         self.settlement_latency = Histogram(
-            "drexfy_settlement_seconds", "From payment webhook accepted to order settled on the ledger"
+            "drexfy_settlement_seconds", "From payment webhook accepted to order settled on the ledger", ()
         )
         self.ledger_drift = Gauge(
             "drexfy_ledger_drift_addresses",
             "Addresses whose units differ between the ledger and the store, by instrument, at the last reconciliation",
+            ("instrument",),
         )
         self.reserved_without_order = Gauge(
             "drexfy_reserved_units_without_order",
             "Units an instrument counts as reserved minus those its open orders hold, at the last reconciliation",
+            ("instrument",),
         )
         self.reconciled_at = Gauge(
             "drexfy_reconciliation_timestamp_seconds", "When the last reconciliation of ledger and store finished"
@@ -174,31 +188,35 @@ class Metrics:
             "drexfy_orders_paid_unsettled_oldest_seconds",
             "How long the oldest paid, unsettled order has waited (0: none)",
         )
-        self.http_requests = Counter("drexfy_http_requests_total", "HTTP requests by route and status")
-        self.http_latency = Histogram("drexfy_http_request_seconds", "HTTP request latency by route")
-        self._request_keys: dict[tuple[str, str, int], tuple[LabelKey, LabelKey]] = {}
+        self.http_requests = Counter(
+            "drexfy_http_requests_total", "HTTP requests by route and status", ("method", "route", "status")
+        )
+        self.http_latency = Histogram("drexfy_http_request_seconds", "HTTP request latency by route", ("route",))
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self.registry = CollectorRegistry(auto_describe=False)
+        for collector in (ProcessCollector, PlatformCollector, GCCollector):
+            collector(registry=self.registry)
+        self.registry.register(_Collected(self))
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        """Count one HTTP request and its latency: the hot path of every request, so the label keys
-        of each (method, route, status) are built once and reused."""
-        keys = self._request_keys.get((method, route, status))
-        if keys is None:
-            keys = self._request_keys[(method, route, status)] = (
-                _labels({"method": method, "route": route, "status": str(status)}),
-                _labels({"route": route}),
+        """Count one HTTP request and its latency: the hot path of every request, so the series of
+        each (method, route, status) are looked up once and reused."""
+        children = self._request_children.get((method, route, status))
+        if children is None:
+            children = self._request_children[(method, route, status)] = (
+                self.http_requests._child({"method": method, "route": route, "status": str(status)}),
+                self.http_latency._child({"route": route}),
             )
-        counted, timed = keys
-        self.http_requests.inc_key(counted)
-        self.http_latency.observe_key(timed, seconds)
+        counted, timed = children
+        counted.inc()
+        timed.observe(seconds)
 
     def all(self) -> list[Counter | Gauge | Histogram]:
         return [v for v in vars(self).values() if isinstance(v, Counter | Gauge | Histogram)]
 
     def render(self) -> str:
-        lines: list[str] = []
-        for metric in self.all():
-            lines.extend(metric.render())
-        return "\n".join(lines) + "\n"
+        """The Prometheus text exposition of every metric and the process's."""
+        return prometheus_client.generate_latest(self.registry).decode()
 
 
 #: Ledger methods that write (and are timed).

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import json
 import secrets
+from typing import TYPE_CHECKING, Annotated
 
 import attrs
 
 from drexfy.adapters import files
 from drexfy.domain.errors import ConfigurationError
-from drexfy.entrypoints.config import Settings
+from drexfy.entrypoints.config_types import Range
 from drexfy.entrypoints.runtime.access import AccessSettings, build_access_settings
+
+if TYPE_CHECKING:  # the settings' schema imports WorkerSettings from here
+    from drexfy.entrypoints.config import Settings
+
+#: Bounds of the worker's settings (checked when the configuration is loaded).
+_Count = Annotated[int, Range(low=1, high=100_000)]
+_Seconds = Annotated[float, Range(above=0.0, high=7 * 86400.0)]
+_Period = Annotated[float, Range(low=0.0, high=7 * 86400.0)]  # 0 turns it off
 
 #: Where embedded mode keeps the HTTP secrets it generated (mode 0600).
 SECRETS_FILE = "http-secrets.json"
@@ -22,44 +31,44 @@ class WorkerSettings:
     """How the worker drains the inbox and relays the outbox."""
 
     #: Messages claimed per poll.
-    batch_size: int = 64
+    batch_size: _Count = 64
     #: Messages of different orders/investors processed at once (same order: one at a time).
-    concurrency: int = 16
+    concurrency: _Count = 16
     #: Attempts before a message is dead-lettered.
-    max_attempts: int = 8
+    max_attempts: _Count = 8
     #: Notification deliveries before an outbox message is dead-lettered.
-    max_notify_attempts: int = 20
+    max_notify_attempts: _Count = 20
     #: First retry delay; doubles each attempt, with jitter, capped at `max_delay`.
-    base_delay: float = 1.0
-    max_delay: float = 300.0
+    base_delay: _Seconds = 1.0
+    max_delay: _Seconds = 300.0
     #: A claimed message whose worker died is claimed again after this long.
-    lease_seconds: int = 120
+    lease_seconds: _Count = 120
     #: Sleep between polls when nothing was due.
-    poll_interval: float = 0.25
+    poll_interval: _Seconds = 0.25
     #: How often unpaid orders past their reservation are expired.
-    expire_every: float = 30.0
+    expire_every: _Seconds = 30.0
     #: How often REFUND_DUE orders whose refund is due (never asked, gateway down, failed and
     #: backed off) are refunded through the gateway (`retry_refunds`).
-    refund_every: float = 60.0
+    refund_every: _Seconds = 60.0
     #: How often old finished jobs and Idempotency-Key answers are deleted (see `purge_old`).
-    purge_every: float = 3600.0
+    purge_every: _Seconds = 3600.0
     #: DONE inbox/outbox messages are kept this long. Their keys deduplicate provider redeliveries,
     #: so keep it well beyond the longest redelivery window (Stripe: 3 days).
-    done_retention_days: float = 30.0
+    done_retention_days: Annotated[float, Range(low=0.0, high=3650.0)] = 30.0
     #: Idempotency-Key answers are replayed for this long (Stripe keeps keys 24 hours).
-    idempotency_retention_hours: float = 72.0
+    idempotency_retention_hours: Annotated[float, Range(above=0.0, high=87600.0)] = 72.0
     #: How often every issued instrument's ledger holders are compared with the store's positions
     #: (`drexfy_ledger_drift_addresses`, a warning per differing address); 0 turns it off.
-    reconcile_every: float = 3600.0
+    reconcile_every: _Period = 3600.0
     #: How often the ledger keeper runs (`Ledger.maintain`: claimed nonces or sequences that were
     #: never sent are spent, unmined transactions broadcast again).
-    ledger_keeper_every: float = 5.0
+    ledger_keeper_every: _Seconds = 5.0
     #: How long a job waits for its ledger transaction to be included before it hands its slot back
     #: (`LedgerPending`) and is due again a block later.
-    ledger_wait_s: float = 0.2
+    ledger_wait_s: _Seconds = 0.2
     #: How often the store's positions catch up with the ledger's unit transfers
     #: (`processes.register`); 0 turns it off (repayments still catch up before they snapshot).
-    register_every: float = 10.0
+    register_every: _Period = 10.0
 
 
 @attrs.frozen
