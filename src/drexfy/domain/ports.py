@@ -17,6 +17,7 @@ from typing import Any, Protocol, Self
 
 import attrs
 
+from drexfy.domain.audit import AuditEntry, AuditFilter, AuditHead, AuditRecord
 from drexfy.domain.classification import Classification
 from drexfy.domain.events import DomainEvent
 from drexfy.domain.model import (
@@ -580,6 +581,27 @@ class EventLog(Protocol):
     ) -> list[StoredEvent]: ...
 
 
+class AuditLog(Protocol):
+    """The append-only, hash-chained audit trail (`drexfy.domain.audit`). Units of work append an
+    entry for every event they persist, in their own transaction; `append` is for operator or machine
+    actions that change no aggregate. Appends by concurrent writers stay one linear chain."""
+
+    async def head(self) -> AuditHead:
+        """The last entry's seq and hash (read consistently)."""
+        ...
+
+    async def append(self, records: Sequence[AuditRecord]) -> list[AuditEntry]:
+        """Chain and write `records` in a transaction of their own."""
+        ...
+
+    async def list(
+        self, where: AuditFilter | None = None, after: int = 0, limit: int = 100
+    ) -> tuple[list[AuditEntry], int | None]:
+        """Entries after seq `after` matching `where`, in seq order: up to `limit` and the cursor of
+        the next page (None at the end). A filtered page may be short; follow the cursor."""
+        ...
+
+
 class MessageStatus(enum.Enum):
     PENDING = "PENDING"
     RUNNING = "RUNNING"
@@ -743,6 +765,7 @@ class Store(Protocol):
     outbox: MessageQueue
     journal: OperationJournal
     idempotency: IdempotencyRepository
+    audit: AuditLog
 
     async def ping(self) -> None: ...
     async def close(self) -> None: ...

@@ -10,6 +10,7 @@ import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from drexfy.adapters.sqlite.audit import SqliteAuditLog
 from drexfy.adapters.sqlite.db import Database
 from drexfy.adapters.sqlite.idempotency import SqliteIdempotency
 from drexfy.adapters.sqlite.journal import SqliteJournal
@@ -17,6 +18,7 @@ from drexfy.adapters.sqlite.queue import SqliteQueue
 from drexfy.adapters.sqlite.uow import SqliteUnitOfWork
 from drexfy.adapters.system import SystemClock
 from drexfy.domain.ports import (
+    AuditLog,
     Clock,
     IdempotencyRepository,
     MessageQueue,
@@ -39,6 +41,7 @@ class SqliteStore:
         self.outbox: MessageQueue = SqliteQueue(db, "outbox")
         self.journal: OperationJournal = SqliteJournal(db)
         self.idempotency: IdempotencyRepository = SqliteIdempotency(db)
+        self.audit: AuditLog = SqliteAuditLog(db)
 
     @property
     def path(self) -> str:
