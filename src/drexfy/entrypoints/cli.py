@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "drexfy.entrypoints.cli_evm",
     "drexfy.entrypoints.cli_xrpl",
     "drexfy.entrypoints.cli_aws",
+    "drexfy.entrypoints.cli_audit",
 )
 
 

@@ -30,6 +30,7 @@ from datetime import timedelta
 from typing import Any
 
 from drexfy.domain import processes as p
+from drexfy.domain.audit import AUDIT_ACTOR, WORKER, acting_as
 from drexfy.domain.errors import (
     ClassificationRefused,
     DomainError,
@@ -134,6 +135,7 @@ class Worker:
         slot frees, so one slow settlement does not hold back a whole batch), the outbox relay and
         the periodic expiry. In-flight messages are finished before it returns."""
         log.info("worker started")
+        AUDIT_ACTOR.set(WORKER)  # the loops' changes (expiry, register, refunds) are the worker's
         await self._resume_ledger()
         loops = [asyncio.create_task(self._relay_loop(), name="drexfy-outbox-relay")]
         loops.append(asyncio.create_task(self._keeper_loop(), name="drexfy-ledger-keeper"))
@@ -349,7 +351,8 @@ class Worker:
         token = request_id_var.set(rid if isinstance(rid, str) else None)
         waiting = LEDGER_WAIT.set(self.settings.ledger_wait_s)  # a slow chain must not hold the slot
         try:
-            await self._process_message(message)
+            with acting_as(messages.actor_of(message.payload), rid if isinstance(rid, str) else message.id):
+                await self._process_message(message)
         finally:
             LEDGER_WAIT.reset(waiting)
             request_id_var.reset(token)

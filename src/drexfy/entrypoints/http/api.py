@@ -25,6 +25,7 @@ from drexfy.domain.errors import (
 from drexfy.domain.model import ComplianceState, KycStatus, Order, OrderStatus, RepaymentStatus
 from drexfy.domain.ports import RETRYABLE, MessageQueue, MessageStatus
 from drexfy.domain.processes import queries as q
+from drexfy.domain.processes.audit import record_action
 from drexfy.entrypoints.http import views
 from drexfy.entrypoints.http.auth import Principal
 from drexfy.entrypoints.http.bodies import (
@@ -361,6 +362,7 @@ async def retry_job(call: Call) -> Reply:
     if message.status not in RETRYABLE:
         raise Problem(409, "job-not-dead", f"only dead or parked jobs are retried; this one is {message.status.value}")
     await queue.requeue(job_id, call.svc.clock.now())
+    await record_action(call.svc, "JobRetried", job_id, "", {"queue": queue_name, "kind": message.kind})
     return 200, views.job(await queue.get(job_id), queue_name)
 
 

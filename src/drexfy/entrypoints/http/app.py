@@ -25,6 +25,7 @@ import attrs
 from aiohttp import web
 
 from drexfy.adapters.system import RANDOM
+from drexfy.domain.audit import AUDIT_ACTOR, AUDIT_REQUEST, Actor
 from drexfy.domain.errors import DomainError
 from drexfy.domain.ports import IN_PROGRESS, IdempotentResponse, Notifier
 from drexfy.domain.processes import Services
@@ -153,6 +154,10 @@ def _api_handler(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRe
         )
         authorize(principal, ep.roles)
         request[PRINCIPAL_KEY] = principal
+        # Every change this request makes is recorded as the caller's. aiohttp runs each request
+        # in a task of its own, whose context ends with it, so nothing needs resetting.
+        AUDIT_ACTOR.set(Actor(principal.subject, principal.role.value))
+        AUDIT_REQUEST.set(request_id_var.get() or "")
         raw = b""
         body: Any = None
         if ep.body is not None:
@@ -162,6 +167,8 @@ def _api_handler(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRe
         key = request.headers.get("Idempotency-Key") if ep.creates else None
         if key is None:
             status, payload = await ep.handler(call)
+            if isinstance(payload, web.StreamResponse):  # streamed already (a CSV export)
+                return payload
             return web.json_response(payload, status=status)
         if not 1 <= len(key) <= 255:
             raise Problem(

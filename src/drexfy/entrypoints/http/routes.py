@@ -31,6 +31,7 @@ from drexfy.entrypoints.http.api import (
     trigger_repayment,
     unblock_investor,
 )
+from drexfy.entrypoints.http.audit_api import list_audit
 from drexfy.entrypoints.http.auth import ALL_ROLES, Role
 from drexfy.entrypoints.http.bodies import (
     CreateInstrumentBody,
@@ -43,6 +44,8 @@ from drexfy.entrypoints.http.bodies import (
 from drexfy.entrypoints.http.openapi import PAGING, Endpoint, Query
 
 F, A, C, INV = Role.FRONTEND, Role.ADMIN, Role.COMPLIANCE, Role.INVESTOR
+#: Who reads the audit trail. issue-14a adds the auditor role: add `Role.AUDITOR` to this set.
+AUDIT_READERS = frozenset({A, C})
 _QUEUE = Query("queue", "Which queue (default inbox).", ("inbox", "outbox"))
 V1 = "/api/v1"
 
@@ -279,6 +282,26 @@ ENDPOINTS: list[Endpoint] = [
         roles=frozenset({C, A}),
         errors=(404,),
         query=PAGING,
+    ),
+    Endpoint(
+        method="GET",
+        path=f"{V1}/audit",
+        handler=list_audit,
+        response="AuditLogPage",
+        response_type="application/json, text/csv",
+        summary="The audit trail in order, filtered; `format=csv` (or Accept: text/csv) exports every match",
+        tag="compliance",
+        roles=AUDIT_READERS,
+        errors=(400,),
+        query=(
+            Query("actor", "Who acted (a person's or client's id, `worker`, `webhook:<provider>`)."),
+            Query("action", "What was done (an event name such as InvestorBlocked, or JobRetried)."),
+            Query("subject", "The investor, order, instrument, repayment or job acted on."),
+            Query("since", "Entries at or after this ISO 8601 time."),
+            Query("until", "Entries before this ISO 8601 time."),
+            Query("format", "json (default) or csv.", ("json", "csv")),
+            *PAGING,
+        ),
     ),
     Endpoint(
         method="POST",

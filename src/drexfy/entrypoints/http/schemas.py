@@ -230,6 +230,23 @@ COMPONENTS: dict[str, S] = {
     "AllocationPage": _page("Allocation"),
     "AuditPage": _page("AuditEvent"),
     "AuditEvent": _obj({"id": _STR, "name": _STR, "occurred_at": _TS, "payload": {"type": "object"}}),
+    "AuditLogPage": _page("AuditLogEntry"),
+    "AuditLogEntry": _obj(
+        {
+            "seq": _INT,
+            "actor": _STR,
+            "role": _STR,
+            "action": _STR,
+            "subject": _STR,
+            "reason": _STR,
+            "request_id": _STR,
+            "at": _TS,
+            "ref": _STR,
+            "digest": _STR,
+            "prev_hash": _STR,
+            "hash": _STR,
+        }
+    ),
     "JobList": _obj(
         {"counts": {"type": "object", "additionalProperties": _INT}, "items": {"type": "array", "items": _ref("Job")}}
     ),
