@@ -21,14 +21,14 @@ Feature: Compliance
   Scenario: A blocked investor cannot buy
     Given AML monitoring flags "Ana" for "adverse media"
     When "Ana" tries to order 1 units of "SME3"
-    Then the order is refused because "blocked"
+    Then the order is refused because "restricted"
 
   Scenario: A blocked investor cannot withdraw
     Given "Ana" holds 1 units of "SME3"
     And the admin has repaid 50.00 EUR of interest on "SME3"
     And AML monitoring flags "Ana" for "adverse media"
     When "Ana" tries to withdraw 10.00 EUR
-    Then the withdrawal is refused because "blocked"
+    Then the withdrawal is refused because "restricted"
 
   Scenario: A compliance officer unblocks and the previous classification is restored
     Given AML monitoring flags "Ana" for "name match"

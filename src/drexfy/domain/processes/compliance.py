@@ -110,7 +110,7 @@ async def block_investor(svc: Services, investor_id: str, reason: str, source: s
             await uow.investors.save(investor)
         for order in await uow.orders.by_investor(investor_id):
             if order.status is OrderStatus.CREATED:
-                order.close(OrderStatus.CANCELLED, "investor blocked by compliance", now)
+                order.close(OrderStatus.CANCELLED, "investor account restricted", now)
                 await uow.instruments.release_units(order.instrument_id, order.units)
                 await uow.orders.save(order)
         return investor

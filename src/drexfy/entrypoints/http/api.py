@@ -27,7 +27,7 @@ from drexfy.domain.ports import RETRYABLE, MessageQueue, MessageStatus
 from drexfy.domain.processes import queries as q
 from drexfy.domain.processes.audit import record_action
 from drexfy.entrypoints.http import views
-from drexfy.entrypoints.http.auth import Principal
+from drexfy.entrypoints.http.auth import Principal, Role
 from drexfy.entrypoints.http.bodies import (
     CreateInstrumentBody,
     CreateOrderBody,
@@ -43,6 +43,8 @@ from drexfy.entrypoints.http.validation import field_error
 from drexfy.entrypoints.runtime.jobs import queue_repayment
 
 Reply = tuple[int, Any]
+#: Roles that see why an investor is blocked. issue-14a adds the auditor role: add `Role.AUDITOR` here.
+SEES_AML_REASONS = frozenset({Role.ADMIN, Role.COMPLIANCE})
 
 
 @attrs.frozen
@@ -58,6 +60,11 @@ class Call:
     @property
     def svc(self) -> p.Services:
         return self.state.services
+
+    @property
+    def investor_side(self) -> bool:
+        """The caller is the investor or the frontend acting for them: no AML reasons."""
+        return self.principal.role not in SEES_AML_REASONS
 
     def param(self, name: str) -> str:
         return self.request.match_info[name]
@@ -85,7 +92,7 @@ async def register_investor(call: Call) -> Reply:
         # retry without an Idempotency-Key can recover it; it never gets a token for it.
         extra = {"investor_id": exc.existing_id} if exc.existing_id else {}
         raise Problem(409, exc.code, exc.message, **extra) from None
-    return 201, views.investor(p.InvestorView(investor, (), ()))
+    return 201, views.investor(p.InvestorView(investor, (), ()), neutral=call.investor_side)
 
 
 E = TypeVar("E", bound=enum.Enum)
@@ -116,7 +123,7 @@ def _enum_query(request: web.Request, name: str, kind: type[E]) -> E | None:
 async def get_investor(call: Call) -> Reply:
     investor_id = call.param("investor_id")
     call.require_investor(investor_id)
-    return 200, views.investor(await p.investor_view(call.svc, investor_id))
+    return 200, views.investor(await p.investor_view(call.svc, investor_id), neutral=call.investor_side)
 
 
 async def start_kyc(call: Call) -> Reply:
