@@ -74,6 +74,15 @@ class TransferPage:
 
 
 @attrs.frozen
+class AuditAnchor:
+    """An audit log head as published on the ledger."""
+
+    seq: int
+    head_hash: str
+    tx_id: str
+
+
+@attrs.frozen
 class LedgerHealth:
     """Whether the chain moves and whether the platform's own transactions do (`Ledger.health`).
 
@@ -236,6 +245,19 @@ class Ledger(Protocol):
         no-op; signed transactions not yet included are broadcast again. A number left unsent
         stalls every later transaction of its account. Logs, never raises, for a node that
         cannot be reached: the next pass tries again."""
+        ...
+
+    async def anchor_audit_head(self, op_id: str, seq: int, head_hash: str) -> LedgerResult:
+        """Publish the audit log's head (entry `seq` and its SHA-256, 64 hex digits) on the ledger
+        (EVM: the AuditAnchor contract's event, sent by the registrar key; XRPL: a memo on an
+        AccountSet of the registrar account). Heads only move forward: the process anchors only a head
+        after the last one it recorded, and the EVM contract and the memory ledger refuse
+        (LedgerRejected) a head at or before the last anchored one."""
+        ...
+
+    async def audit_anchor(self, tx_id: str) -> AuditAnchor | None:
+        """The head a transaction anchored, read from the ledger (None if `tx_id` anchored nothing
+        the platform's anchoring account sent)."""
         ...
 
 

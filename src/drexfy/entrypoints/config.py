@@ -142,6 +142,8 @@ DEFAULTS: dict[str, Any] = {
         "ledger_wait_s": 0.2,
         # How often positions catch up with holder-to-holder transfers on the ledger (0: off).
         "register_every": 10.0,
+        # (issue 14, audit trail) How often the audit log's head is anchored on the ledger (0: off).
+        "audit_anchor_every": 3600.0,
     },
     "http": {
         "host": "127.0.0.1",
@@ -384,7 +386,7 @@ def _validate_worker(settings: Settings) -> None:
     for key, value in worker.items():
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigurationError(f"worker.{key}: expected a number, got {value!r}")
-        if value < 0 or (value == 0 and key not in ("reconcile_every", "register_every")):
+        if value < 0 or (value == 0 and key not in ("reconcile_every", "register_every", "audit_anchor_every")):
             raise ConfigurationError(f"worker.{key}: must be positive")
     for key in ("batch_size", "concurrency", "max_attempts", "max_notify_attempts", "lease_seconds"):
         if not isinstance(worker[key], int):

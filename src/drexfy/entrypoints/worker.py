@@ -44,6 +44,7 @@ from drexfy.domain.errors import (
 )
 from drexfy.domain.model import OrderStatus
 from drexfy.domain.ports import LEDGER_WAIT, QueuedMessage
+from drexfy.domain.processes.audit import anchor_audit
 from drexfy.domain.provider_events import AmlAlert, KycResult, KycReview, PaymentEvent, PaymentEventKind
 from drexfy.entrypoints.runtime import messages
 from drexfy.entrypoints.runtime.logs import request_id_var
@@ -143,6 +144,8 @@ class Worker:
             loops.append(asyncio.create_task(self._reconcile_loop(), name="drexfy-reconciliation"))
         if self.settings.register_every > 0:
             loops.append(asyncio.create_task(self._register_loop(), name="drexfy-register"))
+        if self.settings.audit_anchor_every > 0:
+            loops.append(asyncio.create_task(self._anchor_loop(), name="drexfy-audit-anchor"))
         try:
             await self._inbox_loop()
         finally:
@@ -250,6 +253,21 @@ class Worker:
             except Exception as error:
                 log.warning("register sync failed: %s", describe(error))
             await asyncio.sleep(self.settings.register_every)
+
+    async def _anchor_loop(self) -> None:
+        """Anchor the audit log's head every `audit_anchor_every` seconds (after the first wait:
+        a restart loop must not spend a transaction per start)."""
+        while True:
+            await asyncio.sleep(self.settings.audit_anchor_every)
+            try:
+                anchor = await anchor_audit(self.svc)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # the ledger or the store is down: the next round tries again
+                log.warning("audit anchoring failed: %s", describe(error))
+            else:
+                if anchor is not None:
+                    log.info("audit head anchored", extra={"outcome": f"{anchor.seq}:{anchor.tx_id}"})
 
     async def _reconcile_loop(self) -> None:
         """Reconcile at start, then every `reconcile_every` seconds, beside the inbox (a ledger
