@@ -57,6 +57,7 @@ class Driver(Protocol):
     def withdraw(self, name: str, amount: str) -> None: ...
     def aml_flag(self, name: str, reason: str) -> None: ...
     def unblock(self, name: str, reason: str) -> None: ...
+    def decide_alert(self, name: str, decision: str, reason: str) -> None: ...
     def reconcile(self, symbol: str) -> Reconciled: ...
 
 
@@ -155,6 +156,10 @@ class ProcessDriver:
 
     def unblock(self, name: str, reason: str) -> None:
         self.world.run(p.unblock_investor(self.world.svc, self.world.investors[name], reason, "officer-1"))
+
+    def decide_alert(self, name: str, decision: str, reason: str) -> None:
+        decide = p.confirm_sanctions if decision == "confirm" else p.dismiss_alert
+        self.world.run(decide(self.world.svc, self.world.investors[name], reason, "officer-1"))
 
     def reconcile(self, symbol: str) -> Reconciled:
         report = self.world.run(p.reconcile(self.world.svc, self.world.instruments[symbol]))
@@ -328,6 +333,10 @@ class HttpDriver:
 
     def unblock(self, name: str, reason: str) -> None:
         path = f"/api/v1/compliance/investors/{self.world.investors[name]}/unblock"
+        self.api("POST", path, "compliance", {"reason": reason})
+
+    def decide_alert(self, name: str, decision: str, reason: str) -> None:
+        path = f"/api/v1/compliance/investors/{self.world.investors[name]}/{decision}"
         self.api("POST", path, "compliance", {"reason": reason})
 
     def reconcile(self, symbol: str) -> Reconciled:

@@ -39,6 +39,8 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/compliance/investors/{investor_id}/unblock"): {"compliance"},
     ("GET", "/api/v1/compliance/investors/{investor_id}/events"): {"compliance", "admin"},
     ("GET", "/api/v1/audit"): {"compliance", "admin"},
+    ("POST", "/api/v1/compliance/investors/{investor_id}/confirm"): {"compliance"},
+    ("POST", "/api/v1/compliance/investors/{investor_id}/dismiss"): {"compliance"},
     ("POST", "/api/v1/withdrawals"): {"frontend", "investor"},
     ("GET", "/api/v1/jobs"): {"admin"},
     ("POST", "/api/v1/jobs/{job_id}/retry"): {"admin"},

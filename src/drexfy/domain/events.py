@@ -114,6 +114,15 @@ class InvestorUnblocked(DomainEvent):
 
 
 @attrs.frozen
+class SanctionsConfirmed(DomainEvent):
+    """A compliance officer confirmed the sanctions match behind a block: the class becomes
+    SANCTIONED on chain. Compliance-only (never notified as such)."""
+
+    reason: str
+    officer: str
+
+
+@attrs.frozen
 class AmlAlertCleared(DomainEvent):
     """Monitoring cleared an alert; unblocking stays a compliance officer's decision."""
 

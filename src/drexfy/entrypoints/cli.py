@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "drexfy.entrypoints.cli_xrpl",
     "drexfy.entrypoints.cli_aws",
     "drexfy.entrypoints.cli_audit",
+    "drexfy.entrypoints.cli_compliance",
 )
 
 

@@ -32,7 +32,14 @@ from drexfy.domain.processes.buying import (
     handle_payment,
     settle_order,
 )
-from drexfy.domain.processes.compliance import block_investor, handle_aml_alert, release_held_back, unblock_investor
+from drexfy.domain.processes.compliance import (
+    block_investor,
+    confirm_sanctions,
+    dismiss_alert,
+    handle_aml_alert,
+    release_held_back,
+    unblock_investor,
+)
 from drexfy.domain.processes.instruments import (
     CreateInstrument,
     close_instrument,
@@ -89,9 +96,11 @@ __all__ = [
     "block_investor",
     "cancel_order",
     "close_instrument",
+    "confirm_sanctions",
     "continue_repayment",
     "create_instrument",
     "create_order",
+    "dismiss_alert",
     "expire_orders",
     "export_payouts",
     "handle_aml_alert",

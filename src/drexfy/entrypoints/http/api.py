@@ -307,6 +307,22 @@ async def unblock_investor(call: Call) -> Reply:
     return 200, views.investor(await p.investor_view(call.svc, investor.id))
 
 
+async def confirm_sanctions(call: Call) -> Reply:
+    b: ReasonBody = call.body
+    if not b.reason.strip():
+        raise field_error("$.reason", "must not be empty")
+    investor = await p.confirm_sanctions(call.svc, call.param("investor_id"), b.reason.strip(), call.principal.subject)
+    return 200, views.investor(await p.investor_view(call.svc, investor.id))
+
+
+async def dismiss_alert(call: Call) -> Reply:
+    b: ReasonBody = call.body
+    if not b.reason.strip():
+        raise field_error("$.reason", "must not be empty")
+    investor = await p.dismiss_alert(call.svc, call.param("investor_id"), b.reason.strip(), call.principal.subject)
+    return 200, views.investor(await p.investor_view(call.svc, investor.id))
+
+
 async def investor_audit(call: Call) -> Reply:
     page = await q.audit_trail(
         call.svc, call.param("investor_id"), after=call.request.query.get("after"), limit=_limit(call.request)
