@@ -59,6 +59,7 @@ class Driver(Protocol):
     def withdraw(self, name: str, amount: str) -> None: ...
     def aml_flag(self, name: str, reason: str) -> None: ...
     def unblock(self, name: str, reason: str) -> None: ...
+    def decide_alert(self, name: str, decision: str, reason: str) -> None: ...
     def reconcile(self, symbol: str) -> Reconciled: ...
     def import_statement(self, data: bytes) -> None: ...
     def register_payout_iban(self, name: str, iban: str) -> None: ...
@@ -195,6 +196,10 @@ class ProcessDriver:
         w = self.world
         decide = ap.approve if approve else ap.reject
         w.attempt(decide(w.svc, ACTIONS, approval_id, ap.Actor(officer, "compliance"), "reviewed"))
+
+    def decide_alert(self, name: str, decision: str, reason: str) -> None:
+        decide = p.confirm_sanctions if decision == "confirm" else p.dismiss_alert
+        self.world.run(decide(self.world.svc, self.world.investors[name], reason, "officer-1"))
 
     def reconcile(self, symbol: str) -> Reconciled:
         report = self.world.run(p.reconcile(self.world.svc, self.world.instruments[symbol]))
@@ -441,6 +446,10 @@ class HttpDriver:
 
     def recover_wallet(self, name: str, reason: str) -> None:
         self._agent_action(f"/api/v1/investors/{self.world.investors[name]}/wallet-recovery", {"reason": reason})
+
+    def decide_alert(self, name: str, decision: str, reason: str) -> None:
+        path = f"/api/v1/compliance/investors/{self.world.investors[name]}/{decision}"
+        self.api("POST", path, "compliance", {"reason": reason})
 
     def reconcile(self, symbol: str) -> Reconciled:
         report = self.api("GET", f"/api/v1/instruments/{self.world.instruments[symbol]}/reconciliation", "compliance")

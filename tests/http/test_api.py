@@ -522,7 +522,8 @@ async def test_block_holds_back_and_unblock_releases(api):
         "compliance",
         json={"reason": "sanctions list update"},
     )
-    assert (status, blocked["compliance"], blocked["classification"]) == (200, "BLOCKED", "SANCTIONED")
+    # Frozen, not reclassified: only a confirmed sanctions match publishes SANCTIONED.
+    assert (status, blocked["compliance"], blocked["classification"]) == (200, "BLOCKED", "EU_NON_ACCREDITED")
     await api.call(
         "POST",
         f"/api/v1/instruments/{instrument_id}/repayments",

@@ -173,7 +173,7 @@ async def test_block_resumes_on_chain_after_an_outage(svc: p.Services) -> None:
     address = blocked.wallet.address
     assert await svc.ledger.classification_of(address) is Classification.EU_NON_ACCREDITED
     await p.handle_aml_alert(svc, alert)  # redelivery finishes the job
-    assert await svc.ledger.classification_of(address) is Classification.SANCTIONED
+    assert await svc.ledger.classification_of(address) is Classification.EU_NON_ACCREDITED  # frozen neutrally
     assert await svc.ledger.is_frozen(address)
 
 

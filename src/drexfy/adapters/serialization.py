@@ -220,7 +220,7 @@ def outbox_message(event_id: str, event: ev.DomainEvent, now: datetime) -> Queue
             "name": event.name,
             "aggregate_id": event.aggregate_id,
             "occurred_at": format_timestamp(event.occurred_at),
-            "payload": event.payload(),
+            "payload": event.notice(),  # never an AML reason (no tipping-off)
         },
         created_at=now,
         status=MessageStatus.PENDING,

@@ -10,6 +10,11 @@ from typing import Any, ClassVar
 
 import attrs
 
+#: What an investor (and the frontend acting for them) is told about a compliance restriction: never
+#: the AML reason, the alert or a SANCTIONED class (no tipping-off).
+RESTRICTED = "RESTRICTED"
+SUPPORT_MESSAGE = "Your account is restricted. Please contact support."
+
 
 @attrs.frozen
 class DomainEvent:
@@ -34,6 +39,11 @@ class DomainEvent:
             out[field.name] = list(value) if isinstance(value, tuple) else value
         return out
 
+    def notice(self) -> dict[str, Any]:
+        """What the frontend is told (through the outbox): the payload, unless the event carries
+        something only compliance may see."""
+        return self.payload()
+
 
 @attrs.frozen
 class InvestorRegistered(DomainEvent):
@@ -57,6 +67,11 @@ class InvestorClassified(DomainEvent):
     notify: ClassVar[bool] = True
     classification: str
     tx_id: str | None = None
+
+    def notice(self) -> dict[str, Any]:
+        if self.classification == "SANCTIONED":
+            return {"state": RESTRICTED, "message": SUPPORT_MESSAGE}
+        return self.payload()
 
 
 @attrs.frozen
@@ -83,6 +98,9 @@ class InvestorBlocked(DomainEvent):
     reason: str
     source: str
 
+    def notice(self) -> dict[str, Any]:
+        return {"state": RESTRICTED, "message": SUPPORT_MESSAGE}
+
 
 @attrs.frozen
 class InvestorUnblocked(DomainEvent):
@@ -90,6 +108,18 @@ class InvestorUnblocked(DomainEvent):
     reason: str
     officer: str
     classification: str
+
+    def notice(self) -> dict[str, Any]:
+        return {"state": "CLEAR", "classification": self.classification}
+
+
+@attrs.frozen
+class SanctionsConfirmed(DomainEvent):
+    """A compliance officer confirmed the sanctions match behind a block: the class becomes
+    SANCTIONED on chain. Compliance-only (never notified as such)."""
+
+    reason: str
+    officer: str
 
 
 @attrs.frozen

@@ -17,6 +17,7 @@ from typing import Any, Protocol, Self
 
 import attrs
 
+from drexfy.domain.audit import AuditEntry, AuditFilter, AuditHead, AuditRecord
 from drexfy.domain.classification import Classification
 from drexfy.domain.deposit import Deposit
 from drexfy.domain.events import DomainEvent
@@ -74,6 +75,15 @@ class TransferPage:
     transfers: tuple[UnitTransfer, ...]
     cursor: str
     complete: bool
+
+
+@attrs.frozen
+class AuditAnchor:
+    """An audit log head as published on the ledger."""
+
+    seq: int
+    head_hash: str
+    tx_id: str
 
 
 @attrs.frozen
@@ -296,6 +306,19 @@ class Ledger(Protocol):
         new wallet (already activated and classified). The new wallet must be eligible and frozen
         nowhere; nothing to move is no transaction. EVM: `recoverWallet` with the agent key (a
         per-instrument freeze moves with the units); XRPL: clawback of the whole balance and reissue."""
+        ...
+
+    async def anchor_audit_head(self, op_id: str, seq: int, head_hash: str) -> LedgerResult:
+        """Publish the audit log's head (entry `seq` and its SHA-256, 64 hex digits) on the ledger
+        (EVM: the AuditAnchor contract's event, sent by the registrar key; XRPL: a memo on an
+        AccountSet of the registrar account). Heads only move forward: the process anchors only a head
+        after the last one it recorded, and the EVM contract and the memory ledger refuse
+        (LedgerRejected) a head at or before the last anchored one."""
+        ...
+
+    async def audit_anchor(self, tx_id: str) -> AuditAnchor | None:
+        """The head a transaction anchored, read from the ledger (None if `tx_id` anchored nothing
+        the platform's anchoring account sent)."""
         ...
 
 
@@ -661,6 +684,27 @@ class EventLog(Protocol):
     ) -> list[StoredEvent]: ...
 
 
+class AuditLog(Protocol):
+    """The append-only, hash-chained audit trail (`drexfy.domain.audit`). Units of work append an
+    entry for every event they persist, in their own transaction; `append` is for operator or machine
+    actions that change no aggregate. Appends by concurrent writers stay one linear chain."""
+
+    async def head(self) -> AuditHead:
+        """The last entry's seq and hash (read consistently)."""
+        ...
+
+    async def append(self, records: Sequence[AuditRecord]) -> list[AuditEntry]:
+        """Chain and write `records` in a transaction of their own."""
+        ...
+
+    async def list(
+        self, where: AuditFilter | None = None, after: int = 0, limit: int = 100
+    ) -> tuple[list[AuditEntry], int | None]:
+        """Entries after seq `after` matching `where`, in seq order: up to `limit` and the cursor of
+        the next page (None at the end). A filtered page may be short; follow the cursor."""
+        ...
+
+
 class MessageStatus(enum.Enum):
     PENDING = "PENDING"
     RUNNING = "RUNNING"
@@ -825,6 +869,7 @@ class Store(Protocol):
     outbox: MessageQueue
     journal: OperationJournal
     idempotency: IdempotencyRepository
+    audit: AuditLog
 
     async def ping(self) -> None: ...
     async def close(self) -> None: ...

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from drexfy.domain.classification import Classification
 from drexfy.domain.errors import InvestorBlocked, NotEligible, SoldOut
+from drexfy.domain.events import SUPPORT_MESSAGE
 from drexfy.domain.model import Instrument, InstrumentStatus, Investor, KycStatus
 from drexfy.domain.money import Money
 
@@ -13,12 +14,11 @@ from drexfy.domain.money import Money
 def investor_refusals(investor: Investor) -> list[str]:
     """Why this investor may not trade or withdraw at all (empty if they may)."""
     reasons: list[str] = []
-    if investor.is_blocked:
-        reasons.append(f"investor is blocked by compliance: {investor.blocked_reason}")
+    # Refusals reach the investor: a restriction is named, never its AML reason (no tipping-off).
+    if investor.is_blocked or investor.classification is Classification.SANCTIONED:
+        reasons.append(f"investor account is restricted: {SUPPORT_MESSAGE}")
     if investor.kyc_status is not KycStatus.ACTIVE:
         reasons.append(f"investor has not completed KYC (status {investor.kyc_status.value})")
-    if investor.classification is Classification.SANCTIONED:
-        reasons.append("investor is classified SANCTIONED")
     if investor.wallet is None:
         reasons.append("investor has no wallet")
     return reasons
@@ -27,7 +27,8 @@ def investor_refusals(investor: Investor) -> list[str]:
 def holding_refusals(investor: Investor, instrument: Instrument) -> list[str]:
     """Why this investor may not hold the instrument (the rule the ledger also enforces)."""
     reasons = investor_refusals(investor)
-    if investor.classification is not None and investor.classification not in instrument.eligible:
+    restricted = investor.is_blocked or investor.classification is Classification.SANCTIONED
+    if not restricted and investor.classification is not None and investor.classification not in instrument.eligible:
         allowed = ", ".join(sorted(c.name for c in instrument.eligible))
         reasons.append(
             f"classification {investor.classification.name} is not eligible for {instrument.symbol} (eligible: {allowed})"

@@ -26,6 +26,8 @@ COMMAND_MODULES = (
     "drexfy.entrypoints.cli_evm",
     "drexfy.entrypoints.cli_xrpl",
     "drexfy.entrypoints.cli_aws",
+    "drexfy.entrypoints.cli_audit",
+    "drexfy.entrypoints.cli_compliance",
 )
 
 

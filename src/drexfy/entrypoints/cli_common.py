@@ -31,12 +31,27 @@ async def open_services(settings: Any) -> AsyncIterator[Any]:
     from drexfy.entrypoints.container import build_container
 
     container = build_container(settings)
+    cli_actor()
     try:
         yield await container.services()  # type: ignore[misc]
     finally:
         shutdown = container.shutdown_resources()
         if shutdown is not None:
             await shutdown
+
+
+def cli_actor() -> None:
+    """Changes made by an operator command are recorded as `cli:<login>` (the operator's account
+    on the host; the worker and the API set their own actors)."""
+    import getpass
+
+    from drexfy.domain.audit import AUDIT_ACTOR, Actor
+
+    try:
+        login = getpass.getuser()
+    except (KeyError, OSError):  # no login name for this uid (a container)
+        login = "unknown"
+    AUDIT_ACTOR.set(Actor(f"cli:{login}", "operator"))
 
 
 def refuse_process_local_ledger(settings: Any, command: str) -> None:
@@ -69,6 +84,7 @@ async def open_services_and_notifier(settings: Any) -> AsyncIterator[tuple[Any, 
     from drexfy.entrypoints.container import build_container
 
     container = build_container(settings)
+    cli_actor()
     try:
         yield await container.services(), await container.notifier()  # type: ignore[misc]
     finally:

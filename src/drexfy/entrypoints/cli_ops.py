@@ -148,15 +148,19 @@ def cmd_jobs_retry(args: argparse.Namespace) -> int:
 
 async def _jobs_retry(args: argparse.Namespace) -> int:
     from drexfy.domain.errors import DomainError
+    from drexfy.domain.processes.audit import record_action
 
     settings = load(args)
     async with open_services(settings) as services:
         queue = services.store.inbox if args.queue == "inbox" else services.store.outbox
         try:
+            message = await queue.get(args.job_id)
             await queue.requeue(args.job_id, services.clock.now())
         except DomainError as exc:
             print(f"cannot retry {args.job_id}: {exc.message}", file=sys.stderr)
             return 1
+        detail = {"queue": args.queue, "kind": message.kind}
+        await record_action(services, "JobRetried", args.job_id, "", detail)
     print(f"{args.job_id} is pending again; the worker will pick it up")
     return 0
 

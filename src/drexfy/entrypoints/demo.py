@@ -220,14 +220,16 @@ class Demo:
         first = await self.repay("SMEA26", "2026-11", "1234.56", "3400.00")
         self.check(all(a.status is AllocationStatus.PAID for a in first.values()), "every share should be paid")
 
-        self.step("AML monitoring flags Carla: blocked, SANCTIONED on chain, wallet frozen")
+        self.step(
+            "AML monitoring flags Carla: blocked, wallet frozen on chain (neutral: no SANCTIONED until confirmed)"
+        )
         carla = await p.handle_aml_alert(
             svc, AmlAlert("aml-demo-1", None, self.ids["Carla"], True, "sanctions list update")
         )
         on_chain = await svc.ledger.classification_of(_wallet(carla).address)
         frozen = await svc.ledger.is_frozen(_wallet(carla).address)
         self.check(
-            carla.is_blocked and on_chain is Classification.SANCTIONED and frozen, "Carla is not blocked on chain"
+            carla.is_blocked and on_chain is not Classification.SANCTIONED and frozen, "Carla is not frozen neutrally"
         )
         self.say(f"Carla blocked ({carla.blocked_reason}); on chain: {_cls(on_chain)}, frozen={frozen}")
         try:

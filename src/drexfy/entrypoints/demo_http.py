@@ -173,7 +173,7 @@ async def _demo_script(client: Any, http: Any, sandbox: Any, out: Any) -> None:
     body = sandbox.aml_alert("alert-demo-1", investor_id=inv["id"], reason="adverse media match")
     status = await webhook("/webhooks/aml", body, sandbox.digest_headers(body, http.aml_secret))
     print(f"7. AML monitoring flagged the investor -> HTTP {status}", file=out)
-    blocked = await wait_for(f"/api/v1/investors/{inv['id']}", "classification", "SANCTIONED")
+    blocked = await wait_for(f"/api/v1/investors/{inv['id']}", "compliance", "BLOCKED")
     while True:  # let the worker finish the block (freeze on chain) before the officer acts
         counts = (await call("GET", "/api/v1/jobs", "admin"))["counts"]
         if counts["PENDING"] == 0 and counts["RUNNING"] == 0:

@@ -30,6 +30,7 @@ from datetime import timedelta
 from typing import Any
 
 from drexfy.domain import processes as p
+from drexfy.domain.audit import AUDIT_ACTOR, WORKER, acting_as
 from drexfy.domain.errors import (
     ClassificationRefused,
     DomainError,
@@ -43,6 +44,7 @@ from drexfy.domain.errors import (
 )
 from drexfy.domain.model import OrderStatus
 from drexfy.domain.ports import LEDGER_WAIT, QueuedMessage
+from drexfy.domain.processes.audit import anchor_audit
 from drexfy.domain.provider_events import AmlAlert, KycResult, KycReview, PaymentEvent, PaymentEventKind
 from drexfy.entrypoints.runtime import messages
 from drexfy.entrypoints.runtime.logs import request_id_var
@@ -134,6 +136,7 @@ class Worker:
         slot frees, so one slow settlement does not hold back a whole batch), the outbox relay and
         the periodic expiry. In-flight messages are finished before it returns."""
         log.info("worker started")
+        AUDIT_ACTOR.set(WORKER)  # the loops' changes (expiry, register, refunds) are the worker's
         await self._resume_ledger()
         loops = [asyncio.create_task(self._relay_loop(), name="drexfy-outbox-relay")]
         loops.append(asyncio.create_task(self._keeper_loop(), name="drexfy-ledger-keeper"))
@@ -141,6 +144,8 @@ class Worker:
             loops.append(asyncio.create_task(self._reconcile_loop(), name="drexfy-reconciliation"))
         if self.settings.register_every > 0:
             loops.append(asyncio.create_task(self._register_loop(), name="drexfy-register"))
+        if self.settings.audit_anchor_every > 0:
+            loops.append(asyncio.create_task(self._anchor_loop(), name="drexfy-audit-anchor"))
         try:
             await self._inbox_loop()
         finally:
@@ -249,6 +254,21 @@ class Worker:
                 log.warning("register sync failed: %s", describe(error))
             await asyncio.sleep(self.settings.register_every)
 
+    async def _anchor_loop(self) -> None:
+        """Anchor the audit log's head every `audit_anchor_every` seconds (after the first wait:
+        a restart loop must not spend a transaction per start)."""
+        while True:
+            await asyncio.sleep(self.settings.audit_anchor_every)
+            try:
+                anchor = await anchor_audit(self.svc)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # the ledger or the store is down: the next round tries again
+                log.warning("audit anchoring failed: %s", describe(error))
+            else:
+                if anchor is not None:
+                    log.info("audit head anchored", extra={"outcome": f"{anchor.seq}:{anchor.tx_id}"})
+
     async def _reconcile_loop(self) -> None:
         """Reconcile at start, then every `reconcile_every` seconds, beside the inbox (a ledger
         scan can be slow and must not hold settlements back)."""
@@ -349,7 +369,8 @@ class Worker:
         token = request_id_var.set(rid if isinstance(rid, str) else None)
         waiting = LEDGER_WAIT.set(self.settings.ledger_wait_s)  # a slow chain must not hold the slot
         try:
-            await self._process_message(message)
+            with acting_as(messages.actor_of(message.payload), rid if isinstance(rid, str) else message.id):
+                await self._process_message(message)
         finally:
             LEDGER_WAIT.reset(waiting)
             request_id_var.reset(token)

@@ -37,6 +37,16 @@ def officer_unblocks(world: World, name: str, reason: str) -> None:
     world.driver.unblock(name, reason)
 
 
+@when(parsers.parse('a compliance officer confirms the sanctions match of "{name}" because "{reason}"'))
+def officer_confirms(world: World, name: str, reason: str) -> None:
+    world.driver.decide_alert(name, "confirm", reason)
+
+
+@when(parsers.parse('a compliance officer dismisses the alert on "{name}" because "{reason}"'))
+def officer_dismisses(world: World, name: str, reason: str) -> None:
+    world.driver.decide_alert(name, "dismiss", reason)
+
+
 @then(parsers.parse('"{name}" is blocked'))
 def is_blocked(world: World, name: str) -> None:
     assert world.investor(name).is_blocked

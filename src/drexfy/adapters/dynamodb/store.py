@@ -19,6 +19,8 @@ from typing import Any
 
 from drexfy.adapters.aws import AwsSettings, call
 from drexfy.adapters.dynamodb.access import DynamoAccessRecords
+from drexfy.adapters.dynamodb.audit import ENTRY_PK as AUDIT_ENTRY_PK
+from drexfy.adapters.dynamodb.audit import DynamoAuditLog
 from drexfy.adapters.dynamodb.errors import StoreFailure, StoreUnavailable, translate
 from drexfy.adapters.dynamodb.idempotency import DynamoIdempotency
 from drexfy.adapters.dynamodb.journal import DynamoJournal
@@ -35,6 +37,11 @@ from drexfy.domain.ports import Clock
 __all__ = ["DynamoStore", "StoreUnavailable", "create_dynamo_store"]
 
 log = logging.getLogger(__name__)
+
+
+def _immutable(item: Item) -> bool:
+    """Events and audit entries: written once under a unique key, never changed."""
+    return str(item["PK"]).startswith("EVT#") or item["PK"] == AUDIT_ENTRY_PK
 
 
 class EventBatches:
@@ -85,9 +92,9 @@ class EventBatches:
         items = loads(batch["items"])
         # Audit events are immutable under unique ids: written 25 at a time. Queue messages and key
         # guards only where absent (a message a worker has claimed is never reset).
-        await self.table.batch_write(puts=[i for i in items if str(i["PK"]).startswith("EVT#")])
+        await self.table.batch_write(puts=[i for i in items if _immutable(i)])
         for item in items:
-            if not str(item["PK"]).startswith("EVT#"):
+            if not _immutable(item):
                 await self.table.put(item, "attribute_not_exists(#a_PK)")  # False = already there: fine
         await self.table.delete(pk)
 
@@ -121,6 +128,7 @@ class DynamoStore:
         self.journal = DynamoJournal(self.table)
         self.idempotency = DynamoIdempotency(self.table)
         self.access = DynamoAccessRecords(self.table)
+        self.audit = DynamoAuditLog(self.table, self)
 
     def __repr__(self) -> str:
         return f"DynamoStore(table={self.table.name!r})"

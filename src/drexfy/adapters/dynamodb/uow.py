@@ -40,6 +40,8 @@ from typing import TYPE_CHECKING, Any, Self
 import attrs
 
 from drexfy.adapters.aws import error_code
+from drexfy.adapters.dynamodb.audit import HEAD_PK as AUDIT_HEAD_PK
+from drexfy.adapters.dynamodb.audit import AuditHeadMoved
 from drexfy.adapters.dynamodb.repositories import (
     DynamoDeposits,
     DynamoEventLog,
@@ -52,6 +54,7 @@ from drexfy.adapters.dynamodb.repositories import (
 )
 from drexfy.adapters.dynamodb.table import Item, Table, key, names_in, to_av
 from drexfy.adapters.serialization import dumps, format_timestamp, new_sortable_id, outbox_message
+from drexfy.domain.audit import AuditContext, AuditEntry, AuditRecord, current_context
 from drexfy.domain.errors import Conflict, DomainError, ValidationFailed
 from drexfy.domain.events import DomainEvent
 
@@ -181,7 +184,9 @@ class DynamoUnitOfWork:
         self._store = store
         self.table: Table = store.table
         self._writes: dict[Key, Write] = {}
-        self._events: list[tuple[str, DomainEvent]] = []
+        self._events: list[tuple[str, DomainEvent, AuditContext]] = []
+        #: Audit entries for actions that changed no aggregate (`DynamoAuditLog.append`).
+        self.audit_records: list[AuditRecord] = []
         #: Rows too many for a transaction, written before it (`bulk`).
         self._bulk: list[Item] = []
         #: Reservations applied at once (reserve_units); undone if the unit ends without commit.
@@ -207,6 +212,7 @@ class DynamoUnitOfWork:
     ) -> None:
         self._writes.clear()
         self._events.clear()
+        self.audit_records.clear()
         self._bulk.clear()
         self._entered = False
         reservations, self._reservations = self._reservations, []
@@ -270,8 +276,9 @@ class DynamoUnitOfWork:
         self._bulk.extend(items)
 
     def collect(self, events: Iterable[DomainEvent]) -> None:
+        context = current_context()  # who made the change, read where it is made
         for event in events:
-            self._events.append((new_sortable_id("evt"), event))
+            self._events.append((new_sortable_id("evt"), event, context))
 
     def record(self, event: DomainEvent) -> None:
         """Persist a free-standing event (and queue it if it notifies) when the unit commits."""
@@ -282,7 +289,7 @@ class DynamoUnitOfWork:
 
     def _event_writes(self, now: datetime) -> list[Write]:
         writes: list[Write] = []
-        for event_id, event in self._events:
+        for event_id, event, _ in self._events:
             stamp = format_timestamp(event.occurred_at)
             writes.append(
                 Write(
@@ -310,22 +317,31 @@ class DynamoUnitOfWork:
 
     async def commit(self) -> None:
         """Flush every pending write atomically (see the module docstring for > 100 items)."""
+        await self.commit_audited()
+
+    async def commit_audited(self) -> list[AuditEntry]:
+        """`commit()`, returning the audit entries it appended (one per event, then `audit_records`):
+        chained on the log's head, which moves in the same transaction (see `dynamodb/audit.py`)."""
         self._check()
+        now = self.now()
         writes = list(self._writes.values())
-        events = self._event_writes(self.now())
+        events = self._event_writes(now)
+        records = [AuditRecord.of_event(e, event_id, now, context) for event_id, e, context in self._events]
+        records += self.audit_records
         bulk, self._bulk = self._bulk, []
         self._writes.clear()
         self._events.clear()
-        if not writes and not events:
+        self.audit_records = []
+        if not writes and not events and not records:
             self._reservations.clear()
-            return
+            return []
         if bulk:
             await self.table.batch_write(puts=bulk)
-        await self._commit(writes, events)
+        return await self._store.audit.commit_with(records, lambda audit: self._commit(writes, events + audit))
 
     async def _commit(self, writes: list[Write], events: list[Write]) -> None:
-        business = [w for w in writes if w.business]
-        rest = [w for w in writes if not w.business] + events
+        business = [w for w in writes + events if w.business]  # the audit head's move is one
+        rest = [w for w in writes if not w.business] + [w for w in events if not w.business]
         if len(business) + len(rest) <= MAX_TRANSACTION_ITEMS:
             await self._transact(business + rest)
             self._reservations.clear()
@@ -353,6 +369,8 @@ class DynamoUnitOfWork:
             except _Contended:
                 # Conditions are checked again on the next attempt, so retrying is safe.
                 await asyncio.sleep(random.uniform(0, 0.05 * 2**attempt))
+        if any(w.key[0] == AUDIT_HEAD_PK for w in writes):
+            raise AuditHeadMoved("concurrent appends to the audit log; chaining again")
         raise Conflict("concurrent transactions kept touching the same records; retry")
 
     async def _transact_once(self, writes: list[Write]) -> None:

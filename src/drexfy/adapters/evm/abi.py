@@ -21,6 +21,7 @@ SUITE = (
     "Settlement",
     "Distribution",
     "FinancialInstrument",
+    "AuditAnchor",
 )
 
 

@@ -38,6 +38,8 @@ class Deployment:
     payments_attestor: str = ""
     treasury: str = ""
     agent: str = ""
+    #: The AuditAnchor contract (empty in files of suites deployed before it).
+    audit_anchor: str = ""
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -171,6 +171,8 @@ async def deploy_suite(
     distribution = await create(
         "distribution", "Distribution", stablecoin, instruments, MAX_BATCH, admin, relayer_addr, treasury
     )
+    # The registrar key anchors the audit log's head (it already holds the compliance duty).
+    audit_anchor = await create("audit-anchor", "AuditAnchor", admin, registrar)
     reg, coin = "InvestorClassification", "Stablecoin"
     await call("role-registrar", reg, registry, "grantRole", _role("REGISTRAR_ROLE"), registrar)
     await call("role-registry-compliance", reg, registry, "grantRole", _role("COMPLIANCE_ROLE"), registrar)
@@ -200,6 +202,7 @@ async def deploy_suite(
         payments_attestor=attestor,
         treasury=treasury,
         agent=agent,
+        audit_anchor=audit_anchor,
     )
 
 

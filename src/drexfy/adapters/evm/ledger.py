@@ -17,6 +17,7 @@ from web3 import AsyncHTTPProvider, AsyncWeb3
 from web3.contract import AsyncContract
 
 from drexfy.adapters.evm.abi import load_artifact
+from drexfy.adapters.evm.anchors import anchor_head, read_anchor
 from drexfy.adapters.evm.attestations import (
     balance_payment_message,
     deposit_message,
@@ -42,6 +43,7 @@ from drexfy.domain.errors import LedgerRejected, LedgerUnavailable, OperationCon
 from drexfy.domain.model import Wallet
 from drexfy.domain.money import MINOR_UNITS, Money
 from drexfy.domain.ports import (
+    AuditAnchor,
     InstrumentSpec,
     IssuedInstrument,
     JournalStatus,
@@ -99,6 +101,7 @@ class EvmLedger:
         self.settlement = self._contract("Settlement", deployment.settlement)
         self.distribution = self._contract("Distribution", deployment.distribution)
         self.instruments = self._contract("InstrumentRegistry", deployment.instruments)
+        self.audit_anchors = self._contract("AuditAnchor", deployment.audit_anchor) if deployment.audit_anchor else None
         self.permits = Permits(relayer, self.stablecoin, self._send, self._read)
         self._created_at: dict[str, int] = {}
         #: Blocks per eth_getLogs request (public RPC endpoints cap the range).
@@ -532,3 +535,11 @@ class EvmLedger:
         """Re-broadcast journalled transactions left unconfirmed by a crash (call at start-up)."""
         await self._know_senders()
         return await self.relayer.resume_unfinished()
+
+    # ------------------------------------------------------------------ port: audit anchors
+
+    async def anchor_audit_head(self, op_id: str, seq: int, head_hash: str) -> LedgerResult:
+        return await anchor_head(self, op_id, seq, head_hash)
+
+    async def audit_anchor(self, tx_id: str) -> AuditAnchor | None:
+        return await read_anchor(self, tx_id)

@@ -23,6 +23,7 @@ from drexfy.domain.errors import ComplianceRejected, LedgerRejected, LedgerUnava
 from drexfy.domain.model import Wallet
 from drexfy.domain.money import Money
 from drexfy.domain.ports import (
+    AuditAnchor,
     InstrumentSpec,
     IssuedInstrument,
     LedgerHealth,
@@ -81,6 +82,8 @@ class MemoryLedger:
         self._fail_next: list[Exception] = []
         self._crash_after: set[str] = set()
         self.online = True
+        #: Anchored audit heads by transaction id.
+        self.anchors: dict[str, AuditAnchor] = {}
 
     # --- fault injection --------------------------------------------------------------------
     def fail_next(self, error: Exception | None = None) -> None:
@@ -416,3 +419,19 @@ class MemoryLedger:
     async def health(self) -> LedgerHealth:
         self._reachable()
         return LedgerHealth(head_age_s=0.0)  # every effect is applied at once
+
+    async def anchor_audit_head(self, op_id: str, seq: int, head_hash: str) -> LedgerResult:
+        def apply() -> LedgerResult:
+            last = max((a.seq for a in self.anchors.values()), default=0)
+            if last >= seq:
+                raise LedgerRejected(f"anchored up to entry {last} already; this head is {seq}")
+            tx_id = self._tx(f"anchor audit head {seq}")
+            self.anchors[tx_id] = AuditAnchor(seq, head_hash, tx_id)
+            return LedgerResult((tx_id,))
+
+        result: LedgerResult = await self._once(op_id, ["anchor", seq, head_hash], apply)
+        return result
+
+    async def audit_anchor(self, tx_id: str) -> AuditAnchor | None:
+        self._reachable()
+        return self.anchors.get(tx_id)

@@ -20,6 +20,8 @@ from drexfy.adapters.serialization import (
     to_dict,
 )
 from drexfy.domain.deposit import Deposit
+from drexfy.adapters.sqlite.audit import append_audit
+from drexfy.domain.audit import AuditContext, AuditRecord, current_context
 from drexfy.domain.errors import (
     Conflict,
     CurrencyMismatch,
@@ -83,9 +85,11 @@ def _check_version(conn: Conn, table: str, entity_id: str, version: int, not_fou
     raise Conflict(f"{table[:-1]} {entity_id} was saved by someone else (version {row[0]}, yours {version})")
 
 
-def append_events(conn: Conn, events: Iterable[DomainEvent], now: datetime) -> list[str]:
-    """Persist events in the audit log and queue the notify ones in the outbox (same transaction)."""
+def append_events(conn: Conn, events: Iterable[DomainEvent], now: datetime, context: AuditContext) -> list[str]:
+    """Persist events, queue the notify ones in the outbox and chain an audit entry for each, as
+    `context`'s (same transaction)."""
     ids = []
+    records = []
     for event in events:
         event_id = new_sortable_id("evt")
         conn.execute(
@@ -108,6 +112,8 @@ def append_events(conn: Conn, events: Iterable[DomainEvent], now: datetime) -> l
                 ),
             )
         ids.append(event_id)
+        records.append(AuditRecord.of_event(event, event_id, now, context))
+    append_audit(conn, records)
     return ids
 
 
@@ -171,7 +177,7 @@ class _Aggregates(_Repository, Generic[A]):
         return _data(aggregate, "version", *self.COUNTERS)
 
     async def add(self, aggregate: A) -> None:
-        events, now = list(aggregate.events), self._uow.now()
+        events, now, context = list(aggregate.events), self._uow.now(), current_context()
         names = ("id", "version", *self.COLUMNS, *self.COUNTERS, "data")
         values = (
             aggregate.id,
@@ -185,13 +191,14 @@ class _Aggregates(_Repository, Generic[A]):
         def add(conn: Conn) -> None:
             _insert(conn, sql, values, self.describe(aggregate))
             self.also(conn, aggregate)
-            append_events(conn, events, now)
+            append_events(conn, events, now, context)
 
         await self._run(add)
         del aggregate.events[: len(events)]
 
     async def save(self, aggregate: A) -> None:
         events, now, version = list(aggregate.events), self._uow.now(), aggregate.version
+        context = current_context()
         assignments = "".join(f", {name} = ?" for name in (*self.COLUMNS, "data"))
         sql = f"UPDATE {self.TABLE} SET version = version + 1{assignments} WHERE id = ? AND version = ?"  # noqa: S608
         values = (*self.columns(aggregate), self._data(aggregate), aggregate.id, version)
@@ -204,7 +211,7 @@ class _Aggregates(_Repository, Generic[A]):
             if cursor.rowcount == 0:
                 _check_version(conn, self.TABLE, aggregate.id, version, self.not_found(aggregate.id))
             self.also(conn, aggregate)
-            append_events(conn, events, now)
+            append_events(conn, events, now, context)
 
         await self._run(save)
         aggregate.version = version + 1

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from drexfy.adapters.sqlite.access import SqliteAccessRecords
+from drexfy.adapters.sqlite.audit import SqliteAuditLog
 from drexfy.adapters.sqlite.db import Database
 from drexfy.adapters.sqlite.idempotency import SqliteIdempotency
 from drexfy.adapters.sqlite.journal import SqliteJournal
@@ -19,6 +20,7 @@ from drexfy.adapters.sqlite.uow import SqliteUnitOfWork
 from drexfy.adapters.system import SystemClock
 from drexfy.domain.ports import (
     AccessRecords,
+    AuditLog,
     Clock,
     IdempotencyRepository,
     MessageQueue,
@@ -42,6 +44,7 @@ class SqliteStore:
         self.journal: OperationJournal = SqliteJournal(db)
         self.idempotency: IdempotencyRepository = SqliteIdempotency(db)
         self.access: AccessRecords = SqliteAccessRecords(db)
+        self.audit: AuditLog = SqliteAuditLog(db)
 
     @property
     def path(self) -> str:

@@ -14,6 +14,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Self, TypeVar
 
+from drexfy.domain.audit import current_context
 from drexfy.domain.events import DomainEvent
 from drexfy.domain.ports import (
     DepositRepository,
@@ -133,8 +134,8 @@ class SqliteUnitOfWork:
             raise RuntimeError("commit() outside `async with`")
         if self._recorded:
             recorded, self._recorded = self._recorded, []
-            now = self.now()
-            await self.run(lambda conn: append_events(conn, recorded, now))
+            now, context = self.now(), current_context()
+            await self.run(lambda conn: append_events(conn, recorded, now, context))
         if self._lock is not None:
             await self._finish("COMMIT")
 

@@ -74,6 +74,7 @@ from xrpl.models.transactions.transaction import Transaction
 
 from drexfy.adapters.xrpl.access import TokenAccess
 from drexfy.adapters.xrpl.agent import Agent
+from drexfy.adapters.xrpl.anchors import anchor_head, read_anchor
 from drexfy.adapters.xrpl.config import XrplConfig
 from drexfy.adapters.xrpl.distribution import Distribution
 from drexfy.adapters.xrpl.gaps import HoleKeeper, holes
@@ -93,6 +94,7 @@ from drexfy.domain.errors import (
 from drexfy.domain.model import Wallet
 from drexfy.domain.money import MINOR_UNITS, Money
 from drexfy.domain.ports import (
+    AuditAnchor,
     InstrumentSpec,
     IssuedInstrument,
     JournalEntry,
@@ -653,6 +655,13 @@ class XrplLedger:
     async def close(self) -> None:
         """Release the HTTP connection pool."""
         await self.rpc.close()
+
+    # --- audit anchors (anchors.py) ------------------------------------------------------------
+    async def anchor_audit_head(self, op_id: str, seq: int, head_hash: str) -> LedgerResult:
+        return await anchor_head(self, op_id, seq, head_hash)
+
+    async def audit_anchor(self, tx_id: str) -> AuditAnchor | None:
+        return await read_anchor(self, tx_id)
 
 
 async def build_xrpl_ledger(config: XrplConfig, vault: KeyVault, journal: OperationJournal) -> XrplLedger:

@@ -37,7 +37,14 @@ from drexfy.domain.processes.buying import (
     handle_payment,
     settle_order,
 )
-from drexfy.domain.processes.compliance import block_investor, handle_aml_alert, release_held_back, unblock_investor
+from drexfy.domain.processes.compliance import (
+    block_investor,
+    confirm_sanctions,
+    dismiss_alert,
+    handle_aml_alert,
+    release_held_back,
+    unblock_investor,
+)
 from drexfy.domain.processes.deposits import assign_deposit, list_deposits, mint_deposit, retry_deposits
 from drexfy.domain.processes.instruments import (
     CreateInstrument,
@@ -98,9 +105,11 @@ __all__ = [
     "block_investor",
     "cancel_order",
     "close_instrument",
+    "confirm_sanctions",
     "continue_repayment",
     "create_instrument",
     "create_order",
+    "dismiss_alert",
     "expire_orders",
     "export_payouts",
     "force_transfer",

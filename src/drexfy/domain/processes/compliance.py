@@ -100,8 +100,10 @@ async def handle_aml_alert(svc: Services, alert: AmlAlert) -> Investor:
 
 
 async def block_investor(svc: Services, investor_id: str, reason: str, source: str) -> Investor:
-    """Block in the store first (so the API refuses at once), cancel open orders, then reclassify
-    SANCTIONED and freeze on chain. Running it again finishes whatever a crash left undone."""
+    """Block in the store first (so the API refuses at once), cancel open orders, then freeze the
+    wallet on chain: a neutral state, nothing published says why. Only a confirmed sanctions match
+    (`confirm_sanctions`) reclassifies SANCTIONED on chain. Running it again finishes whatever a
+    crash left undone."""
 
     async def work(uow: UnitOfWork) -> Investor:
         investor = await uow.investors.get(investor_id)
@@ -110,18 +112,58 @@ async def block_investor(svc: Services, investor_id: str, reason: str, source: s
             await uow.investors.save(investor)
         for order in await uow.orders.by_investor(investor_id):
             if order.status is OrderStatus.CREATED:
-                order.close(OrderStatus.CANCELLED, "investor blocked by compliance", now)
+                order.close(OrderStatus.CANCELLED, "investor account restricted", now)
                 await uow.instruments.release_units(order.instrument_id, order.units)
                 await uow.orders.save(order)
         return investor
 
     investor = await in_uow(svc, work)
     if investor.wallet is None:
-        return investor  # nothing on chain yet; onboarding will classify SANCTIONED-aware
-    if investor.classification is not Classification.SANCTIONED:
-        investor = await record_classification_on_chain(svc, investor, Classification.SANCTIONED)
+        return investor  # nothing on chain yet; onboarding freezes a blocked investor's wallet
     await set_wallet_frozen(svc, investor, frozen=True)
     return investor
+
+
+async def confirm_sanctions(svc: Services, investor_id: str, reason: str, officer: str) -> Investor:
+    """A compliance officer confirms the sanctions match behind a block: SANCTIONED on chain (NFT
+    and registry), as the seeds ask; the wallet stays frozen. Running it again finishes it."""
+    if not reason.strip():
+        raise ValidationFailed("a confirmation needs a reason")
+    async with svc.store.unit_of_work() as uow:
+        investor = await uow.investors.get(investor_id)
+    if not investor.is_blocked:
+        raise IllegalTransition("only a blocked investor's alert can be confirmed")
+
+    async def record(uow: UnitOfWork) -> None:
+        uow.record(ev.SanctionsConfirmed(investor_id, svc.clock.now(), reason, officer))
+
+    await in_uow(svc, record)
+    if investor.wallet is not None and investor.classification is not Classification.SANCTIONED:
+        investor = await record_classification_on_chain(svc, investor, Classification.SANCTIONED)
+    elif investor.wallet is None:
+
+        async def classify(uow: UnitOfWork) -> Investor:
+            fresh = await uow.investors.get(investor_id)
+            if fresh.classification is not Classification.SANCTIONED:
+                fresh.classify_as(Classification.SANCTIONED, None, svc.clock.now())
+                await uow.investors.save(fresh)
+            return fresh
+
+        investor = await in_uow(svc, classify)
+    return investor
+
+
+async def dismiss_alert(svc: Services, investor_id: str, reason: str, officer: str) -> Investor:
+    """A compliance officer dismisses the alert behind a block that was not confirmed: the block is
+    lifted (wallet unfrozen, held-back repayments released). A confirmed match is lifted only by
+    an unblock."""
+    async with svc.store.unit_of_work() as uow:
+        investor = await uow.investors.get(investor_id)
+    if not investor.is_blocked:
+        raise IllegalTransition("the investor is not blocked")
+    if investor.classification is Classification.SANCTIONED:
+        raise IllegalTransition("the sanctions match was confirmed; only an unblock lifts it")
+    return await unblock_investor(svc, investor_id, reason, officer)
 
 
 async def unblock_investor(svc: Services, investor_id: str, reason: str, officer: str) -> Investor:

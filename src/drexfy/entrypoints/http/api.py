@@ -25,8 +25,9 @@ from drexfy.domain.errors import (
 from drexfy.domain.model import ComplianceState, InstrumentStatus, KycStatus, Order, OrderStatus, RepaymentStatus
 from drexfy.domain.ports import RETRYABLE, MessageQueue, MessageStatus
 from drexfy.domain.processes import queries as q
+from drexfy.domain.processes.audit import record_action
 from drexfy.entrypoints.http import views
-from drexfy.entrypoints.http.auth import Principal
+from drexfy.entrypoints.http.auth import Principal, Role
 from drexfy.entrypoints.http.bodies import (
     CreateInstrumentBody,
     CreateOrderBody,
@@ -44,6 +45,8 @@ from drexfy.entrypoints.http.validation import field_error
 from drexfy.entrypoints.runtime.jobs import queue_repayment
 
 Reply = tuple[int, Any]
+#: Roles that see why an investor is blocked. issue-14a adds the auditor role: add `Role.AUDITOR` here.
+SEES_AML_REASONS = frozenset({Role.ADMIN, Role.COMPLIANCE})
 
 
 @attrs.frozen
@@ -59,6 +62,11 @@ class Call:
     @property
     def svc(self) -> p.Services:
         return self.state.services
+
+    @property
+    def investor_side(self) -> bool:
+        """The caller is the investor or the frontend acting for them: no AML reasons."""
+        return self.principal.role not in SEES_AML_REASONS
 
     def param(self, name: str) -> str:
         return self.request.match_info[name]
@@ -86,7 +94,7 @@ async def register_investor(call: Call) -> Reply:
         # retry without an Idempotency-Key can recover it; it never gets a token for it.
         extra = {"investor_id": exc.existing_id} if exc.existing_id else {}
         raise Problem(409, exc.code, exc.message, **extra) from None
-    return 201, views.investor(p.InvestorView(investor, (), ()))
+    return 201, views.investor(p.InvestorView(investor, (), ()), neutral=call.investor_side)
 
 
 E = TypeVar("E", bound=enum.Enum)
@@ -117,7 +125,7 @@ def _enum_query(request: web.Request, name: str, kind: type[E]) -> E | None:
 async def get_investor(call: Call) -> Reply:
     investor_id = call.param("investor_id")
     call.require_investor(investor_id)
-    return 200, views.investor(await p.investor_view(call.svc, investor_id))
+    return 200, views.investor(await p.investor_view(call.svc, investor_id), neutral=call.investor_side)
 
 
 async def start_kyc(call: Call) -> Reply:
@@ -388,6 +396,22 @@ async def recover_wallet(call: Call) -> Reply:
     return 200, views.investor(await p.investor_view(call.svc, investor.id))
 
 
+async def confirm_sanctions(call: Call) -> Reply:
+    b: ReasonBody = call.body
+    if not b.reason.strip():
+        raise field_error("$.reason", "must not be empty")
+    investor = await p.confirm_sanctions(call.svc, call.param("investor_id"), b.reason.strip(), call.principal.subject)
+    return 200, views.investor(await p.investor_view(call.svc, investor.id))
+
+
+async def dismiss_alert(call: Call) -> Reply:
+    b: ReasonBody = call.body
+    if not b.reason.strip():
+        raise field_error("$.reason", "must not be empty")
+    investor = await p.dismiss_alert(call.svc, call.param("investor_id"), b.reason.strip(), call.principal.subject)
+    return 200, views.investor(await p.investor_view(call.svc, investor.id))
+
+
 async def investor_audit(call: Call) -> Reply:
     page = await q.audit_trail(
         call.svc, call.param("investor_id"), after=call.request.query.get("after"), limit=_limit(call.request)
@@ -450,6 +474,7 @@ async def retry_job(call: Call) -> Reply:
     if message.status not in RETRYABLE:
         raise Problem(409, "job-not-dead", f"only dead or parked jobs are retried; this one is {message.status.value}")
     await queue.requeue(job_id, call.svc.clock.now())
+    await record_action(call.svc, "JobRetried", job_id, "", {"queue": queue_name, "kind": message.kind})
     return 200, views.job(await queue.get(job_id), queue_name)
 
 

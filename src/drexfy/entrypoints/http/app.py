@@ -25,6 +25,7 @@ import attrs
 from aiohttp import web
 
 from drexfy.adapters.system import RANDOM
+from drexfy.domain.audit import AUDIT_ACTOR, AUDIT_REQUEST, Actor
 from drexfy.domain.errors import DomainError
 from drexfy.domain.ports import IN_PROGRESS, IdempotentResponse, Notifier
 from drexfy.domain.processes import Services
@@ -152,6 +153,10 @@ def _api_handler(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRe
         state.access.limit_token(principal)
         authorize(principal, ep.roles)
         request[PRINCIPAL_KEY] = principal
+        # Every change this request makes is recorded as the caller's. aiohttp runs each request
+        # in a task of its own, whose context ends with it, so nothing needs resetting.
+        AUDIT_ACTOR.set(Actor(principal.subject, principal.role.value))
+        AUDIT_REQUEST.set(request_id_var.get() or "")
         raw = b""
         body: Any = None
         if ep.body is not None:

@@ -229,7 +229,10 @@ def build_document(endpoints: list[Endpoint], *, version: str = "0.1.0") -> dict
         op["security"] = schemes[ep.security]
         success: dict[str, Any] = {"description": "Success"}
         if ep.response is not None:
-            success["content"] = {ep.response_type: {"schema": {"$ref": f"#/components/schemas/{ep.response}"}}}
+            # The first type carries the schema; further ones (an export as text/csv) are text.
+            first, *others = (t.strip() for t in ep.response_type.split(","))
+            success["content"] = {first: {"schema": {"$ref": f"#/components/schemas/{ep.response}"}}}
+            success["content"].update({t: {"schema": {"type": "string"}} for t in others})
         elif ep.response_type != "application/json":
             success["content"] = {t.strip(): {"schema": {"type": "string"}} for t in ep.response_type.split(",")}
         responses: dict[str, Any] = {str(ep.status): success}

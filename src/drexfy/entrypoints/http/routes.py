@@ -9,9 +9,11 @@ from drexfy.entrypoints.http.api import (
     block_investor,
     cancel_order,
     close_instrument,
+    confirm_sanctions,
     create_instrument,
     create_order,
     force_transfer,
+    dismiss_alert,
     get_instrument,
     get_investor,
     get_order,
@@ -33,6 +35,7 @@ from drexfy.entrypoints.http.api import (
     trigger_repayment,
     unblock_investor,
 )
+from drexfy.entrypoints.http.audit_api import list_audit
 from drexfy.entrypoints.http.auth import ALL_ROLES, Role
 from drexfy.entrypoints.http.bank_api import BANK_ENDPOINTS
 from drexfy.entrypoints.http.bodies import (
@@ -47,6 +50,8 @@ from drexfy.entrypoints.http.bodies import (
 from drexfy.entrypoints.http.openapi import PAGING, Endpoint, Query
 
 F, A, C, INV, AU = Role.FRONTEND, Role.ADMIN, Role.COMPLIANCE, Role.INVESTOR, Role.AUDITOR
+#: Who reads the audit trail.
+AUDIT_READERS = frozenset({A, C, AU})
 _QUEUE = Query("queue", "Which queue (default inbox).", ("inbox", "outbox"))
 V1 = "/api/v1"
 
@@ -312,6 +317,48 @@ ENDPOINTS: list[Endpoint] = [
         roles=frozenset({C, A, AU}),
         errors=(404,),
         query=PAGING,
+    ),
+    Endpoint(
+        method="POST",
+        path=f"{V1}/compliance/investors/{{investor_id}}/confirm",
+        handler=confirm_sanctions,
+        response="Investor",
+        summary="Confirm the sanctions match behind a block: SANCTIONED on chain",
+        tag="compliance",
+        roles=frozenset({C}),
+        body=ReasonBody,
+        errors=(404, 409),
+    ),
+    Endpoint(
+        method="POST",
+        path=f"{V1}/compliance/investors/{{investor_id}}/dismiss",
+        handler=dismiss_alert,
+        response="Investor",
+        summary="Dismiss the alert behind an unconfirmed block: unfrozen, held-back shares paid",
+        tag="compliance",
+        roles=frozenset({C}),
+        body=ReasonBody,
+        errors=(404, 409),
+    ),
+    Endpoint(
+        method="GET",
+        path=f"{V1}/audit",
+        handler=list_audit,
+        response="AuditLogPage",
+        response_type="application/json, text/csv",
+        summary="The audit trail in order, filtered; `format=csv` (or Accept: text/csv) exports every match",
+        tag="compliance",
+        roles=AUDIT_READERS,
+        errors=(400,),
+        query=(
+            Query("actor", "Who acted (a person's or client's id, `worker`, `webhook:<provider>`)."),
+            Query("action", "What was done (an event name such as InvestorBlocked, or JobRetried)."),
+            Query("subject", "The investor, order, instrument, repayment or job acted on."),
+            Query("since", "Entries at or after this ISO 8601 time."),
+            Query("until", "Entries before this ISO 8601 time."),
+            Query("format", "json (default) or csv.", ("json", "csv")),
+            *PAGING,
+        ),
     ),
     Endpoint(
         method="POST",

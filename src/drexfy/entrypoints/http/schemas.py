@@ -45,7 +45,8 @@ _INVESTOR_FIELDS: S = {
     "status": {"enum": ["PENDING_KYC", "ACTIVE", "REJECTED"]},
     "kyc_reasons": _STRS,
     "applicant_id": _nullable(_STR),
-    "compliance": {"enum": ["CLEAR", "BLOCKED"]},
+    # RESTRICTED: what the investor and the frontend see of a block (never BLOCKED or its reason).
+    "compliance": {"enum": ["CLEAR", "BLOCKED", "RESTRICTED"]},
     "blocked": _BOOL,
     "blocked_reason": _nullable(_STR),
     "blocked_at": _nullable(_TS),
@@ -53,6 +54,7 @@ _INVESTOR_FIELDS: S = {
     "wallet": _nullable(_obj({"address": _STR, "activated": _BOOL})),
     "auto_cashout": _BOOL,
     "created_at": _TS,
+    "support_message": _nullable(_STR),
 }
 _INVESTOR_EXAMPLE = {
     "id": "inv_0193a4f2c1d87e31b2a5c6d7e8f90123",
@@ -72,6 +74,7 @@ _INVESTOR_EXAMPLE = {
     "wallet": {"address": "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", "activated": True},
     "auto_cashout": False,
     "created_at": "2026-11-22T04:10:00.000000+00:00",
+    "support_message": None,
 }
 
 _ORDER_EXAMPLE = {
@@ -279,6 +282,23 @@ COMPONENTS: dict[str, S] = {
     "AllocationPage": _page("Allocation"),
     "AuditPage": _page("AuditEvent"),
     "AuditEvent": _obj({"id": _STR, "name": _STR, "occurred_at": _TS, "payload": {"type": "object"}}),
+    "AuditLogPage": _page("AuditLogEntry"),
+    "AuditLogEntry": _obj(
+        {
+            "seq": _INT,
+            "actor": _STR,
+            "role": _STR,
+            "action": _STR,
+            "subject": _STR,
+            "reason": _STR,
+            "request_id": _STR,
+            "at": _TS,
+            "ref": _STR,
+            "digest": _STR,
+            "prev_hash": _STR,
+            "hash": _STR,
+        }
+    ),
     "JobList": _obj(
         {"counts": {"type": "object", "additionalProperties": _INT}, "items": {"type": "array", "items": _ref("Job")}}
     ),

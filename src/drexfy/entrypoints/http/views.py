@@ -7,6 +7,8 @@ from typing import Any
 
 from drexfy.domain import events as ev
 from drexfy.domain.deposit import Deposit
+from drexfy.domain.classification import Classification
+from drexfy.domain.events import RESTRICTED, SUPPORT_MESSAGE
 from drexfy.domain.model import Allocation, Instrument, Investor, Order, Repayment, Withdrawal
 from drexfy.domain.money import Money
 from drexfy.domain.ports import QueuedMessage
@@ -23,9 +25,10 @@ def _ts(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def investor(view: InvestorView) -> dict[str, Any]:
+def investor(view: InvestorView, *, neutral: bool = False) -> dict[str, Any]:
+    """`neutral`: for the investor and the frontend acting for them (`investor_side`)."""
     return {
-        **investor_summary(view.investor),
+        **(investor_side(view.investor) if neutral else investor_summary(view.investor)),
         "holdings": [{"instrument_id": h.instrument_id, "symbol": h.symbol, "units": h.units} for h in view.holdings],
         "held_back_repayments": [
             {"repayment_id": h.repayment_id, "instrument_id": h.instrument_id, "amount": money(h.amount)}
@@ -54,6 +57,7 @@ def investor_summary(inv: Investor) -> dict[str, Any]:
         "wallet": {"address": inv.wallet.address, "activated": inv.wallet_activated} if inv.wallet else None,
         "auto_cashout": inv.auto_cashout,
         "created_at": _ts(inv.created_at),
+        "support_message": SUPPORT_MESSAGE if inv.is_blocked else None,
     }
 
 
@@ -69,6 +73,23 @@ def forced_transfer(event: ev.UnitsForceTransferred) -> dict[str, Any]:
         "tx_ids": list(event.tx_ids),
         "occurred_at": event.occurred_at.isoformat(),
     }
+
+
+def investor_side(inv: Investor) -> dict[str, Any]:
+    """The investor as the investor may see it: a neutral RESTRICTED state and a support message,
+    never the AML reason, its time, or a SANCTIONED class (no tipping-off)."""
+    out = investor_summary(inv)
+    if inv.is_blocked or inv.classification is Classification.SANCTIONED:
+        shown = inv.classification_before_block if inv.is_blocked else None
+        out.update(
+            compliance=RESTRICTED,
+            blocked=True,
+            blocked_reason=None,
+            blocked_at=None,
+            classification=shown.name if shown is not None and shown is not Classification.SANCTIONED else None,
+            support_message=SUPPORT_MESSAGE,
+        )
+    return out
 
 
 def instrument(ins: Instrument) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from drexfy.adapters.webhooks import (
     verify_digest,
     verify_stripe,
 )
+from drexfy.domain.audit import webhook_actor
 from drexfy.domain.errors import InvalidWebhook
 from drexfy.domain.ports import QueuedMessage
 from drexfy.domain.provider_events import AmlAlert, KycResult, KycReview, PaymentEvent
@@ -53,7 +54,11 @@ async def _store(
         id=svc.ids.new("job"),
         key=key,
         kind=kind,
-        payload={**messages.encode(kind, event), "request_id": request_id_var.get()},
+        payload={
+            **messages.encode(kind, event),
+            "request_id": request_id_var.get(),
+            **messages.actor_fields(webhook_actor(source)),
+        },
         created_at=svc.clock.now(),
     )
     if await svc.store.inbox.add(message):

@@ -4,6 +4,7 @@ started repayment, which may take many ledger batches and must not run inside an
 from __future__ import annotations
 
 from drexfy.domain import processes as p
+from drexfy.domain.audit import AUDIT_ACTOR
 from drexfy.domain.ports import QueuedMessage
 from drexfy.entrypoints.runtime import messages
 
@@ -16,7 +17,7 @@ async def queue_repayment(svc: p.Services, repayment_id: str) -> bool:
         id=svc.ids.new("job"),
         key=f"repayment:{repayment_id}",
         kind=messages.REPAYMENT,
-        payload=messages.encode(messages.REPAYMENT, job),
+        payload={**messages.encode(messages.REPAYMENT, job), **messages.actor_fields(AUDIT_ACTOR.get())},
         created_at=svc.clock.now(),
     )
     return await svc.store.inbox.add(message)

@@ -11,6 +11,7 @@ from typing import Any
 
 import cattrs
 
+from drexfy.domain.audit import WORKER, Actor
 from drexfy.domain.processes.repayment import PayRepayment
 from drexfy.domain.provider_events import AmlAlert, KycResult, KycReview, PaymentEvent
 
@@ -53,6 +54,20 @@ def decode(kind: str, payload: dict[str, Any]) -> Message:
         raise ValueError(f"unknown inbox message kind {kind!r}")
     event: Message = _codec.structure(payload["event"], tp)
     return event
+
+
+def actor_fields(actor: Actor) -> dict[str, str]:
+    """The payload fields naming who queued a job (its changes are recorded as theirs)."""
+    return {"actor": actor.subject, "actor_role": actor.role}
+
+
+def actor_of(payload: dict[str, Any]) -> Actor:
+    """Who a job acts for: the queuing webhook's provider or operator; jobs queued before the audit
+    trail existed act as the worker."""
+    subject, role = payload.get("actor"), payload.get("actor_role")
+    if isinstance(subject, str) and isinstance(role, str):
+        return Actor(subject, role)
+    return WORKER
 
 
 def partition_of(payload: dict[str, Any], fallback: str) -> str:

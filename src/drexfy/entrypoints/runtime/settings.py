@@ -69,6 +69,9 @@ class WorkerSettings:
     #: How often the store's positions catch up with the ledger's unit transfers
     #: (`processes.register`); 0 turns it off (repayments still catch up before they snapshot).
     register_every: _Period = 10.0
+    #: How often the audit log's head is anchored on the ledger (`processes.audit.anchor_audit`);
+    #: 0 turns it off (`drexfy audit anchor` anchors on demand).
+    audit_anchor_every: _Period = 3600.0
 
 
 @attrs.frozen
