@@ -448,8 +448,13 @@ class HttpDriver:
         self._agent_action(f"/api/v1/investors/{self.world.investors[name]}/wallet-recovery", {"reason": reason})
 
     def decide_alert(self, name: str, decision: str, reason: str) -> None:
+        """A confirmation acts at once; a dismissal lifts the block, so a second officer approves it."""
         path = f"/api/v1/compliance/investors/{self.world.investors[name]}/{decision}"
-        self.api("POST", path, "compliance", {"reason": reason})
+        answer = self.api("POST", path, "compliance", {"reason": reason}, subject="officer-1")
+        if decision == "dismiss":
+            assert answer["status"] == "PENDING", answer
+            self.decide("officer-2", str(answer["id"]), approve=True)
+            assert self.world.error is None, self.world.error
 
     def reconcile(self, symbol: str) -> Reconciled:
         report = self.api("GET", f"/api/v1/instruments/{self.world.instruments[symbol]}/reconciliation", "compliance")

@@ -27,6 +27,12 @@ async def unblock(svc: p.Services, investor_id: str, params: Mapping[str, Any], 
     return {"investor_id": investor.id}
 
 
+async def dismiss_alert(svc: p.Services, investor_id: str, params: Mapping[str, Any], approver: Actor) -> Result:
+    officers = f"{params['requested_by']}, approved by {approver.subject}"
+    investor = await p.dismiss_alert(svc, investor_id, str(params["reason"]), officers)
+    return {"investor_id": investor.id}
+
+
 async def close_instrument(svc: p.Services, instrument_id: str, params: Mapping[str, Any], approver: Actor) -> Result:
     instrument = await p.close_instrument(svc, instrument_id)
     return {"instrument_id": instrument.id, "status": instrument.status.value}
@@ -88,6 +94,7 @@ COMPLIANCE, ADMIN = frozenset({"compliance"}), frozenset({"admin"})
 
 ACTIONS: dict[str, ApprovalAction] = {
     "unblock": ApprovalAction(COMPLIANCE, COMPLIANCE, unblock, "unblock an investor"),
+    "dismiss_alert": ApprovalAction(COMPLIANCE, COMPLIANCE, dismiss_alert, "dismiss the alert behind a block"),
     "close_instrument": ApprovalAction(ADMIN, ADMIN, close_instrument, "close an instrument's sale"),
     "large_repayment": ApprovalAction(ADMIN, ADMIN, large_repayment, "a repayment above the threshold"),
     "grant_role": ApprovalAction(ADMIN, ADMIN, grant_role, "grant an operator a role"),

@@ -19,9 +19,9 @@ from drexfy.adapters.serialization import (
     parse_timestamp,
     to_dict,
 )
-from drexfy.domain.deposit import Deposit
 from drexfy.adapters.sqlite.audit import append_audit
 from drexfy.domain.audit import AuditContext, AuditRecord, current_context
+from drexfy.domain.deposit import Deposit
 from drexfy.domain.errors import (
     Conflict,
     CurrencyMismatch,

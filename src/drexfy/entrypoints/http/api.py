@@ -408,7 +408,16 @@ async def dismiss_alert(call: Call) -> Reply:
     b: ReasonBody = call.body
     if not b.reason.strip():
         raise field_error("$.reason", "must not be empty")
-    investor = await p.dismiss_alert(call.svc, call.param("investor_id"), b.reason.strip(), call.principal.subject)
+    investor_id = call.param("investor_id")
+    async with call.svc.store.unit_of_work() as uow:
+        blocked = (await uow.investors.get(investor_id)).is_blocked  # 404 before a request is recorded
+    # Dismissing lifts the block, like an unblock: a second officer approves it (four-eyes).
+    pending = blocked and await needs_approval(
+        call, "dismiss_alert", investor_id, {"reason": b.reason.strip()}, b.reason.strip()
+    )
+    if pending:
+        return pending
+    investor = await p.dismiss_alert(call.svc, investor_id, b.reason.strip(), call.principal.subject)
     return 200, views.investor(await p.investor_view(call.svc, investor.id))
 
 

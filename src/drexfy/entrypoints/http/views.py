@@ -6,8 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from drexfy.domain import events as ev
-from drexfy.domain.deposit import Deposit
 from drexfy.domain.classification import Classification
+from drexfy.domain.deposit import Deposit
 from drexfy.domain.events import RESTRICTED, SUPPORT_MESSAGE
 from drexfy.domain.model import Allocation, Instrument, Investor, Order, Repayment, Withdrawal
 from drexfy.domain.money import Money

@@ -12,7 +12,15 @@ if TYPE_CHECKING:  # the settings' schema imports runtime.settings, which import
     from drexfy.entrypoints.config import Settings
 
 #: The sensitive actions that need a second person's approval (`approvals.required`).
-APPROVAL_KINDS = ("unblock", "close_instrument", "large_repayment", "grant_role", "forced_transfer", "wallet_recovery")
+APPROVAL_KINDS = (
+    "unblock",
+    "dismiss_alert",
+    "close_instrument",
+    "large_repayment",
+    "grant_role",
+    "forced_transfer",
+    "wallet_recovery",
+)
 
 
 @attrs.frozen
