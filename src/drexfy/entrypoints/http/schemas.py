@@ -7,6 +7,7 @@ from typing import Any
 
 from drexfy.domain.deposit import DepositKind, DepositStatus
 from drexfy.domain.model import AllocationStatus, WithdrawalStatus
+from drexfy.entrypoints.runtime.access import APPROVAL_KINDS
 
 S = dict[str, Any]
 
@@ -310,7 +311,7 @@ COMPONENTS: dict[str, S] = {
     "Approval": _obj(
         {
             "id": _STR,
-            "kind": {"enum": ["unblock", "close_instrument", "large_repayment", "grant_role"]},
+            "kind": {"enum": list(APPROVAL_KINDS)},
             "subject": _STR,
             "params": {"type": "object"},
             "reason": _STR,
@@ -348,6 +349,7 @@ COMPONENTS: dict[str, S] = {
     "ApprovalPage": _page("Approval"),
     "InvestorOrApproval": {"anyOf": [_ref("Investor"), _ref("Approval")]},
     "InstrumentOrApproval": {"anyOf": [_ref("Instrument"), _ref("Approval")]},
+    "ForcedTransferOrApproval": {"anyOf": [_ref("ForcedTransfer"), _ref("Approval")]},
     "RepaymentOrApproval": {"anyOf": [_ref("Repayment"), _ref("Approval")]},
     "Operator": _obj({"id": _STR, "name": _STR, "roles": _STRS, "disabled": _BOOL, "created_at": _TS}),
     "OperatorList": _obj({"items": {"type": "array", "items": _ref("Operator")}}),
