@@ -1,5 +1,5 @@
 """Aggregates: Investor, Instrument, Order, Repayment, Withdrawal. Rules live on them as methods.
-(One module of about 690 lines on purpose: the aggregates' state machines refer to one another and
+(One module of about 730 lines on purpose: the aggregates' state machines refer to one another and
 read best side by side, as in cosmicpython's `model.py`.)
 
 Each aggregate collects the events of its changes in `events`; the unit of work persists them with

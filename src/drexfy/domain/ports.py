@@ -1,5 +1,5 @@
 """Ports: what the domain needs from the outside world, in the domain's own words.
-(One module of about 790 lines on purpose: a newcomer reads every promise the adapters keep in one
+(One module of about 910 lines on purpose: a newcomer reads every promise the adapters keep in one
 place; each Protocol is short.)
 
 Adapters implement these Protocols; the container in `drexfy.entrypoints` picks which. Ports speak

@@ -1,6 +1,6 @@
 """EvmLedger: the Ledger port on the Drexfy contract suite, over web3.py's async API.
 
-(About 460 lines: one method per port operation, each short; the mechanics live beside it in
+(About 550 lines: one method per port operation, each short; the mechanics live beside it in
 `relayer.py`, `permits.py`, `attestations.py` and `transfers.py`.)"""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
 """An in-memory Ledger for unit tests, the BDD suite and offline runs.
+(About 440 lines: one method per port operation, each applying the same rule the chains enforce.)
 
 It keeps balances, classifications, eligibility and freezes with the same rules the real ledgers
 enforce on chain (an ineligible, sanctioned or frozen party is refused with ComplianceRejected), and

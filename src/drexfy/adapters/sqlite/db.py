@@ -7,7 +7,7 @@
   in WAL mode it reads the last committed state while a writer is busy.
 
 sqlite3 calls run in the connection's own thread (`ConnectionThread`), so the event loop only waits
-on futures. (About 400 lines: the connection threads, the group commit and the migrations share
+on futures. (About 410 lines: the connection threads, the group commit and the migrations share
 one lifecycle; the file modes of the personal data it holds are set here, where the files open.)
 """
 

@@ -1,5 +1,5 @@
 """The SQLite repositories of the unit of work: one per aggregate, with the table-driven write path
-(`_Aggregates`) they share, and the event log. (About 690 lines: the SQL of one schema stays
+(`_Aggregates`) they share, and the event log. (About 730 lines: the SQL of one schema stays
 together, so a column change is made in one file; each repository is short.)"""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The Ledger port on the XRP Ledger.
-(About 650 lines: one method per port operation, each a few XRPL transactions. Purchases live in
+(About 670 lines: one method per port operation, each a few XRPL transactions. Purchases live in
 purchase.py, repayments in distribution.py, MPT authorisation and the pre-send checks in access.py, the agent's moves in agent.py.)
 
 How the domain maps (see docs/xrpl.md for the why):

@@ -1,5 +1,5 @@
 """Reliable transaction submission (https://xrpl.org/docs/concepts/transactions/reliable-transaction-submission).
-(About 740 lines: single transactions, pipelined runs and Batch share the per-account lock and the
+(About 770 lines: single transactions, pipelined runs and Batch share the per-account lock and the
 sequence, journal and replacement rules, so they stay together.)
 
 For one operation id the submitter:

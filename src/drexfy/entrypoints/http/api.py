@@ -1,4 +1,6 @@
 """The platform API under /api/v1: bodies, handlers and their endpoint declarations.
+(About 500 lines: one short handler per operation; the bank, people and audit areas have their own
+modules, and the rest stays together so every handler's investor scoping reads in one place.)
 
 Handlers receive a `Call` (request, principal, validated body) and return (status, JSON body).
 Authentication, role checks, body validation and Idempotency-Key replay happen in the wrapper in
