@@ -46,9 +46,16 @@ class Purchases:
         if token is None or await self.ledger.journal.get(f"{op_id}/optin"):
             tx_ids += await self.ledger._ensure_xrp(f"{op_id}/reserve", wallet.address, 1)
             optin = MPTokenAuthorize(account=wallet.address, mptoken_issuance_id=ref)
-            tx_ids.append(
-                (await self.ledger._run(f"{op_id}/optin", self.ledger._investor(wallet), optin, "MPT opt-in")).tx_id
-            )
+            try:
+                tx_ids.append(
+                    (await self.ledger._run(f"{op_id}/optin", self.ledger._investor(wallet), optin, "MPT opt-in")).tx_id
+                )
+            except LedgerRejected as refused:
+                # Another operation of this wallet (its second order, settled at the same time)
+                # opted in first: the MPToken exists, which is all this step is for. Replayed from
+                # the journal on every retry, so it must never be taken for a refusal.
+                if refused.reason != "tecDUPLICATE" or await self.ledger._mptoken(ref, wallet.address) is None:
+                    raise
             token = await self.ledger._mptoken(ref, wallet.address)
         authorised = bool(token and int(token.get("Flags", 0)) & 0x02)
         if not authorised or await self.ledger.journal.get(f"{op_id}/authorise"):
