@@ -271,6 +271,10 @@ def test_the_session_expiry_is_the_reservation_deadline_clamped_into_stripes_win
     assert checkout_expiry(at + timedelta(hours=2), now) == int(now) + 7200
     assert checkout_expiry(at + timedelta(minutes=10), now) == int(now) + 32 * 60
     assert checkout_expiry(at + timedelta(days=3), now) == int(now) + 24 * 3600 - 120
+    # A retry a few seconds later (same idempotency key) sends the same expires_at: Stripe refuses
+    # a key reused with other parameters (this test's request retry failed in CI when it did not).
+    assert checkout_expiry(at + timedelta(minutes=10), now + 37) == checkout_expiry(at + timedelta(minutes=10), now)
+    assert checkout_expiry(at + timedelta(minutes=10), now + 59) >= int(now) + 59 + 31 * 60
 
 
 def test_stripe_config_refuses_a_missing_key_or_relative_urls():

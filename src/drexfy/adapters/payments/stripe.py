@@ -57,9 +57,14 @@ class StripeConfig:
 def checkout_expiry(deadline: datetime, now: float) -> int:
     """The session's `expires_at` (unix seconds): the reservation deadline, clamped into Stripe's
     window. A reservation longer than 24 h ends with the session (`checkout.session.expired`
-    releases it); a shorter one than 30 min is expired by the platform's own sweep."""
-    low = int(now) + MIN_EXPIRY_S + EXPIRY_MARGIN_S
-    high = int(now) + MAX_EXPIRY_S - EXPIRY_MARGIN_S
+    releases it); a shorter one than 30 min is expired by the platform's own sweep.
+
+    The clamp starts from the current minute, not the current second: a retry of the request (same
+    idempotency key) must send the same parameters, or Stripe refuses it as another request. The
+    margin (2 min) keeps the result at least 31 minutes ahead."""
+    start = int(now) // 60 * 60
+    low = start + MIN_EXPIRY_S + EXPIRY_MARGIN_S
+    high = start + MAX_EXPIRY_S - EXPIRY_MARGIN_S
     return max(low, min(high, int(deadline.timestamp())))
 
 
