@@ -7,13 +7,14 @@ import asyncio
 import sqlite3
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from drexfy.adapters.sqlite import NestedWriteError, SqliteStore, SqliteUnitOfWork, open_sqlite_store
-from drexfy.adapters.sqlite.db import _migrations, _statements, migrate
+from drexfy.adapters.sqlite.db import _connect, _migrations, _statements, migrate
 from drexfy.domain.errors import InvestorNotFound, NotFound
 from drexfy.domain.ports import QueuedMessage
 from tests.contract import builders as b
@@ -71,6 +72,29 @@ async def test_two_stores_opening_a_new_file_at_once_migrate_it_once(tmp_path: P
     finally:
         for store in stores:
             await store.close()
+
+
+def test_switching_to_wal_waits_for_a_connection_that_holds_the_lock(tmp_path: Path) -> None:
+    """SQLite refuses the WAL switch at once (no busy handler) while another connection holds a
+    write lock on a file still in rollback mode: what several processes opening a new file
+    together meet (a CI failure: "database is locked" from one of four stores)."""
+    path = tmp_path / "held.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE t (x INTEGER)")
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("INSERT INTO t VALUES (1)")
+    release = threading.Timer(0.3, lambda: holder.execute("COMMIT"))
+    release.start()
+    try:
+        conn = _connect(str(path), busy_timeout_ms=5_000, synchronous="FULL")
+        try:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            assert conn.execute("SELECT x FROM t").fetchall() == [(1,)]
+        finally:
+            conn.close()
+    finally:
+        release.join()
+        holder.close()
 
 
 def test_statements_are_split_whole() -> None:

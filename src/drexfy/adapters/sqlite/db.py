@@ -23,6 +23,7 @@ import shutil
 import sqlite3
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from importlib import resources
@@ -131,13 +132,32 @@ def _private_file(path: str) -> None:
             each.chmod(0o600)
 
 
+def _switch_to_wal(conn: sqlite3.Connection, busy_timeout_ms: int) -> str:
+    """Ask for WAL mode, retrying while another connection holds a lock.
+
+    SQLite answers "database is locked" at once, without calling the busy handler, when the
+    switch needs the exclusive lock another connection is also after (several processes opening a
+    new file together: one of them is switching it already). Once one has switched, the mode is
+    stored in the file and the others just read it."""
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    pause = 0.005
+    while True:
+        try:
+            return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
+
+
 def _connect(path: str, busy_timeout_ms: int, synchronous: str) -> sqlite3.Connection:
     _private_file(path)
     # isolation_level=None: we issue BEGIN/COMMIT ourselves (the sqlite3 module's implicit
     # transactions would start them at surprising points).
     conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None)
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    mode = _switch_to_wal(conn, busy_timeout_ms)
     if str(mode).lower() != "wal":
         conn.close()
         raise RuntimeError(f"could not switch {path} to WAL mode (got {mode})")
