@@ -53,14 +53,15 @@ async def _paid_order(api, email: str, symbol: str) -> dict:
 async def test_a_job_failing_every_time_is_dead_lettered_visible_and_retried_by_an_operator(api):
     order = await _paid_order(api, "dead@example.com", "DEAD1")
     ledger = api.svc.ledger.inner
-    ledger.online = False
-    for _ in range(20):  # max_attempts is 3 in the test settings
+    for _ in range(3):  # a fault of the job's own (a bug), every attempt; max_attempts is 3 here
+        ledger.fail_next(RuntimeError("injected: a bug in the settlement path"))
+    for _ in range(20):
         await api.drain()
         await asyncio.sleep(0.02)
     [job] = [m for m in await api.svc.store.inbox.list() if m.key == "payments:evt_DEAD1"]
     assert job.status is MessageStatus.DEAD
     assert job.attempts == 3
-    assert "ledger-unavailable" in job.last_error
+    assert "RuntimeError" in job.last_error
 
     status, jobs = await api.call("GET", "/api/v1/jobs?status=DEAD", "admin")
     assert status == 200
@@ -71,12 +72,39 @@ async def test_a_job_failing_every_time_is_dead_lettered_visible_and_retried_by_
 
     status, problem = await api.call("POST", "/api/v1/jobs/job_missing/retry", "admin")
     assert status == 404
-    ledger.online = True
     status, retried = await api.call("POST", f"/api/v1/jobs/{job.id}/retry", "admin")
     assert (status, retried["status"], retried["attempts"]) == (200, "PENDING", 0)
     status, problem = await api.call("POST", f"/api/v1/jobs/{job.id}/retry", "admin")
     assert status == 409 and problem["type"].endswith("/job-not-dead")
     await api.drain()
+    _, got = await api.call("GET", f"/api/v1/orders/{order['id']}", "frontend")
+    assert got["status"] == "SETTLED"
+
+
+async def test_a_ledger_node_down_past_every_attempt_never_dead_letters_a_paid_order(api):
+    """The node is unreachable for longer than all the attempts' backoff (a restart, an RPC
+    provider's outage): the settlement job waits, at most `ledger_retry_max_s` apart, and settles
+    when the node is back. Dead-lettering it would leave the paid order unsettled until an operator
+    noticed (the old behaviour: dead after `max_attempts`)."""
+    from drexfy.entrypoints.runtime.settings import WorkerSettings
+
+    settings = WorkerSettings(base_delay=0.001, max_delay=300, max_attempts=3, ledger_retry_max_s=7.0)
+    worker = Worker(api.state.services, api.notifier, settings)
+    order = await _paid_order(api, "outage@example.com", "DOWN1")
+    ledger = api.svc.ledger.inner
+    ledger.online = False
+    [job] = [m for m in await api.svc.store.inbox.list() if m.key == "payments:evt_DOWN1"]
+    for _ in range(12):  # far beyond max_attempts, with delays that would reach minutes
+        await api.svc.store.inbox.retry_later(job.id, "test", api.svc.clock.now())
+        await worker.drain_inbox_once()
+        job = await api.svc.store.inbox.get(job.id)
+        assert job.status is MessageStatus.PENDING, job.last_error
+        assert job.next_attempt_at is not None
+        assert (job.next_attempt_at - api.svc.clock.now()).total_seconds() <= 7.0 + 0.5
+    assert job.attempts >= 12 and "ledger-unavailable" in (job.last_error or "")
+    ledger.online = True
+    await api.svc.store.inbox.retry_later(job.id, "test", api.svc.clock.now())
+    await worker.drain_inbox_once()
     _, got = await api.call("GET", f"/api/v1/orders/{order['id']}", "frontend")
     assert got["status"] == "SETTLED"
 

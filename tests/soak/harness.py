@@ -143,7 +143,12 @@ class Platform:
 
     def _ledger_env(self) -> dict[str, str]:
         if isinstance(self.node, XrplNode):
-            return {"DREXFY_LEDGER__KIND": "xrpl", "DREXFY_LEDGER__XRPL__RPC_URL": self.node.url}
+            return {
+                "DREXFY_LEDGER__KIND": "xrpl",
+                "DREXFY_LEDGER__XRPL__RPC_URL": self.node.url,
+                # A job whose transaction is not validated yet comes back after one close.
+                "DREXFY_LEDGER__XRPL__CLOSE_TIME_S": str(self.config.block_time),
+            }
         return {
             "DREXFY_LEDGER__KIND": "evm",
             "DREXFY_LEDGER__EVM__RPC_URL": self.node.url,

@@ -45,6 +45,7 @@ _XRPL_OPTIONAL = (
     "trust_limit",
     "poll_interval",
     "submit_timeout",
+    "close_time_s",
 )
 
 

@@ -49,6 +49,11 @@ class XrplSection:
     rpc_url: str = ""
     currency_code: str = "EUR"
     batch: bool = False
+    # How often and how long an API call or a command waits for a validated result (the worker's
+    # jobs wait `worker.ledger_wait_s` and come back after `close_time_s`: one ledger close).
+    poll_interval: Annotated[float, Range(low=0.01, high=60.0)] = 0.5
+    submit_timeout: Annotated[float, Range(low=0.1, high=3600.0)] = 120.0
+    close_time_s: Annotated[float, Range(low=0.1, high=600.0)] = 4.0
 
 
 @attrs.frozen

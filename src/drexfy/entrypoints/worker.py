@@ -37,6 +37,7 @@ from drexfy.domain.errors import (
     InvalidAmount,
     InvalidWebhook,
     LedgerPending,
+    LedgerUnavailable,
     NotFound,
     OperationConflict,
     SettlementInProgress,
@@ -435,7 +436,9 @@ class Worker:
 
     async def _retry_or_dead(self, message: QueuedMessage, error: BaseException, *, queue: str = "inbox") -> None:
         limit = self.settings.max_attempts if queue == "inbox" else self.settings.max_notify_attempts
-        waiting = isinstance(error, SettlementInProgress | LedgerPending)
+        # Waiting is not failing: an order another attempt holds, a transaction not included yet,
+        # a ledger node that is down. None of them is the job's fault, so none dead-letters it.
+        waiting = queue == "inbox" and isinstance(error, SettlementInProgress | LedgerUnavailable)
         if message.attempts >= limit and not waiting:
             await self._dead(message, f"gave up after {message.attempts} attempts: {describe(error)}", queue=queue)
             return
@@ -448,6 +451,10 @@ class Worker:
             # come back when the lease ends, and never dead-letter a paid order for waiting.
             lease_left = (error.until - self.svc.clock.now()).total_seconds()
             delay = min(max(lease_left, 0.0) + self.settings.base_delay / 10, self.settings.max_delay)
+        elif isinstance(error, LedgerUnavailable) and queue == "inbox":
+            # The node is unreachable: back off, but look at least every `ledger_retry_max_s` so
+            # settlement resumes within seconds of the node's return, not minutes.
+            delay = min(delay, self.settings.ledger_retry_max_s)
         target = self.svc.store.inbox if queue == "inbox" else self.svc.store.outbox
         await target.retry_later(message.id, describe(error), self.svc.clock.now() + timedelta(seconds=delay))
         self.metrics.jobs_processed.inc(queue=queue, outcome="retry")

@@ -17,11 +17,12 @@ from drexfy.domain.classification import Classification as C
 from drexfy.domain.errors import (
     ComplianceRejected,
     InsufficientFunds,
+    LedgerPending,
     LedgerRejected,
     LedgerUnavailable,
     OperationConflict,
 )
-from drexfy.domain.ports import JournalStatus, Payout, Purchase
+from drexfy.domain.ports import LEDGER_WAIT, JournalStatus, Payout, Purchase
 from tests.integration.xrpl.conftest import eur, make_config, new_wallet, onboard, spec
 from tests.support.vaults import SigningGate
 from tests.support.xrpl_double import GENESIS_SEED, DoubleConfig, Fees, LedgerDouble
@@ -535,3 +536,58 @@ async def test_health_shows_a_transaction_the_ledger_has_not_validated(
     await ledger.distribute("repay:1", "00" * 24, [Payout(alice, eur(300))])
     done = await ledger.health()
     assert (done.unconfirmed, done.sequence_gap) == (0, 0)
+
+
+async def test_a_worker_job_hands_its_slot_back_while_the_ledger_has_not_closed(
+    vault: LocalVault, double: LedgerDouble, store: SqliteStore, ledger: XrplLedger
+) -> None:
+    """The worker's jobs wait only `LEDGER_WAIT` for a validated result: a transaction submitted
+    but not validated yet gives the slot back (`LedgerPending`, come again after a ledger close)
+    instead of holding it for `submit_timeout` (what stalled the XRPL soak for minutes). The job's
+    next attempt finds it validated: one payment, paid once."""
+    alice = await onboard(ledger, vault, "handback")
+    patient = XrplLedger(make_config(double.url, submit_timeout=30.0, close_time_s=3.5), vault, store.journal)
+    double.config.auto_close = False
+    await double.restart_closer(None)  # no ledger closes until the test says so
+    payout = [Payout(alice, eur(700))]
+    waiting = LEDGER_WAIT.set(0.2)
+    try:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(LedgerPending) as pending:
+            await patient.distribute("repay:handback", "00" * 24, payout)
+        assert asyncio.get_running_loop().time() - started < 5.0  # not the 30 s submit_timeout
+        assert pending.value.retry_after_s == 3.5
+        entry = await store.journal.get(f"repay:handback/{alice.address}/pay")
+        assert entry is not None and entry.status is JournalStatus.SUBMITTED
+        double.engine.close()
+        double.engine.close()
+        await patient.distribute("repay:handback", "00" * 24, payout)  # the job's next attempt
+    finally:
+        LEDGER_WAIT.reset(waiting)
+        await patient.close()
+    assert await ledger.stablecoin_balance(alice.address) == eur(700)
+    paid = [
+        r
+        for r in double.engine.txs.values()
+        if r.tx_json["TransactionType"] == "Payment"
+        and r.tx_json.get("Destination") == alice.address
+        and isinstance(r.tx_json.get("Amount"), dict)  # the stablecoin, not the XRP of activation
+    ]
+    assert len(paid) == 1
+
+
+async def test_without_a_worker_wait_an_unvalidated_transaction_is_still_waited_for_then_unavailable(
+    vault: LocalVault, double: LedgerDouble, store: SqliteStore, ledger: XrplLedger
+) -> None:
+    """An API call or a command (no `LEDGER_WAIT`) waits up to `submit_timeout` and then reports
+    the ledger unavailable (transient), not `LedgerPending`: nobody comes back for it by itself."""
+    alice = await onboard(ledger, vault, "nowait")
+    short = XrplLedger(make_config(double.url, submit_timeout=0.6), vault, store.journal)
+    double.config.auto_close = False
+    await double.restart_closer(None)
+    try:
+        with pytest.raises(LedgerUnavailable) as unavailable:
+            await short.distribute("repay:nowait", "00" * 24, [Payout(alice, eur(5))])
+        assert not isinstance(unavailable.value, LedgerPending)
+    finally:
+        await short.close()

@@ -29,7 +29,10 @@ class XrplConfig:
     - `investor_fee_allowance_drops`: XRP kept in investor wallets above their reserve, for the
       fees of the transactions they must sign; topped up by the funding account when it runs low.
     - `trust_limit`: the limit investors set on their stablecoin trust line.
-    - `poll_interval`, `submit_timeout`: how often and how long to wait for a validated result.
+    - `poll_interval`, `submit_timeout`: how often and how long to wait for a validated result
+      (an API call or a command; the worker's jobs wait `worker.ledger_wait_s` and hand back).
+    - `close_time_s`: the network's ledger close interval (mainnet 3-5 s): a worker job whose
+      transaction is not validated yet comes back after this long.
     """
 
     rpc_url: str
@@ -46,3 +49,4 @@ class XrplConfig:
     trust_limit: str = "1000000000000"
     poll_interval: float = 0.5
     submit_timeout: float = 120.0
+    close_time_s: float = 4.0

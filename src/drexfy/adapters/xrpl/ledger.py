@@ -141,6 +141,7 @@ class XrplLedger:
             fee_cap_drops=config.fee_cap_drops,
             poll_interval=config.poll_interval,
             submit_timeout=config.submit_timeout,
+            close_time_s=config.close_time_s,
         )
         self.journal = journal
         self._holes = HoleKeeper(KEEPER_GRACE_S)

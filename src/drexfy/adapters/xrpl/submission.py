@@ -50,8 +50,8 @@ from xrpl.models.transactions.transaction import Transaction
 from drexfy.adapters import secp256k1
 from drexfy.adapters.xrpl.errors import to_domain_error
 from drexfy.adapters.xrpl.gaps import filled_by_keeper, gap_id, reclaim_id
-from drexfy.domain.errors import LedgerRejected, LedgerUnavailable, OperationConflict
-from drexfy.domain.ports import JournalEntry, JournalStatus, KeyVault, OperationJournal
+from drexfy.domain.errors import LedgerPending, LedgerRejected, LedgerUnavailable, OperationConflict
+from drexfy.domain.ports import LEDGER_WAIT, JournalEntry, JournalStatus, KeyVault, OperationJournal
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +167,7 @@ class Submitter:
         fee_cap_drops: int = 5_000,
         poll_interval: float = 0.5,
         submit_timeout: float = 120.0,
+        close_time_s: float = 4.0,
     ) -> None:
         self.rpc = rpc
         self.vault = vault
@@ -175,6 +176,7 @@ class Submitter:
         self.fee_cap_drops = fee_cap_drops
         self.poll_interval = poll_interval
         self.submit_timeout = submit_timeout
+        self.close_time_s = close_time_s
         self._locks: dict[str, asyncio.Lock] = {}
 
     # --- public --------------------------------------------------------------------------------
@@ -356,12 +358,27 @@ class Submitter:
         return entry
 
     # --- submission and tracking ---------------------------------------------------------------
+    def _deadline(self) -> float:
+        """When this call stops waiting for a validated result: the caller's `LEDGER_WAIT` (the
+        worker's jobs hand their slot back and come again a ledger later), else `submit_timeout`
+        (an API call or a command that waits for the outcome)."""
+        wait = LEDGER_WAIT.get()
+        return asyncio.get_running_loop().time() + (self.submit_timeout if wait is None else wait)
+
+    def _not_yet(self, message: str) -> LedgerUnavailable:
+        """The error for a transaction submitted and still unvalidated at the deadline. Nothing
+        failed: it is journalled and on the network, so a worker's job is told when to look again
+        (`LedgerPending`, about one ledger close), never backed off or dead-lettered for it."""
+        if LEDGER_WAIT.get() is None:
+            return LedgerUnavailable(message)
+        return LedgerPending(message, retry_after_s=self.close_time_s)
+
     async def _drive(
         self, entry: JournalEntry, signer: Signer, tx: dict[str, Any], what: str, sent: str | None = None
     ) -> Outcome:
         """Broadcast, track and replace until a final result. `sent` is the preliminary result of
         a submission just made (pipelined): the first round tracks without sending again."""
-        deadline = asyncio.get_running_loop().time() + self.submit_timeout
+        deadline = self._deadline()
         while True:
             if entry.status is JournalStatus.CONFIRMED:
                 return _outcome(entry)
@@ -394,7 +411,7 @@ class Submitter:
                     raise to_domain_error(result, what, entry.tx_id)
                 return _outcome(entry)
             if asyncio.get_running_loop().time() >= deadline:
-                raise LedgerUnavailable(f"{what}: no validated result for {entry.tx_id} yet; retry resumes it")
+                raise self._not_yet(f"{what}: no validated result for {entry.tx_id} yet; retry resumes it")
             entry = await self._replace(entry, signer, tx)
 
     async def fill_hole(self, filler_id: str, waiting: JournalEntry, sequence: int) -> None:
@@ -466,7 +483,7 @@ class Submitter:
                 if loop.time() >= deadline:
                     raise
             if loop.time() >= deadline:
-                raise LedgerUnavailable(f"no validated result for {entry.tx_id} yet; retry resumes it")
+                raise self._not_yet(f"no validated result for {entry.tx_id} yet; retry resumes it")
             await asyncio.sleep(self.poll_interval)
 
     async def _replace(self, entry: JournalEntry, signer: Signer, tx: dict[str, Any]) -> JournalEntry:
@@ -676,7 +693,7 @@ class Submitter:
         return blob, tx_hash(blob), int(outer["LastLedgerSequence"]), inner_ids
 
     async def _drive_batch(self, entry: JournalEntry, what: str) -> Outcome:
-        deadline = asyncio.get_running_loop().time() + self.submit_timeout
+        deadline = self._deadline()
         while True:
             if entry.status is JournalStatus.CONFIRMED:
                 return _outcome(entry)
@@ -692,7 +709,7 @@ class Submitter:
             found = await self._track(entry, deadline)
             if found is None:
                 if asyncio.get_running_loop().time() >= deadline:
-                    raise LedgerUnavailable(f"{what}: no validated result for {entry.tx_id} yet; retry resumes it")
+                    raise self._not_yet(f"{what}: no validated result for {entry.tx_id} yet; retry resumes it")
                 entry = await self._replace_batch(entry)
                 continue
             _, result, ledger_index, _meta = found

@@ -66,6 +66,10 @@ class WorkerSettings:
     #: How long a job waits for its ledger transaction to be included before it hands its slot back
     #: (`LedgerPending`) and is due again a block later.
     ledger_wait_s: _Seconds = 0.2
+    #: A job that finds the ledger unreachable (node down, restarting, rate-limited) is never
+    #: dead-lettered for it (a paid order must settle once the node is back): it is tried again
+    #: with the usual backoff, but at least this often.
+    ledger_retry_max_s: _Seconds = 15.0
     #: How often the store's positions catch up with the ledger's unit transfers
     #: (`processes.register`); 0 turns it off (repayments still catch up before they snapshot).
     register_every: _Period = 10.0
