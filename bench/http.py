@@ -53,6 +53,8 @@ PACED_SECONDS = 4.0
 #: Fractions of the bare handler's rate tried, highest first, to find the highest open-loop rate the
 #: webhook path sustains with p99 under 50 ms.
 SUSTAINED_FRACTIONS = (0.4, 0.35, 0.3, 0.25, 0.2)
+#: The same search for the floor handler (it goes higher).
+FLOOR_SUSTAINED_FRACTIONS = (0.6, 0.5, 0.45, 0.4, 0.35, 0.3, 0.25, 0.2, 0.15, 0.1)
 WRK_SECONDS = int(os.environ.get("DREXFY_BENCH_HTTP_WRK_SECONDS", "3"))
 #: Distinct signed deliveries prepared for a wrk run: more than it can send, so none repeats.
 WRK_BODIES_PER_SECOND = 12_000
@@ -547,7 +549,7 @@ async def _anvil_settlements(orders: int = ANVIL_ORDERS, investors: int = 20) ->
                     "settled_per_second": round(settled / elapsed, 1),
                     "webhooks_accepted_in_s": round(accepted, 3),
                     "settlement_latency_mean_s": round(
-                        sum(s[1][0] for s in latency.series.values()) / max(latency.count(), 1), 3
+                        latency.total() / max(latency.count(), 1), 3
                     ),
                     "settle_purchase_ledger_mean_s": _mean(
                         state.metrics.ledger_latency, operation="settle_purchase", outcome="ok"
@@ -565,8 +567,8 @@ async def _anvil_settlements(orders: int = ANVIL_ORDERS, investors: int = 20) ->
 
 
 def _mean(histogram: Any, **labels: str) -> float | None:
-    series = histogram.series.get(tuple(sorted(labels.items())))
-    return round(series[1][0] / series[1][1], 4) if series and series[1][1] else None
+    count = histogram.count(**labels)
+    return round(histogram.total(**labels) / count, 4) if count else None
 
 
 def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -575,12 +577,38 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {**ordered[len(ordered) // 2], "all_per_second": [r["per_second"] for r in runs]}
 
 
+async def _highest_open_loop_rate(run: Any, base_rate: float, fractions: tuple[float, ...]) -> dict[str, Any]:
+    """The highest of `fractions` x `base_rate` that `run(rate)` answers with p99 under 50 ms
+    and at least 95 % of the offered rate, highest first."""
+    found: dict[str, Any] = {"rate": None, "tried": []}
+    for fraction in fractions:
+        rate = round(base_rate * fraction, 1)
+        result = await run(rate)
+        ok = result["p99_ms"] < 50 and result["per_second"] >= rate * 0.95
+        found["tried"].append({"rate": rate, "per_second": result["per_second"], "p99_ms": result["p99_ms"], "ok": ok})
+        if ok:
+            found.update(rate=rate, fraction_of_bare=fraction, run=result)
+            break
+    return found
+
+
 async def main() -> dict[str, Any]:
-    bares, closeds = [], []
-    for round_ in range(ROUNDS):  # interleaved, so both see the same machine load
+    bares, closeds, floors = [], [], []
+    for round_ in range(ROUNDS):  # interleaved, so all three see the same machine load
         bares.append(await _bare())
         closeds.append(await _webhooks(seed=10 + round_, rate=None))
-    bare, closed = _median_run(bares), _median_run(closeds)
+        floors.append(await _floor())
+    bare, closed, floor = _median_run(bares), _median_run(closeds), _median_run(floors)
+    # The target as restated for this machine (issue 10): closed loop at least 80 % of the floor
+    # handler's, and p99 < 50 ms at 80 % of the highest open-loop rate at which the floor itself
+    # keeps p99 under 50 ms.
+    floor_sustained = await _highest_open_loop_rate(
+        lambda rate: _floor(rate=rate), bare["per_second"], FLOOR_SUSTAINED_FRACTIONS
+    )
+    at_80_of_floor: dict[str, Any] = {"target_rate": None}
+    if floor_sustained["rate"]:
+        target_rate = round(floor_sustained["rate"] * 0.8, 1)
+        at_80_of_floor = {"target_rate": target_rate, **await _webhooks(seed=21, rate=target_rate)}
     paced_rate = round(bare["per_second"] * 0.5, 1)
     paced = await _webhooks(seed=3, rate=paced_rate)
     sustained: dict[str, Any] = {"rate": None, "tried": []}
@@ -594,7 +622,6 @@ async def main() -> dict[str, Any]:
             break
     normal = await _webhooks(seed=4, rate=None, variant="normal")
     noop = await _webhooks(seed=5, rate=None, variant="noop")
-    floor = await _floor()
     floor_paced = await _floor(rate=paced_rate)
     floor_wide = await _floor(concurrency=64)
     bare_wide = await _bare(concurrency=64)
@@ -646,9 +673,20 @@ async def main() -> dict[str, Any]:
         },
         "settlements_on_anvil": anvil,
         "throughput_ratio_vs_bare": round(ratio, 3),
+        "floor_closed_loop": {**floor, "all_per_second": [r["per_second"] for r in floors]},
+        "throughput_ratio_vs_floor": round(closed["per_second"] / floor["per_second"], 3),
+        "floor_sustained_open_loop_p99_under_50ms": floor_sustained,
+        "webhooks_open_loop_at_80pct_of_floor_sustained": at_80_of_floor,
         "targets": {
-            "ratio_at_least_0.5": ratio >= 0.5,
-            "p99_under_50ms_at_half_bare_load": paced["p99_ms"] < 50 and paced["per_second"] >= paced_rate * 0.95,
+            "closed_loop_at_least_80pct_of_floor": closed["per_second"] >= 0.8 * floor["per_second"],
+            "p99_under_50ms_at_80pct_of_floor_sustained_rate": bool(
+                at_80_of_floor["target_rate"]
+                and at_80_of_floor["p99_ms"] < 50
+                and at_80_of_floor["per_second"] >= at_80_of_floor["target_rate"] * 0.95
+            ),
+            "superseded_ratio_at_least_0.5_of_bare": ratio >= 0.5,
+            "superseded_p99_under_50ms_at_half_bare_load": paced["p99_ms"] < 50
+            and paced["per_second"] >= paced_rate * 0.95,
             "anvil_settled_per_second_at_least_50": anvil.get("settled_per_second", 0) >= 50,
             "zero_lost_or_duplicated": all(
                 r["lost"] == 0 and r["duplicated"] == 0
@@ -709,6 +747,18 @@ def _print(result: dict[str, Any]) -> None:
         )
     else:
         print(f"no open-loop rate tried met p99 < 50 ms: {sustained['tried']}")
+    floor_sustained = result["floor_sustained_open_loop_p99_under_50ms"]
+    at_80 = result["webhooks_open_loop_at_80pct_of_floor_sustained"]
+    print(
+        f"restated target: closed loop {result['webhooks_closed_loop']['per_second']}/s vs floor "
+        f"{result['floor_closed_loop']['per_second']}/s = {result['throughput_ratio_vs_floor']:.0%} (>= 80 %); "
+        f"floor holds p99 < 50 ms up to {floor_sustained['rate']}/s offered; "
+        + (
+            f"service at 80 % of it ({at_80['target_rate']}/s): {at_80['per_second']}/s answered, p99 {at_80['p99_ms']} ms"
+            if at_80["target_rate"]
+            else f"the floor met p99 < 50 ms at none of {floor_sustained['tried']}"
+        )
+    )
     anvil = result["settlements_on_anvil"]
     if "settled_per_second" in anvil:
         print(

@@ -101,6 +101,10 @@ class Histogram(_Metric):
     def count(self, **labels: str) -> int:
         return int(self._read(f"{self.name}_count", labels))
 
+    def total(self, **labels: str) -> float:
+        """The sum of the observed values (seconds) with these labels."""
+        return self._read(f"{self.name}_sum", labels)
+
 
 class _Collected:
     """The registry's view of a `Metrics`: every metric attribute, including ones added later."""
