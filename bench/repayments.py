@@ -141,8 +141,13 @@ async def _set_in_bulk(url: str, contract: str, slot: int, word: str, count: int
                 raise RuntimeError(f"anvil_setStorageAt failed: {failed[0]}")
 
 
-async def anvil_run(holders: int, directory: Path) -> dict[str, Any]:
-    node = start_anvil()
+#: States anvil keeps in memory (`--prune-history`): a production node prunes too, and anvil's
+#: full history grew to 17 GB at 100,000 holders and slowed mining threefold (see docs/evm.md).
+PRUNE_HISTORY = 256
+
+
+async def anvil_run(holders: int, directory: Path, prune_history: int = PRUNE_HISTORY) -> dict[str, Any]:
+    node = start_anvil(extra_args=("--prune-history", str(prune_history)) if prune_history else ())
     store = await open_sqlite_store(directory / "chain.sqlite")
     vault = LocalVault(directory / "vault", os.urandom(32))
     cfg = EvmConfig(rpc_url=node.url, chain_id=1287, deployment_file=directory / "deployment.json", batch_size=250)
@@ -250,7 +255,7 @@ def _sizes(text: str) -> list[int]:
     return [int(part) for part in text.split(",") if part]
 
 
-async def amain(store_sizes: list[int], anvil_sizes: list[int]) -> dict[str, Any]:
+async def amain(store_sizes: list[int], anvil_sizes: list[int], prune_history: int = PRUNE_HISTORY) -> dict[str, Any]:
     out: dict[str, Any] = {"batch": BATCH, "store": [], "anvil": []}
     for holders in store_sizes:
         with tempfile.TemporaryDirectory() as tmp:
@@ -263,7 +268,9 @@ async def amain(store_sizes: list[int], anvil_sizes: list[int]) -> dict[str, Any
         out["store"].append(row)
     for holders in anvil_sizes:
         with tempfile.TemporaryDirectory() as tmp:
-            row = await anvil_run(holders, Path(tmp))
+            row = await anvil_run(holders, Path(tmp), prune_history)
+            row["measured"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+            row["anvil_prune_history"] = prune_history
         print(
             f"anvil  {holders:>7} holders: {row['total_s']:>7} s ({row['ms_per_holder']} ms/holder), "
             f"{row['gas_per_holder']} gas/holder   ledger alone {row['ledger_only_s']} s, "
@@ -272,6 +279,15 @@ async def amain(store_sizes: list[int], anvil_sizes: list[int]) -> dict[str, Any
             flush=True,
         )
         out["anvil"].append(row)
+    # A run of some sizes replaces those rows and keeps the others (each row says when and how).
+    if RESULTS.exists():
+        earlier = json.loads(RESULTS.read_text())
+        for area in ("store", "anvil"):
+            sizes = {row["holders"] for row in out[area]}
+            out[area] = sorted(
+                [*(row for row in earlier.get(area, []) if row["holders"] not in sizes), *out[area]],
+                key=lambda row: row["holders"],
+            )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=2) + "\n")
     return out
@@ -281,8 +297,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--holders", default="1000,10000,100000", help="store run sizes (comma-separated)")
     parser.add_argument("--anvil", default="1000,10000,100000", help="anvil run sizes (comma-separated)")
+    parser.add_argument(
+        "--prune-history", type=int, default=PRUNE_HISTORY, help="anvil states kept in memory (0: full history)"
+    )
     args = parser.parse_args(argv if argv is not None else [])
-    return asyncio.run(amain(_sizes(args.holders), _sizes(args.anvil)))
+    return asyncio.run(amain(_sizes(args.holders), _sizes(args.anvil), args.prune_history))
 
 
 if __name__ == "__main__":
