@@ -109,6 +109,26 @@ async def test_a_ledger_node_down_past_every_attempt_never_dead_letters_a_paid_o
     assert got["status"] == "SETTLED"
 
 
+async def test_at_start_unfinished_ledger_transactions_are_resumed_with_the_jobs_short_wait(api):
+    """The worker resumes what a crash left unconfirmed before taking new work, waiting for each
+    only as long as a job would: with the chain stopped, the full receipt timeout per transaction
+    in turn kept the worker from its inbox for minutes."""
+    from drexfy.domain.ports import LEDGER_WAIT
+    from drexfy.entrypoints.runtime.settings import WorkerSettings
+
+    seen: list[float | None] = []
+
+    async def resume_unfinished() -> list[str]:
+        seen.append(LEDGER_WAIT.get())
+        return []
+
+    api.svc.ledger.inner.resume_unfinished = resume_unfinished
+    worker = Worker(api.state.services, api.notifier, WorkerSettings(ledger_wait_s=0.3))
+    await worker._resume_ledger()
+    assert seen == [0.3]
+    assert LEDGER_WAIT.get() is None  # reset for whatever runs next in this task
+
+
 async def test_a_payment_for_an_unknown_order_is_parked_not_dead_lettered(api):
     await api.payment(
         sandbox.stripe_event("evt_ghost", "payment_intent.succeeded", order_id="ord_ghost", amount_minor=100)

@@ -161,12 +161,18 @@ class Worker:
 
     async def _resume_ledger(self) -> None:
         """Finish ledger transactions a crash left broadcast but unconfirmed (the same signed
-        bytes go out again) before taking new work."""
+        bytes go out again) before taking new work. Each is waited for only as long as a job would
+        wait (`ledger_wait_s`): on a chain that stopped, waiting the full receipt timeout for each
+        in turn would keep the worker from its inbox for minutes; what is not final yet is finished
+        by its own job and the keeper."""
+        waiting = LEDGER_WAIT.set(self.settings.ledger_wait_s)
         try:
             finished = await self.svc.ledger.resume_unfinished()
         except DomainError as error:
             log.warning("could not resume unfinished ledger transactions: %s", error.message)
             return
+        finally:
+            LEDGER_WAIT.reset(waiting)
         if finished:
             log.info("resumed unfinished ledger transactions", extra={"count": len(finished)})
 

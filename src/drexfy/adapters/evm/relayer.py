@@ -720,7 +720,11 @@ class Relayer:
             key = next((k for k, a in self._addresses.items() if a == entry.account), None)
             if key is None:
                 continue
-            with contextlib.suppress(LedgerRejected):
+            try:
                 await self._send_and_wait(entry, key, _Call(None, b""))
+            except LedgerPending:
+                continue  # out on the network, not mined yet: its own job finishes it
+            except LedgerRejected:
+                pass
             done.append(entry.op_id)
         return done

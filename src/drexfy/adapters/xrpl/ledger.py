@@ -88,6 +88,7 @@ from drexfy.domain.errors import (
     ConfigurationError,
     InsufficientFunds,
     LedgerError,
+    LedgerPending,
     LedgerRejected,
     LedgerUnavailable,
 )
@@ -604,6 +605,8 @@ class XrplLedger:
                     finished.append((await self.submitter.resume_batch(entry.op_id, "batch")).tx_id)
                 else:
                     finished.append((await self.submitter.resume(entry)).tx_id)
+            except LedgerPending:
+                log.info("%s is not validated yet after the restart; its own job finishes it", entry.op_id)
             except LedgerError as error:
                 log.warning("could not finish %s after restart: %s", entry.op_id, error.message)
         return finished
