@@ -44,7 +44,8 @@ class TriggerRepayment:
 
 @attrs.frozen
 class PayRepayment:
-    """The job of paying a started repayment's batches (the worker runs it: `continue_repayment`)."""
+    """The job of a requested repayment: its snapshot, then its batches (the worker runs it:
+    `continue_repayment`)."""
 
     repayment_id: str
 
