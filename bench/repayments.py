@@ -2,7 +2,7 @@
 
 Two measurements per size, each beside a baseline taken in the same run:
 
-- **store** (SQLite, memory ledger): `start_repayment` (the holders' snapshot: one share row each)
+- **store** (SQLite, memory ledger): `take_snapshot` (the holders' snapshot: one share row each)
   and `continue_repayment` (batches: shares fixed, paid, recorded), per holder. Baseline: the
   bare SQLite floor of the same rows, a share row inserted and then updated once per holder in
   transactions of the same batch size, with no domain code.
@@ -87,7 +87,8 @@ async def store_run(holders: int, directory: Path) -> dict[str, Any]:
         await seed_holders(store, ledger, instrument, holders, 1)
         interest = Money(holders * 100, EUR)
         started = time.perf_counter()
-        repayment = await p.start_repayment(svc, p.TriggerRepayment(instrument.id, "2026-11", interest, Money(0, EUR)))
+        cmd = p.TriggerRepayment(instrument.id, "2026-11", interest, Money(0, EUR))
+        repayment = await p.take_snapshot(svc, (await p.request_repayment(svc, cmd)).id)
         snapshot = time.perf_counter() - started
         done = await p.continue_repayment(svc, repayment.id)
         total = time.perf_counter() - started

@@ -42,8 +42,10 @@ async def test_a_repayment_to_thousands_of_holders_pays_each_once_and_holds_back
     ledger.frozen.add(address_of(blocked_index))
 
     interest = Money(holders * 1_23 + 7, "EUR")  # not divisible: the remainder is allocated too
-    repayment = await p.start_repayment(svc, p.TriggerRepayment(instrument.id, "2026-11", interest, Money(0, "EUR")))
-    assert (repayment.holders, repayment.pending) == (holders, holders)
+    requested = await p.request_repayment(svc, p.TriggerRepayment(instrument.id, "2026-11", interest, Money(0, "EUR")))
+    assert (requested.status, requested.holders) == (RepaymentStatus.REQUESTED, 0)
+    repayment = await p.take_snapshot(svc, requested.id)  # the job's first step
+    assert (repayment.status, repayment.holders, repayment.pending) == (RepaymentStatus.DISTRIBUTING, holders, holders)
 
     # The process dies right after the ledger paid the third batch, before the store knew.
     ledger.crash_after_effect(f"repay:{repayment.id}:2")

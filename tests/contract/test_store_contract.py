@@ -629,6 +629,26 @@ async def test_a_repayment_saved_by_someone_else_does_not_write_its_shares(store
         assert (await uow.repayments.allocation("rep_c", "inv_1")).tx_ids == ("0xcc",)
 
 
+async def test_a_snapshot_stores_a_requested_repayment_with_its_shares_version_checked(store: Store) -> None:
+    async with store.unit_of_work() as uow:
+        await uow.repayments.add(b.repayment("rep_s", status=RepaymentStatus.REQUESTED, holders=0))
+        await uow.commit()
+    async with store.unit_of_work() as uow:
+        stale = await uow.repayments.get("rep_s")
+    async with store.unit_of_work() as uow:
+        fresh = await uow.repayments.get("rep_s")
+        fresh.status = RepaymentStatus.DISTRIBUTING
+        await uow.repayments.snapshot(fresh, [b.allocation("inv_1"), b.allocation("inv_4")])
+        await uow.commit()
+    with pytest.raises(Conflict):  # a second attempt that read it before
+        async with store.unit_of_work() as uow:
+            await uow.repayments.snapshot(stale, [b.allocation("inv_9")])
+            await uow.commit()
+    async with store.unit_of_work() as uow:
+        assert (await uow.repayments.get("rep_s")).status is RepaymentStatus.DISTRIBUTING
+        assert await uow.repayments.allocations("rep_s") == [b.allocation("inv_1"), b.allocation("inv_4")]
+
+
 async def test_withdrawals_by_investor(store: Store) -> None:
     await add_all(
         store,

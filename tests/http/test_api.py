@@ -443,8 +443,9 @@ async def test_repayment_trigger_progress_and_withdrawal(api):
     status, rep = await api.call("POST", f"/api/v1/instruments/{instrument_id}/repayments", "admin", json=body)
     # Accepted, not paid in the request: a load balancer's cut would leave a long one half done.
     assert status == 202, rep
-    assert rep["status"] == "DISTRIBUTING" and rep["paid"]["minor"] == 0
-    assert rep["progress"] == {"holders": 1, "PENDING": 1}
+    # Recorded only: the worker's job snapshots the holders (`as_of`) and pays.
+    assert (rep["status"], rep["paid"]["minor"], rep["as_of"], rep["snapshot_at"]) == ("REQUESTED", 0, None, None)
+    assert rep["progress"] == {"holders": 0}
     again_status, again = await api.call("POST", f"/api/v1/instruments/{instrument_id}/repayments", "admin", json=body)
     assert (again_status, again["id"]) == (202, rep["id"])  # the same round, queued once
     jobs = [m for m in await api.svc.store.inbox.list(limit=100) if m.kind == "repayment.pay"]
@@ -453,6 +454,8 @@ async def test_repayment_trigger_progress_and_withdrawal(api):
     status, got = await api.call("GET", f"/api/v1/repayments/{rep['id']}", "frontend")
     assert got["status"] == "COMPLETED" and got["paid"]["minor"] == 21_234
     assert got["progress"] == {"holders": 1, "PAID": 1}
+    assert (got["batches_paid"], got["units_retired"], got["failure"]) == (1, 2, None)
+    assert got["snapshot_at"] is not None
     status, listed = await api.call("GET", f"/api/v1/instruments/{instrument_id}/repayments", "admin")
     assert [r["id"] for r in listed["items"]] == [rep["id"]]
     status, problem = await api.call("POST", f"/api/v1/instruments/{instrument_id}/repayments", "admin", json=body)

@@ -422,11 +422,11 @@ def test_repayments_trigger_queues_the_job_and_status_draws_the_progress(anvil_l
     argv = ["repayments", "trigger", "--instrument", instrument_id, "--period", "2026-11", "--interest", "12.34"]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "started for 1 holder(s); the worker pays it" in out
-    assert "[------------------------------]   0%  0/1 holders paid, 0 held back, 1 pending  (DISTRIBUTING" in out
+    assert "requested; the worker snapshots the holders and pays it" in out
+    assert "[------------------------------]   0%  waiting for the worker's snapshot of the holders  (REQUESTED)" in out
     repayment_id = out.split()[1]
     assert main(["repayments", "status", repayment_id]) == 0
-    assert "1 pending" in capsys.readouterr().out
+    assert "(REQUESTED)" in capsys.readouterr().out
 
     assert main(["worker", "--once"]) == 0
     capsys.readouterr()
@@ -439,3 +439,12 @@ def test_repayments_trigger_queues_the_job_and_status_draws_the_progress(anvil_l
     assert main(argv) == 2  # the period was repaid: refused, named
     assert "already has a repayment for period 2026-11" in capsys.readouterr().err
     assert main(["repayments", "status", "rep_missing"]) == 2
+
+    # What only the snapshot finds ends the repayment FAILED, with the reason, in `status` (exit 1).
+    too_much = [*argv[:5], "2026-12", "--interest", "0", "--principal", "1000000.00"]
+    assert main(too_much) == 0
+    failed_id = capsys.readouterr().out.split()[1]
+    assert main(["worker", "--once"]) == 0
+    capsys.readouterr()
+    assert main(["repayments", "status", failed_id]) == 1
+    assert "FAILED: principal retires" in capsys.readouterr().out

@@ -159,6 +159,41 @@ async def test_a_repayment_interrupted_between_batches_resumes_without_paying_tw
     assert paid == 6000
 
 
+async def test_a_repayment_job_that_died_between_snapshot_and_payment_resumes_from_its_snapshot_once(
+    svc: p.Services,
+) -> None:
+    ins = await instrument(svc)
+    ana, bob = await onboard(svc, "ana"), await onboard(svc, "bob")
+    await buy(svc, ana, ins, 10)
+    await buy(svc, bob, ins, 30)
+    requested = await p.request_repayment(svc, p.TriggerRepayment(ins, "2026-11", eur("40.00"), eur("0.00")))
+    assert (requested.status, requested.holders) == (RepaymentStatus.REQUESTED, 0)
+    svc.ledger.fail_next(SimulatedCrash("the worker died before the first batch reached the ledger"))
+    with pytest.raises(SimulatedCrash):
+        await p.continue_repayment(svc, requested.id)
+    async with svc.store.unit_of_work() as uow:
+        snapshotted = await uow.repayments.get(requested.id)
+    assert (snapshotted.status, snapshotted.holders, snapshotted.paid_count) == (RepaymentStatus.DISTRIBUTING, 2, 0)
+    async with svc.store.unit_of_work() as uow:
+        ref = (await uow.instruments.get(ins)).ledger_ref
+        wallets = [(await uow.investors.get(i)).wallet for i in (ana, bob)]
+    # Bob sends Ana 20 units on the ledger after the snapshot: this round still pays as snapshotted.
+    svc.ledger.transfer_units(ref, wallets[1].address, wallets[0].address, 20)
+    done = await p.continue_repayment(svc, requested.id)  # the job's retry
+    assert (done.status, done.paid_count, done.as_of, done.snapshot_at) == (
+        RepaymentStatus.COMPLETED,
+        2,
+        snapshotted.as_of,
+        snapshotted.snapshot_at,
+    )
+    async with svc.store.unit_of_work() as uow:
+        started = [e for e in await uow.events.list(requested.id) if e.name == "RepaymentStarted"]
+    assert len(started) == 1  # one snapshot
+    balances = [(await svc.ledger.stablecoin_balance(w.address)).minor for w in wallets if w]
+    assert balances == [10_00, 30_00]  # paid once each, as the snapshot allocated
+    assert sum(1 for _, what in svc.ledger.transactions if what.startswith("distribute")) == 1
+
+
 async def test_block_resumes_on_chain_after_an_outage(svc: p.Services) -> None:
     ins = await instrument(svc)
     ana = await onboard(svc, "ana")

@@ -16,6 +16,7 @@ from drexfy.domain.model import (
     Order,
     OrderStatus,
     Repayment,
+    RepaymentStatus,
 )
 from drexfy.domain.money import Money
 
@@ -146,7 +147,9 @@ def test_repayment_completes_when_nothing_is_pending_and_counts_held_back_apart(
     r = Repayment("r1", "x1", "2026-11", eur(300), eur(0), False, NOW)
     a = Allocation("a", 1, eur(100), eur(0), 0)
     b = Allocation("b", 2, eur(200), eur(0), 0)
-    r.snapshot(2)
+    assert not r.complete_if_done(NOW)  # requested: nothing allocated yet
+    r.snapshot(2, "17", NOW)
+    assert (r.status, r.as_of, r.snapshot_at) == (RepaymentStatus.DISTRIBUTING, "17", NOW)
     r.hold_back(b, NOW)
     assert not r.complete_if_done(NOW)
     r.open("a")
@@ -161,4 +164,17 @@ def test_repayment_completes_when_nothing_is_pending_and_counts_held_back_apart(
     with pytest.raises(IllegalTransition):
         r.mark_paid(b, (), NOW)
     with pytest.raises(IllegalTransition):
-        r.snapshot(3)
+        r.snapshot(3, None, NOW)
+    with pytest.raises(IllegalTransition):
+        r.fail("too late", NOW)  # only a requested repayment can fail
+
+
+def test_a_requested_repayment_fails_with_its_reason_and_takes_no_snapshot_after():
+    r = Repayment("r1", "x1", "2026-11", eur(300), eur(0), False, NOW)
+    assert r.status is RepaymentStatus.REQUESTED and r.in_progress
+    r.fail("SME1 has no holders to repay", NOW)
+    assert (r.status, r.failure, r.in_progress) == (RepaymentStatus.FAILED, "SME1 has no holders to repay", False)
+    assert [type(e).__name__ for e in r.events] == ["RepaymentFailed"]
+    with pytest.raises(IllegalTransition):
+        r.snapshot(2, None, NOW)
+    assert not r.complete_if_done(NOW)

@@ -253,6 +253,27 @@ class RepaymentStarted(DomainEvent):
 
 
 @attrs.frozen
+class RepaymentRequested(DomainEvent):
+    """Recorded for the worker, which takes the holders' snapshot and pays (`RepaymentStarted`)."""
+
+    instrument_id: str
+    period: str
+    interest_minor: int
+    principal_minor: int
+    final: bool
+
+
+@attrs.frozen
+class RepaymentFailed(DomainEvent):
+    """The snapshot found the repayment impossible (no holders, more principal than outstanding)."""
+
+    notify: ClassVar[bool] = True
+    instrument_id: str
+    period: str
+    reason: str
+
+
+@attrs.frozen
 class RepaymentPaid(DomainEvent):
     """One holder's share paid (or released after being held back)."""
 

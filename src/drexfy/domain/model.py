@@ -480,8 +480,13 @@ class Order:
 
 
 class RepaymentStatus(enum.Enum):
+    #: Recorded by the request; the worker's job has not taken the holders' snapshot yet.
+    REQUESTED = "REQUESTED"
     DISTRIBUTING = "DISTRIBUTING"
     COMPLETED = "COMPLETED"
+    #: The snapshot found the repayment impossible (no holders, more principal than outstanding):
+    #: nothing was allocated or paid, `failure` says why, and the period may be requested again.
+    FAILED = "FAILED"
 
 
 class AllocationStatus(enum.Enum):
@@ -533,7 +538,7 @@ class Repayment:
     created_at: datetime
     #: The ledger cursor the holders' positions had caught up with when they were snapshotted.
     as_of: str | None = None
-    status: RepaymentStatus = RepaymentStatus.DISTRIBUTING
+    status: RepaymentStatus = RepaymentStatus.REQUESTED
     holders: int = 0
     pending: int = 0
     paid_count: int = 0
@@ -549,10 +554,24 @@ class Repayment:
     next_batch: int = 0
     version: int = 0
     events: list[ev.DomainEvent] = attrs.field(factory=list, eq=False, repr=False)
+    #: Why the snapshot could not allocate the repayment (status FAILED).
+    failure: str | None = None
+    #: When the worker took the holders' snapshot.
+    snapshot_at: datetime | None = None
 
     @property
     def total(self) -> Money:
         return self.interest + self.principal
+
+    @property
+    def in_progress(self) -> bool:
+        """Requested or distributing: the instrument's next repayment waits for this one."""
+        return self.status in (RepaymentStatus.REQUESTED, RepaymentStatus.DISTRIBUTING)
+
+    @property
+    def batches_paid(self) -> int:
+        """Ledger batches paid and recorded (the open one, if any, is not)."""
+        return self.next_batch - (self.open_batch is not None)
 
     @property
     def paid(self) -> Money:
@@ -571,11 +590,25 @@ class Repayment:
             AllocationStatus.RELEASED: self.released_count,
         }
 
-    def snapshot(self, holders: int) -> None:
-        """This round pays `holders` shares, all PENDING."""
-        if self.holders:
+    def snapshot(self, holders: int, as_of: str | None, now: datetime) -> None:
+        """This round pays `holders` shares, all PENDING, from positions as of the ledger's `as_of`."""
+        if self.status is not RepaymentStatus.REQUESTED or self.holders:
             raise IllegalTransition(f"repayment {self.id} already has its holders")
         self.holders = self.pending = holders
+        self.as_of, self.snapshot_at = as_of, now
+        self.status = RepaymentStatus.DISTRIBUTING
+        self.events.append(
+            ev.RepaymentStarted(
+                self.id, now, self.instrument_id, self.interest.minor, self.principal.minor, self.final, holders
+            )
+        )
+
+    def fail(self, reason: str, now: datetime) -> None:
+        """The snapshot found the repayment impossible: it ends here, nothing allocated or paid."""
+        if self.status is not RepaymentStatus.REQUESTED:
+            raise IllegalTransition(f"repayment {self.id} is {self.status.value}; only a requested one can fail")
+        self.status, self.failure = RepaymentStatus.FAILED, reason
+        self.events.append(ev.RepaymentFailed(self.id, now, self.instrument_id, self.period, reason))
 
     def open(self, batch_to: str) -> int:
         """Open the next batch: the shares after the cursor up to `batch_to` (investor ids)."""
@@ -633,7 +666,7 @@ class Repayment:
         )
 
     def complete_if_done(self, now: datetime) -> bool:
-        if self.status is RepaymentStatus.COMPLETED or self.pending or self.open_batch is not None:
+        if self.status is not RepaymentStatus.DISTRIBUTING or self.pending or self.open_batch is not None:
             return False
         self.status = RepaymentStatus.COMPLETED
         self.events.append(

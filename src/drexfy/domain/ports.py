@@ -640,6 +640,11 @@ class RepaymentRepository(Protocol):
         """Repayments with an allocation HELD_BACK for this investor."""
         ...
 
+    async def snapshot(self, repayment: Repayment, allocations: Sequence[Allocation]) -> None:
+        """Save a requested repayment (version-checked) with the shares its snapshot allocated (any
+        number: 100,000 holders fit), replacing any an unfinished earlier snapshot left behind."""
+        ...
+
 
 class WithdrawalRepository(Protocol):
     async def add(self, withdrawal: Withdrawal) -> None: ...

@@ -40,7 +40,8 @@ async def close_instrument(svc: p.Services, instrument_id: str, params: Mapping[
 
 async def large_repayment(svc: p.Services, instrument_id: str, params: Mapping[str, Any], approver: Actor) -> Result:
     interest, principal = params["interest"], params["principal"]
-    repayment = await p.start_repayment(
+    # Recorded and queued only, like an unapproved one: the worker's job snapshots and pays.
+    repayment = await p.request_repayment(
         svc,
         p.TriggerRepayment(
             instrument_id,
@@ -50,7 +51,7 @@ async def large_repayment(svc: p.Services, instrument_id: str, params: Mapping[s
             bool(params["final"]),
         ),
     )
-    await queue_repayment(svc, repayment.id)  # the worker pays the batches
+    await queue_repayment(svc, repayment.id)
     return {"repayment_id": repayment.id}
 
 

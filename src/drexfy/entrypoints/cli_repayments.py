@@ -3,9 +3,10 @@
     drexfy repayments trigger --instrument ID --period 2026-11 --interest 1234.56 --principal 0 [--final] [--wait]
     drexfy repayments status REPAYMENT_ID [--follow]
 
-`trigger` snapshots the holders and allocates the shares (nothing is paid yet), then queues the job
-that pays the batches; a running `drexfy serve` or `drexfy worker` on the same store picks it up.
-`--wait` and `--follow` draw a progress bar until the repayment completes.
+`trigger` records the repayment and queues its job; a running `drexfy serve` or `drexfy worker` on
+the same store picks it up, snapshots the holders, allocates the shares and pays the batches.
+`--wait` and `--follow` draw a progress bar until the repayment completes (or fails: a snapshot that
+finds it impossible, e.g. no holders, ends it FAILED with the reason, and the command exits 1).
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ def register(subparsers: Any) -> None:
 
 def progress_line(repayment: Repayment) -> str:
     """One line: a bar of the holders settled (paid or held back), and the counts."""
+    if repayment.status is RepaymentStatus.REQUESTED:
+        return f"{repayment.id} [{'-' * BAR_WIDTH}]   0%  waiting for the worker's snapshot of the holders  (REQUESTED)"
+    if repayment.status is RepaymentStatus.FAILED:
+        return f"{repayment.id} FAILED: {repayment.failure}"
     counts = repayment.counts()
     total = repayment.holders
     settled = total - counts[AllocationStatus.PENDING]
@@ -57,12 +62,12 @@ def progress_line(repayment: Repayment) -> str:
         f"{repayment.id} [{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {percent:3d}%"
         f"  {counts[AllocationStatus.PAID] + counts[AllocationStatus.RELEASED]}/{total} holders paid,"
         f" {counts[AllocationStatus.HELD_BACK]} held back, {counts[AllocationStatus.PENDING]} pending"
-        f"  ({repayment.status.value}, {repayment.paid} paid)"
+        f"  ({repayment.status.value}, {repayment.paid} paid, {repayment.batches_paid} batch(es), as of {repayment.as_of})"
     )
 
 
 async def _follow(services: p.Services, repayment_id: str, out: TextIO, interval: float = 1.0) -> Repayment:
-    """Redraw the progress line until the repayment is no longer distributing."""
+    """Redraw the progress line until the repayment is no longer requested or distributing."""
     while True:
         repayment = await q.get_repayment(services, repayment_id)
         line = progress_line(repayment)
@@ -70,7 +75,7 @@ async def _follow(services: p.Services, repayment_id: str, out: TextIO, interval
             print("\r" + line, end="", file=out, flush=True)
         else:
             print(line, file=out, flush=True)
-        if repayment.status is not RepaymentStatus.DISTRIBUTING:
+        if not repayment.in_progress:
             if out.isatty():
                 print(file=out)
             return repayment
@@ -93,17 +98,17 @@ async def _trigger(args: argparse.Namespace, out: TextIO) -> int:
                 Money.parse(args.principal, instrument.currency),
                 args.final,
             )
-            repayment = await p.start_repayment(services, command)
+            repayment = await p.request_repayment(services, command)
         except DomainError as error:
             print(f"repayments trigger: {error.message}", file=sys.stderr)
             return 2
         await queue_repayment(services, repayment.id)
-        print(f"repayment {repayment.id} started for {repayment.holders} holder(s); the worker pays it", file=out)
+        print(f"repayment {repayment.id} requested; the worker snapshots the holders and pays it", file=out)
         if args.wait:
-            await _follow(services, repayment.id, out)
+            repayment = await _follow(services, repayment.id, out)
         else:
             print(progress_line(repayment), file=out)
-    return 0
+    return 1 if repayment.status is RepaymentStatus.FAILED else 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -115,10 +120,11 @@ async def _status(args: argparse.Namespace, out: TextIO) -> int:
     async with open_services(settings) as services:
         try:
             if args.follow:
-                await _follow(services, args.repayment_id, out)
+                repayment = await _follow(services, args.repayment_id, out)
             else:
-                print(progress_line(await q.get_repayment(services, args.repayment_id)), file=out)
+                repayment = await q.get_repayment(services, args.repayment_id)
+                print(progress_line(repayment), file=out)
         except DomainError as error:
             print(f"repayments status: {error.message}", file=sys.stderr)
             return 2
-    return 0
+    return 1 if repayment.status is RepaymentStatus.FAILED else 0

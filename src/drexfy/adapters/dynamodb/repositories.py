@@ -615,6 +615,18 @@ class DynamoRepayments(_Aggregates):
         found.sort(key=lambda r: (r.created_at, r.id))
         return found
 
+    async def snapshot(self, repayment: Repayment, allocations: Sequence[Allocation]) -> None:
+        """The shares go in bulk before the repayment's transaction (like `add`). An earlier attempt
+        whose transaction failed after its bulk write left shares behind: those of holders no
+        longer in the snapshot are deleted first (the rest are overwritten)."""
+        await super().save(repayment)
+        kept = {a.investor_id for a in allocations}
+        leftovers = await self.table.query_items("#a_PK = :p", {":p": f"ALLOC#{repayment.id}"})
+        stale = [(str(i["PK"]), str(i["SK"])) for i in leftovers if i["SK"] not in kept]
+        if stale:
+            await self.table.batch_write(deletes=stale)
+        self.uow.bulk(self._row(repayment.id, a) for a in allocations)
+
 
 class DynamoWithdrawals(_Aggregates):
     prefix, cls, kind, not_found = "WDR", Withdrawal, "withdrawal", NotFound

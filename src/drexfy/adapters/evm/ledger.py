@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from eth_utils.address import to_checksum_address
@@ -199,55 +199,46 @@ class EvmLedger:
         return amount.minor * SCALE
 
     async def settle_purchase(self, op_id: str, purchase: Purchase) -> LedgerResult:
-        amount = self._base_units(purchase.amount)
-        buyer = to_checksum_address(purchase.buyer.address)
-        instrument = to_checksum_address(purchase.instrument_ref)
-        fp = _fingerprint("settle", purchase.order_id, buyer, instrument, purchase.units, amount)
-        order = _id32(purchase.order_id)
-        entry = await self.relayer.journal.get(op_id)
-        attestation = b""
-        attested_until = 0
-        if entry is None or entry.payload is None:
-            # The payments attestor vouches for the fiat received for exactly this order.
-            attested_until = int(time.time()) + PERMIT_TTL_S
-            message = payment_message(
-                chain_id=self.relayer.chain_id,
-                settlement=self.settlement.address,
-                order_id=order,
-                buyer=buyer,
-                amount=amount,
-                instrument=instrument,
-                units=purchase.units,
-                deadline=attested_until,
-            )
-            attestation = await sign_typed(self.relayer.vault, PAYMENTS_ATTESTOR_KEY, message)
-        payment = (order, buyer, amount, instrument, purchase.units, attested_until)
-
-        def build(deadline: int, r: bytes, s: bytes, v: int) -> tuple[Any, ...]:
-            return (payment, attestation, deadline, v, r, s)
-
-        tx = await self.permits.send(
-            op_id, fp, purchase.buyer, self.settlement.address, amount, self.settlement, "settle", build
-        )
-        return LedgerResult((tx,))
+        """`Settlement.settle`: the payments attestor vouches for the fiat received for exactly this
+        order (`Payment`)."""
+        return await self._settle(op_id, purchase, "settle", "settle", payment_message)
 
     async def settle_from_balance(self, op_id: str, purchase: Purchase) -> LedgerResult:
         """`Settlement.settleFromBalance`: the buyer's permit moves their coins to the issuer and
         the units come back, against the payments attestor's `BalancePayment` of the order's terms."""
+        return await self._settle(
+            op_id, purchase, "settle-from-balance", "settleFromBalance", balance_payment_message, from_balance=True
+        )
+
+    async def _settle(
+        self,
+        op_id: str,
+        purchase: Purchase,
+        kind: str,
+        function: str,
+        message_of: Callable[..., Any],
+        *,
+        from_balance: bool = False,
+    ) -> LedgerResult:
+        """Send `Settlement.<function>` with the buyer's permit and the payments attestor's signed
+        `message_of` over the order's terms. The attestation is made once, before the operation is
+        journalled with its payload; a retry resends the journalled transaction (`kind` names the
+        operation in its fingerprint)."""
         amount = self._base_units(purchase.amount)
         buyer = to_checksum_address(purchase.buyer.address)
         instrument = to_checksum_address(purchase.instrument_ref)
-        fp = _fingerprint("settle-from-balance", purchase.order_id, buyer, instrument, purchase.units, amount)
+        fp = _fingerprint(kind, purchase.order_id, buyer, instrument, purchase.units, amount)
         order = _id32(purchase.order_id)
         entry = await self.relayer.journal.get(op_id)
         attestation = b""
         attested_until = 0
         if entry is None or entry.payload is None:
-            held = await self._read(self.stablecoin.functions.balanceOf(buyer))
-            if held < amount:  # a clear refusal rather than a reverted permit transfer
-                raise LedgerRejected("the buyer's balance does not cover the order", reason="InsufficientFunds")
+            if from_balance:
+                held = await self._read(self.stablecoin.functions.balanceOf(buyer))
+                if held < amount:  # a clear refusal rather than a reverted permit transfer
+                    raise LedgerRejected("the buyer's balance does not cover the order", reason="InsufficientFunds")
             attested_until = int(time.time()) + PERMIT_TTL_S
-            message = balance_payment_message(
+            message = message_of(
                 chain_id=self.relayer.chain_id,
                 settlement=self.settlement.address,
                 order_id=order,
@@ -264,7 +255,7 @@ class EvmLedger:
             return (payment, attestation, deadline, v, r, s)
 
         tx = await self.permits.send(
-            op_id, fp, purchase.buyer, self.settlement.address, amount, self.settlement, "settleFromBalance", build
+            op_id, fp, purchase.buyer, self.settlement.address, amount, self.settlement, function, build
         )
         return LedgerResult((tx,))
 

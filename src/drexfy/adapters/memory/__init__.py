@@ -183,6 +183,12 @@ class MemoryLedger:
         return result
 
     async def settle_purchase(self, op_id: str, purchase: Purchase) -> LedgerResult:
+        return await self._settle(op_id, purchase, from_balance=False)
+
+    async def _settle(self, op_id: str, purchase: Purchase, *, from_balance: bool) -> LedgerResult:
+        """Atomic DvP: the issuer delivers the units against the price, paid with stablecoin minted
+        1:1 for the fiat received or, `from_balance`, with the buyer's own coins (no mint)."""
+
         def apply() -> LedgerResult:
             token = self._token(purchase.instrument_ref)
             buyer = purchase.buyer.address
@@ -190,15 +196,19 @@ class MemoryLedger:
             if token.balances[self.issuer] < purchase.units:
                 raise LedgerRejected("issuer has too few units", reason="InsufficientUnits")
             minor = self._minor(purchase.amount)
-            # Atomic DvP: mint 1:1 for fiat received, buyer pays issuer, issuer delivers units.
-            self.stablecoin_supply += minor
+            if not from_balance:
+                self.stablecoin_supply += minor
+            elif self.stablecoin[buyer] < minor:
+                raise LedgerRejected("the buyer's balance does not cover the order", reason="InsufficientFunds")
+            else:
+                self.stablecoin[buyer] -= minor
             self.stablecoin[self.issuer] += minor
-            tx_id = self._tx(f"settle {purchase.order_id}")
+            tx_id = self._tx(f"settle {purchase.order_id}{' from balance' if from_balance else ''}")
             token.move(self.issuer, buyer, purchase.units, tx_id)
             return LedgerResult((tx_id,))
 
         intent = [
-            "settle",
+            "settle-from-balance" if from_balance else "settle",
             purchase.order_id,
             purchase.buyer.address,
             purchase.instrument_ref,
@@ -292,32 +302,7 @@ class MemoryLedger:
         return result
 
     async def settle_from_balance(self, op_id: str, purchase: Purchase) -> LedgerResult:
-        def apply() -> LedgerResult:
-            token = self._token(purchase.instrument_ref)
-            buyer = purchase.buyer.address
-            self._check_party(buyer, token, "buyer")
-            if token.balances[self.issuer] < purchase.units:
-                raise LedgerRejected("issuer has too few units", reason="InsufficientUnits")
-            minor = self._minor(purchase.amount)
-            if self.stablecoin[buyer] < minor:
-                raise LedgerRejected("the buyer's balance does not cover the order", reason="InsufficientFunds")
-            # Atomic DvP without a mint: the buyer's own coins pay the issuer.
-            self.stablecoin[buyer] -= minor
-            self.stablecoin[self.issuer] += minor
-            tx_id = self._tx(f"settle {purchase.order_id} from balance")
-            token.move(self.issuer, buyer, purchase.units, tx_id)
-            return LedgerResult((tx_id,))
-
-        intent = [
-            "settle-from-balance",
-            purchase.order_id,
-            purchase.buyer.address,
-            purchase.instrument_ref,
-            purchase.units,
-            purchase.amount.minor,
-        ]
-        result: LedgerResult = await self._once(op_id, intent, apply)
-        return result
+        return await self._settle(op_id, purchase, from_balance=True)
 
     async def force_transfer(
         self, op_id: str, instrument_ref: str, sender: Wallet, receiver: Wallet, units: int

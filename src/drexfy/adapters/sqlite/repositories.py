@@ -630,6 +630,10 @@ class SqliteRepayments(_Aggregates[Repayment]):
         )
         return [_repayment(row) for row in rows]
 
+    async def snapshot(self, repayment: Repayment, allocations: Sequence[Allocation]) -> None:
+        # One transaction: an unfinished snapshot leaves no shares behind to replace.
+        await self.save(repayment, allocations)
+
 
 # --- withdrawals ---------------------------------------------------------------------------------------
 

@@ -109,9 +109,10 @@ async def repayments_of(svc: Services, instrument_id: str) -> list[Repayment]:
 
 
 async def repayment_for_period(svc: Services, instrument_id: str, period: str) -> Repayment | None:
-    """The instrument's repayment of `period`, if one was triggered."""
+    """The instrument's latest repayment of `period`, if one was triggered (after a failed one, the
+    period may be requested again)."""
     found = [r for r in await repayments_of(svc, instrument_id) if r.period == period.strip()]
-    return found[0] if found else None
+    return found[-1] if found else None
 
 
 async def get_repayment(svc: Services, repayment_id: str) -> Repayment:

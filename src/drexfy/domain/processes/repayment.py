@@ -17,7 +17,9 @@ from drexfy.domain.errors import (
 from drexfy.domain.model import (
     Allocation,
     AllocationStatus,
+    Instrument,
     InstrumentStatus,
+    Position,
     Repayment,
     RepaymentStatus,
 )
@@ -42,65 +44,38 @@ class TriggerRepayment:
 
 @attrs.frozen
 class PayRepayment:
-    """The job of paying a started repayment's batches (the worker runs it: `continue_repayment`)."""
+    """The job of a requested repayment: its snapshot, then its batches (the worker runs it:
+    `continue_repayment`)."""
 
     repayment_id: str
 
 
 async def trigger_repayment(svc: Services, cmd: TriggerRepayment) -> Repayment:
-    """Start the repayment and pay it out in this call (`start_repayment`, then
-    `continue_repayment`). The API and the CLI start it and leave the batches to the worker."""
-    repayment = await start_repayment(svc, cmd)
-    return await continue_repayment(svc, repayment.id)
+    """Request the repayment and run its job in this call (`request_repayment`, then
+    `continue_repayment`). The API and the CLI only request it and leave the job to the worker.
+    A snapshot that finds it impossible is raised here (the repayment stays FAILED)."""
+    repayment = await continue_repayment(svc, (await request_repayment(svc, cmd)).id)
+    if repayment.status is RepaymentStatus.FAILED:
+        raise IllegalTransition(repayment.failure or "the repayment failed")
+    return repayment
 
 
-async def start_repayment(svc: Services, cmd: TriggerRepayment) -> Repayment:
-    """Snapshot the holders, allocate interest and principal pro rata by units (exact, largest
-    remainder) and hold back blocked holders' shares; the repayment is DISTRIBUTING and nothing is
-    paid yet (`continue_repayment` pays it, batch by batch, resumable)."""
-    if cmd.interest.currency != cmd.principal.currency:
-        raise InvalidAmount("interest and principal must be in the same currency")
-    if cmd.interest.minor < 0 or cmd.principal.minor < 0:
-        raise InvalidAmount("repayment amounts must not be negative")
-    check_text(cmd.period, "period", max_length=64, required=False)
-    if not cmd.period.strip():
-        raise ValidationFailed("period must name the repayment period, e.g. 2026-11")
-    # Holders as the ledger says: transfers between holders on chain are in the positions first.
-    as_of = await sync_register(svc, cmd.instrument_id)
+async def check_repayment(svc: Services, cmd: TriggerRepayment) -> None:
+    """Refuse (with a named domain error) what can be refused without the holders; writes nothing.
+    Run before a large repayment's approval is requested, and again when it is recorded (only then
+    does a repayment still in progress refuse it: it may be done by the time of the approval)."""
+    async with svc.store.unit_of_work() as uow:
+        await _checked(uow, cmd, allow_in_progress=True)
 
-    async def snapshot(uow: UnitOfWork) -> Repayment:
-        instrument = await uow.instruments.get(cmd.instrument_id)
-        if cmd.interest.currency != instrument.currency:
-            raise InvalidAmount(f"{instrument.symbol} repays in {instrument.currency}")
-        if instrument.status is InstrumentStatus.MATURED:
-            raise IllegalTransition(f"{instrument.symbol} has matured; nothing left to repay")
-        for earlier in await uow.repayments.by_instrument(instrument.id):
-            if earlier.status is RepaymentStatus.DISTRIBUTING:
-                raise IllegalTransition(f"repayment {earlier.id} of {instrument.symbol} is still being distributed")
-            if earlier.period == cmd.period.strip():
-                raise DuplicateEntity(f"{instrument.symbol} already has a repayment for period {cmd.period}")
-        holders = await uow.positions.holders(instrument.id)
-        if not holders:
-            raise IllegalTransition(f"{instrument.symbol} has no holders to repay")
-        if not cmd.final and cmd.interest.is_zero() and cmd.principal.is_zero():
-            raise InvalidAmount("a repayment needs interest or principal")
-        weights = [(p.investor_id, p.units) for p in holders]
-        outstanding = sum(p.units for p in holders)
-        interest = allocate(cmd.interest.minor, weights)
-        if cmd.final:
-            retired = {p.investor_id: p.units for p in holders}
-            principal = allocate(cmd.principal.minor, weights)
-        else:
-            units_to_retire, rest = divmod(cmd.principal.minor, instrument.unit_price.minor)
-            if rest:
-                raise InvalidAmount(
-                    f"principal must be a whole number of units at {instrument.unit_price} each "
-                    "(each unit retired returns its price)"
-                )
-            if units_to_retire > outstanding:
-                raise InvalidAmount(f"principal retires {units_to_retire} units but only {outstanding} are outstanding")
-            retired = allocate(units_to_retire, weights)
-            principal = {k: v * instrument.unit_price.minor for k, v in retired.items()}
+
+async def request_repayment(svc: Services, cmd: TriggerRepayment) -> Repayment:
+    """Check what can be checked without the holders and record the repayment REQUESTED: no ledger
+    call, so an HTTP request answers at once. The worker's job (`continue_repayment`) takes the
+    snapshot and pays; what only the snapshot can find (no holders, more principal than is
+    outstanding) ends the repayment FAILED with the reason."""
+
+    async def record(uow: UnitOfWork) -> Repayment:
+        instrument = await _checked(uow, cmd)
         now = svc.clock.now()
         repayment = Repayment(
             id=svc.ids.new("rep"),
@@ -110,39 +85,141 @@ async def start_repayment(svc: Services, cmd: TriggerRepayment) -> Repayment:
             principal=cmd.principal,
             final=cmd.final,
             created_at=now,
-            as_of=as_of,
         )
-        # Shares only: wallets are read and blocked holders held back batch by batch
-        # (`continue_repayment`), so the snapshot of 100,000 holders is one write, not 100,000 reads.
-        allocations = [
-            Allocation(
-                investor_id=p.investor_id,
-                units_held=p.units,
-                interest=Money(interest[p.investor_id], instrument.currency),
-                principal=Money(principal[p.investor_id], instrument.currency),
-                units_retired=retired[p.investor_id],
-            )
-            for p in holders
-        ]
-        repayment.snapshot(len(allocations))
         repayment.events.append(
-            ev.RepaymentStarted(
-                repayment.id, now, instrument.id, cmd.interest.minor, cmd.principal.minor, cmd.final, len(holders)
+            ev.RepaymentRequested(
+                repayment.id, now, instrument.id, repayment.period, cmd.interest.minor, cmd.principal.minor, cmd.final
             )
         )
+        await uow.repayments.add(repayment)
+        return repayment
+
+    return await in_uow(svc, record)
+
+
+async def _checked(uow: UnitOfWork, cmd: TriggerRepayment, *, allow_in_progress: bool = False) -> Instrument:
+    if cmd.interest.currency != cmd.principal.currency:
+        raise InvalidAmount("interest and principal must be in the same currency")
+    if cmd.interest.minor < 0 or cmd.principal.minor < 0:
+        raise InvalidAmount("repayment amounts must not be negative")
+    check_text(cmd.period, "period", max_length=64, required=False)
+    if not cmd.period.strip():
+        raise ValidationFailed("period must name the repayment period, e.g. 2026-11")
+    if not cmd.final and cmd.interest.is_zero() and cmd.principal.is_zero():
+        raise InvalidAmount("a repayment needs interest or principal")
+    instrument = await uow.instruments.get(cmd.instrument_id)
+    if cmd.interest.currency != instrument.currency:
+        raise InvalidAmount(f"{instrument.symbol} repays in {instrument.currency}")
+    if instrument.status is InstrumentStatus.MATURED:
+        raise IllegalTransition(f"{instrument.symbol} has matured; nothing left to repay")
+    if instrument.status is InstrumentStatus.DRAFT:
+        raise IllegalTransition(f"{instrument.symbol} was never offered; nothing to repay")
+    if not cmd.final and cmd.principal.minor % instrument.unit_price.minor:
+        raise InvalidAmount(
+            f"principal must be a whole number of units at {instrument.unit_price} each "
+            "(each unit retired returns its price)"
+        )
+    for earlier in await uow.repayments.by_instrument(instrument.id):
+        if earlier.in_progress and not allow_in_progress:
+            raise IllegalTransition(f"repayment {earlier.id} of {instrument.symbol} is still being distributed")
+        # A failed round paid nothing: its period may be asked again.
+        if earlier.period == cmd.period.strip() and earlier.status is not RepaymentStatus.FAILED:
+            raise DuplicateEntity(f"{instrument.symbol} already has a repayment for period {cmd.period}")
+    return instrument
+
+
+class _Impossible(Exception):
+    """What only the snapshot finds: the repayment cannot be allocated (it ends FAILED)."""
+
+
+def _allocate(repayment: Repayment, instrument: Instrument, holders: list[Position]) -> list[Allocation]:
+    """Interest and principal pro rata by units (exact, largest remainder), shares only: wallets are
+    read and blocked holders held back batch by batch (`continue_repayment`), so the snapshot of
+    100,000 holders is one write, not 100,000 reads."""
+    if instrument.status is InstrumentStatus.MATURED:
+        raise _Impossible(f"{instrument.symbol} has matured; nothing left to repay")
+    if not holders:
+        raise _Impossible(f"{instrument.symbol} has no holders to repay")
+    weights = [(p.investor_id, p.units) for p in holders]
+    outstanding = sum(p.units for p in holders)
+    interest = allocate(repayment.interest.minor, weights)
+    if repayment.final:
+        retired = {p.investor_id: p.units for p in holders}
+        principal = allocate(repayment.principal.minor, weights)
+    else:
+        units_to_retire, rest = divmod(repayment.principal.minor, instrument.unit_price.minor)
+        if rest:  # checked at the request; the unit price does not change
+            raise _Impossible(f"principal must be a whole number of units at {instrument.unit_price} each")
+        if units_to_retire > outstanding:
+            raise _Impossible(f"principal retires {units_to_retire} units but only {outstanding} are outstanding")
+        retired = allocate(units_to_retire, weights)
+        principal = {k: v * instrument.unit_price.minor for k, v in retired.items()}
+    return [
+        Allocation(
+            investor_id=p.investor_id,
+            units_held=p.units,
+            interest=Money(interest[p.investor_id], instrument.currency),
+            principal=Money(principal[p.investor_id], instrument.currency),
+            units_retired=retired[p.investor_id],
+        )
+        for p in holders
+    ]
+
+
+async def take_snapshot(svc: Services, repayment_id: str) -> Repayment:
+    """The job's first step: bring the holders' positions up to the ledger (`sync_register`), then
+    allocate and store every share with the repayment, now DISTRIBUTING, in one unit of work. A
+    retry after it committed finds the repayment DISTRIBUTING and goes on to pay; a retry before
+    takes the snapshot again. If the snapshot finds the repayment impossible, it ends FAILED with
+    the reason (visible to the operator; a ledger that does not answer is retried instead)."""
+    async with svc.store.unit_of_work() as uow:
+        repayment = await uow.repayments.get(repayment_id)
+    if repayment.status is not RepaymentStatus.REQUESTED:
+        return repayment
+    # Holders as the ledger says: transfers between holders on chain are in the positions first.
+    as_of = await sync_register(svc, repayment.instrument_id)
+
+    async def snapshot(uow: UnitOfWork) -> Repayment | str:
+        repayment = await uow.repayments.get(repayment_id)
+        if repayment.status is not RepaymentStatus.REQUESTED:
+            return repayment  # another attempt took it
+        instrument = await uow.instruments.get(repayment.instrument_id)
+        try:
+            allocations = _allocate(repayment, instrument, await uow.positions.holders(instrument.id))
+        except _Impossible as impossible:
+            return str(impossible)
+        now = svc.clock.now()
+        repayment.snapshot(len(allocations), as_of, now)
         if instrument.status is not InstrumentStatus.REPAYING:
             instrument.start_repaying(now)
             await uow.instruments.save(instrument)
-        await uow.repayments.add(repayment, allocations)
+        await uow.repayments.snapshot(repayment, allocations)
         return repayment
 
-    return await in_uow(svc, snapshot)
+    outcome = await in_uow(svc, snapshot)
+    if not isinstance(outcome, str):
+        return outcome
+    reason = outcome
+
+    async def fail(uow: UnitOfWork) -> Repayment:
+        repayment = await uow.repayments.get(repayment_id)
+        if repayment.status is RepaymentStatus.REQUESTED:
+            repayment.fail(reason, svc.clock.now())
+            await uow.repayments.save(repayment)
+        return repayment
+
+    return await in_uow(svc, fail)
 
 
 async def continue_repayment(svc: Services, repayment_id: str) -> Repayment:
-    """Pay the pending shares batch by batch, in investor-id order. A batch's members and operation
-    id are fixed in the store before the ledger sees it, so a retry resends the same batch and never
-    pays twice; after a refusal the batch only loses its blocked members (see `_hold_back_refused`)."""
+    """The worker's job (`PayRepayment`): take the snapshot if it is not taken yet
+    (`take_snapshot`), then pay the pending shares batch by batch, in investor-id order. A batch's
+    members and operation id are fixed in the store before the ledger sees it, so a retry resends
+    the same batch and never pays twice; after a refusal the batch only loses its blocked members
+    (see `_hold_back_refused`)."""
+    snapshotted = await take_snapshot(svc, repayment_id)
+    if snapshotted.status is RepaymentStatus.FAILED:
+        return snapshotted  # nothing to pay (a completed one still finishes: its cash-outs resume)
     batch_size = max(1, svc.settings.distribution_batch_size)
     while True:
         found = await in_uow(svc, lambda uow: _next_batch(svc, uow, repayment_id, batch_size))

@@ -11,6 +11,7 @@ anything else looks exactly like a missing record).
 from __future__ import annotations
 
 import enum
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import attrs
@@ -24,7 +25,7 @@ from drexfy.domain.errors import (
     NotFound,
     OrderNotFound,
 )
-from drexfy.domain.model import ComplianceState, InstrumentStatus, KycStatus, Order, OrderStatus, RepaymentStatus
+from drexfy.domain.model import ComplianceState, InstrumentStatus, Investor, KycStatus, Order, OrderStatus
 from drexfy.domain.ports import RETRYABLE, MessageQueue, MessageStatus
 from drexfy.domain.processes import queries as q
 from drexfy.domain.processes.audit import record_action
@@ -250,41 +251,37 @@ async def cancel_order(call: Call) -> Reply:
 
 
 async def trigger_repayment(call: Call) -> Reply:
-    """Start the period's repayment (holders snapshotted, shares allocated, blocked holders held back)
-    and answer 202: the worker pays the batches, `GET /api/v1/repayments/{id}` shows the progress.
-    Posting the same period again while it is still distributing answers the same repayment (the
-    job is queued once) instead of starting another round."""
+    """Record the period's repayment and answer 202 at once (Location: the repayment), with no
+    ledger call: the worker's job snapshots the holders, allocates and pays the batches, and
+    `GET /api/v1/repayments/{id}` shows the progress (FAILED with the reason if the snapshot finds
+    it impossible). What needs no snapshot is refused here (4xx, nothing written). Posting the same
+    period again while it is in progress answers the same repayment and queues its job (once)."""
     b: TriggerRepaymentBody = call.body
     instrument_id = call.param("instrument_id")
     existing = await q.repayment_for_period(call.svc, instrument_id, b.period)
-    if existing is not None and existing.status is RepaymentStatus.DISTRIBUTING:
+    if existing is not None and existing.in_progress:
         repayment = existing
-    elif b.interest.minor + b.principal.minor > call.state.settings.access.repayment_threshold_minor and (
-        pending := await needs_approval(
-            call,
-            "large_repayment",
-            (await q.get_instrument(call.svc, instrument_id)).id,
-            {
-                "period": b.period,
-                "interest": {"minor": b.interest.minor, "currency": b.interest.currency},
-                "principal": {"minor": b.principal.minor, "currency": b.principal.currency},
-                "final": b.final,
-            },
-            f"repayment {b.period}",
-        )
-    ):
-        return pending
     else:
-        repayment = await p.start_repayment(
-            call.svc,
-            p.TriggerRepayment(
-                instrument_id,
-                b.period,
-                money_of(b.interest, "$.interest"),
-                money_of(b.principal, "$.principal"),
-                b.final,
-            ),
+        cmd = p.TriggerRepayment(
+            instrument_id, b.period, money_of(b.interest, "$.interest"), money_of(b.principal, "$.principal"), b.final
         )
+        await p.check_repayment(call.svc, cmd)  # refused before an approval is requested
+        if b.interest.minor + b.principal.minor > call.state.settings.access.repayment_threshold_minor and (
+            pending := await needs_approval(
+                call,
+                "large_repayment",
+                instrument_id,
+                {
+                    "period": b.period,
+                    "interest": {"minor": b.interest.minor, "currency": b.interest.currency},
+                    "principal": {"minor": b.principal.minor, "currency": b.principal.currency},
+                    "final": b.final,
+                },
+                f"repayment {b.period}",
+            )
+        ):
+            return pending
+        repayment = await p.request_repayment(call.svc, cmd)
     await queue_repayment(call.svc, repayment.id)
     if call.state.worker is not None:
         call.state.worker.poke()
@@ -328,19 +325,25 @@ async def block_investor(call: Call) -> Reply:
 
 
 async def unblock_investor(call: Call) -> Reply:
+    return await _lift_block(call, "unblock", p.unblock_investor)
+
+
+async def _lift_block(call: Call, kind: str, lift: Callable[[p.Services, str, str, str], Awaitable[Investor]]) -> Reply:
+    """Unblock and dismiss-alert both lift a block: a reason is required, an unknown investor is a
+    404 before anything is recorded, and lifting a block waits for a second officer (four-eyes,
+    approval `kind`). An investor not blocked has nothing to approve: `lift` answers (409, or it
+    finishes an interrupted unblock's releases)."""
     b: ReasonBody = call.body
-    if not b.reason.strip():
+    reason = b.reason.strip()
+    if not reason:
         raise field_error("$.reason", "must not be empty")
     investor_id = call.param("investor_id")
     async with call.svc.store.unit_of_work() as uow:
-        blocked = (await uow.investors.get(investor_id)).is_blocked  # 404 before a request is recorded
-    # Not blocked: nothing to approve (409, or the release of an interrupted unblock finishes).
-    pending = blocked and await needs_approval(
-        call, "unblock", investor_id, {"reason": b.reason.strip()}, b.reason.strip()
-    )
+        blocked = (await uow.investors.get(investor_id)).is_blocked
+    pending = blocked and await needs_approval(call, kind, investor_id, {"reason": reason}, reason)
     if pending:
         return pending
-    investor = await p.unblock_investor(call.svc, investor_id, b.reason.strip(), call.principal.subject)
+    investor = await lift(call.svc, investor_id, reason, call.principal.subject)
     return 200, views.investor(await p.investor_view(call.svc, investor.id))
 
 
@@ -407,20 +410,8 @@ async def confirm_sanctions(call: Call) -> Reply:
 
 
 async def dismiss_alert(call: Call) -> Reply:
-    b: ReasonBody = call.body
-    if not b.reason.strip():
-        raise field_error("$.reason", "must not be empty")
-    investor_id = call.param("investor_id")
-    async with call.svc.store.unit_of_work() as uow:
-        blocked = (await uow.investors.get(investor_id)).is_blocked  # 404 before a request is recorded
-    # Dismissing lifts the block, like an unblock: a second officer approves it (four-eyes).
-    pending = blocked and await needs_approval(
-        call, "dismiss_alert", investor_id, {"reason": b.reason.strip()}, b.reason.strip()
-    )
-    if pending:
-        return pending
-    investor = await p.dismiss_alert(call.svc, investor_id, b.reason.strip(), call.principal.subject)
-    return 200, views.investor(await p.investor_view(call.svc, investor.id))
+    # Dismissing lifts the block, like an unblock.
+    return await _lift_block(call, "dismiss_alert", p.dismiss_alert)
 
 
 async def investor_audit(call: Call) -> Reply:

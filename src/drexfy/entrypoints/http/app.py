@@ -168,7 +168,7 @@ def _api_handler(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRe
             status, payload = await ep.handler(call)
             if isinstance(payload, web.StreamResponse):  # a file (e.g. the pain.001 export)
                 return payload
-            return web.json_response(payload, status=status)
+            return web.json_response(payload, status=status, headers=_location(ep, status, payload))
         if not 1 <= len(key) <= 255:
             raise Problem(
                 400,
@@ -180,6 +180,12 @@ def _api_handler(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRe
 
     handle.__name__ = ep.handler.__name__
     return handle
+
+
+def _location(ep: Endpoint, status: int, payload: Any) -> dict[str, str]:
+    """The Location header of a success whose endpoint names where its answer is read again."""
+    target = ep.location(payload) if ep.location is not None and 200 <= status < 300 else None
+    return {"Location": target} if target else {}
 
 
 async def _idempotent(
@@ -218,7 +224,8 @@ async def _idempotent(
                         "a request with this Idempotency-Key is still being processed; retry shortly",
                         retry_after=1,
                     )
-                return web.json_response(previous.body, status=previous.status, headers={"Idempotent-Replayed": "true"})
+                headers = {"Idempotent-Replayed": "true", **_location(ep, previous.status, previous.body)}
+                return web.json_response(previous.body, status=previous.status, headers=headers)
             try:
                 status, payload = await run()
             except BaseException:
@@ -228,7 +235,7 @@ async def _idempotent(
                 await store.finish(IdempotentResponse(scope, key, digest, status, payload, now))
             else:
                 await store.abandon(scope, key)
-            return web.json_response(payload, status=status)
+            return web.json_response(payload, status=status, headers=_location(ep, status, payload))
     finally:
         slot[1] -= 1
         if slot[1] == 0:

@@ -80,6 +80,9 @@ class Endpoint:
     response_type: str = "application/json"
     #: A raw request body of this content type (a file, e.g. "application/xml"), read by the handler.
     raw_body: str | None = None
+    #: The success answer's Location header: the path where the created resource is read, from the
+    #: answer's body (None: no header).
+    location: Callable[[Any], str | None] | None = None
 
 
 def _schema_of(tp: Any, components: dict[str, Any]) -> dict[str, Any]:
@@ -235,6 +238,10 @@ def build_document(endpoints: list[Endpoint], *, version: str = "0.1.0") -> dict
             success["content"].update({t: {"schema": {"type": "string"}} for t in others})
         elif ep.response_type != "application/json":
             success["content"] = {t.strip(): {"schema": {"type": "string"}} for t in ep.response_type.split(",")}
+        if ep.location is not None:
+            success["headers"] = {
+                "Location": {"description": "Where the answer can be read again", "schema": {"type": "string"}}
+            }
         responses: dict[str, Any] = {str(ep.status): success}
         statuses = set(ep.errors)
         if ep.body is not None or ep.raw_body is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from drexfy.domain.deposit import DepositKind, DepositStatus
-from drexfy.domain.model import AllocationStatus, WithdrawalStatus
+from drexfy.domain.model import AllocationStatus, RepaymentStatus, WithdrawalStatus
 from drexfy.entrypoints.runtime.access import APPROVAL_KINDS
 
 S = dict[str, Any]
@@ -174,11 +174,15 @@ COMPONENTS: dict[str, S] = {
             "interest": _ref("Money"),
             "principal": _ref("Money"),
             "final": _BOOL,
-            "status": {"enum": ["DISTRIBUTING", "COMPLETED"]},
+            "status": {"enum": [s.value for s in RepaymentStatus]},
             "paid": _ref("Money"),
             "held_back": _ref("Money"),
             "progress": {"type": "object", "additionalProperties": _INT},
+            "batches_paid": _INT,
+            "units_retired": _INT,
             "as_of": _nullable(_STR),
+            "snapshot_at": _nullable(_TS),
+            "failure": _nullable(_STR),
             "created_at": _TS,
         }
     ),

@@ -147,7 +147,11 @@ def repayment(r: Repayment) -> dict[str, Any]:
         "paid": money(r.paid),
         "held_back": money(r.held_back),
         "progress": {"holders": r.holders, **{s.value: n for s, n in r.counts().items() if n}},
+        "batches_paid": r.batches_paid,
+        "units_retired": r.units_retired,
         "as_of": r.as_of,
+        "snapshot_at": _ts(r.snapshot_at),
+        "failure": r.failure,
         "created_at": _ts(r.created_at),
     }
 

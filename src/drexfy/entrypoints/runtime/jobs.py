@@ -1,5 +1,5 @@
-"""Jobs the platform queues for its own worker (beside the providers' webhooks): today, paying a
-started repayment, which may take many ledger batches and must not run inside an HTTP request."""
+"""Jobs the platform queues for its own worker (beside the providers' webhooks): today, a requested
+repayment's snapshot of the holders and its ledger batches, which must not run inside an HTTP request."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from drexfy.entrypoints.runtime import messages
 
 
 async def queue_repayment(svc: p.Services, repayment_id: str) -> bool:
-    """Queue the job that pays the repayment's batches. Once per repayment (the key deduplicates):
+    """Queue the job that snapshots the repayment's holders and pays its batches. Once per repayment (the key deduplicates):
     False if it was queued before (pending, running, done, or dead: `drexfy jobs retry` revives it)."""
     job = p.PayRepayment(repayment_id)
     message = QueuedMessage(
