@@ -10,7 +10,7 @@ names, exactly once per bank entry; a returned payout is minted back to the inve
 2. `mint_deposit`: the mint, under the ledger operation `deposit:<id>` (at most once per id: a
    retry after a timeout or a crash is the same operation). A ledger refusal (the wallet is frozen)
    puts the deposit back on the operators' list; an unreachable ledger leaves it MATCHED for the
-   next import or `retry_deposits`.
+   next import or `retry_deposits`, which the worker runs every `worker.deposit_every` seconds.
 3. `assign_deposit`: an operator gives an unmatched credit to an investor; it is minted at once.
 
 Nothing here reveals a compliance state to the investor: the reasons are for operators.
@@ -212,16 +212,21 @@ async def _check_return_assignable(uow: UnitOfWork, deposit: Deposit, investor_i
 
 
 async def retry_deposits(svc: Services, limit: int = 100) -> list[Deposit]:
-    """Mint the MATCHED deposits a ledger outage left behind (`drexfy bank deposits --retry`)."""
-    async with svc.store.unit_of_work() as uow:
-        due = await uow.deposits.with_status(DepositStatus.MATCHED.value, limit)
-    out = []
-    for deposit in due:
-        try:
-            out.append(await mint_deposit(svc, deposit.id))
-        except DomainError:
-            continue  # still unreachable: the next sweep tries again
-    return out
+    """Mint the MATCHED deposits a ledger outage left behind (the worker's sweep, `drexfy bank
+    deposits --retry`), page by page; each is minted once (its ledger operation is the deposit's)."""
+    out: list[Deposit] = []
+    after: str | None = None
+    while True:
+        async with svc.store.unit_of_work() as uow:
+            due = await uow.deposits.with_status(DepositStatus.MATCHED.value, limit, after)
+        for deposit in due:
+            try:
+                out.append(await mint_deposit(svc, deposit.id))
+            except DomainError:
+                continue  # still unreachable: the next sweep tries again
+        if len(due) < limit:
+            return out
+        after = due[-1].id
 
 
 async def list_deposits(
