@@ -185,6 +185,17 @@ async def test_the_worker_sweeps_a_deposit_left_matched_and_mints_it_once(svc):
     assert await p.list_deposits(svc, DepositStatus.MATCHED) == []
 
 
+async def test_two_sweeps_at_once_and_an_import_mint_a_waiting_deposit_once(svc):
+    """Two replicas' workers sweep while an operator imports the same statement again."""
+    hal = await onboard(svc, "hal")
+    statement = camt054([Line("BANK-W2", "17.00", credit=True, remittance=hal)])
+    svc.ledger.fail_next(LedgerUnavailable("node down"))  # type: ignore[attr-defined]
+    await p.import_statement(svc, statement)
+    await asyncio.gather(p.retry_deposits(svc), p.retry_deposits(svc), p.import_statement(svc, statement))
+    [deposit] = await p.list_deposits(svc, DepositStatus.MINTED)
+    assert deposit.bank_ref == "BANK-W2" and await balance(svc, hal) == 1700
+
+
 async def test_a_returned_payout_is_credited_back_once_and_the_investor_is_told(svc):
     fay = await onboard(svc, "fay")
     await p.import_statement(svc, camt054([Line("BANK-R0", "100.00", credit=True, remittance=fay)]))
