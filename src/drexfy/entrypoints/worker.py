@@ -1,5 +1,5 @@
 """The durable worker: drains the inbox into the processes and relays the outbox to the frontend.
-(About 510 lines: the worker's loops share one lifecycle and one set of slots; split, the shutdown
+(About 520 lines: the worker's loops share one lifecycle and one set of slots; split, the shutdown
 and backpressure rules would be spread over several modules.)
 
 - Inbox: claims due messages (a lease: a worker that dies mid-message loses its claim after
