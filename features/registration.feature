@@ -42,3 +42,17 @@ Feature: Registration
     And the KYC provider approves "Ana" with verified residence "DE" and no accreditation evidence
     Then "Ana" is active
     And "Ana" was classified on the ledger exactly once
+
+  @sumsub
+  Scenario: A rejection the investor may fix (RETRY), a second submission, then a green review
+    Given an investor "Ana" registered with residence "DE"
+    When the KYC provider asks "Ana" to submit again because "BAD_PROOF_OF_IDENTITY"
+    Then "Ana" is asked to submit KYC again because "BAD_PROOF_OF_IDENTITY"
+    And "Ana" has no wallet and nothing on the ledger
+    And the frontend is told that "Ana" must submit again
+    When "Ana" starts KYC again with the same applicant
+    And the KYC provider verifies "Ana" with residence "DEU" and approves
+    Then "Ana" is active
+    And "Ana" is classified "EU_NON_ACCREDITED" in the platform and on the ledger
+    And "Ana" has a custodial wallet activated on the ledger
+    And the frontend is told that "Ana" was classified

@@ -1,7 +1,8 @@
 """The feature files' fixtures: each scenario runs on every ledger stack and through both drivers.
 
 `world` builds the platform's Services with the real container from configuration (SQLite or
-DynamoDB store, local or KMS vault, sandbox providers), the ledger chosen by `ledger_kind` (the
+DynamoDB store, local or KMS vault, sandbox providers; the Sumsub adapter against the local Sumsub
+fake in scenarios tagged @sumsub), the ledger chosen by `ledger_kind` (the
 in-memory ledger, the EVM adapter on anvil, the XRPL adapter on the ledger double, EVM on AWS),
 and attaches the driver chosen by `via`: the processes called directly, or the HTTP API and signed
 webhooks as the frontend and the providers use them (tests/bdd/drivers.py). Steps are synchronous;
@@ -19,7 +20,7 @@ import pytest
 
 from drexfy.entrypoints.config import load_settings
 from drexfy.entrypoints.container import build_container
-from tests.bdd.drivers import ProcessDriver, attach_http
+from tests.bdd.drivers import SECRETS, ProcessDriver, attach_http
 from tests.bdd.steps.agent import *  # noqa: F403 - pytest-bdd finds steps among the conftest's names
 from tests.bdd.steps.bank import *  # noqa: F403 - pytest-bdd finds steps among the conftest's names
 from tests.bdd.steps.buying import *  # noqa: F403
@@ -29,6 +30,7 @@ from tests.bdd.steps.registration import *  # noqa: F403
 from tests.bdd.steps.repayment import *  # noqa: F403
 from tests.bdd.world import CrashingLedger, FakeClock, World
 from tests.support.ledgers import LEDGER_KINDS, ledger_overrides
+from tests.support.sumsub_fake import FakeSumsub
 
 VIAS = ("processes", "http")
 
@@ -52,6 +54,19 @@ def world(ledger_kind: str, via: str, tmp_path: Any, request: pytest.FixtureRequ
         "bank.name": "Drexfy Platform GmbH",  # the platform's account (bank_transfers.feature)
         "bank.iban": "DE02120300000000202051",
     }
+    sumsub = None
+    if request.node.get_closest_marker("sumsub"):  # the real Sumsub adapter, against the local fake
+        sumsub = FakeSumsub(webhook_secret=SECRETS["kyc"])
+        loop.run_until_complete(sumsub.start())
+        overrides.update(
+            {
+                "kyc.kind": "sumsub",
+                "kyc.sumsub.app_token": sumsub.app_token,
+                "kyc.sumsub.secret_key": sumsub.secret_key,
+                "kyc.sumsub.level_name": "basic-kyc-level",
+                "kyc.sumsub.api_base": sumsub.url,
+            }
+        )
     settings = load_settings(env={}, overrides=overrides)
     clock = FakeClock()
     container = build_container(settings, clock=clock)
@@ -67,6 +82,7 @@ def world(ledger_kind: str, via: str, tmp_path: Any, request: pytest.FixtureRequ
     services = loop.run_until_complete(start())
     ledger = CrashingLedger(services.ledger)
     world = World(svc=attrs.evolve(services, ledger=ledger), run=loop.run_until_complete, clock=clock, ledger=ledger)
+    world.sumsub = sumsub
     try:
         if via == "http":
             yield from attach_http(world)
@@ -75,4 +91,6 @@ def world(ledger_kind: str, via: str, tmp_path: Any, request: pytest.FixtureRequ
             yield world
     finally:
         loop.run_until_complete(stop())
+        if sumsub is not None:
+            loop.run_until_complete(sumsub.close())
         loop.close()

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import attrs
 from aiohttp.test_utils import TestClient, TestServer
 
+from drexfy.adapters.kyc.sumsub_webhooks import parse_sumsub
 from drexfy.adapters.notify import RecordingNotifier
 from drexfy.adapters.webhooks import sandbox
 from drexfy.domain import processes as p
@@ -49,6 +50,14 @@ class Driver(Protocol):
 
     def register(self, name: str, country: str, declared: bool) -> None: ...
     def kyc_result(self, name: str, result: KycResult) -> None: ...
+    def kyc_review(self, name: str, body: bytes) -> None:
+        """The KYC provider's applicant webhook (Sumsub's JSON, as its fake builds it)."""
+        ...
+
+    def start_kyc(self, name: str) -> None:
+        """The investor (re)starts KYC: a new SDK token for the same applicant."""
+        ...
+
     def open_instrument(self, symbol: str, units: int, price: str, eligible: str, low: str, high: str) -> None: ...
     def order(self, name: str, units: int, symbol: str) -> None: ...
     def cancel(self, name: str) -> None: ...
@@ -101,6 +110,14 @@ class ProcessDriver:
 
     def kyc_result(self, name: str, result: KycResult) -> None:
         self.world.attempt(p.handle_kyc_result(self.world.svc, result))
+
+    def kyc_review(self, name: str, body: bytes) -> None:
+        parsed = parse_sumsub(body)  # as the webhook parses it; the worker then hands it over
+        assert parsed is not None
+        self.world.attempt(p.handle_kyc_review(self.world.svc, parsed[1]))
+
+    def start_kyc(self, name: str) -> None:
+        self.world.run(p.start_kyc(self.world.svc, self.world.investors[name]))
 
     def open_instrument(self, symbol: str, units: int, price: str, eligible: str, low: str, high: str) -> None:
         w = self.world
@@ -328,6 +345,13 @@ class HttpDriver:
         )
         self.webhook("/webhooks/kyc", body, sandbox.digest_headers(body, SECRETS["kyc"]))
         self.drain()
+
+    def kyc_review(self, name: str, body: bytes) -> None:
+        self.webhook("/webhooks/sumsub", body, sandbox.digest_headers(body, SECRETS["kyc"]))
+        self.drain()
+
+    def start_kyc(self, name: str) -> None:
+        self.api("POST", f"/api/v1/investors/{self.world.investors[name]}/kyc", "frontend")
 
     def open_instrument(self, symbol: str, units: int, price: str, eligible: str, low: str, high: str) -> None:
         body = {

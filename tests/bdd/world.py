@@ -91,6 +91,8 @@ class World:
     approvals: dict[str, str] = attrs.field(factory=dict)
     #: Each investor's wallet before its recovery.
     lost_wallets: dict[str, Any] = attrs.field(factory=dict)
+    #: The local Sumsub fake, in scenarios tagged @sumsub (the KYC provider is the Sumsub adapter).
+    sumsub: Any = None
 
     def investor(self, name: str) -> Any:
         async def get() -> Any:

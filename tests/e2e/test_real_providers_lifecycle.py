@@ -1,8 +1,10 @@
 """The lifecycle over HTTP through the real provider adapters (what "Done when" asks of the issue):
 Sumsub KYC against the fake Sumsub API, Stripe Checkout and a refund with the real `stripe` client
 against the fake Stripe API (its events signed and posted to /webhooks/payments), a repayment, and a
-bank deposit minted from an uploaded camt.054 and spent on an order paid from the balance, and a
-withdrawal paid out by a pain.001 file and confirmed by a camt.054 statement (the bank routes)."""
+bank deposit minted from an uploaded camt.054 and spent on an order paid from the balance, a
+withdrawal paid out by a pain.001 file and confirmed by a camt.054 statement (the bank routes), an
+unmatched credit given to the investor with a second admin's approval, and a credit the ledger
+could not mint at import minted by the worker's sweep."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import pytest
 
 from drexfy.adapters.notify import RecordingNotifier
 from drexfy.adapters.webhooks import sandbox
+from drexfy.domain.errors import LedgerUnavailable
 from drexfy.entrypoints.config import load_settings
 from drexfy.entrypoints.container import build_container
 from drexfy.entrypoints.http import create_app
@@ -179,6 +182,24 @@ async def test_kyc_purchase_refund_repayment_and_payout_through_the_real_adapter
     async with api.svc.store.unit_of_work() as uow:
         wallet = (await uow.investors.get(investor_id)).wallet
     assert (await api.svc.ledger.stablecoin_balance(wallet.address)).minor == 5000
+
+    # A credit that names nobody waits for an operator; giving it to the investor takes two admins.
+    status, report = await upload(api, camt054([Line("BANK-79", "30.00", credit=True, remittance="from Ana")]))
+    assert status == 200 and report["deposits"][0]["status"] == "UNMATCHED"
+    unmatched = report["deposits"][0]["id"]
+    path = f"/api/v1/bank/deposits/{unmatched}/assign"
+    status, request = await api.call("POST", path, "admin", json={"investor_id": investor_id, "reason": "her IBAN"})
+    assert (status, request["status"]) == (202, "PENDING"), request
+    status, approved = await api.approve(request["id"], "admin")
+    assert (status, approved["result"]["status"]) == (200, "MINTED"), approved
+
+    # A credit the ledger could not mint at import (node down) is minted by the worker's sweep, once.
+    api.svc.ledger.fail_next(LedgerUnavailable("node down"))  # type: ignore[attr-defined]
+    status, report = await upload(api, camt054([Line("BANK-80", "20.00", credit=True, remittance=investor_id)]))
+    assert status == 200 and report["deposits"][0]["status"] == "MATCHED"
+    await api.worker.tick()
+    await api.worker.tick()
+    assert (await api.svc.ledger.stablecoin_balance(wallet.address)).minor == 5000 + 3000 + 2000
 
 
 async def upload(api: Api, data: bytes) -> tuple[int, Any]:

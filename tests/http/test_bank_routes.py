@@ -79,11 +79,15 @@ async def test_a_statement_upload_mints_once_and_lists_the_unmatched_for_operato
     status, page = await api.call("GET", "/api/v1/bank/deposits", "admin")
     assert status == 200 and [d["bank_ref"] for d in page["items"]] == ["API-D2"] and page["next"] is None
     unmatched = page["items"][0]["id"]
-    status, assigned = await api.call(
+    status, request = await api.call(
         "POST", f"/api/v1/bank/deposits/{unmatched}/assign", "admin", json={"investor_id": cai}
     )
-    assert status == 200, assigned
-    assert (assigned["status"], assigned["investor_id"], assigned["assigned_by"]) == ("MINTED", cai, "admin")
+    assert (status, request["kind"], request["status"]) == (202, "assign_deposit", "PENDING"), request
+    status, approved = await api.approve(request["id"], "admin")
+    assert (status, approved["status"], approved["result"]["status"]) == (200, "DONE", "MINTED"), approved
+    status, page = await api.call("GET", "/api/v1/bank/deposits?status=MINTED", "admin")
+    [assigned] = [d for d in page["items"] if d["id"] == unmatched]
+    assert (assigned["investor_id"], assigned["assigned_by"]) == (cai, "admin, approved by second-officer")
     status, problem = await api.call(
         "POST", f"/api/v1/bank/deposits/{unmatched}/assign", "admin", json={"investor_id": cai}
     )

@@ -9,10 +9,12 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from drexfy.adapters.notify import RecordingNotifier
 from drexfy.domain import processes as p
 from drexfy.domain.deposit import DepositStatus, deposit_id
 from drexfy.domain.errors import IllegalTransition, InsufficientFunds, LedgerUnavailable, ValidationFailed
@@ -20,6 +22,8 @@ from drexfy.domain.model import OrderStatus, WithdrawalStatus
 from drexfy.domain.processes.deposits import investor_named
 from drexfy.entrypoints.config import load_settings
 from drexfy.entrypoints.container import build_container
+from drexfy.entrypoints.runtime.settings import WorkerSettings
+from drexfy.entrypoints.worker import Worker
 from tests.support.bank_files import Line, camt053, camt054
 from tests.support.scenarios import eur, instrument, onboard, pay
 
@@ -149,6 +153,47 @@ async def test_a_mint_the_ledger_could_not_make_is_made_later_once(svc):
     assert [d.status for d in retried] == [DepositStatus.MINTED]
     assert await p.retry_deposits(svc) == []
     assert await balance(svc, eva) == 1500
+
+
+class CountingLedger:
+    """The real ledger, counting the deposit mints asked of it."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner, self.mints = inner, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def mint_deposit(self, *args: Any) -> Any:
+        self.mints += 1
+        return await self._inner.mint_deposit(*args)
+
+
+async def test_the_worker_sweeps_a_deposit_left_matched_and_mints_it_once(svc):
+    gil = await onboard(svc, "gil")
+    svc.ledger.fail_next(LedgerUnavailable("node down"))  # type: ignore[attr-defined]
+    report = await p.import_statement(svc, camt054([Line("BANK-W1", "42.00", credit=True, remittance=gil)]))
+    assert report.deposits[0].status is DepositStatus.MATCHED
+    ledger = CountingLedger(svc.ledger)
+    counted = attrs.evolve(svc, ledger=ledger)
+    # Nothing else would mint it: no new import, nobody running `drexfy bank deposits --retry`.
+    await Worker(counted, RecordingNotifier(), WorkerSettings(deposit_every=3600.0)).tick()
+    [deposit] = await p.list_deposits(svc, DepositStatus.MINTED)
+    assert (deposit.id, ledger.mints, await balance(svc, gil)) == (report.deposits[0].id, 1, 4200)
+    await Worker(counted, RecordingNotifier(), WorkerSettings(deposit_every=3600.0)).tick()  # the next sweep
+    assert (ledger.mints, await balance(svc, gil)) == (1, 4200)
+    assert await p.list_deposits(svc, DepositStatus.MATCHED) == []
+
+
+async def test_two_sweeps_at_once_and_an_import_mint_a_waiting_deposit_once(svc):
+    """Two replicas' workers sweep while an operator imports the same statement again."""
+    hal = await onboard(svc, "hal")
+    statement = camt054([Line("BANK-W2", "17.00", credit=True, remittance=hal)])
+    svc.ledger.fail_next(LedgerUnavailable("node down"))  # type: ignore[attr-defined]
+    await p.import_statement(svc, statement)
+    await asyncio.gather(p.retry_deposits(svc), p.retry_deposits(svc), p.import_statement(svc, statement))
+    [deposit] = await p.list_deposits(svc, DepositStatus.MINTED)
+    assert deposit.bank_ref == "BANK-W2" and await balance(svc, hal) == 1700
 
 
 async def test_a_returned_payout_is_credited_back_once_and_the_investor_is_told(svc):

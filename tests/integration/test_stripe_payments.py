@@ -4,6 +4,7 @@ as the webhook does, and handed to the processes as the worker does."""
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -14,8 +15,9 @@ import pytest
 from drexfy.adapters.payments import StripeConfig, StripeGateway, checkout_expiry
 from drexfy.adapters.webhooks import parse_payment, sign_stripe, verify_stripe
 from drexfy.domain import processes as p
-from drexfy.domain.errors import ProviderError
-from drexfy.domain.model import OrderStatus
+from drexfy.domain.errors import PaymentRefused, ProviderError
+from drexfy.domain.model import Order, OrderStatus
+from drexfy.domain.money import Money
 from drexfy.entrypoints.config import load_settings
 from drexfy.entrypoints.container import build_container
 from tests.support.scenarios import instrument, onboard
@@ -265,16 +267,54 @@ async def test_a_checkout_that_stripe_cannot_reach_fails_the_order_and_releases_
     assert await units_reserved(svc, instrument_id) == 0
 
 
-def test_the_session_expiry_is_the_reservation_deadline_clamped_into_stripes_window():
-    now = 1_800_000_000.0
-    at = datetime.fromtimestamp(now, UTC)
-    assert checkout_expiry(at + timedelta(hours=2), now) == int(now) + 7200
-    assert checkout_expiry(at + timedelta(minutes=10), now) == int(now) + 32 * 60
-    assert checkout_expiry(at + timedelta(days=3), now) == int(now) + 24 * 3600 - 120
-    # A retry a few seconds later (same idempotency key) sends the same expires_at: Stripe refuses
-    # a key reused with other parameters (this test's request retry failed in CI when it did not).
-    assert checkout_expiry(at + timedelta(minutes=10), now + 37) == checkout_expiry(at + timedelta(minutes=10), now)
-    assert checkout_expiry(at + timedelta(minutes=10), now + 59) >= int(now) + 59 + 31 * 60
+def _order_at(created: datetime, reservation: timedelta) -> Any:
+    return Order("ord_x", "inv_x", "ins_x", 1, Money(1000, "EUR"), created, created + reservation)
+
+
+def test_the_session_expiry_is_the_reservation_deadline_clamped_into_the_window_from_the_order():
+    at = datetime.fromtimestamp(1_800_000_000, UTC)
+    start = int(at.timestamp())
+    assert checkout_expiry(_order_at(at, timedelta(hours=2))) == start + 7200
+    assert checkout_expiry(_order_at(at, timedelta(minutes=10))) == start + 35 * 60
+    assert checkout_expiry(_order_at(at, timedelta(days=3))) == start + 24 * 3600 - 300
+
+
+async def test_a_retry_minutes_later_sends_the_same_request_and_gets_the_first_session(svc, stripe_fake, monkeypatch):
+    investor_id = await onboard(svc, "ivo")
+    instrument_id = await instrument(svc)
+    order = await p.create_order(svc, p.CreateOrder(investor_id, instrument_id, 1))
+    first = stripe_fake.requests[-1]
+    real_time = time.time
+    for later in (7 * 60, 3 * 3600):  # past minute boundaries; then past the window of a new request
+        # The wall clock moves on (for Stripe and for the platform alike); the order does not.
+        monkeypatch.setattr(time, "time", lambda later=later: real_time() + later)
+        again = await svc.payments.create_checkout(order, await _investor(svc, investor_id))
+        assert again.reference == order.checkout_ref
+        assert stripe_fake.requests[-1] == first  # the same parameters: Stripe replays its answer
+    assert len(stripe_fake.sessions) == 1
+
+
+async def test_a_key_reused_with_other_parameters_is_refused_as_stripe_documents(svc, stripe_fake):
+    investor_id = await onboard(svc, "uma")
+    instrument_id = await instrument(svc)
+    order = await p.create_order(svc, p.CreateOrder(investor_id, instrument_id, 1))
+    other = copy.copy(order)
+    other.expires_at = order.expires_at + timedelta(hours=1)  # another expiry under the same key
+    with pytest.raises(PaymentRefused, match="same parameters"):
+        await svc.payments.create_checkout(other, await _investor(svc, investor_id))
+    assert len(stripe_fake.sessions) == 1
+
+
+async def test_a_checkout_first_asked_for_too_late_for_the_window_fails_the_order(svc, stripe_fake):
+    """An order created more than the margin (5 min) before its first checkout request: the expiry
+    anchored on the order is less than 30 minutes ahead, Stripe refuses it, the units go back."""
+    investor_id = await onboard(svc, "eli")
+    instrument_id = await instrument(svc)
+    late = _shift_clock(svc, timedelta(minutes=-40))  # the order's clock is 40 minutes behind
+    with pytest.raises(PaymentRefused, match="30 minutes"):
+        await p.create_order(late, p.CreateOrder(investor_id, instrument_id, 1))
+    assert stripe_fake.sessions == {}
+    assert await units_reserved(svc, instrument_id) == 0
 
 
 def test_stripe_config_refuses_a_missing_key_or_relative_urls():

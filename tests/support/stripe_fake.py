@@ -9,9 +9,11 @@ What it holds to, as Stripe documents it:
 - `Authorization: Bearer <secret key>`; a wrong key is a 401 `invalid_request_error`;
 - `Idempotency-Key`: the same key with the same parameters replays the first answer (with the
   `Idempotent-Replayed: true` header); with other parameters it is a 400 `idempotency_error`. Only
-  requests that ran are saved (a validation error is not);
+  requests that ran are saved (a validation error is not), and a replay is not validated again
+  (a retry hours later with the same parameters gets the first session);
 - Checkout Sessions: `mode=payment` with `line_items[].price_data` and `quantity`, `success_url`
-  required, `expires_at` from 30 minutes to 24 hours after creation, amounts from 0.50 to
+  required, `expires_at` from 30 minutes to 24 hours after creation (the time of the request, read
+  from `time.time()` when it comes in), amounts from 0.50 to
   999,999.99 (EUR); only `open` sessions can be expired;
 - Refunds of a PaymentIntent or charge: at most what is left to refund (`charge_already_refunded`).
 

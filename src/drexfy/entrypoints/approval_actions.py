@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from drexfy.domain import processes as p
+from drexfy.domain.deposit import DepositStatus
+from drexfy.domain.errors import IllegalTransition
 from drexfy.domain.money import Money
 from drexfy.domain.processes.approvals import Actor, ApprovalAction, ApprovalRefused
 from drexfy.entrypoints.identity.operators import OperatorDirectory
@@ -91,6 +93,24 @@ async def wallet_recovery(svc: p.Services, investor_id: str, params: Mapping[str
     return {"investor_id": investor.id, "wallet_address": investor.wallet.address if investor.wallet else None}
 
 
+async def assign_deposit(svc: p.Services, deposit_id: str, params: Mapping[str, Any], approver: Actor) -> Result:
+    investor_id, operators = str(params["investor_id"]), _agent_actor(params, approver)
+    async with svc.store.unit_of_work() as uow:
+        deposit = await uow.deposits.get(deposit_id)
+    resumed = (
+        deposit.status is not DepositStatus.UNMATCHED
+        and deposit.investor_id == investor_id
+        and (deposit.assigned_by or "").startswith(f"{params['requested_by']}, approved by ")
+    )
+    if resumed:  # this request's assignment, interrupted by a ledger outage: finish its mint (once)
+        deposit = await p.mint_deposit(svc, deposit_id)
+    else:
+        deposit = await p.assign_deposit(svc, deposit_id, investor_id, operators)
+    if deposit.status is DepositStatus.UNMATCHED:  # the ledger refused the mint: back on the list
+        raise IllegalTransition(f"deposit {deposit.id} was not minted: {deposit.reason}")
+    return {"deposit_id": deposit.id, "investor_id": investor_id, "status": deposit.status.value}
+
+
 COMPLIANCE, ADMIN = frozenset({"compliance"}), frozenset({"admin"})
 
 ACTIONS: dict[str, ApprovalAction] = {
@@ -101,4 +121,5 @@ ACTIONS: dict[str, ApprovalAction] = {
     "grant_role": ApprovalAction(ADMIN, ADMIN, grant_role, "grant an operator a role"),
     "forced_transfer": ApprovalAction(ADMIN, ADMIN, forced_transfer, "move units without the holder's consent"),
     "wallet_recovery": ApprovalAction(ADMIN, ADMIN, wallet_recovery, "move an investor's units to a new wallet"),
+    "assign_deposit": ApprovalAction(ADMIN, ADMIN, assign_deposit, "give an unmatched bank credit to an investor"),
 }

@@ -231,7 +231,7 @@ class ApprovalsSection:
     how long a request waits, and above which amount (minor units, interest + principal) a
     repayment needs one."""
 
-    required: str = "unblock,dismiss_alert,close_instrument,large_repayment,grant_role,forced_transfer,wallet_recovery"
+    required: str = "unblock,dismiss_alert,close_instrument,large_repayment,grant_role,forced_transfer,wallet_recovery,assign_deposit"
     ttl_s: Annotated[int, Range(low=60, high=30 * 86400)] = 86400
     repayment_threshold_minor: Annotated[int, Range(low=0, high=MAX_MINOR)] = 100_000_000
 

@@ -1,5 +1,5 @@
 """The durable worker: drains the inbox into the processes and relays the outbox to the frontend.
-(About 510 lines: the worker's loops share one lifecycle and one set of slots; split, the shutdown
+(About 520 lines: the worker's loops share one lifecycle and one set of slots; split, the shutdown
 and backpressure rules would be spread over several modules.)
 
 - Inbox: claims due messages (a lease: a worker that dies mid-message loses its claim after
@@ -15,7 +15,9 @@ and backpressure rules would be spread over several modules.)
 - Outbox: each notify event is delivered to the Notifier (the signed HTTP call to the frontend);
   failures are retried with backoff the same way.
 - Periodically: unpaid orders past their reservation are expired; refunds that are due (never
-  asked, the gateway was down, or a failed one has waited out its back-off) are asked again.
+  asked, the gateway was down, or a failed one has waited out its back-off) are asked again; bank
+  deposits left MATCHED by a ledger outage are minted (once each: the mint is the deposit's
+  ledger operation).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 
 from drexfy.domain import processes as p
 from drexfy.domain.audit import AUDIT_ACTOR, WORKER, acting_as
+from drexfy.domain.deposit import DepositStatus
 from drexfy.domain.errors import (
     ClassificationRefused,
     DomainError,
@@ -116,6 +119,7 @@ class Worker:
         self._last_expiry = 0.0
         self._last_purge = 0.0
         self._last_refunds = 0.0
+        self._last_deposits = 0.0
         self._wakeup = asyncio.Event()
         #: partition -> messages claimed and not finished yet (the head is being processed).
         self._partitions: dict[str, list[QueuedMessage]] = {}
@@ -327,6 +331,12 @@ class Worker:
             refunded = await p.retry_refunds(self.svc)
             if refunded:
                 log.info("refunds asked", extra={"outcome": str(refunded)})
+        if time.monotonic() - self._last_deposits >= self.settings.deposit_every:
+            self._last_deposits = time.monotonic()
+            swept = await p.retry_deposits(self.svc)
+            minted = [d.id for d in swept if d.status is DepositStatus.MINTED]
+            if minted:
+                log.info("waiting deposits minted", extra={"outcome": str(len(minted))})
         if time.monotonic() - self._last_purge >= self.settings.purge_every:
             self._last_purge = time.monotonic()
             purged = await purge_old(self.svc, self.settings)

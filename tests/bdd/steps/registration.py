@@ -52,6 +52,39 @@ def kyc_sanctions(world: World, name: str) -> None:
     _kyc(world, name, approved=False, sanctions_hit=True, verified_country="CY", reject_labels=("SANCTIONS",))
 
 
+@when(parsers.parse('the KYC provider asks "{name}" to submit again because "{label}"'))
+def kyc_asks_again(world: World, name: str, label: str) -> None:
+    applicant = world.investor(name).applicant_id
+    world.driver.kyc_review(name, world.sumsub.review(applicant, "RED", labels=(label,), reject_type="RETRY"))
+    assert world.error is None, world.error
+
+
+@when(parsers.parse('"{name}" starts KYC again with the same applicant'))
+def starts_kyc_again(world: World, name: str) -> None:
+    applicant = world.investor(name).applicant_id
+    world.driver.start_kyc(name)
+    assert world.investor(name).applicant_id == applicant
+    assert len(world.sumsub.applicants) == len(world.investors)  # no second applicant at the provider
+
+
+@when(parsers.parse('the KYC provider verifies "{name}" with residence "{alpha3}" and approves'))
+def kyc_verifies_and_approves(world: World, name: str, alpha3: str) -> None:
+    applicant = world.investor(name).applicant_id
+    world.sumsub.verify(applicant, country=alpha3)  # what the worker reads back from the provider's API
+    world.driver.kyc_review(name, world.sumsub.review(applicant, "GREEN"))
+    assert world.error is None, world.error
+
+
+@then(parsers.parse('"{name}" is asked to submit KYC again because "{label}"'))
+def asked_again(world: World, name: str, label: str) -> None:
+    investor = world.investor(name)
+    assert (investor.kyc_status, investor.kyc_progress, investor.kyc_reasons) == (
+        KycStatus.PENDING_KYC,
+        "RETRY",
+        (label,),
+    )
+
+
 @given(parsers.parse('an active investor "{name}" classified "{cls}"'))
 def active_investor(world: World, name: str, cls: str) -> None:
     country, accredited = RESIDENCE[Classification[cls]]
@@ -123,3 +156,8 @@ def frontend_told(world: World, name: str, what: str) -> None:
         "unblocked": "InvestorUnblocked",
     }[what]
     assert expected in _outbox_names(world, world.investors[name])
+
+
+@then(parsers.parse('the frontend is told that "{name}" must submit again'))
+def frontend_told_retry(world: World, name: str) -> None:
+    assert "KycProgressed" in _outbox_names(world, world.investors[name])

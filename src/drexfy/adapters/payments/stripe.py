@@ -4,7 +4,9 @@
   price in the order's currency, the order id in `metadata`, `payment_intent_data.metadata` and
   `client_reference_id`), ending at the reservation deadline clamped into Stripe's window (30 min to
   24 h after creation), success/cancel URLs from the config. The idempotency key is derived from
-  the order id, so a retried request gets the first session back instead of a second one.
+  the order id, so a retried request gets the first session back instead of a second one; every
+  parameter, `expires_at` included, comes from the order alone, so a retry sends the same request
+  (Stripe refuses a key reused with other parameters).
 - `expire_checkout`: `POST /v1/checkout/sessions/{id}/expire`; a session that already ended
   (complete or expired) is fine.
 - `refund`: `POST /v1/refunds` of the whole PaymentIntent, idempotency key `refund-<order>-<attempt>`.
@@ -15,9 +17,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 import attrs
@@ -27,11 +26,12 @@ from drexfy.domain.errors import ConfigurationError, PaymentRefused, ProviderErr
 from drexfy.domain.model import Investor, Order
 from drexfy.domain.ports import Checkout
 
-#: Stripe's window for `expires_at`: 30 minutes to 24 hours after the session is created. A margin
-#: keeps a request that takes a moment (or a clock a little off) inside it.
+#: Stripe's window for `expires_at`: 30 minutes to 24 hours after the session is created. The margin
+#: is how long after its order's creation a checkout may first be asked for (the request follows
+#: the order's reservation at once; the margin covers a slow store and clocks a little off).
 MIN_EXPIRY_S = 30 * 60
 MAX_EXPIRY_S = 24 * 60 * 60
-EXPIRY_MARGIN_S = 120
+EXPIRY_MARGIN_S = 300
 
 
 @attrs.frozen
@@ -54,18 +54,21 @@ class StripeConfig:
                 raise ConfigurationError(f"payments.stripe.{name}: an absolute http(s) URL is required")
 
 
-def checkout_expiry(deadline: datetime, now: float) -> int:
-    """The session's `expires_at` (unix seconds): the reservation deadline, clamped into Stripe's
-    window. A reservation longer than 24 h ends with the session (`checkout.session.expired`
-    releases it); a shorter one than 30 min is expired by the platform's own sweep.
+def checkout_expiry(order: Order) -> int:
+    """The session's `expires_at` (unix seconds): the order's reservation deadline, clamped into
+    Stripe's window counted from the order's creation. A reservation longer than 24 h ends with the
+    session (`checkout.session.expired` releases it); a shorter one than 30 min is expired by the
+    platform's own sweep, which expires the session with it.
 
-    The clamp starts from the current minute, not the current second: a retry of the request (same
-    idempotency key) must send the same parameters, or Stripe refuses it as another request. The
-    margin (2 min) keeps the result at least 31 minutes ahead."""
-    start = int(now) // 60 * 60
+    It depends on the order only, never on the time of the request: every retry of the request
+    (same idempotency key) sends the same parameters, and Stripe answers it with the first session
+    however much later it comes. A first request more than `EXPIRY_MARGIN_S` after the order was
+    created is too late for the window: Stripe refuses it (`PaymentRefused`), and the order fails
+    with its units released, as any checkout that cannot be created."""
+    start = int(order.created_at.timestamp())
     low = start + MIN_EXPIRY_S + EXPIRY_MARGIN_S
     high = start + MAX_EXPIRY_S - EXPIRY_MARGIN_S
-    return max(low, min(high, int(deadline.timestamp())))
+    return max(low, min(high, int(order.expires_at.timestamp())))
 
 
 class StripeGateway:
@@ -73,9 +76,8 @@ class StripeGateway:
 
     kind = "stripe"
 
-    def __init__(self, config: StripeConfig, *, wall_clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, config: StripeConfig) -> None:
         self._config = config
-        self._now = wall_clock  # Stripe checks expires_at against real time, not the domain clock
         self._http = stripe.AIOHTTPClient(timeout=config.timeout_s)
         base = {"api": config.api_base} if config.api_base else None
         self._client = stripe.StripeClient(
@@ -107,7 +109,7 @@ class StripeGateway:
             "client_reference_id": order.id,
             "metadata": {"order_id": order.id, "investor_id": investor.id},
             "payment_intent_data": {"metadata": {"order_id": order.id}},
-            "expires_at": checkout_expiry(order.expires_at, self._now()),
+            "expires_at": checkout_expiry(order),
             "success_url": self._config.success_url,
             "cancel_url": self._config.cancel_url,
         }

@@ -10,8 +10,10 @@ names, exactly once per bank entry; a returned payout is minted back to the inve
 2. `mint_deposit`: the mint, under the ledger operation `deposit:<id>` (at most once per id: a
    retry after a timeout or a crash is the same operation). A ledger refusal (the wallet is frozen)
    puts the deposit back on the operators' list; an unreachable ledger leaves it MATCHED for the
-   next import or `retry_deposits`.
+   next import or `retry_deposits`, which the worker runs every `worker.deposit_every` seconds.
 3. `assign_deposit`: an operator gives an unmatched credit to an investor; it is minted at once.
+   At the API it is a four-eyes action (`approval_actions.assign_deposit`): a second operator
+   approves before it runs.
 
 Nothing here reveals a compliance state to the investor: the reasons are for operators.
 """
@@ -173,24 +175,37 @@ async def mint_deposit(svc: Services, deposit_id_: str) -> Deposit:
     return await in_uow(svc, record)
 
 
+async def _assignable(svc: Services, uow: UnitOfWork, deposit_id_: str, investor_id: str) -> Deposit:
+    """The UNMATCHED deposit, if it may go to the investor now; else the named refusal."""
+    deposit = await uow.deposits.get(deposit_id_)
+    if deposit.status is not DepositStatus.UNMATCHED:
+        raise IllegalTransition(f"deposit {deposit.id} is {deposit.status.value}, not UNMATCHED")
+    if deposit.kind is DepositKind.RETURN:
+        await _check_return_assignable(uow, deposit, investor_id)
+    out_of_bounds = _bounds(svc, BankEntry(deposit.bank_ref, True, deposit.amount, True))
+    if out_of_bounds is not None:
+        raise ValidationFailed(f"deposit {deposit.id}: {out_of_bounds}")
+    refusal = _cannot_receive(await uow.investors.get(investor_id))
+    if refusal is not None:
+        raise IllegalTransition(refusal)
+    return deposit
+
+
+async def check_assignment(svc: Services, deposit_id_: str, investor_id: str) -> Deposit:
+    """Refuse now what `assign_deposit` would refuse (before a four-eyes request is recorded for
+    it); changes nothing. The approval checks again when it runs."""
+    async with svc.store.unit_of_work() as uow:
+        return await _assignable(svc, uow, deposit_id_, investor_id)
+
+
 async def assign_deposit(svc: Services, deposit_id_: str, investor_id: str, operator: str) -> Deposit:
     """An operator gives an UNMATCHED credit to an investor, who must be able to receive it now;
-    it is minted at once. A returned payout keeps its investor."""
+    it is minted at once. A returned payout keeps its investor. At the API and in the approvals
+    this is the `assign_deposit` four-eyes action: `operator` names both people."""
 
     async def assign(uow: UnitOfWork) -> Deposit:
-        deposit = await uow.deposits.get(deposit_id_)
-        if deposit.status is not DepositStatus.UNMATCHED:
-            raise IllegalTransition(f"deposit {deposit.id} is {deposit.status.value}, not UNMATCHED")
-        if deposit.kind is DepositKind.RETURN:
-            await _check_return_assignable(uow, deposit, investor_id)
-        out_of_bounds = _bounds(svc, BankEntry(deposit.bank_ref, True, deposit.amount, True))
-        if out_of_bounds is not None:
-            raise ValidationFailed(f"deposit {deposit.id}: {out_of_bounds}")
-        investor = await uow.investors.get(investor_id)
-        refusal = _cannot_receive(investor)
-        if refusal is not None:
-            raise IllegalTransition(refusal)
-        deposit.assign(investor.id, operator, svc.clock.now())
+        deposit = await _assignable(svc, uow, deposit_id_, investor_id)
+        deposit.assign(investor_id, operator, svc.clock.now())
         await uow.deposits.save(deposit)
         return deposit
 
@@ -212,16 +227,21 @@ async def _check_return_assignable(uow: UnitOfWork, deposit: Deposit, investor_i
 
 
 async def retry_deposits(svc: Services, limit: int = 100) -> list[Deposit]:
-    """Mint the MATCHED deposits a ledger outage left behind (`drexfy bank deposits --retry`)."""
-    async with svc.store.unit_of_work() as uow:
-        due = await uow.deposits.with_status(DepositStatus.MATCHED.value, limit)
-    out = []
-    for deposit in due:
-        try:
-            out.append(await mint_deposit(svc, deposit.id))
-        except DomainError:
-            continue  # still unreachable: the next sweep tries again
-    return out
+    """Mint the MATCHED deposits a ledger outage left behind (the worker's sweep, `drexfy bank
+    deposits --retry`), page by page; each is minted once (its ledger operation is the deposit's)."""
+    out: list[Deposit] = []
+    after: str | None = None
+    while True:
+        async with svc.store.unit_of_work() as uow:
+            due = await uow.deposits.with_status(DepositStatus.MATCHED.value, limit, after)
+        for deposit in due:
+            try:
+                out.append(await mint_deposit(svc, deposit.id))
+            except DomainError:
+                continue  # still unreachable: the next sweep tries again
+        if len(due) < limit:
+            return out
+        after = due[-1].id
 
 
 async def list_deposits(

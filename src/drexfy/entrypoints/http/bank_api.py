@@ -9,7 +9,8 @@ stablecoin balance, and the operators' bank files (statement upload, deposits, p
 - `POST /api/v1/bank/statements` (admin): a camt.053/054 file as the raw body (`application/xml`
   or `text/xml`), at most `MAX_STATEMENT_BYTES`; 400 naming the line or element, nothing written.
 - `GET /api/v1/bank/deposits`, `POST /api/v1/bank/deposits/{id}/assign` (admin): the credits an
-  operator must look at, and giving one to an investor (minted at once).
+  operator must look at, and giving one to an investor: a four-eyes request (202, kind
+  `assign_deposit`) that a second admin approves before it is assigned and minted, once.
 - `GET /api/v1/bank/payouts`, `POST /api/v1/bank/payouts` (admin): the withdrawals owed, and the
   pain.001 file of them (marked SENT); 204 when nothing is owed.
 """
@@ -25,11 +26,13 @@ from drexfy.domain import processes as p
 from drexfy.domain.deposit import DepositStatus
 from drexfy.domain.errors import NotFound, OrderNotFound
 from drexfy.domain.processes import queries as q
+from drexfy.domain.processes.deposits import check_assignment
 from drexfy.domain.processes.payouts import MAX_BATCH
 from drexfy.entrypoints.http import views
 from drexfy.entrypoints.http.api import Call, Reply
 from drexfy.entrypoints.http.auth import Role
 from drexfy.entrypoints.http.bodies import Id
+from drexfy.entrypoints.http.four_eyes import needs_approval
 from drexfy.entrypoints.http.openapi import PAGING, Endpoint, Query
 from drexfy.entrypoints.http.problems import Problem
 from drexfy.entrypoints.http.validation import Bounds, field_error
@@ -49,6 +52,8 @@ class PayoutAccountBody:
 @attrs.frozen
 class AssignDepositBody:
     investor_id: Id
+    #: Why this credit goes to this investor (shown to the approver); a default text when empty.
+    reason: Annotated[str, Bounds(max_length=1000)] = ""
 
 
 def _bank_configured(call: Call) -> None:
@@ -130,8 +135,15 @@ async def list_deposits(call: Call) -> Reply:
 
 
 async def assign_deposit(call: Call) -> Reply:
+    """Giving a credit to an investor mints money to them: it waits for a second admin (four-eyes)
+    unless configured otherwise. What the assignment would refuse is refused before a request."""
     b: AssignDepositBody = call.body
-    deposit = await p.assign_deposit(call.svc, call.param("deposit_id"), b.investor_id, call.principal.subject)
+    deposit = await check_assignment(call.svc, call.param("deposit_id"), b.investor_id)
+    reason = b.reason.strip() or f"bank credit {deposit.bank_ref} ({deposit.amount}) belongs to {b.investor_id}"
+    pending = await needs_approval(call, "assign_deposit", deposit.id, {"investor_id": b.investor_id}, reason)
+    if pending:
+        return pending
+    deposit = await p.assign_deposit(call.svc, deposit.id, b.investor_id, call.principal.subject)
     return 200, views.deposit(deposit)
 
 
@@ -205,12 +217,13 @@ BANK_ENDPOINTS: list[Endpoint] = [
         method="POST",
         path="/api/v1/bank/deposits/{deposit_id}/assign",
         handler=assign_deposit,
-        response="Deposit",
-        summary="Assign an unmatched bank credit to an investor; it is minted at once",
+        response="DepositOrApproval",
+        summary="Assign an unmatched bank credit to an investor (202 with the request: a second admin's"
+        " approval assigns and mints it)",
         tag="bank",
         roles=frozenset({A}),
         body=AssignDepositBody,
-        errors=(404, 409, 502, 503),
+        errors=(202, 404, 409, 502, 503),
     ),
     Endpoint(
         method="GET",

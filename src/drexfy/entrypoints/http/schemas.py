@@ -270,6 +270,7 @@ COMPONENTS: dict[str, S] = {
         }
     ),
     "DepositPage": _page("Deposit"),
+    "DepositOrApproval": {"anyOf": [_ref("Deposit"), _ref("Approval")]},
     "WithdrawalPage": _page("Withdrawal"),
     "StatementImport": _obj(
         {

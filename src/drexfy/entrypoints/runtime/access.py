@@ -20,6 +20,7 @@ APPROVAL_KINDS = (
     "grant_role",
     "forced_transfer",
     "wallet_recovery",
+    "assign_deposit",
 )
 
 

@@ -76,6 +76,9 @@ class WorkerSettings:
     #: How often the audit log's head is anchored on the ledger (`processes.audit.anchor_audit`);
     #: 0 turns it off (`drexfy audit anchor` anchors on demand).
     audit_anchor_every: _Period = 3600.0
+    #: How often bank deposits left MATCHED (matched to an investor, not minted: the ledger was
+    #: unreachable at import) are minted (`processes.retry_deposits`, once each).
+    deposit_every: _Seconds = 60.0
 
 
 @attrs.frozen
