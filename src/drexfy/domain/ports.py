@@ -427,6 +427,16 @@ class KeyVault(Protocol):
 
     async def ping(self) -> None: ...
 
+    async def seal(self, purpose: str, plaintext: bytes) -> bytes:
+        """Encrypt a small secret (at most 4 KB: a TOTP secret) for storage outside the vault. The
+        ciphertext is bound to `purpose` (say `totp:<operator id>`): it opens for that purpose only."""
+        ...
+
+    async def unseal(self, purpose: str, sealed: bytes) -> bytes:
+        """The clear secret of a `seal` ciphertext; VaultIntegrityError when it was tampered with or
+        sealed for another purpose or by another vault."""
+        ...
+
 
 # ================================================================================================
 # Providers

@@ -57,6 +57,7 @@ def directory(state: AppState) -> OperatorDirectory:
         svc.store.access,
         svc.clock,
         svc.ids,
+        svc.vault,
         max_failures=a.signin_max_failures,
         lockout=timedelta(seconds=a.signin_lockout_s),
         max_lockout=timedelta(seconds=a.signin_max_lockout_s),
