@@ -321,6 +321,14 @@ class Ledger(Protocol):
         the platform's anchoring account sent)."""
         ...
 
+    async def published_audit_anchors(self) -> list[AuditAnchor]:
+        """Every head the platform's anchoring account published, in ledger order, read from the
+        ledger alone (never from the store, which a database operator could rewrite). EVM: the
+        AuditAnchor contract's events by eth_getLogs in bounded block ranges from the deployment
+        block (logs only: a pruned node serves them); XRPL: the registrar account's validated
+        transactions carrying the anchor memo, by `account_tx` pages."""
+        ...
+
 
 class JournalStatus(enum.Enum):
     PREPARED = "PREPARED"  # signed and persisted, maybe not broadcast yet
