@@ -926,5 +926,12 @@ class AccessRecords(Protocol):
         """Records of a kind in id order, ids after `after`."""
         ...
 
+    async def count_in_window(self, counter: str, window: int, limit: int, expires_at: float) -> bool:
+        """Count one event of `counter` in the fixed window numbered `window` if fewer than `limit`
+        were counted there, atomically for every process sharing the store; False (nothing counted)
+        at the limit. A later window starts from zero; the count may be dropped after `expires_at`
+        (epoch seconds). Shared rate limits (docs/http.md)."""
+        ...
+
 
 KycResultHandler = Callable[[str, KycResult], Awaitable[None]]

@@ -20,7 +20,9 @@ def register(subparsers: Any) -> None:
     audit = subparsers.add_parser("audit", help="check the tamper-evident audit trail")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     verify = audit_sub.add_parser("verify", help="walk the hash chain and report the first tampered entry")
-    verify.add_argument("--anchors", action="store_true", help="also check the anchors the ledger lists against the log")
+    verify.add_argument(
+        "--anchors", action="store_true", help="also check the anchors the ledger lists against the log"
+    )
     add_config_option(verify)
     verify.set_defaults(func=cmd_verify)
     anchor = audit_sub.add_parser("anchor", help="anchor the audit trail's head on the ledger now")

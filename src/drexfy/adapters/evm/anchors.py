@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from eth_utils import keccak
 from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 from web3.exceptions import TransactionNotFound
 from web3.logs import DISCARD
 
