@@ -20,8 +20,10 @@ from typing import Any
 
 import attrs
 import pytest
+from xrpl.models.requests import AccountTx
 
 from drexfy.adapters.serialization import format_timestamp
+from drexfy.adapters.xrpl import anchors as xrpl_anchors
 from drexfy.domain import events as ev
 from drexfy.domain.audit import AuditHead, AuditRecord, chain
 from drexfy.domain.processes import Services
@@ -71,7 +73,11 @@ def _private_chain(kind: str) -> Iterator[dict[str, Any]]:
     params=["memory", pytest.param("xrpl", marks=pytest.mark.xrpl), pytest.param("evm", marks=pytest.mark.anvil)]
 )
 def stack(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Stack]:
-    with _private_chain(request.param) as chain_overrides:
+    yield from _stack(request.param, tmp_path)
+
+
+def _stack(kind: str, tmp_path: Any) -> Iterator[Stack]:
+    with _private_chain(kind) as chain_overrides:
         loop = asyncio.new_event_loop()
         container = build_container(load_settings(env={}, overrides={"data_dir": str(tmp_path), **chain_overrides}))
 
@@ -210,3 +216,23 @@ def _assert_pruned(svc: Services, run: Any) -> None:
     w3 = svc.ledger.w3  # type: ignore[attr-defined]
     with pytest.raises(Exception, match=r"(?i)state|prun|histor|out ?of ?range"):
         run(w3.eth.get_balance(svc.ledger.deployment.registrar, block_identifier=1))  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def xrpl_stack(tmp_path: Any) -> Iterator[Stack]:
+    yield from _stack("xrpl", tmp_path)
+
+
+@pytest.mark.xrpl
+def test_xrpl_anchors_are_read_across_account_tx_pages(xrpl_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    svc, run = xrpl_stack.svc, xrpl_stack.run
+    anchored = []
+    for _ in range(11):
+        run(_record(svc, 1))
+        anchored.append(run(anchor_audit(svc)))
+    registrar = run(svc.ledger.platform("registrar"))  # type: ignore[attr-defined]
+    first = run(svc.ledger.rpc.call(AccountTx(account=registrar.address, limit=10, forward=True)))  # type: ignore[attr-defined]
+    assert "marker" in first  # the registrar's history spans more than one page of 10
+    monkeypatch.setattr(xrpl_anchors, "PAGE", 10)  # rippled's smallest page: only the markers find them all
+    assert run(svc.ledger.published_audit_anchors()) == anchored
+    assert run(verify_audit_with_anchors(svc)) == (22, 11, None)

@@ -59,7 +59,7 @@ async def read_anchors(ledger: XrplLedger) -> list[AuditAnchor]:
                 ledger_index_min=-1,
                 ledger_index_max=-1,
                 forward=True,
-                limit=400,
+                limit=PAGE,
                 marker=marker,
             )
         )
@@ -77,7 +77,9 @@ async def read_anchors(ledger: XrplLedger) -> list[AuditAnchor]:
     raise LedgerUnavailable(f"account_tx of the registrar account did not end within {_MAX_PAGES} pages")
 
 
-#: A bound on the pages read (400 transactions each): a node that keeps answering with a marker is broken.
+#: Transactions a page (rippled's most for a public caller), and a bound on the pages read: a node
+#: that keeps answering with a marker is broken.
+PAGE = 400
 _MAX_PAGES = 100_000
 
 
