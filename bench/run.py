@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-AREAS = ("gas", "http", "kms", "store", "xrpl", "blocks")
+AREAS = ("gas", "http", "kms", "store", "xrpl", "blocks", "ratelimit")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

@@ -26,12 +26,16 @@ def test_a_head_is_anchored_once_and_read_back(bench: Bench) -> None:  # noqa: F
     anchor = bench.run(bench.ledger.audit_anchor(first.tx_ids[0]))
     assert anchor is not None
     assert (anchor.seq, anchor.head_hash, anchor.tx_id) == (seq, _head(seq), first.tx_ids[0])
+    # listed from the ledger alone, once, with the same transaction id as the port returned
+    listed = [a for a in bench.run(bench.ledger.published_audit_anchors()) if a.seq == seq]
+    assert listed == [anchor]
 
 
 def test_a_transaction_that_anchored_nothing_reads_as_none(bench: Bench) -> None:  # noqa: F811
     wallet = bench.wallet()
     other = bench.run(bench.ledger.set_frozen(f"freeze:{wallet.id}", wallet, True, []))
     assert bench.run(bench.ledger.audit_anchor(other.tx_ids[0])) is None
+    assert other.tx_ids[0] not in {a.tx_id for a in bench.run(bench.ledger.published_audit_anchors())}
 
 
 def test_heads_only_move_forward(bench: Bench) -> None:  # noqa: F811

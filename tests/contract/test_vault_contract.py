@@ -221,3 +221,17 @@ async def test_a_ciphertext_copied_to_another_wallet_does_not_sign(secret_holdin
     await case.copy_ciphertext(victim, other)
     with pytest.raises(VaultError):
         await case.vault.sign_digest(other, os.urandom(32))
+
+
+async def test_a_sealed_secret_opens_for_its_purpose_only_and_never_shows_in_clear(case: VaultCase) -> None:
+    secret = b"JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+    sealed = await case.vault.seal("totp:opr_a", secret)
+    assert secret not in sealed and base64.b32decode(secret) not in sealed
+    assert await case.vault.unseal("totp:opr_a", sealed) == secret
+    assert await case.vault.seal("totp:opr_a", secret) != sealed  # a fresh nonce / ciphertext each time
+    with pytest.raises(VaultError):  # bound to its purpose: another operator's row does not open it
+        await case.vault.unseal("totp:opr_b", sealed)
+    tampered = bytearray(sealed)
+    tampered[-1] ^= 1
+    with pytest.raises(VaultError):
+        await case.vault.unseal("totp:opr_a", bytes(tampered))

@@ -22,7 +22,7 @@ PASSWORD = "correct horse battery staple"
 
 
 async def enrol(api: Api, name: str, *roles: str) -> Any:
-    directory = OperatorDirectory(api.svc.store.access, api.svc.clock, api.svc.ids)
+    directory = OperatorDirectory(api.svc.store.access, api.svc.clock, api.svc.ids, api.svc.vault)
     return await directory.add(name, roles, PASSWORD)
 
 
@@ -103,7 +103,7 @@ async def test_repeated_failures_lock_the_name_with_backoff(api, name):
 
 async def test_a_disabled_operator_cannot_sign_in(api):
     ana = await enrol(api, "ana", "compliance")
-    directory = OperatorDirectory(api.svc.store.access, api.svc.clock, api.svc.ids)
+    directory = OperatorDirectory(api.svc.store.access, api.svc.clock, api.svc.ids, api.svc.vault)
     await directory.disable(ana.id)
     status, _, _ = await sign_in(api, "ana", PASSWORD, pyotp.TOTP(ana.totp_secret).now())
     assert status == 401

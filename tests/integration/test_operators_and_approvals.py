@@ -4,6 +4,7 @@ backoff, approval expiry at its instant, and a transient failure retried to exac
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ import attrs
 import pyotp
 import pytest
 
+from drexfy.adapters.local_vault import LocalVault
 from drexfy.adapters.sqlite import open_sqlite_store
 from drexfy.adapters.system import UuidIds
 from drexfy.domain.errors import LedgerUnavailable
@@ -40,6 +42,10 @@ async def env(tmp_path: Path) -> AsyncIterator[tuple[Any, MovingClock]]:
     await store.close()
 
 
+def _vault(tmp_path: Path) -> LocalVault:
+    return LocalVault(tmp_path / "keys", os.urandom(32))
+
+
 def test_totp_follows_the_rfc_6238_test_vector():
     # RFC 6238 appendix B, SHA-1, secret "12345678901234567890", T = 59 s -> 94287082 (8 digits)
     secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"  # base32 of the ASCII secret
@@ -47,9 +53,9 @@ def test_totp_follows_the_rfc_6238_test_vector():
     assert pyotp.TOTP(secret, digits=8).at(1111111109) == "07081804"
 
 
-async def test_a_code_of_the_current_or_an_adjacent_step_signs_in_once(env):
+async def test_a_code_of_the_current_or_an_adjacent_step_signs_in_once(env, tmp_path):
     store, clock = env
-    directory = OperatorDirectory(store.access, clock, UuidIds())
+    directory = OperatorDirectory(store.access, clock, UuidIds(), _vault(tmp_path))
     ana = await directory.add("ana", ["compliance"], PASSWORD)
     totp = pyotp.TOTP(ana.totp_secret)
     # the code of the previous 30 s step (a phone's clock slightly behind) is accepted
@@ -65,9 +71,11 @@ async def test_a_code_of_the_current_or_an_adjacent_step_signs_in_once(env):
         await directory.sign_in("ana", PASSWORD, totp.at(clock.at - timedelta(seconds=30)))
 
 
-async def test_the_lockout_doubles_with_each_further_failure_and_a_success_resets_it(env):
+async def test_the_lockout_doubles_with_each_further_failure_and_a_success_resets_it(env, tmp_path):
     store, clock = env
-    directory = OperatorDirectory(store.access, clock, UuidIds(), max_failures=3, lockout=timedelta(seconds=10))
+    directory = OperatorDirectory(
+        store.access, clock, UuidIds(), _vault(tmp_path), max_failures=3, lockout=timedelta(seconds=10)
+    )
     ana = await directory.add("ana", ["admin"], PASSWORD)
     for _ in range(3):
         with pytest.raises(SignInFailed):

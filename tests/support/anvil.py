@@ -212,13 +212,14 @@ class EvmEnvironment:
         }
 
 
-def start_evm_environment() -> EvmEnvironment:
+def start_evm_environment(extra_args: tuple[str, ...] = ()) -> EvmEnvironment:
+    """`extra_args` go to anvil (say `--prune-history 2` for a node that keeps no old state)."""
     directory = Path(tempfile.mkdtemp(prefix="drexfy-evm-"))
     key_file = directory / "vault-master.key"
     fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(secrets.token_bytes(32).hex())
-    node = start_anvil()
+    node = start_anvil(extra_args=extra_args)
     env = EvmEnvironment(node, directory)
     try:
         asyncio.run(_deploy(env))

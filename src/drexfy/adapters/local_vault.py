@@ -6,6 +6,10 @@ The clear key exists only inside `sign_digest`, in a bytearray wiped after use (
 may keep copies). The master key comes from a file or the DREXFY_VAULT_MASTER_KEY env var (64 hex
 chars); it is generated on first run only when `allow_generate` is set (the embedded default), and
 refused if missing otherwise (production).
+
+`seal`/`unseal` encrypt small secrets kept elsewhere (TOTP secrets in the store) with AES-256-GCM
+under a key derived from the master key by HKDF-SHA256 (so they never share a key with the wallet
+keys), the purpose as associated data; the blob is nonce (12 bytes) then ciphertext.
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ import secrets
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from drexfy.adapters import files, secp256k1
-from drexfy.domain.errors import ConfigurationError, KeyNotFound, VaultError
+from drexfy.domain.errors import ConfigurationError, KeyNotFound, VaultError, VaultIntegrityError
 from drexfy.domain.ports import RecoverableSignature
 
 _WALLET_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
@@ -66,6 +72,8 @@ class LocalVault:
         self._dir = directory
         self._dir.mkdir(parents=True, exist_ok=True)
         self._aead = AESGCM(master_key)
+        sealing = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"drexfy/local-vault/seal/v1")
+        self._sealing = AESGCM(sealing.derive(master_key))
         self._locks: dict[str, asyncio.Lock] = {}
 
     def __repr__(self) -> str:
@@ -137,3 +145,15 @@ class LocalVault:
     async def ping(self) -> None:
         if not await asyncio.to_thread(os.access, self._dir, os.W_OK):
             raise VaultError(f"vault directory {self._dir} is not writable")
+
+    async def seal(self, purpose: str, plaintext: bytes) -> bytes:
+        if len(plaintext) > 4096:
+            raise VaultError("a sealed secret is at most 4096 bytes")
+        nonce = secrets.token_bytes(12)
+        return nonce + self._sealing.encrypt(nonce, plaintext, b"seal:" + purpose.encode())
+
+    async def unseal(self, purpose: str, sealed: bytes) -> bytes:
+        try:
+            return self._sealing.decrypt(sealed[:12], sealed[12:], b"seal:" + purpose.encode())
+        except (InvalidTag, ValueError) as exc:
+            raise VaultIntegrityError(f"a sealed secret for {purpose!r} does not open (tampered or not ours)") from exc

@@ -321,6 +321,14 @@ class Ledger(Protocol):
         the platform's anchoring account sent)."""
         ...
 
+    async def published_audit_anchors(self) -> list[AuditAnchor]:
+        """Every head the platform's anchoring account published, in ledger order, read from the
+        ledger alone (never from the store, which a database operator could rewrite). EVM: the
+        AuditAnchor contract's events by eth_getLogs in bounded block ranges from the deployment
+        block (logs only: a pruned node serves them); XRPL: the registrar account's validated
+        transactions carrying the anchor memo, by `account_tx` pages."""
+        ...
+
 
 class JournalStatus(enum.Enum):
     PREPARED = "PREPARED"  # signed and persisted, maybe not broadcast yet
@@ -426,6 +434,16 @@ class KeyVault(Protocol):
         ...
 
     async def ping(self) -> None: ...
+
+    async def seal(self, purpose: str, plaintext: bytes) -> bytes:
+        """Encrypt a small secret (at most 4 KB: a TOTP secret) for storage outside the vault. The
+        ciphertext is bound to `purpose` (say `totp:<operator id>`): it opens for that purpose only."""
+        ...
+
+    async def unseal(self, purpose: str, sealed: bytes) -> bytes:
+        """The clear secret of a `seal` ciphertext; VaultIntegrityError when it was tampered with or
+        sealed for another purpose or by another vault."""
+        ...
 
 
 # ================================================================================================
@@ -911,6 +929,13 @@ class AccessRecords(Protocol):
 
     async def list(self, kind: str, after: str | None = None, limit: int = 100) -> list[AccessRecord]:
         """Records of a kind in id order, ids after `after`."""
+        ...
+
+    async def count_in_window(self, counter: str, window: int, limit: int, expires_at: float) -> bool:
+        """Count one event of `counter` in the fixed window numbered `window` if fewer than `limit`
+        were counted there, atomically for every process sharing the store; False (nothing counted)
+        at the limit. A later window starts from zero; the count may be dropped after `expires_at`
+        (epoch seconds). Shared rate limits (docs/http.md)."""
         ...
 
 

@@ -60,7 +60,9 @@ async def large_repayment(svc: p.Services, instrument_id: str, params: Mapping[s
 async def grant_role(svc: p.Services, operator_id: str, params: Mapping[str, Any], approver: Actor) -> Result:
     if approver.subject == operator_id:
         raise ApprovalRefused("nobody approves a role for themselves")
-    operator = await OperatorDirectory(svc.store.access, svc.clock, svc.ids).grant(operator_id, str(params["role"]))
+    operator = await OperatorDirectory(svc.store.access, svc.clock, svc.ids, svc.vault).grant(
+        operator_id, str(params["role"])
+    )
     return {"operator_id": operator.id, "roles": list(operator.roles)}
 
 

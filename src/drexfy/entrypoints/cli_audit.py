@@ -1,8 +1,8 @@
 """`drexfy audit`: check the audit trail's hash chain and anchor its head on the ledger.
 
 drexfy audit verify [--anchors]   exit 0 when intact; 1 naming the first edited, removed, inserted
-                                  or reordered entry (--anchors: also each anchored head against
-                                  the ledger)
+                                  or reordered entry (--anchors: also every anchor the ledger
+                                  lists against the log, and every anchor entry against the ledger)
 drexfy audit anchor               publish the current head on the ledger now
 """
 
@@ -20,7 +20,9 @@ def register(subparsers: Any) -> None:
     audit = subparsers.add_parser("audit", help="check the tamper-evident audit trail")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     verify = audit_sub.add_parser("verify", help="walk the hash chain and report the first tampered entry")
-    verify.add_argument("--anchors", action="store_true", help="also check each anchored head on the ledger")
+    verify.add_argument(
+        "--anchors", action="store_true", help="also check the anchors the ledger lists against the log"
+    )
     add_config_option(verify)
     verify.set_defaults(func=cmd_verify)
     anchor = audit_sub.add_parser("anchor", help="anchor the audit trail's head on the ledger now")

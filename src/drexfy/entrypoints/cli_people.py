@@ -7,7 +7,8 @@ drexfy token list [--all]
 drexfy token revoke TOKEN_ID
 
 `operators add` prints the TOTP secret and its otpauth:// URI once, for the operator's authenticator
-app; it is never shown again. Only the store is opened (not the ledger or the vault).
+app; it is never shown again. Only the store and the vault (which seals the TOTP secrets) are opened,
+not the ledger. `operators list` also seals any secret still stored in clear by an older version.
 """
 
 from __future__ import annotations
@@ -56,22 +57,32 @@ def register_token_commands(token_sub: Any) -> None:
 
 @contextlib.asynccontextmanager
 async def open_store(args: argparse.Namespace) -> AsyncIterator[Any]:
+    async with _opened(args, with_vault=False) as (store, _):
+        yield store
+
+
+@contextlib.asynccontextmanager
+async def open_directory(args: argparse.Namespace) -> AsyncIterator[tuple[Any, Any]]:
+    """The store and the operator directory (with the vault, which seals TOTP secrets)."""
+    from drexfy.adapters.system import SystemClock, UuidIds
+    from drexfy.entrypoints.identity.operators import OperatorDirectory
+
+    async with _opened(args, with_vault=True) as (store, vault):
+        yield store, OperatorDirectory(store.access, SystemClock(), UuidIds(), vault)
+
+
+@contextlib.asynccontextmanager
+async def _opened(args: argparse.Namespace, *, with_vault: bool) -> AsyncIterator[tuple[Any, Any]]:
     from drexfy.entrypoints.container import build_container
 
     container = build_container(load(args))
     try:
-        yield await container.store()
+        store = await container.store()
+        yield store, (await container.vault()) if with_vault else None
     finally:
         shutdown = container.shutdown_resources()
         if shutdown is not None:
             await shutdown
-
-
-def _directory(store: Any) -> Any:
-    from drexfy.adapters.system import SystemClock, UuidIds
-    from drexfy.entrypoints.identity.operators import OperatorDirectory
-
-    return OperatorDirectory(store.access, SystemClock(), UuidIds())
 
 
 def _password(args: argparse.Namespace) -> str:
@@ -87,9 +98,9 @@ async def _add(args: argparse.Namespace) -> int:
     import pyotp
 
     password = _password(args)
-    async with open_store(args) as store:
+    async with open_directory(args) as (_, directory):
         try:
-            operator = await _directory(store).add(args.name, args.role, password)
+            operator = await directory.add(args.name, args.role, password)
         except DomainError as exc:
             print(f"cannot add the operator: {exc.message}", file=sys.stderr)
             return 2
@@ -102,8 +113,8 @@ async def _add(args: argparse.Namespace) -> int:
 
 
 async def _list(args: argparse.Namespace) -> int:
-    async with open_store(args) as store:
-        operators = await _directory(store).list()
+    async with open_directory(args) as (_, directory):
+        operators = await directory.list()
     for o in operators:
         state = "DISABLED" if o.disabled else "active"
         print(f"{o.id}  {o.name:<24} {','.join(o.roles):<28} {state}")
@@ -117,8 +128,7 @@ async def _disable(args: argparse.Namespace) -> int:
 
     from drexfy.entrypoints.identity import tokens
 
-    async with open_store(args) as store:
-        directory = _directory(store)
+    async with open_directory(args) as (store, directory):
         try:
             operator = await directory.disable((await directory.find(args.operator)).id)
         except DomainError as exc:

@@ -255,6 +255,9 @@ class RateLimitsSection:
     webhook_per_s: _Rate = 1000.0
     sign_in_burst: _Burst = 10
     sign_in_per_s: _Rate = 0.2
+    #: "process": each API process counts its own (token buckets in memory); "store": every process
+    #: on the store shares one count (fixed windows in SQLite or DynamoDB), for several replicas.
+    kind: Annotated[str, OneOf(("process", "store"))] = "process"
 
 
 @attrs.frozen

@@ -18,6 +18,7 @@ import attrs
 from aiohttp import web
 from xrpl.core import addresscodec
 
+from tests.support.xrpl_double.account_tx import AccountTxError, account_tx
 from tests.support.xrpl_double.codes import code_of, message_of
 from tests.support.xrpl_double.engine import (
     LSF_ALLOW_TRUSTLINE_CLAWBACK,
@@ -59,6 +60,10 @@ ERRORS = {
     "unknownCmd": (32, "Unknown method."),
     "invalidTransaction": (74, "invalidTransaction"),
     "notSupported": (75, "Operation not supported."),
+    "lgrIdxsInvalid": (57, "Ledger indexes invalid."),
+    "lgrIdxMalformed": (58, "Ledger index malformed."),
+    "lgrNotValidated": (22, "Ledger not validated."),
+    "invalidLgrRange": (79, "Ledger range is invalid."),
 }
 
 
@@ -594,6 +599,14 @@ class LedgerDouble:
             "tx_json": outcome.tx_json,
             "validated_ledger_index": e.validated_index,
         }
+
+    def rpc_account_tx(self, params: dict[str, Any]) -> dict[str, Any]:
+        """https://xrpl.org/docs/references/http-websocket-apis/public-api-methods/account-methods/account_tx
+        (see account_tx.py for the rules from rippled's handler)."""
+        try:
+            return account_tx(self.engine, params)
+        except AccountTxError as exc:
+            raise RpcError(exc.error, exc.message) from exc
 
     def rpc_tx(self, params: dict[str, Any]) -> dict[str, Any]:
         """https://xrpl.org/docs/references/http-websocket-apis/public-api-methods/transaction-methods/tx

@@ -2,6 +2,10 @@
 
 Items: PK `ACCESS#<kind>`, SK the record's id, so one strongly consistent query lists a kind in id
 order; `version` guards every change with a conditional write (compare-and-set).
+
+Shared rate-limit windows: PK `RATE#<counter>`, SK `W#<window>`, counted by one conditional
+UpdateItem (`ADD count 1` if `count < limit`); `expires_at` is the table's TTL attribute, so DynamoDB
+deletes past windows by itself (within days; a past window is never read again).
 """
 
 from __future__ import annotations
@@ -52,3 +56,13 @@ class DynamoAccessRecords:
         else:
             items = await self.table.query_items("#a_PK = :p", {":p": f"ACCESS#{kind}"}, limit=limit)
         return [self._record(kind, item) for item in items]
+
+    async def count_in_window(self, counter: str, window: int, limit: int, expires_at: float) -> bool:
+        counted = await self.table.update(
+            f"RATE#{counter}",
+            f"W#{window}",
+            "ADD #a_count :one SET #a_expires_at = :expires",
+            {":one": 1, ":limit": limit, ":expires": int(expires_at) + 1},
+            "attribute_not_exists(#a_count) OR #a_count < :limit",
+        )
+        return counted is not None

@@ -47,7 +47,22 @@ def create_table(client: Any, table_name: str, wait_seconds: float = 60.0) -> bo
     while True:
         status = client.describe_table(TableName=table_name)["Table"]["TableStatus"]
         if status == "ACTIVE":
+            enable_ttl(client, table_name)
             return created
         if time.monotonic() > deadline:
             raise TimeoutError(f"table {table_name} is still {status}")
         time.sleep(0.5)
+
+
+#: The TTL attribute (epoch seconds): items past it are deleted by DynamoDB (shared rate-limit windows).
+TTL_ATTRIBUTE = "expires_at"
+
+
+def enable_ttl(client: Any, table_name: str) -> None:
+    """Turn on TTL on `expires_at` unless it is on (also for tables created by older versions)."""
+    described = client.describe_time_to_live(TableName=table_name)["TimeToLiveDescription"]
+    if described.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
+        return
+    client.update_time_to_live(
+        TableName=table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE}
+    )

@@ -1,11 +1,17 @@
 """The audit log's head on an EVM chain: `AuditAnchor.anchor(seq, head)` sent by the registrar key,
-read back from the transaction's `AuditHeadAnchored` event (docs/audit.md)."""
+read back from the transaction's `AuditHeadAnchored` event (docs/audit.md).
+
+`read_anchors` lists every anchor from the chain alone: the contract's `AuditHeadAnchored` logs by
+eth_getLogs over `log_chunk_blocks`-block ranges from the suite's deployment block to the latest
+(public endpoints cap a query's range). Only logs and the block number are read, never old state,
+so a pruned node serves it."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 from web3.exceptions import TransactionNotFound
 from web3.logs import DISCARD
 
@@ -53,3 +59,28 @@ async def read_anchor(ledger: EvmLedger, tx_id: str) -> AuditAnchor | None:
         if to_checksum_address(event["address"]) == address:
             return AuditAnchor(int(event["args"]["seq"]), bytes(event["args"]["head"]).hex(), tx_id)
     return None
+
+
+async def read_anchors(ledger: EvmLedger) -> list[AuditAnchor]:
+    contract = _contract(ledger)
+    event = contract.events.AuditHeadAnchored()
+    topic = keccak(text="AuditHeadAnchored(uint64,bytes32,address)")
+    found: list[AuditAnchor] = []
+    try:
+        latest = int(await ledger.w3.eth.block_number)
+        for low in range(ledger.deployment.block, latest + 1, ledger.log_chunk_blocks):
+            high = min(low + ledger.log_chunk_blocks - 1, latest)
+            logs = await ledger.w3.eth.get_logs({"address": contract.address, "fromBlock": low, "toBlock": high})
+            for log in logs:
+                # Filtered here, not by the node: eth-tester (embedded) ignores byte-typed topics.
+                if log["topics"] and bytes(log["topics"][0]) == topic:
+                    args = event.process_log(log)["args"]
+                    found.append(AuditAnchor(int(args["seq"]), bytes(args["head"]).hex(), _hex(log["transactionHash"])))
+    except Exception as exc:
+        raise LedgerUnavailable(f"EVM log query failed: {type(exc).__name__}") from exc
+    return found
+
+
+def _hex(value: Any) -> str:
+    text = value.hex() if isinstance(value, bytes | bytearray) else str(value)
+    return text if text.startswith("0x") else "0x" + text

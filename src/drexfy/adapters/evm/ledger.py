@@ -17,7 +17,7 @@ from web3 import AsyncHTTPProvider, AsyncWeb3
 from web3.contract import AsyncContract
 
 from drexfy.adapters.evm.abi import load_artifact
-from drexfy.adapters.evm.anchors import anchor_head, read_anchor
+from drexfy.adapters.evm.anchors import anchor_head, read_anchor, read_anchors
 from drexfy.adapters.evm.attestations import (
     balance_payment_message,
     deposit_message,
@@ -534,3 +534,6 @@ class EvmLedger:
 
     async def audit_anchor(self, tx_id: str) -> AuditAnchor | None:
         return await read_anchor(self, tx_id)
+
+    async def published_audit_anchors(self) -> list[AuditAnchor]:
+        return await read_anchors(self)

@@ -34,6 +34,7 @@ from drexfy.domain.ports import RecoverableSignature
 log = logging.getLogger(__name__)
 
 CONTEXT_KEY = "drexfy:wallet_id"
+SEAL_CONTEXT_KEY = "drexfy:sealed"
 
 
 class EnvelopeKmsVault:
@@ -114,6 +115,37 @@ class EnvelopeKmsVault:
         except Exception as exc:
             raise translate(exc, "DescribeKey", "-") from None
         await self._blobs.ping()
+
+    async def seal(self, purpose: str, plaintext: bytes) -> bytes:
+        # The wallet keys' KMS key, another encryption-context key: a sealed secret never opens as a
+        # wallet key nor the other way round, and CloudTrail names the purpose of each Decrypt.
+        return await kms_seal(self._kms, self._key_id, purpose, plaintext)
+
+    async def unseal(self, purpose: str, sealed: bytes) -> bytes:
+        return await kms_unseal(self._kms, self._key_id, purpose, sealed)
+
+
+async def kms_seal(kms: Any, key_id: str, purpose: str, plaintext: bytes) -> bytes:
+    """KMS `Encrypt` of a small secret under `key_id`, bound to `purpose` by the encryption context."""
+    if len(plaintext) > 4096:
+        raise VaultError("a sealed secret is at most 4096 bytes")
+    try:
+        response = await call(
+            kms.encrypt, KeyId=key_id, Plaintext=plaintext, EncryptionContext={SEAL_CONTEXT_KEY: purpose}
+        )
+    except Exception as exc:
+        raise translate(exc, "Encrypt", f"sealed:{purpose}") from None
+    return bytes(response["CiphertextBlob"])
+
+
+async def kms_unseal(kms: Any, key_id: str, purpose: str, sealed: bytes) -> bytes:
+    try:
+        response = await call(
+            kms.decrypt, CiphertextBlob=sealed, EncryptionContext={SEAL_CONTEXT_KEY: purpose}, KeyId=key_id
+        )
+    except Exception as exc:
+        raise translate(exc, "Decrypt", f"sealed:{purpose}") from None
+    return bytes(response.pop("Plaintext"))
 
 
 async def create_envelope_vault(

@@ -9,6 +9,9 @@
   XRPL signing hash: KMS must not hash again); DER -> (r, s), s normalised to the low half, recovery id
   found by recovering the public key.
 
+Sealing (`seal`/`unseal`, small secrets kept in the store) uses one symmetric KMS key found by the
+alias `<prefix without its slash>-sealing` (created on first use), outside the wallets' alias space.
+
 Wallet ids that are not alias-safe (letters, digits, `_`, `-`) are hashed into the alias; the tag
 keeps the real id.
 
@@ -28,6 +31,7 @@ from typing import Any
 
 from drexfy.adapters import secp256k1
 from drexfy.adapters.aws import AwsSettings, call, error_code
+from drexfy.adapters.kms.envelope import kms_seal, kms_unseal
 from drexfy.adapters.kms.errors import KmsRejected, translate
 from drexfy.domain.errors import KeyNotFound, VaultError
 from drexfy.domain.ports import RecoverableSignature
@@ -50,6 +54,8 @@ class KmsSignerVault:
         #: wallet id -> (KMS key id, compressed public key); both public.
         self._keys: dict[str, tuple[str, bytes]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._seal_key: str | None = None
+        self._seal_lock = asyncio.Lock()
 
     def __repr__(self) -> str:
         return f"KmsSignerVault(alias_prefix={self._prefix!r})"
@@ -156,6 +162,34 @@ class KmsSignerVault:
             await call(self._kms.list_aliases, Limit=1)
         except Exception as exc:
             raise translate(exc, "ListAliases", "-") from None
+
+    async def _sealing_key(self) -> str:
+        if self._seal_key is not None:
+            return self._seal_key
+        alias = self._prefix.rstrip("/") + "-sealing"
+        async with self._seal_lock:
+            try:
+                self._seal_key = str((await call(self._kms.describe_key, KeyId=alias))["KeyMetadata"]["KeyId"])
+                return self._seal_key
+            except Exception as exc:
+                if error_code(exc) != "NotFoundException":
+                    raise translate(exc, "DescribeKey", alias) from None
+            try:
+                key_id = (await call(self._kms.create_key, Description="Drexfy sealed secrets"))["KeyMetadata"]["KeyId"]
+                await call(self._kms.create_alias, AliasName=alias, TargetKeyId=key_id)
+            except Exception as exc:
+                if error_code(exc) != "AlreadyExistsException":
+                    raise translate(exc, "CreateKey", alias) from None
+                await self._discard(key_id, alias)  # another process made it first: use theirs
+                key_id = (await call(self._kms.describe_key, KeyId=alias))["KeyMetadata"]["KeyId"]
+            self._seal_key = str(key_id)
+            return self._seal_key
+
+    async def seal(self, purpose: str, plaintext: bytes) -> bytes:
+        return await kms_seal(self._kms, await self._sealing_key(), purpose, plaintext)
+
+    async def unseal(self, purpose: str, sealed: bytes) -> bytes:
+        return await kms_unseal(self._kms, await self._sealing_key(), purpose, sealed)
 
 
 async def create_signer_vault(

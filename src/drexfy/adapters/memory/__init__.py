@@ -421,3 +421,7 @@ class MemoryLedger:
     async def audit_anchor(self, tx_id: str) -> AuditAnchor | None:
         self._reachable()
         return self.anchors.get(tx_id)
+
+    async def published_audit_anchors(self) -> list[AuditAnchor]:
+        self._reachable()
+        return list(self.anchors.values())  # in the order they were anchored

@@ -13,9 +13,14 @@ from drexfy.domain.ports import AccessRecord
 Conn = sqlite3.Connection
 
 
+#: Expired rate-limit windows are deleted once every this many counts (in the same write).
+_SWEEP_EVERY = 4096
+
+
 class SqliteAccessRecords:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._counted = 0
 
     async def get(self, kind: str, record_id: str) -> AccessRecord | None:
         row = await self._db.read(
@@ -56,3 +61,24 @@ class SqliteAccessRecords:
             ).fetchall()
         )
         return [AccessRecord(kind, row[0], int(row[1]), loads(row[2])) for row in rows]
+
+    async def count_in_window(self, counter: str, window: int, limit: int, expires_at: float) -> bool:
+        # One UPSERT: a new or older window restarts at 1; the current one counts up to `limit`, and
+        # at the limit the WHERE leaves the row alone and RETURNING gives nothing.
+        self._counted += 1
+        sweep = self._counted % _SWEEP_EVERY == 0
+
+        def count(conn: Conn) -> bool:
+            row = conn.execute(
+                "INSERT INTO rate_windows (counter, win, count, expires) VALUES (?, ?, 1, ?) "
+                "ON CONFLICT (counter) DO UPDATE SET "
+                "count = CASE WHEN win < excluded.win THEN 1 ELSE count + 1 END, "
+                "expires = MAX(expires, excluded.expires), win = MAX(win, excluded.win) "
+                "WHERE win < excluded.win OR count < ? RETURNING count",
+                (counter, window, expires_at, limit),
+            ).fetchone()
+            if sweep:
+                conn.execute("DELETE FROM rate_windows WHERE expires < ?", (expires_at - 3600,))
+            return row is not None
+
+        return await self._db.write(count)

@@ -74,7 +74,7 @@ from xrpl.models.transactions.transaction import Transaction
 
 from drexfy.adapters.xrpl.access import TokenAccess
 from drexfy.adapters.xrpl.agent import Agent
-from drexfy.adapters.xrpl.anchors import anchor_head, read_anchor
+from drexfy.adapters.xrpl.anchors import anchor_head, read_anchor, read_anchors
 from drexfy.adapters.xrpl.config import XrplConfig
 from drexfy.adapters.xrpl.distribution import Distribution
 from drexfy.adapters.xrpl.gaps import HoleKeeper, holes
@@ -666,6 +666,9 @@ class XrplLedger:
 
     async def audit_anchor(self, tx_id: str) -> AuditAnchor | None:
         return await read_anchor(self, tx_id)
+
+    async def published_audit_anchors(self) -> list[AuditAnchor]:
+        return await read_anchors(self)
 
 
 async def build_xrpl_ledger(config: XrplConfig, vault: KeyVault, journal: OperationJournal) -> XrplLedger:

@@ -92,27 +92,39 @@ async def anchor_audit(svc: Services) -> AuditAnchor | None:
 
 
 async def verify_anchors(svc: Services, entries: list[AuditEntry]) -> tuple[int, ChainProblem | None]:
-    """Check every recorded anchor against the ledger: the transaction must anchor a head, and the
-    log's entry at that seq must have that hash (a chain rewritten from an earlier entry on, however
-    consistent, no longer does). Returns how many anchors were checked and the first mismatch."""
+    """Check the log against the anchors the *ledger* lists (`Ledger.published_audit_anchors`), not the ones the
+    log names: a database operator who rewrites the chain consistently and drops its anchor entries
+    still leaves the anchors on chain. Every anchor on the ledger must match the log's entry at its
+    seq (else the log was rewritten, or truncated, after it was anchored), and every anchor entry in
+    the log must name an anchor on the ledger (else it was forged or the ledger lost it). Returns how
+    many ledger anchors matched and the first problem."""
     by_seq = {e.seq: e for e in entries}
+    on_chain = await svc.ledger.published_audit_anchors()
     checked = 0
-    for entry in entries:
-        if entry.action != ANCHORED:
-            continue
-        anchor = await svc.ledger.audit_anchor(entry.subject)
-        if anchor is None:
-            return checked, ChainProblem(
-                "anchor", entry.seq, f"transaction {entry.subject} anchors nothing on the ledger"
-            )
+    for anchor in on_chain:
         logged = by_seq.get(anchor.seq)
         if logged is None:
             return checked, ChainProblem(
-                "anchor", anchor.seq, f"entry {anchor.seq}, anchored in {anchor.tx_id}, is missing"
+                "anchor", anchor.seq, f"entry {anchor.seq}, anchored on the ledger in {anchor.tx_id}, is missing"
             )
-        if logged.hash != anchor.head_hash:
+        if logged.hash != anchor.head_hash.lower():
             return checked, ChainProblem(
                 "anchor", anchor.seq, f"entry {anchor.seq} differs from the head anchored in {anchor.tx_id}"
             )
         checked += 1
+    published = {(_tx_key(a.tx_id), a.seq, a.head_hash.lower()) for a in on_chain}
+    for entry in entries:
+        if entry.action != ANCHORED:
+            continue
+        seq, _, head = entry.reason.partition(":")
+        if (_tx_key(entry.subject), int(seq) if seq.isdigit() else -1, head.lower()) not in published:
+            return checked, ChainProblem(
+                "anchor", entry.seq, f"the anchor recorded in entry {entry.seq} ({entry.subject}) is not on the ledger"
+            )
     return checked, None
+
+
+def _tx_key(tx_id: str) -> str:
+    """Transaction ids as the ledgers spell them differently (0x-prefixed or not, either case)."""
+    text = tx_id.lower()
+    return text[2:] if text.startswith("0x") else text

@@ -1,7 +1,8 @@
 """Who is calling and how often: bearer tokens (ours, HS256, or the OpenID Connect provider's),
 revocation, and rate limits. One `AccessControl` per app (in `AppState.access`).
 
-Rate limits (token buckets, per process): every `/api/v1` request counts against its client
+Rate limits (token buckets per process, or fixed windows shared through the store with
+`rate_limits.kind = "store"`; see ratelimit.py): every `/api/v1` request counts against its client
 address and, once authenticated, against its token id; provider webhooks count against their
 address in a separate, generous bucket; sign-in attempts against a small one per address. A
 refusal is `429 rate-limited` (problem+json) with `Retry-After`, counted in
@@ -17,8 +18,9 @@ from drexfy.domain.ports import AccessRecords
 from drexfy.entrypoints.http.auth import Principal, authenticate
 from drexfy.entrypoints.http.oidc import ASYMMETRIC, OidcVerifier
 from drexfy.entrypoints.http.problems import Problem
-from drexfy.entrypoints.http.ratelimit import TokenBuckets, retry_after_seconds
+from drexfy.entrypoints.http.ratelimit import Limiter, SharedWindows, TokenBuckets, retry_after_seconds
 from drexfy.entrypoints.identity.tokens import RevocationCheck
+from drexfy.entrypoints.runtime.access import Bucket, RateLimits
 from drexfy.entrypoints.runtime.metrics import Metrics
 from drexfy.entrypoints.runtime.settings import HttpSettings
 
@@ -31,10 +33,10 @@ class AccessControl:
         self.revoked = RevocationCheck(access)
         limits = settings.access.rate_limits
         self.limits_on = limits.enabled
-        self.by_token = TokenBuckets(limits.token)
-        self.by_address = TokenBuckets(limits.address)
-        self.webhooks = TokenBuckets(limits.webhook)
-        self.sign_ins = TokenBuckets(limits.sign_in)
+        self.by_token = _limiter(limits, "token", access)
+        self.by_address = _limiter(limits, "address", access)
+        self.webhooks = _limiter(limits, "webhook", access)
+        self.sign_ins = _limiter(limits, "sign_in", access)
 
     async def authenticate(self, request: web.Request) -> Principal:
         """The caller of an API request, or Problem 401 (a revoked token: `token-revoked`)."""
@@ -55,34 +57,41 @@ class AccessControl:
 
     # -- rate limits ----------------------------------------------------------------------------
 
-    def limit_request(self, request: web.Request) -> None:
+    async def limit_request(self, request: web.Request) -> None:
         """Before anything else: the client address's bucket for its kind of route."""
         if not self.limits_on:
             return
         path = request.path
         if path.startswith("/webhooks/"):
-            wait = self.webhooks.take(request.remote or "-")
+            wait = await self.webhooks.acquire(request.remote or "-")
             if wait:
                 self.metrics.webhooks_rejected.inc(source=path.rsplit("/", 1)[-1], reason="rate-limited")
                 raise _too_many(wait, "webhooks from this address")
         elif path.startswith("/api/v1/"):
-            wait = self.by_address.take(request.remote or "-")
+            wait = await self.by_address.acquire(request.remote or "-")
             if wait:
                 raise _too_many(wait, "requests from this address")
 
-    def limit_token(self, principal: Principal) -> None:
+    async def limit_token(self, principal: Principal) -> None:
         if not self.limits_on:
             return
-        wait = self.by_token.take(principal.token_id or f"sub:{principal.role.value}:{principal.subject}")
+        wait = await self.by_token.acquire(principal.token_id or f"sub:{principal.role.value}:{principal.subject}")
         if wait:
             raise _too_many(wait, "requests with this token")
 
-    def limit_sign_in(self, request: web.Request) -> None:
+    async def limit_sign_in(self, request: web.Request) -> None:
         if not self.limits_on:
             return
-        wait = self.sign_ins.take(request.remote or "-")
+        wait = await self.sign_ins.acquire(request.remote or "-")
         if wait:
             raise _too_many(wait, "sign-in attempts from this address")
+
+
+def _limiter(limits: RateLimits, name: str, access: AccessRecords) -> Limiter:
+    bucket: Bucket = getattr(limits, name)
+    if limits.kind == "store":
+        return SharedWindows(bucket, name, access)
+    return TokenBuckets(bucket)
 
 
 def _algorithm(token: str) -> str | None:

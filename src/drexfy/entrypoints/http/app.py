@@ -63,7 +63,7 @@ async def edge_middleware(
     try:
         try:
             if state.access is not None:
-                state.access.limit_request(request)
+                await state.access.limit_request(request)
             response = await handler(request)
         except Problem as problem:
             headers: dict[str, str] = {}
@@ -150,7 +150,7 @@ def _api_handler(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRe
         state = request.app[STATE]
         assert ep.roles is not None
         principal = await state.access.authenticate(request)
-        state.access.limit_token(principal)
+        await state.access.limit_token(principal)
         authorize(principal, ep.roles)
         request[PRINCIPAL_KEY] = principal
         # Every change this request makes is recorded as the caller's. aiohttp runs each request

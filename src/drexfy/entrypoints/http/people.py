@@ -57,6 +57,7 @@ def directory(state: AppState) -> OperatorDirectory:
         svc.store.access,
         svc.clock,
         svc.ids,
+        svc.vault,
         max_failures=a.signin_max_failures,
         lockout=timedelta(seconds=a.signin_lockout_s),
         max_lockout=timedelta(seconds=a.signin_max_lockout_s),
@@ -70,7 +71,7 @@ def directory(state: AppState) -> OperatorDirectory:
 
 async def sign_in(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    state.access.limit_sign_in(request)
+    await state.access.limit_sign_in(request)
     body = structure(parse_json(await request.read(), request.content_type), SignInBody)
     try:
         operator, role = await directory(state).sign_in(body.name, body.password, body.code, body.role)

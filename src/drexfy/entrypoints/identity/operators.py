@@ -5,6 +5,12 @@ has a name (unique, for signing in), a stable id (`opr_...`, the `sub` of their 
 of what they do), one or more roles among admin, compliance and auditor, a password hashed with
 argon2id (argon2-cffi's RFC 9106 profile) and a TOTP secret (RFC 6238, 30 s steps, 6 digits; pyotp).
 
+The TOTP secret is stored sealed by the key vault (`KeyVault.seal`, purpose `totp:<operator id>`:
+AES-256-GCM under a key derived from the local vault's master key, or KMS `Encrypt` with an
+encryption context), never in clear: someone who reads the store (a backup, a DynamoDB export) gets
+password hashes but no second factor. Records written before sealing (`totp_secret` in clear) are
+sealed the first time they are read (sign-in, `drexfy operators list`), by a conditional replace.
+
 Signing in checks the password and the code; a code is accepted once (a replayed code within its
 window is refused). Failures are counted per name, whether the name exists or not, so the answers
 never tell whether an operator exists: after `max_failures` consecutive failures the name is locked
@@ -15,6 +21,7 @@ never logged, returned or put in an error message; the TOTP secret is shown once
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import hmac
 from collections.abc import Iterable
@@ -27,7 +34,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from drexfy.domain.errors import Conflict, DomainError, DuplicateEntity, NotFound, ValidationFailed
-from drexfy.domain.ports import AccessRecords, Clock, IdGenerator
+from drexfy.domain.ports import AccessRecord, AccessRecords, Clock, IdGenerator, KeyVault
 
 KIND = "operator"
 NAME_KIND = "operator-name"
@@ -74,7 +81,8 @@ class Operator:
     roles: tuple[str, ...]
     created_at: datetime
     password_hash: str = attrs.field(repr=False)
-    totp_secret: str = attrs.field(repr=False)
+    #: The TOTP secret sealed by the vault (base64), see the module docstring.
+    totp_sealed: str = attrs.field(repr=False)
     disabled: bool = False
     #: The last TOTP time step accepted (a code is good once).
     last_step: int = -1
@@ -86,7 +94,7 @@ class Operator:
             "roles": list(self.roles),
             "created_at": self.created_at.isoformat(),
             "password_hash": self.password_hash,
-            "totp_secret": self.totp_secret,
+            "totp_sealed": self.totp_sealed,
             "disabled": self.disabled,
             "last_step": self.last_step,
         }
@@ -99,7 +107,7 @@ class Operator:
             roles=tuple(data["roles"]),
             created_at=datetime.fromisoformat(data["created_at"]),
             password_hash=data["password_hash"],
-            totp_secret=data["totp_secret"],
+            totp_sealed=data["totp_sealed"],
             disabled=bool(data["disabled"]),
             last_step=int(data["last_step"]),
         )
@@ -113,6 +121,16 @@ class Operator:
             "disabled": self.disabled,
             "created_at": self.created_at.isoformat(),
         }
+
+
+@attrs.frozen
+class Enrolled(Operator):
+    """The answer to enrolment: the operator and, this once, the TOTP secret in clear."""
+
+    totp_secret: str = attrs.field(default="", repr=False)
+
+
+LEGACY_SECRET = "totp_secret"  # the clear field of records written before sealing
 
 
 def normalise_name(name: str) -> str:
@@ -139,34 +157,59 @@ class OperatorDirectory:
     access: AccessRecords
     clock: Clock
     ids: IdGenerator
+    vault: KeyVault
     max_failures: int = 5
     lockout: timedelta = timedelta(seconds=60)
     max_lockout: timedelta = timedelta(hours=1)
 
-    async def add(self, name: str, roles: Iterable[str], password: str) -> Operator:
+    async def add(self, name: str, roles: Iterable[str], password: str) -> Enrolled:
         """Enrol an operator; the TOTP secret is in the answer (show it once, then forget it)."""
         name = normalise_name(name)
         chosen = check_roles(roles)
         if len(password) < MIN_PASSWORD or len(password) > 1024:
             raise ValidationFailed(f"a password has {MIN_PASSWORD} to 1024 characters")
-        operator = Operator(
-            id=self.ids.new("opr"),
+        operator_id = self.ids.new("opr")
+        secret = pyotp.random_base32()
+        operator = Enrolled(
+            id=operator_id,
             name=name,
             roles=chosen,
             created_at=self.clock.now(),
             password_hash=await asyncio.to_thread(_HASHER.hash, password),
-            totp_secret=pyotp.random_base32(),
+            totp_sealed=await self._seal(operator_id, secret),
+            totp_secret=secret,
         )
         if not await self.access.create(NAME_KIND, name, {"operator_id": operator.id}):
             raise DuplicateEntity(f"an operator named {name} exists")
         await self.access.create(KIND, operator.id, operator.data())
         return operator
 
+    async def _seal(self, operator_id: str, secret: str) -> str:
+        sealed = await self.vault.seal(f"totp:{operator_id}", secret.encode())
+        return base64.b64encode(sealed).decode()
+
+    async def _totp_secret(self, operator: Operator) -> str:
+        sealed = base64.b64decode(operator.totp_sealed)
+        return (await self.vault.unseal(f"totp:{operator.id}", sealed)).decode()
+
+    async def _operator(self, record: AccessRecord) -> Operator:
+        """The operator of a stored record, sealing a clear secret of an older record first."""
+        while LEGACY_SECRET in record.data:
+            data = {k: v for k, v in record.data.items() if k != LEGACY_SECRET}
+            data["totp_sealed"] = await self._seal(record.id, str(record.data[LEGACY_SECRET]))
+            if await self.access.replace(KIND, record.id, data, record.version):
+                return Operator.of(data)
+            again = await self.access.get(KIND, record.id)  # changed meanwhile: seal what is there now
+            if again is None:
+                raise OperatorNotFound("No such operator.")
+            record = again
+        return Operator.of(record.data)
+
     async def get(self, operator_id: str) -> Operator:
         stored = await self.access.get(KIND, operator_id)
         if stored is None:
             raise OperatorNotFound("No such operator.")
-        return Operator.of(stored.data)
+        return await self._operator(stored)
 
     async def find(self, name_or_id: str) -> Operator:
         if name_or_id.startswith("opr_"):
@@ -185,7 +228,7 @@ class OperatorDirectory:
         after: str | None = None
         while True:
             page = await self.access.list(KIND, after=after, limit=200)
-            found += [Operator.of(r.data) for r in page]
+            found += [await self._operator(r) for r in page]
             if len(page) < 200:
                 return found
             after = page[-1].id
@@ -195,7 +238,7 @@ class OperatorDirectory:
             stored = await self.access.get(KIND, operator_id)
             if stored is None:
                 raise OperatorNotFound("No such operator.")
-            changed: Operator = change(Operator.of(stored.data))
+            changed: Operator = change(await self._operator(stored))
             if await self.access.replace(KIND, operator_id, changed.data(), stored.version):
                 return changed
         raise Conflict("the operator record kept changing; retry")
@@ -236,7 +279,7 @@ class OperatorDirectory:
             return None
         if not await asyncio.to_thread(_password_ok, operator.password_hash, password):
             return None
-        step = _matching_step(operator.totp_secret, code, now)
+        step = _matching_step(await self._totp_secret(operator), code, now)
         if step is None or step <= operator.last_step:
             return None  # wrong, or a code already used (replay)
         try:

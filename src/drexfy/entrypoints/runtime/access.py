@@ -59,6 +59,8 @@ class RateLimits:
     webhook: Bucket = Bucket(5000, 1000.0)
     #: Sign-in attempts per client address (on top of the per-name lockout).
     sign_in: Bucket = Bucket(10, 0.2)
+    #: "process": token buckets in each process; "store": fixed windows shared through the store.
+    kind: str = "process"
 
 
 @attrs.frozen
@@ -116,5 +118,6 @@ def build_access_settings(settings: Settings) -> AccessSettings:
             address=_bucket(limits, "address"),
             webhook=_bucket(limits, "webhook"),
             sign_in=_bucket(limits, "sign_in"),
+            kind=str(limits["kind"]),
         ),
     )
