@@ -5,8 +5,15 @@ admin can place holdings."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +58,26 @@ async def env(anvil_node: AnvilNode, tmp_path: Path) -> AsyncIterator[Env]:  # n
     finally:
         await ledger.close()
         await store.close()
+
+
+@asynccontextmanager
+async def settings_ledger() -> AsyncIterator[tuple[EvmLedger, Any, Any]]:
+    """The EVM ledger, store and vault the `drexfy` command builds from the environment."""
+    from drexfy.entrypoints.adapter_config import evm_config
+    from drexfy.entrypoints.config import load_settings
+    from drexfy.entrypoints.container import build_container
+
+    settings = load_settings(None)
+    container = build_container(settings)
+    try:
+        store, vault = await container.store(), await container.vault()
+        ledger = await build_evm_ledger(evm_config(settings), vault, store.journal)
+        try:
+            yield ledger, store, vault
+        finally:
+            await ledger.close()
+    finally:
+        await container.shutdown_resources()
 
 
 async def agent(ledger: EvmLedger, op: str, instrument: str, fn: str, *args: Any) -> None:
@@ -223,3 +250,87 @@ def test_the_instrument_bytecode_is_unchanged_by_the_migration_path() -> None:
     assert "importHoldings" not in names and "importHoldings" in {
         item.get("name") for item in load_artifact("MigratedInstrument").abi
     }
+
+
+async def _issue_and_populate() -> tuple[str, list[str], dict[str, tuple[int, int, bool]], Path]:
+    async with settings_ledger() as (ledger, _, vault):
+        spec = InstrumentSpec("sme-k", "SMEK", "SME pool K", 500, frozenset({EU_ACC, US_ACC}), eur(10_000))
+        old = (await ledger.issue_instrument("issue:sme-k", spec)).ledger_ref
+        everyone = []
+        for n in range(5):
+            public_key = await vault.create_key(f"k{n}")
+            wallet = Wallet(f"k{n}", ledger.address_for(public_key), public_key.hex())
+            await ledger.record_classification(f"classify:k{n}", wallet, EU_ACC)
+            await ledger.settle_purchase(f"settle:k{n}", purchase(f"k{n}", wallet, old, n + 1))
+            everyone.append(wallet.address)
+        await agent(ledger, "pf:k0", old, "freezePartialTokens", everyone[0], 1)
+        await agent(ledger, "fr:k1", old, "setFrozen", everyone[1], True)
+        return old, everyone, await state(ledger, old, everyone), ledger.relayer.config.deployment_file
+
+
+async def _journal_status(op_id: str) -> JournalStatus | None:
+    async with settings_ledger() as (_, store, _):
+        entry = await store.journal.get(op_id)
+        return None if entry is None else entry.status
+
+
+async def _after(new: str, everyone: list[str]) -> tuple[dict[str, tuple[int, int, bool]], dict[str, int], str]:
+    async with settings_ledger() as (ledger, _, _):
+        return await state(ledger, new, everyone), await imports_per_holder(ledger, new), ledger.deployment.issuer
+
+
+def test_the_command_killed_mid_migration_resumes_when_run_again(
+    anvil_node: AnvilNode,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`drexfy contracts migrate` as an operator runs it: the process is killed (SIGKILL) once its
+    second import batch is out but not mined, then run again; every holder ends imported once."""
+    env_vars = {
+        "DREXFY_DATA_DIR": str(tmp_path),
+        "DREXFY_LEDGER__KIND": "evm",
+        "DREXFY_LEDGER__EVM__RPC_URL": anvil_node.url,
+        "DREXFY_LEDGER__EVM__CHAIN_ID": "1287",
+    }
+    for name, value in env_vars.items():
+        monkeypatch.setenv(name, value)
+    command = [sys.executable, "-m", "drexfy.entrypoints.cli", "contracts"]
+    subprocess.run([*command, "deploy"], check=True, capture_output=True, env={**os.environ, **env_vars})
+    old, everyone, before, deployment_file = asyncio.run(_issue_and_populate())
+    migrate = [*command, "migrate", "--instrument", old, "--batch-size", "2"]
+
+    anvil_node.rpc("evm_setAutomine", False)
+    mining = True
+
+    def mine() -> None:
+        while mining:
+            anvil_node.rpc("evm_mine")
+            time.sleep(0.2)
+
+    process = subprocess.Popen(
+        migrate, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env={**os.environ, **env_vars}
+    )
+    try:
+        assert process.stderr is not None
+        miner = threading.Thread(target=mine, daemon=True)
+        miner.start()
+        for line in process.stderr:
+            if line.startswith("import:1: sending"):
+                break
+        mining = False
+        miner.join()
+        time.sleep(1.5)  # the batch is signed, journalled and broadcast, and stays unmined: the kill
+    finally:
+        process.kill()
+        process.wait()
+        anvil_node.rpc("evm_setAutomine", True)  # the node is shared by the worker's other tests
+    assert asyncio.run(_journal_status(f"migrate:1287:{old}:import:1")) is JournalStatus.SUBMITTED
+    assert Deployment.load(deployment_file).migrations == {}
+    done = subprocess.run(migrate, capture_output=True, text=True, env={**os.environ, **env_vars}, timeout=300)
+    assert done.returncode == 0, done.stderr
+    new = json.loads(done.stdout)["new"]
+    assert "import:0: done in an earlier run" in done.stderr
+    after, counts, issuer = asyncio.run(_after(new, everyone))
+    assert after == before
+    assert sorted(counts) == sorted(a.lower() for a in [*everyone, issuer]) and set(counts.values()) == {1}
+    assert Deployment.load(deployment_file).migrations == {old: new}
