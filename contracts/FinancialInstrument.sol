@@ -61,7 +61,7 @@ contract FinancialInstrument is PermissionedERC20 {
     error InvalidFreezeAmount(address account, uint256 value);
 
     /// @dev Frozen units per holder; read only when the holder's word carries {PARTIAL_FLAG}.
-    mapping(address account => uint256) private _frozenUnits;
+    mapping(address account => uint256) internal _frozenUnits;
 
     /// @param eligibleMask_ bit c set for every eligible class code c (1..4).
     /// @param totalUnits   all units, minted to `issuer_`.

@@ -11,6 +11,10 @@
         journalled: re-running after an interruption resumes, it does not deploy twice.
     drexfy contracts show [--deployment-file PATH]
         print the recorded deployment.
+    drexfy contracts migrate --instrument ADDRESS [--batch-size N] [--deployment-file PATH]
+        replace an instrument contract by a new version that takes over its holders from a snapshot
+        (pause, snapshot, deploy, delist, import, register, record old -> new in the deployment
+        file; docs/evm.md, "Fixing contracts later"). Journalled: a re-run resumes, or does nothing.
 
 Defaults come from the configuration (`ledger.evm.*`). On a dev chain (anvil) the platform keys are
 funded from the node's first unlocked account; on Moonbeam fund the printed addresses first.
@@ -42,6 +46,14 @@ def register(subparsers: Any) -> None:
     show.add_argument("--deployment-file", default=None, help="deployment file to read")
     _common(show)
     show.set_defaults(func=cmd_show)
+    migrate = sub.add_parser("migrate", help="move an instrument's holders to a new version of its contract")
+    migrate.add_argument("--instrument", required=True, help="address of the instrument to replace")
+    migrate.add_argument("--batch-size", type=int, default=100, help="holders per import transaction (1..250)")
+    migrate.add_argument("--rpc-url", default=None, help="JSON-RPC endpoint (default: ledger.evm.rpc_url)")
+    migrate.add_argument("--chain-id", type=int, default=None, help="expected chain id (default: ledger.evm.chain_id)")
+    migrate.add_argument("--deployment-file", default=None, help="the deployment file to read and update")
+    _common(migrate)
+    migrate.set_defaults(func=cmd_migrate)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -108,3 +120,38 @@ def cmd_show(args: argparse.Namespace) -> int:
         raise ConfigurationError(f"no deployment recorded at {config.deployment_file}")
     print(config.deployment_file.read_text(), end="")
     return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from drexfy.domain.errors import ConfigurationError
+
+    settings, config = _evm_config(args)
+    if config.embedded:
+        raise ConfigurationError("the embedded EVM lives as long as its process; migrate on a node (--rpc-url)")
+    result = asyncio.run(
+        _migrate(
+            settings, config, args.instrument, args.batch_size, lambda line: print(line, file=sys.stderr, flush=True)
+        )
+    )
+    print(json.dumps(attrs.asdict(result), indent=2))
+    return 0
+
+
+async def _migrate(settings: Any, config: Any, instrument: str, batch_size: int, progress: Any) -> Any:
+    from drexfy.adapters.evm import build_evm_ledger
+    from drexfy.adapters.evm.migration import migrate_instrument
+    from drexfy.entrypoints.container import build_container
+
+    container = build_container(settings)
+    try:
+        store = await container.store()
+        vault = await container.vault()
+        ledger = await build_evm_ledger(config, vault, store.journal)
+        try:
+            return await migrate_instrument(
+                ledger, instrument, config.deployment_file, batch_size=batch_size, progress=progress
+            )
+        finally:
+            await ledger.close()
+    finally:
+        await container.shutdown_resources()  # type: ignore[misc]

@@ -57,6 +57,7 @@ ASF_TO_LSF = {
     16: LSF_ALLOW_TRUSTLINE_CLAWBACK,
 }
 ASF_DISABLE_MASTER = 4
+LSF_DISABLE_MASTER = 0x00100000
 
 # RippleState flags (https://xrpl.org/docs/references/protocol/ledger-data/ledger-entry-types/ripplestate)
 LSF_LOW_RESERVE, LSF_HIGH_RESERVE = 0x00010000, 0x00020000
@@ -125,6 +126,7 @@ ALLOWED_FLAGS = {
     "NFTokenCreateOffer": TF_SELL_NFTOKEN,
     "NFTokenAcceptOffer": 0,
     "NFTokenCancelOffer": 0,
+    "SignerListSet": 0,
 }
 
 
@@ -382,6 +384,8 @@ class State:
     mptokens: dict[tuple[str, str], MPToken] = field(default_factory=dict)
     nfts: dict[str, NFToken] = field(default_factory=dict)
     nft_offers: dict[str, NFTOffer] = field(default_factory=dict)
+    #: SignerList per account (multisign.py).
+    signer_lists: dict[str, Any] = field(default_factory=dict)
 
     def line(self, a: str, b: str, currency: str) -> TrustLine | None:
         low, high = sorted((a, b), key=account_id)
@@ -524,8 +528,6 @@ class Engine:
             return
         if kind not in HANDLERS:
             raise NotSupported(f"the ledger double does not implement {kind} transactions")
-        if "Signers" in tx:
-            raise NotSupported("the ledger double does not implement multi-signing")
         if tx.get("TicketSequence") is not None:
             raise NotSupported("the ledger double does not implement Tickets")
         unsupported_fields = {
@@ -550,7 +552,11 @@ class Engine:
                     raise NotSupported(f"the ledger double does not implement AccountSet {name}={value}")
 
     def _check_signature(self, tx: dict[str, Any]) -> None:
-        """Single signatures only: https://xrpl.org/docs/concepts/transactions/cryptographic-keys."""
+        """A single signature (https://xrpl.org/docs/concepts/transactions/cryptographic-keys) or
+        a `Signers` array (multisign.py)."""
+        if "Signers" in tx:
+            _multisign.check_local(tx)
+            return
         pub = tx.get("SigningPubKey")
         sig = tx.get("TxnSignature")
         if not pub or not sig:
@@ -754,14 +760,14 @@ class Engine:
         if tx["TransactionType"] == "Batch":
             # XLS-56: twice the base fee, plus each inner transaction's, plus one per BatchSigner.
             required *= 2 + len(tx["RawTransactions"]) + len(tx.get("BatchSigners", []))
+        else:
+            required *= 1 + _multisign.signer_count(tx)  # one base fee more per signer
         if fee < required:
             raise Result("telINSUF_FEE_P", f"fee {fee} below the open ledger cost {required}")
         acct = self.open.accounts.get(tx["Account"])
         if acct is None:
             raise Result("terNO_ACCOUNT")
-        if keypairs.derive_classic_address(tx["SigningPubKey"]) != tx["Account"]:
-            # No regular keys in the double: only the master key may sign.
-            raise Result("tefBAD_AUTH_MASTER")
+        _multisign.check_authority(self, tx)
         seq = int(tx.get("Sequence", 0))
         if seq < acct.sequence:
             raise Result("tefPAST_SEQ", f"account sequence is {acct.sequence}")
@@ -853,6 +859,7 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
 
 
 # Import the transaction rules so they register themselves.
+from tests.support.xrpl_double import multisign as _multisign  # noqa: E402
 from tests.support.xrpl_double import nfts as _nfts  # noqa: E402,F401
 from tests.support.xrpl_double import rules as _rules  # noqa: E402,F401
 from tests.support.xrpl_double import trustlines as _trustlines  # noqa: E402,F401

@@ -15,6 +15,7 @@ from tests.support.xrpl_double.engine import (
     ASF_DISABLE_MASTER,
     ASF_TO_LSF,
     LSF_ALLOW_TRUSTLINE_CLAWBACK,
+    LSF_DISABLE_MASTER,
     LSF_MPT_AUTHORIZED,
     LSF_MPT_CAN_CLAWBACK,
     LSF_MPT_CAN_LOCK,
@@ -35,6 +36,7 @@ from tests.support.xrpl_double.engine import (
     handler,
     parse_iou,
 )
+from tests.support.xrpl_double.multisign import has_signer_list, signed_with_master
 from tests.support.xrpl_double.trustlines import pay_iou, ripple_credit
 
 # ================================================================================================
@@ -166,8 +168,14 @@ def account_set(engine: Engine, tx: dict[str, Any], prior_balance: int) -> None:
     if set_flag is not None and set_flag == clear_flag:
         raise Result("temINVALID_FLAG", "SetFlag and ClearFlag name the same flag")
     if set_flag == ASF_DISABLE_MASTER:
-        raise Result("tecNO_ALTERNATIVE_KEY", "no regular key or signer list to replace the master key")
-    if set_flag is not None:
+        # SetAccount.cpp: only the master key may disable itself, and only with another way to sign.
+        if not root.flags & LSF_DISABLE_MASTER:
+            if not signed_with_master(tx):
+                raise Result("tecNEED_MASTER_KEY", "only the master key can disable the master key")
+            if not has_signer_list(engine, root.account):
+                raise Result("tecNO_ALTERNATIVE_KEY", "no regular key or signer list to replace the master key")
+            root.flags |= LSF_DISABLE_MASTER
+    elif set_flag is not None:
         lsf = ASF_TO_LSF[set_flag]
         if lsf == LSF_REQUIRE_AUTH and engine.owns_anything(root.account):
             # https://xrpl.org/docs/concepts/tokens/fungible-tokens/authorized-trust-lines
@@ -181,7 +189,9 @@ def account_set(engine: Engine, tx: dict[str, Any], prior_balance: int) -> None:
         if lsf == LSF_NO_FREEZE and root.flags & LSF_ALLOW_TRUSTLINE_CLAWBACK:
             raise Result("tecNO_PERMISSION", "NoFreeze cannot be set with clawback enabled")
         root.flags |= lsf
-    if clear_flag is not None:
+    if clear_flag == ASF_DISABLE_MASTER:
+        root.flags &= ~LSF_DISABLE_MASTER
+    elif clear_flag is not None:
         lsf = ASF_TO_LSF[clear_flag]
         # SetAccount.cpp has no clear branch for NoFreeze ("anyone may set no freeze; no one may
         # clear it") nor for AllowTrustLineClawback: the ClearFlag succeeds and changes nothing.

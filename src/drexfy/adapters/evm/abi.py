@@ -22,6 +22,7 @@ SUITE = (
     "Distribution",
     "FinancialInstrument",
     "AuditAnchor",
+    "MigratedInstrument",
 )
 
 

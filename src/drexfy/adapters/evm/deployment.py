@@ -40,6 +40,8 @@ class Deployment:
     agent: str = ""
     #: The AuditAnchor contract (empty in files of suites deployed before it).
     audit_anchor: str = ""
+    #: Instruments replaced by `drexfy contracts migrate`: old address -> new address.
+    migrations: dict[str, str] = attrs.field(factory=dict)
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

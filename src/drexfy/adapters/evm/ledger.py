@@ -110,8 +110,18 @@ class EvmLedger:
     def _contract(self, name: str, address: str) -> AsyncContract:
         return self.w3.eth.contract(address=to_checksum_address(address), abi=load_artifact(name).abi)
 
+    def current_ref(self, ref: str) -> str:
+        """The instrument's address now: `ref` unless `drexfy contracts migrate` moved it (the
+        deployment's `migrations`, old -> new; the platform keeps the ledger ref it issued with)."""
+        address = to_checksum_address(ref)
+        seen = {address}
+        while (moved := self.deployment.migrations.get(address)) is not None and moved not in seen:
+            address = to_checksum_address(moved)
+            seen.add(address)
+        return address
+
     def instrument(self, ref: str) -> AsyncContract:
-        return self._contract("FinancialInstrument", ref)
+        return self._contract("FinancialInstrument", self.current_ref(ref))
 
     async def _send(
         self, op_id: str, fingerprint: str, contract: AsyncContract, fn: str, *args: Any, **options: Any
@@ -226,7 +236,7 @@ class EvmLedger:
         operation in its fingerprint)."""
         amount = self._base_units(purchase.amount)
         buyer = to_checksum_address(purchase.buyer.address)
-        instrument = to_checksum_address(purchase.instrument_ref)
+        instrument = self.current_ref(purchase.instrument_ref)
         fp = _fingerprint(kind, purchase.order_id, buyer, instrument, purchase.units, amount)
         order = _id32(purchase.order_id)
         entry = await self.relayer.journal.get(op_id)
@@ -302,7 +312,7 @@ class EvmLedger:
         payouts: Sequence[Payout],
         funding: RepaymentFunding | None = None,
     ) -> LedgerResult:
-        instrument = to_checksum_address(instrument_ref)
+        instrument = self.current_ref(instrument_ref)
         rows = [(to_checksum_address(p.wallet.address), self._base_units(p.amount), p.units_to_retire) for p in payouts]
         # The treasury attests the round's funding: the period is the repayment round, the total
         # the round's whole total, whatever batch or release this call is; Distribution pays no
@@ -449,7 +459,7 @@ class EvmLedger:
         self, instrument_ref: str, after: str | None, limit: int, since: int | None = None
     ) -> TransferPage:
         """The instrument's Transfer logs after the cursor (see `transfers.py`)."""
-        address = to_checksum_address(instrument_ref)
+        address = self.current_ref(instrument_ref)
         start = since if since is not None else (await self._creation_block(address) if after is None else 0)
         return await read_transfers(
             self.w3,

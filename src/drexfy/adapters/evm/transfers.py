@@ -22,6 +22,8 @@ AGENT_EVENTS = frozenset(
     {
         keccak(text="ForcedTransfer(address,address,uint256,address)"),
         keccak(text="WalletRecovered(address,address,uint256,address)"),
+        # A migration placing the old instrument's holders (the platform's positions already hold them).
+        keccak(text="HoldingImported(address,uint256,uint256,bool)"),
     }
 )
 WHOLE_BLOCK = 999_999
