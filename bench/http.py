@@ -548,9 +548,7 @@ async def _anvil_settlements(orders: int = ANVIL_ORDERS, investors: int = 20) ->
                     "seconds": round(elapsed, 3),
                     "settled_per_second": round(settled / elapsed, 1),
                     "webhooks_accepted_in_s": round(accepted, 3),
-                    "settlement_latency_mean_s": round(
-                        latency.total() / max(latency.count(), 1), 3
-                    ),
+                    "settlement_latency_mean_s": round(latency.total() / max(latency.count(), 1), 3),
                     "settle_purchase_ledger_mean_s": _mean(
                         state.metrics.ledger_latency, operation="settle_purchase", outcome="ok"
                     ),
