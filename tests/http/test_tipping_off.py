@@ -16,10 +16,11 @@ from drexfy.domain.events import SUPPORT_MESSAGE
 from drexfy.entrypoints.http.auth import Role
 from drexfy.entrypoints.http.routes import ENDPOINTS
 
-REASON = "OFAC SDN list match 4711 (Petrov)"
+#: The case number is not hex, so a random request id can never contain it.
+REASON = "OFAC SDN list match QZ-4711 (Petrov)"
 ALERT = "alert_tip_0042"
 #: Text that would tell the investor why (the reason, its parts, the alert, the sanctions class).
-SECRETS = (REASON, "OFAC", "4711", "Petrov", ALERT, "SANCTION", "sanction", "aml:")
+SECRETS = (REASON, "OFAC", "QZ-4711", "Petrov", ALERT, "SANCTION", "sanction", "aml:")
 
 
 def _scan(where: str, body: Any) -> None:
