@@ -163,3 +163,51 @@ async def test_a_large_repayment_once_approved_is_only_recorded_and_queued(
     await api.drain()
     _, done = await api.call("GET", f"/api/v1/repayments/{repayment_id}", "admin")
     assert (done["status"], done["paid"]["minor"]) == ("COMPLETED", 5_000)
+
+
+async def test_a_repayment_whose_job_dies_says_so_and_a_retry_of_the_job_pays_it(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fault no retry fixes (here the allocation raising) sends the job to the dead letter: the
+    repayment stays REQUESTED, but GET shows its job DEAD, `repayments status --follow` stops and
+    says how to resume instead of waiting forever, and retrying the job pays the holders once."""
+    import io
+
+    from drexfy.domain.processes import repayment as process
+    from drexfy.entrypoints import cli_repayments
+
+    _, instrument_id = await _holder_with_units(api, "stall@example.com", "JOB5", 10)
+    allocate = process._allocate
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("allocation store unavailable")
+
+    monkeypatch.setattr(process, "_allocate", broken)
+    status, rep = await api.call("POST", f"/api/v1/instruments/{instrument_id}/repayments", "admin", json=_body())
+    assert status == 202 and rep["job"]["status"] == "PENDING", rep
+    for _ in range(100):  # its retries come after a (short) backoff
+        await api.drain()
+        if (await _jobs(api))[0].status is MessageStatus.DEAD:
+            break
+        await asyncio.sleep(0.02)
+    location = f"/api/v1/repayments/{rep['id']}"
+    _, stalled = await api.call("GET", location, "admin")
+    assert (stalled["status"], stalled["job"]["status"], stalled["job"]["attempts"]) == ("REQUESTED", "DEAD", 3)
+    _, listed = await api.call("GET", f"/api/v1/instruments/{instrument_id}/repayments", "frontend")
+    assert [r["job"]["status"] for r in listed["items"]] == ["DEAD"]
+    assert "RuntimeError" not in str(listed)  # the error stays on the operators' jobs page
+
+    out = io.StringIO()
+    followed = await asyncio.wait_for(cli_repayments._follow(api.svc, rep["id"], out, interval=0.01), timeout=5)
+    assert followed.status.value == "REQUESTED"
+    line = out.getvalue()
+    job_id = stalled["job"]["id"]
+    assert "STALLED (REQUESTED)" in line and "RuntimeError" in line, line
+    assert f"drexfy jobs retry {job_id}" in line
+
+    monkeypatch.setattr(process, "_allocate", allocate)
+    status, _ = await api.call("POST", f"/api/v1/jobs/{job_id}/retry", "admin")
+    assert status in (200, 202)
+    await api.drain()
+    _, done = await api.call("GET", location, "admin")
+    assert (done["status"], done["paid"]["minor"], done["job"]["status"]) == ("COMPLETED", 1_234, "DONE")

@@ -6,7 +6,10 @@
 `trigger` records the repayment and queues its job; a running `drexfy serve` or `drexfy worker` on
 the same store picks it up, snapshots the holders, allocates the shares and pays the batches.
 `--wait` and `--follow` draw a progress bar until the repayment completes (or fails: a snapshot that
-finds it impossible, e.g. no holders, ends it FAILED with the reason, and the command exits 1).
+finds it impossible, e.g. no holders, ends it FAILED with the reason, and the command exits 1). A
+repayment whose job went to the dead letter (a fault no retry fixed) stands still: the line says so
+with the job's error and how to resume it (`drexfy jobs retry JOB_ID`), and the command exits 1
+rather than follow a repayment that will not move.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ from drexfy.domain import processes as p
 from drexfy.domain.errors import DomainError
 from drexfy.domain.model import AllocationStatus, Repayment, RepaymentStatus
 from drexfy.domain.money import Money
+from drexfy.domain.ports import MessageStatus, QueuedMessage
 from drexfy.domain.processes import queries as q
 from drexfy.entrypoints.cli_common import add_config_option, load, open_services
-from drexfy.entrypoints.runtime.jobs import queue_repayment
+from drexfy.entrypoints.runtime.jobs import queue_repayment, repayment_job
 
 BAR_WIDTH = 30
 
@@ -47,8 +51,18 @@ def register(subparsers: Any) -> None:
     status.set_defaults(func=cmd_status)
 
 
-def progress_line(repayment: Repayment) -> str:
+def stalled(repayment: Repayment, job: QueuedMessage | None) -> bool:
+    """In progress, but its job is in the dead letter: nothing moves until an operator retries it."""
+    return repayment.in_progress and job is not None and job.status is MessageStatus.DEAD
+
+
+def progress_line(repayment: Repayment, job: QueuedMessage | None = None) -> str:
     """One line: a bar of the holders settled (paid or held back), and the counts."""
+    if job is not None and stalled(repayment, job):
+        return (
+            f"{repayment.id} STALLED ({repayment.status.value}): its job {job.id} is in the dead letter after"
+            f" {job.attempts} attempt(s): {job.last_error}; `drexfy jobs retry {job.id}` resumes it"
+        )
     if repayment.status is RepaymentStatus.REQUESTED:
         return f"{repayment.id} [{'-' * BAR_WIDTH}]   0%  waiting for the worker's snapshot of the holders  (REQUESTED)"
     if repayment.status is RepaymentStatus.FAILED:
@@ -70,12 +84,13 @@ async def _follow(services: p.Services, repayment_id: str, out: TextIO, interval
     """Redraw the progress line until the repayment is no longer requested or distributing."""
     while True:
         repayment = await q.get_repayment(services, repayment_id)
-        line = progress_line(repayment)
+        job = await repayment_job(services, repayment_id)
+        line = progress_line(repayment, job)
         if out.isatty():
             print("\r" + line, end="", file=out, flush=True)
         else:
             print(line, file=out, flush=True)
-        if not repayment.in_progress:
+        if not repayment.in_progress or stalled(repayment, job):
             if out.isatty():
                 print(file=out)
             return repayment
@@ -108,7 +123,8 @@ async def _trigger(args: argparse.Namespace, out: TextIO) -> int:
             repayment = await _follow(services, repayment.id, out)
         else:
             print(progress_line(repayment), file=out)
-    return 1 if repayment.status is RepaymentStatus.FAILED else 0
+        job = await repayment_job(services, repayment.id)
+    return 1 if repayment.status is RepaymentStatus.FAILED or stalled(repayment, job) else 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -123,8 +139,9 @@ async def _status(args: argparse.Namespace, out: TextIO) -> int:
                 repayment = await _follow(services, args.repayment_id, out)
             else:
                 repayment = await q.get_repayment(services, args.repayment_id)
-                print(progress_line(repayment), file=out)
+                print(progress_line(repayment, await repayment_job(services, repayment.id)), file=out)
         except DomainError as error:
             print(f"repayments status: {error.message}", file=sys.stderr)
             return 2
-    return 1 if repayment.status is RepaymentStatus.FAILED else 0
+        job = await repayment_job(services, repayment.id)
+    return 1 if repayment.status is RepaymentStatus.FAILED or stalled(repayment, job) else 0

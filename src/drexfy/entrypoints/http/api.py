@@ -45,7 +45,7 @@ from drexfy.entrypoints.http.four_eyes import needs_approval
 from drexfy.entrypoints.http.problems import Problem
 from drexfy.entrypoints.http.state import STATE, AppState
 from drexfy.entrypoints.http.validation import field_error
-from drexfy.entrypoints.runtime.jobs import queue_repayment
+from drexfy.entrypoints.runtime.jobs import queue_repayment, repayment_job
 
 Reply = tuple[int, Any]
 #: Roles that see why an investor is blocked. issue-14a adds the auditor role: add `Role.AUDITOR` here.
@@ -285,7 +285,7 @@ async def trigger_repayment(call: Call) -> Reply:
     await queue_repayment(call.svc, repayment.id)
     if call.state.worker is not None:
         call.state.worker.poke()
-    return 202, views.repayment(repayment)
+    return 202, views.repayment(repayment, await repayment_job(call.svc, repayment.id))
 
 
 async def list_repayments(call: Call) -> Reply:
@@ -295,11 +295,13 @@ async def list_repayments(call: Call) -> Reply:
         limit=_limit(call.request),
         after=call.request.query.get("after"),
     )
-    return 200, {"items": [views.repayment(r) for r in page.items], "next": page.next}
+    items = [views.repayment(r, await repayment_job(call.svc, r.id)) for r in page.items]
+    return 200, {"items": items, "next": page.next}
 
 
 async def get_repayment(call: Call) -> Reply:
-    return 200, views.repayment(await q.get_repayment(call.svc, call.param("repayment_id")))
+    repayment = await q.get_repayment(call.svc, call.param("repayment_id"))
+    return 200, views.repayment(repayment, await repayment_job(call.svc, repayment.id))
 
 
 async def list_allocations(call: Call) -> Reply:

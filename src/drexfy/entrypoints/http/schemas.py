@@ -7,6 +7,7 @@ from typing import Any
 
 from drexfy.domain.deposit import DepositKind, DepositStatus
 from drexfy.domain.model import AllocationStatus, RepaymentStatus, WithdrawalStatus
+from drexfy.domain.ports import MessageStatus
 from drexfy.entrypoints.runtime.access import APPROVAL_KINDS
 
 S = dict[str, Any]
@@ -183,6 +184,17 @@ COMPONENTS: dict[str, S] = {
             "as_of": _nullable(_STR),
             "snapshot_at": _nullable(_TS),
             "failure": _nullable(_STR),
+            # The worker's job that pays it; DEAD means it stands still until `jobs retry`.
+            "job": _nullable(
+                _obj(
+                    {
+                        "id": _STR,
+                        "status": {"enum": [s.value for s in MessageStatus]},
+                        "attempts": _INT,
+                        "next_attempt_at": _nullable(_TS),
+                    }
+                )
+            ),
             "created_at": _TS,
         }
     ),

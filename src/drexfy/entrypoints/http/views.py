@@ -134,8 +134,10 @@ def order(o: Order) -> dict[str, Any]:
     }
 
 
-def repayment(r: Repayment) -> dict[str, Any]:
-    """A repayment and its progress; its shares are paged at `.../allocations`."""
+def repayment(r: Repayment, paying: QueuedMessage | None = None) -> dict[str, Any]:
+    """A repayment and its progress, with the state of the worker's job that pays it (a repayment
+    whose job went to the dead letter stands still until an operator retries the job); its shares
+    are paged at `.../allocations`. The job's error stays on `GET /api/v1/jobs` (operators only)."""
     return {
         "id": r.id,
         "instrument_id": r.instrument_id,
@@ -152,6 +154,14 @@ def repayment(r: Repayment) -> dict[str, Any]:
         "as_of": r.as_of,
         "snapshot_at": _ts(r.snapshot_at),
         "failure": r.failure,
+        "job": None
+        if paying is None
+        else {
+            "id": paying.id,
+            "status": paying.status.value,
+            "attempts": paying.attempts,
+            "next_attempt_at": _ts(paying.next_attempt_at),
+        },
         "created_at": _ts(r.created_at),
     }
 
