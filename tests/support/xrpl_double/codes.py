@@ -1,8 +1,9 @@
 """Transaction result codes the double can return, with rippled's numeric values and messages.
 
 Source: https://xrpl.org/docs/references/protocol/transactions/transaction-results (tes, tec, tef,
-tel, tem, ter pages). Clients should rely on the text code, as the pages say; the numbers are given
-for shape compatibility only.
+tel, tem, ter pages). Clients should rely on the text code, as the pages say. The numbers are
+rippled's (`TER.h`, whose enums count on from a first value), checked against the binary codec's
+`TRANSACTION_RESULTS` table that xrpl-py ships (tests/unit/test_xrpl_double_codes.py).
 """
 
 from __future__ import annotations
@@ -36,14 +37,14 @@ RESULTS: dict[str, tuple[int, str]] = {
     # tef: not applied, cannot succeed in this or any later ledger as submitted.
     "tefALREADY": (-198, "The exact transaction was already in this ledger."),
     "tefBAD_AUTH_MASTER": (-183, "Auth for unclaimed account needs correct master key."),
-    "tefMAX_LEDGER": (-186, "Ledger sequence too high."),
-    "tefNO_AUTH_REQUIRED": (-187, "Auth is not required."),
+    "tefMAX_LEDGER": (-187, "Ledger sequence too high."),
+    "tefNO_AUTH_REQUIRED": (-191, "Auth is not required."),
     "tefPAST_SEQ": (-190, "This sequence number has already passed."),
     "tefMASTER_DISABLED": (-188, "Master key is disabled."),
     "tefBAD_SIGNATURE": (-186, "A signature is provided for a non-signer."),
     "tefBAD_QUORUM": (-185, "Signatures provided do not meet the quorum."),
     "tefNOT_MULTI_SIGNING": (-184, "Account has no appropriate list of multi-signers."),
-    "tefNFTOKEN_IS_NOT_TRANSFERABLE": (-175, "The specified NFToken is not transferable."),
+    "tefNFTOKEN_IS_NOT_TRANSFERABLE": (-179, "The specified NFToken is not transferable."),
     # tel: local error, not applied, not forwarded.
     "telINSUF_FEE_P": (-394, "Fee insufficient."),
     "telWRONG_NETWORK": (-386, "Transaction specifies a Network ID that differs from that of the local node."),
@@ -59,15 +60,15 @@ RESULTS: dict[str, tuple[int, str]] = {
     "temMALFORMED": (-299, "Malformed transaction."),
     "temBAD_AMOUNT": (-298, "Malformed: Bad amount."),
     "temBAD_CURRENCY": (-297, "Malformed: Bad currency."),
-    "temBAD_FEE": (-294, "Invalid fee, negative or not XRP."),
-    "temBAD_LIMIT": (-292, "Limits must be non-negative."),
+    "temBAD_FEE": (-295, "Invalid fee, negative or not XRP."),
+    "temBAD_LIMIT": (-293, "Limits must be non-negative."),
     "temDST_IS_SRC": (-279, "Destination may not be source."),
     "temDST_NEEDED": (-278, "Destination not specified."),
     "temINVALID_FLAG": (-276, "The transaction has an invalid flag."),
     "temREDUNDANT": (-275, "The transaction is redundant."),
     "temDISABLED": (-273, "The transaction requires logic that is currently disabled."),
-    "temBAD_SIGNATURE": (-281, "Malformed: Bad signature."),
-    "temBAD_SIGNER": (-256, "Malformed: No signer may duplicate account or other signers."),
+    "temBAD_SIGNATURE": (-282, "Malformed: Bad signature."),
+    "temBAD_SIGNER": (-272, "Malformed: No signer may duplicate account or other signers."),
     "temBAD_QUORUM": (-271, "Malformed: Quorum is unreachable."),
     "temBAD_WEIGHT": (-270, "Malformed: Weight must be a positive value."),
     "temBAD_TRANSFER_FEE": (-251, "Malformed: Transfer fee is outside valid range."),
