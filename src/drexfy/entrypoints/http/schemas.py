@@ -185,17 +185,16 @@ COMPONENTS: dict[str, S] = {
             "snapshot_at": _nullable(_TS),
             "failure": _nullable(_STR),
             # The worker's job that pays it; DEAD means it stands still until `jobs retry`.
-            "job": _nullable(
-                _obj(
-                    {
-                        "id": _STR,
-                        "status": {"enum": [s.value for s in MessageStatus]},
-                        "attempts": _INT,
-                        "next_attempt_at": _nullable(_TS),
-                    }
-                )
-            ),
+            "job": _nullable(_ref("RepaymentJob")),
             "created_at": _TS,
+        }
+    ),
+    "RepaymentJob": _obj(
+        {
+            "id": _STR,
+            "status": {"enum": [m.value for m in MessageStatus]},
+            "attempts": _INT,
+            "next_attempt_at": _nullable(_TS),
         }
     ),
     "Allocation": _obj(
