@@ -41,13 +41,15 @@ from tests.support.moto import REGION, moto_server  # noqa: E402, F401  (session
 async def make_dynamodb_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreBackend:
     import uuid
 
+    from drexfy.adapters.aws import AwsSettings
     from drexfy.adapters.dynamodb import create_dynamo_store
 
     endpoint = request.getfixturevalue("moto_server").endpoint
     table = f"drexfy-{uuid.uuid4().hex[:12]}"
-    return StoreBackend(
-        open=lambda: create_dynamo_store(table_name=table, region=REGION, endpoint_url=endpoint, create_table=True)
-    )
+    # The contract is about semantics: a patient read timeout, since moto on a loaded 2-core machine
+    # can take seconds over one large transaction (the fault tests in tests/integration/aws keep 1 s).
+    settings = AwsSettings(region=REGION, endpoint_url=endpoint, read_timeout=30.0)
+    return StoreBackend(open=lambda: create_dynamo_store(table_name=table, settings=settings, create_table=True))
 
 
 #: name -> factory. One line per implementation.

@@ -26,13 +26,13 @@ from datetime import UTC, datetime
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from drexfy.adapters.aws import CallCounter
+from drexfy.adapters.aws import AwsSettings, CallCounter
 from drexfy.adapters.dynamodb import DynamoStore, StoreUnavailable
 from drexfy.adapters.dynamodb.schema import create_table
 from drexfy.domain.ports import IdempotentResponse, JournalEntry, JournalStatus, MessageStatus, QueuedMessage
 from tests.contract import builders as b
 from tests.integration.aws.conftest import fast_failing
-from tests.support.moto import MotoServer
+from tests.support.moto import REGION, MotoServer
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 
@@ -44,8 +44,14 @@ def message(key: str) -> QueuedMessage:
 def new_store(server: MotoServer, attempts: int = 2) -> DynamoStore:
     settings = fast_failing(server.endpoint, attempts)
     store = DynamoStore(settings.client("dynamodb"), f"drexfy-{uuid.uuid4().hex[:8]}")
-    create_table(store.client, store.table.name)
+    set_up_table(server, store.table.name)
     return store
+
+
+def set_up_table(server: MotoServer, name: str) -> None:
+    """Create the table through a patient client: only the store under test fails fast (a CreateTable
+    on a loaded machine can take more than the fast client's 1 s read timeout; that is no fault)."""
+    create_table(AwsSettings(region=REGION, endpoint_url=server.endpoint).client("dynamodb"), name)
 
 
 async def test_unreachable_store_fails_transiently_with_bounded_retries_then_recovers(
@@ -76,7 +82,7 @@ async def test_unreachable_store_fails_transiently_with_bounded_retries_then_rec
             await uow.investors.find("inv_1")
 
     private_moto_server.start()  # same port, empty state (moto keeps nothing)
-    create_table(store.client, store.table.name)
+    set_up_table(private_moto_server, store.table.name)
     assert await store.inbox.add(message("after")) is True
     async with store.unit_of_work() as uow:
         await uow.investors.add(b.investor("inv_1"))
