@@ -15,7 +15,7 @@ from drexfy.adapters.local_vault import LocalVault
 from drexfy.adapters.sqlite.store import SqliteStore
 from drexfy.adapters.xrpl import XrplLedger
 from drexfy.adapters.xrpl.gaps import gap_id
-from drexfy.adapters.xrpl.submission import _signer_fields, fingerprint_of
+from drexfy.adapters.xrpl.signing import fingerprint_of, signer_fields
 from drexfy.domain.ports import JournalStatus, Payout
 from tests.integration.xrpl.conftest import eur, onboard
 from tests.support.xrpl_double import LedgerDouble
@@ -104,7 +104,7 @@ async def test_a_slow_preparer_beaten_by_the_keeper_re_signs_and_acts_once(
         hole,
         digest,
         blob,
-        {"last_ledger_sequence": lls, **_signer_fields(issuer)},
+        {"last_ledger_sequence": lls, **signer_fields(issuer)},
         "transaction",
     )
     outcome = await asyncio.wait_for(submitter.run("raw:slow", issuer, payment, "pay"), 8)

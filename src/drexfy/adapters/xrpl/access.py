@@ -31,7 +31,7 @@ from xrpl.models.requests import AccountObjects
 from xrpl.models.requests.account_objects import AccountObjectType
 from xrpl.models.transactions import MPTokenAuthorize, MPTokenAuthorizeFlag
 
-from drexfy.adapters.xrpl.submission import RpcFailure
+from drexfy.adapters.xrpl.rpc import RpcFailure
 from drexfy.domain.classification import Classification
 from drexfy.domain.errors import ComplianceRejected, LedgerUnavailable
 from drexfy.domain.model import Wallet

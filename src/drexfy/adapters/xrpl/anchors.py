@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from xrpl.models.requests import AccountTx, Tx
 from xrpl.models.transactions import AccountSet, Memo
 
-from drexfy.adapters.xrpl.submission import RpcFailure
+from drexfy.adapters.xrpl.rpc import RpcFailure
 from drexfy.domain.errors import LedgerRejected, LedgerUnavailable
 from drexfy.domain.ports import AuditAnchor, LedgerResult
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from xrpl.models.amounts import MPTAmount
 from xrpl.models.transactions import Payment
 
-from drexfy.adapters.xrpl.submission import Signer
+from drexfy.adapters.xrpl.signing import Signer
 from drexfy.domain.errors import ComplianceRejected
 from drexfy.domain.ports import LedgerResult, Payout
 

@@ -11,6 +11,16 @@ from __future__ import annotations
 
 from drexfy.domain.errors import ComplianceRejected, LedgerError, LedgerRejected, LedgerUnavailable
 
+#: Results after which a transaction can never be included as signed (not applied, sequence unused).
+PERMANENT_PREFIXES = ("tem",)
+PERMANENT_TEF = {"tefBAD_AUTH_MASTER", "tefNO_AUTH_REQUIRED", "tefNFTOKEN_IS_NOT_TRANSFERABLE", "tefBAD_AUTH"}
+
+
+def refused_for_good(preliminary: str) -> bool:
+    """A submission refused for good: its sequence stays unused and must be filled."""
+    return preliminary.startswith(PERMANENT_PREFIXES) or preliminary in PERMANENT_TEF
+
+
 #: Refusals by the ledger's own compliance rules: authorisation, freezes, locks, permissions.
 COMPLIANCE_CODES = {
     "tecNO_AUTH": "the holder is not authorised for this token (RequireAuth / MPT authorisation)",

@@ -23,7 +23,7 @@ from xrpl.models.requests import GenericRequest, Ledger, LedgerData, LedgerEntry
 from xrpl.models.requests.ledger_entry import LedgerEntryType
 from xrpl.models.requests.ledger_entry import MPToken as MPTokenLookup
 
-from drexfy.adapters.xrpl.submission import Rpc, RpcFailure
+from drexfy.adapters.xrpl.rpc import Rpc, RpcFailure
 from drexfy.domain.errors import LedgerUnavailable
 
 log = logging.getLogger(__name__)

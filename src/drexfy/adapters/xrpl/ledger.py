@@ -80,7 +80,9 @@ from drexfy.adapters.xrpl.distribution import Distribution
 from drexfy.adapters.xrpl.gaps import HoleKeeper, holes
 from drexfy.adapters.xrpl.holders import NotClio, clio_holders, known_holders, scan_holders
 from drexfy.adapters.xrpl.purchase import Purchases
-from drexfy.adapters.xrpl.submission import Outcome, Rpc, RpcFailure, Signer, Submitter
+from drexfy.adapters.xrpl.rpc import Rpc, RpcFailure
+from drexfy.adapters.xrpl.signing import Outcome, Signer
+from drexfy.adapters.xrpl.submission import Submitter
 from drexfy.adapters.xrpl.transfers import read_transfers
 from drexfy.domain.classification import Classification
 from drexfy.domain.errors import (
@@ -602,7 +604,7 @@ class XrplLedger:
         for entry in await self.journal.unfinished("xrpl"):
             try:
                 if entry.result.get("batch"):
-                    finished.append((await self.submitter.resume_batch(entry.op_id, "batch")).tx_id)
+                    finished.append((await self.submitter.batches.resume(entry.op_id, "batch")).tx_id)
                 else:
                     finished.append((await self.submitter.resume(entry)).tx_id)
             except LedgerPending:

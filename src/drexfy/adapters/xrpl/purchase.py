@@ -20,7 +20,7 @@ from xrpl.models.amounts import IssuedCurrencyAmount, MPTAmount
 from xrpl.models.transactions import Clawback, MPTokenAuthorize, Payment
 from xrpl.models.transactions.transaction import Transaction
 
-from drexfy.adapters.xrpl.submission import Signer
+from drexfy.adapters.xrpl.signing import Signer
 from drexfy.domain.errors import ComplianceRejected, LedgerRejected
 from drexfy.domain.model import Wallet
 from drexfy.domain.money import Money
@@ -127,7 +127,7 @@ class Purchases:
         delivers the units. Either all of it happens or none."""
         batch_id = f"{op_id}/batch"
         if await self.ledger.journal.get(batch_id) is not None:
-            outcome = await self.ledger.submitter.resume_batch(batch_id, "purchase batch")
+            outcome = await self.ledger.submitter.batches.resume(batch_id, "purchase batch")
             return LedgerResult((outcome.tx_id, *outcome.extras.get("inner", [])))
         buyer, ref = purchase.buyer, purchase.instrument_ref
         issuer = await self.ledger.platform("issuer")
@@ -161,7 +161,7 @@ class Purchases:
                 ),
             ),
         ]
-        outcome = await self.ledger.submitter.run_batch(batch_id, issuer, inners, "purchase batch")
+        outcome = await self.ledger.submitter.batches.run(batch_id, issuer, inners, "purchase batch")
         return LedgerResult((*tx_ids, outcome.tx_id, *outcome.extras.get("inner", [])))
 
     async def check_eligible(self, wallet: Wallet, ref: str) -> None:

@@ -25,7 +25,7 @@ from xrpl.models.transactions import AccountSet, AccountSetAsfFlag, Payment, Tru
 from xrpl.wallet import Wallet as XrplWallet
 
 from drexfy.adapters.xrpl.ledger import XrplLedger
-from drexfy.adapters.xrpl.submission import RpcFailure
+from drexfy.adapters.xrpl.rpc import RpcFailure
 from drexfy.domain.errors import LedgerRejected, LedgerUnavailable
 from drexfy.domain.ports import JournalStatus
 

@@ -1,6 +1,7 @@
 """Reliable transaction submission (https://xrpl.org/docs/concepts/transactions/reliable-transaction-submission).
-(About 770 lines: single transactions, pipelined runs and Batch share the per-account lock and the
-sequence, journal and replacement rules, so they stay together.)
+(Over 400 lines: single and pipelined transactions share the per-account lock and the sequence,
+journal, replacement and gap rules, so they stay together; Batch is in batch.py, the JSON-RPC client
+in rpc.py, hashes and signatures in signing.py.)
 
 For one operation id the submitter:
 1. autofills the transaction: Sequence from the account (through the journal's `allocate_sequence`,
@@ -20,138 +21,44 @@ no version of the transaction is found (a node without the history), it stops ra
 ledger (tem/tef) leaves its sequence number unused; the submitter fills the gap with a no-op
 AccountSet so later transactions of the account are not stuck behind it.
 
-`run_batch` does the same for an all-or-nothing XLS-56 Batch: one journal entry holds the outer
-blob, the inner transactions' ids and sequences and who signs each, so a restart can re-broadcast
-or re-sign it; if the batch applied none of its inner transactions their sequences are filled.
+`batches.run` does the same for an all-or-nothing XLS-56 Batch (batch.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import hashlib
-import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import attrs
-import httpx
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-from xrpl.asyncio.clients.utils import json_to_response, request_to_json_rpc
-from xrpl.core.addresscodec import decode_classic_address
-from xrpl.core.binarycodec import decode, encode, encode_for_signing, encode_for_signing_batch
+from xrpl.core.binarycodec import decode, encode, encode_for_signing
 from xrpl.models.requests import AccountInfo, Fee, Ledger, SubmitOnly, Tx
-from xrpl.models.requests.request import Request
 from xrpl.models.transactions import AccountSet
 from xrpl.models.transactions.transaction import Transaction
 
-from drexfy.adapters import secp256k1
-from drexfy.adapters.xrpl.errors import to_domain_error
+from drexfy.adapters.xrpl.batch import Batches
+from drexfy.adapters.xrpl.errors import refused_for_good, to_domain_error
 from drexfy.adapters.xrpl.gaps import filled_by_keeper, gap_id, reclaim_id
+from drexfy.adapters.xrpl.rpc import Rpc, RpcFailure
+from drexfy.adapters.xrpl.signing import (
+    AUTOFILLED,
+    Outcome,
+    Signer,
+    der_signature,
+    entry_outcome,
+    fingerprint_of,
+    sha512half,
+    signer_fields,
+    tx_hash,
+)
 from drexfy.domain.errors import LedgerPending, LedgerRejected, LedgerUnavailable, OperationConflict
 from drexfy.domain.ports import LEDGER_WAIT, JournalEntry, JournalStatus, KeyVault, OperationJournal
 
 log = logging.getLogger(__name__)
 
 LEDGER = "xrpl"
-TF_INNER_BATCH_TXN = 0x40000000
-TF_ALL_OR_NOTHING = 0x00010000
-#: Results after which a transaction can never be included as signed (not applied, sequence unused).
-_PERMANENT_PREFIXES = ("tem",)
-_PERMANENT_TEF = {"tefBAD_AUTH_MASTER", "tefNO_AUTH_REQUIRED", "tefNFTOKEN_IS_NOT_TRANSFERABLE", "tefBAD_AUTH"}
-
-
-class RpcFailure(Exception):
-    """rippled answered with an error (not a transaction result)."""
-
-    def __init__(self, error: str, message: str) -> None:
-        super().__init__(f"{error}: {message}")
-        self.error = error
-        self.message = message
-
-
-def sha512half(data: bytes) -> bytes:
-    return hashlib.sha512(data).digest()[:32]
-
-
-def tx_hash(blob_hex: str) -> str:
-    return sha512half(b"TXN\x00" + bytes.fromhex(blob_hex)).hex().upper()
-
-
-class Rpc:
-    """JSON-RPC with xrpl-py's request and response models over one pooled HTTP client.
-
-    xrpl-py's AsyncJsonRpcClient opens a new httpx client (and TLS context) per request, which costs
-    tens of milliseconds each; the adapter makes several calls per transaction, so it keeps one
-    connection pool instead. The wire format is xrpl-py's own (`request_to_json_rpc`).
-    """
-
-    def __init__(self, url: str, timeout: float = 10.0) -> None:
-        self.url = url
-        self.timeout = timeout
-        self._http: httpx.AsyncClient | None = None
-
-    async def call(self, request: Request) -> dict[str, Any]:
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self.timeout)
-        try:
-            reply = await self._http.post(self.url, json=request_to_json_rpc(request))
-            reply.raise_for_status()
-            response = json_to_response(reply.json())
-        except (httpx.HTTPError, OSError) as exc:
-            raise LedgerUnavailable(f"XRPL node {self.url} unreachable: {type(exc).__name__}") from exc
-        except Exception as exc:  # xrpl-py wraps undecodable answers
-            raise LedgerUnavailable(f"XRPL node {self.url} gave no usable answer: {exc}") from exc
-        result = dict(response.result)
-        if not response.is_successful():
-            raise RpcFailure(str(result.get("error")), str(result.get("error_message", "")))
-        return result
-
-    async def close(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
-
-
-@attrs.frozen
-class Signer:
-    """An account that signs: its vault wallet id, address and compressed public key (hex)."""
-
-    wallet_id: str
-    address: str
-    public_key: str
-
-
-@attrs.frozen
-class Outcome:
-    """A validated transaction: its hash, result and the synthetic meta fields callers need."""
-
-    tx_id: str
-    result: str
-    ledger_index: int
-    extras: Mapping[str, Any] = attrs.field(factory=dict)
-
-    @property
-    def succeeded(self) -> bool:
-        return self.result == "tesSUCCESS"
-
-
-def der_signature(r: int, s: int) -> bytes:
-    """DER of (r, s) with s normalised low (rippled requires canonical signatures)."""
-    r, s, _ = secp256k1.normalize_s(r, s)
-    return encode_dss_signature(r, s)
-
-
-def fingerprint_of(tx: Mapping[str, Any]) -> str:
-    """Digest of the intent: the transaction without the fields autofill and signing add."""
-    intent = {
-        k: v
-        for k, v in tx.items()
-        if k not in ("Sequence", "Fee", "LastLedgerSequence", "SigningPubKey", "TxnSignature")
-    }
-    return hashlib.sha256(json.dumps(intent, sort_keys=True, default=str).encode()).hexdigest()
 
 
 class Submitter:
@@ -178,6 +85,7 @@ class Submitter:
         self.submit_timeout = submit_timeout
         self.close_time_s = close_time_s
         self._locks: dict[str, asyncio.Lock] = {}
+        self.batches = Batches(self)
 
     # --- public --------------------------------------------------------------------------------
     async def run(self, op_id: str, signer: Signer, transaction: Transaction, what: str) -> Outcome:
@@ -234,7 +142,7 @@ class Submitter:
                         entry = await self._prepare(op_id, fingerprint, signer, tx)
                     if entry.status in (JournalStatus.PREPARED, JournalStatus.SUBMITTED):
                         sent, _ = await self._broadcast(entry)
-                        ahead = not (sent.startswith(_PERMANENT_PREFIXES) or sent in _PERMANENT_TEF)
+                        ahead = not refused_for_good(sent)
                 planned.append((op_id, fingerprint, tx, what, entry, sent))
             outcomes = []
             for op_id, fingerprint, tx, what, entry, sent in planned:
@@ -254,7 +162,7 @@ class Submitter:
         blob is broadcast again and tracked; an expired one is replaced as usual."""
         assert entry.payload is not None and entry.account is not None
         signer = Signer(str(entry.result["wallet_id"]), entry.account, str(entry.result["public_key"]))
-        tx = {k: v for k, v in decode(entry.payload).items() if k not in _AUTOFILLED}
+        tx = {k: v for k, v in decode(entry.payload).items() if k not in AUTOFILLED}
         if isinstance(tx.get("MaximumAmount"), str) and len(tx["MaximumAmount"]) == 16:
             tx["MaximumAmount"] = str(int(tx["MaximumAmount"], 16))  # the codec decodes UInt64 as hex
         lock = self._locks.setdefault(signer.address, asyncio.Lock())
@@ -268,7 +176,7 @@ class Submitter:
         entry = await self.journal.get(op_id)
         if entry is None or entry.status is not JournalStatus.CONFIRMED:
             return None
-        return _outcome(entry)
+        return entry_outcome(entry)
 
     # --- autofill and signing ------------------------------------------------------------------
     async def chain_sequence(self, address: str, ledger: str = "current") -> int:
@@ -315,7 +223,7 @@ class Submitter:
             sequence,
             digest,
             blob,
-            {"last_ledger_sequence": lls, **_signer_fields(signer)},
+            {"last_ledger_sequence": lls, **signer_fields(signer)},
             "transaction",
         )
         if stored.sequence != sequence:  # another process journalled first, with another number
@@ -381,7 +289,7 @@ class Submitter:
         deadline = self._deadline()
         while True:
             if entry.status is JournalStatus.CONFIRMED:
-                return _outcome(entry)
+                return entry_outcome(entry)
             if entry.status is JournalStatus.FAILED:
                 raise to_domain_error(
                     entry.result.get("code", "tecUNKNOWN"), what, entry.tx_id, entry.result.get("detail", "")
@@ -391,7 +299,7 @@ class Submitter:
                 preliminary, detail, sent = sent, "", None
             else:
                 preliminary, detail = await self._broadcast(entry)
-            if preliminary.startswith(_PERMANENT_PREFIXES) or preliminary in _PERMANENT_TEF:
+            if refused_for_good(preliminary):
                 # Never in any ledger as signed: final. Do not leave its sequence as a hole.
                 await self._finish(entry, JournalStatus.FAILED, code=preliminary, detail=detail)
                 await self._fill_gap(entry, signer)
@@ -409,7 +317,7 @@ class Submitter:
                 await self._finish(entry, status, code=result, ledger_index=ledger_index, extras=extras)
                 if status is JournalStatus.FAILED:
                     raise to_domain_error(result, what, entry.tx_id)
-                return _outcome(entry)
+                return entry_outcome(entry)
             if asyncio.get_running_loop().time() >= deadline:
                 raise self._not_yet(f"{what}: no validated result for {entry.tx_id} yet; retry resumes it")
             entry = await self._replace(entry, signer, tx)
@@ -514,7 +422,7 @@ class Submitter:
             tx_id=digest,
             payload=blob,
             status=JournalStatus.PREPARED,
-            result={"last_ledger_sequence": lls, "superseded": superseded, **_signer_fields(signer)},
+            result={"last_ledger_sequence": lls, "superseded": superseded, **signer_fields(signer)},
             updated_at=datetime.now(UTC),
         )
         # If another process replaced it first, its replacement is the one (compare-and-set).
@@ -575,7 +483,7 @@ class Submitter:
                         sequence=sequence,
                         tx_id=digest,
                         payload=blob,
-                        result={"last_ledger_sequence": lls, **_signer_fields(signer)},
+                        result={"last_ledger_sequence": lls, **signer_fields(signer)},
                         updated_at=now,
                     )
                 )
@@ -585,199 +493,3 @@ class Submitter:
                 await self._broadcast(gap)
         except Exception:  # the gap filler is best effort; the next replacement also resolves it
             log.exception("could not fill the sequence gap %s", filler_id)
-
-    # --- Batch (XLS-56) ------------------------------------------------------------------------
-    async def run_batch(
-        self, op_id: str, payer: Signer, inners: Sequence[tuple[Signer, Transaction]], what: str
-    ) -> Outcome:
-        """Carry out `inners` as one all-or-nothing XLS-56 Batch submitted (and paid for) by `payer`;
-        every other account co-signs through a BatchSigner. Outcome.extras["inner"] lists the inner
-        transaction ids, which are the ones that moved value."""
-        intents = [(signer, tx.to_xrpl()) for signer, tx in inners]
-        fingerprint = fingerprint_of({"Batch": [fingerprint_of(tx) for _, tx in intents], "Account": payer.address})
-        accounts = sorted({payer.address, *(signer.address for signer, _ in intents)})
-        async with contextlib.AsyncExitStack() as stack:
-            for address in accounts:  # a fixed order, so two batches never wait on each other
-                await stack.enter_async_context(self._locks.setdefault(address, asyncio.Lock()))
-            entry = await self.journal.get(op_id)
-            if entry is None:
-                entry = await self._prepare_batch(op_id, fingerprint, payer, intents)
-            elif entry.fingerprint != fingerprint:
-                raise OperationConflict(f"operation {op_id} was used for another XRPL batch")
-            return await self._drive_batch(entry, what)
-
-    async def resume_batch(self, op_id: str, what: str) -> Outcome:
-        """Drive an existing batch entry to its end (its intents are in the journal)."""
-        entry = await self.journal.get(op_id)
-        assert entry is not None and entry.result.get("batch")
-        return await self._drive_batch(entry, what)
-
-    async def _prepare_batch(
-        self, op_id: str, fingerprint: str, payer: Signer, intents: list[tuple[Signer, dict[str, Any]]]
-    ) -> JournalEntry:
-        sequences: list[int] = []
-        for index, address in enumerate([payer.address, *(signer.address for signer, _ in intents)]):
-            chain_next = await self.chain_sequence(address)
-            sequences.append(await self.journal.allocate_sequence(address, chain_next, f"{op_id}#{index}"))
-        signers = {payer.address: _signer_fields(payer)}
-        signers.update({signer.address: _signer_fields(signer) for signer, _ in intents})
-        plan = {
-            "batch": True,
-            "payer": payer.address,
-            "intents": [{"account": signer.address, "tx": tx} for signer, tx in intents],
-            "sequences": sequences,
-            "signers": signers,
-        }
-        blob, digest, lls, inner_ids = await self._sign_batch(plan)
-        return await self._claim(
-            op_id,
-            fingerprint,
-            payer.address,
-            sequences[0],
-            digest,
-            blob,
-            {**plan, "last_ledger_sequence": lls, "inner": inner_ids, **_signer_fields(payer)},
-            "batch",
-        )
-
-    async def _sign_batch(self, plan: Mapping[str, Any]) -> tuple[str, str, int, list[str]]:
-        signers = {address: Signer(f["wallet_id"], address, f["public_key"]) for address, f in plan["signers"].items()}
-        payer = signers[plan["payer"]]
-        outer_sequence, *inner_sequences = plan["sequences"]
-        raws = []
-        for intent, sequence in zip(plan["intents"], inner_sequences, strict=True):
-            inner = dict(intent["tx"])
-            inner.update(Sequence=sequence, Fee="0", SigningPubKey="")
-            inner["Flags"] = int(inner.get("Flags", 0)) | TF_INNER_BATCH_TXN
-            raws.append(inner)
-        inner_ids = [tx_hash(encode(inner)) for inner in raws]
-        cosigners = sorted({r["Account"] for r in raws} - {payer.address}, key=decode_classic_address)
-        fee = await self._fee() * (2 + len(raws) + len(cosigners))  # XLS-56 batch cost
-        outer: dict[str, Any] = {
-            "TransactionType": "Batch",
-            "Account": payer.address,
-            "Flags": TF_ALL_OR_NOTHING,
-            "RawTransactions": [{"RawTransaction": inner} for inner in raws],
-            "Sequence": outer_sequence,
-            "Fee": str(fee),
-            "LastLedgerSequence": await self.validated_index() + self.ledger_offset,
-            "SigningPubKey": payer.public_key.upper(),
-        }
-        batch_signers = []
-        for address in cosigners:
-            message = encode_for_signing_batch(
-                {
-                    "account": payer.address,
-                    "sequence": outer_sequence,
-                    "flags": TF_ALL_OR_NOTHING,
-                    "transaction_ids": inner_ids,
-                    "batch_account": address,
-                }
-            )
-            signature = await self.vault.sign_digest(signers[address].wallet_id, sha512half(bytes.fromhex(message)))
-            batch_signers.append(
-                {
-                    "BatchSigner": {
-                        "Account": address,
-                        "SigningPubKey": signers[address].public_key.upper(),
-                        "TxnSignature": der_signature(signature.r, signature.s).hex().upper(),
-                    }
-                }
-            )
-        if batch_signers:
-            outer["BatchSigners"] = batch_signers  # not a signing field: the outer signature omits it
-        digest = sha512half(bytes.fromhex(encode_for_signing(outer)))
-        signature = await self.vault.sign_digest(payer.wallet_id, digest)
-        outer["TxnSignature"] = der_signature(signature.r, signature.s).hex().upper()
-        blob = encode(outer)
-        return blob, tx_hash(blob), int(outer["LastLedgerSequence"]), inner_ids
-
-    async def _drive_batch(self, entry: JournalEntry, what: str) -> Outcome:
-        deadline = self._deadline()
-        while True:
-            if entry.status is JournalStatus.CONFIRMED:
-                return _outcome(entry)
-            if entry.status is JournalStatus.FAILED:
-                raise to_domain_error(
-                    entry.result.get("code", "tecUNKNOWN"), what, entry.tx_id, entry.result.get("detail", "")
-                )
-            preliminary, detail = await self._broadcast(entry)
-            if preliminary.startswith(_PERMANENT_PREFIXES) or preliminary in _PERMANENT_TEF:
-                await self._finish(entry, JournalStatus.FAILED, code=preliminary, detail=detail)
-                await self._fill_batch_gaps(entry, outer_used=False)
-                raise to_domain_error(preliminary, what, entry.tx_id, detail)
-            found = await self._track(entry, deadline)
-            if found is None:
-                if asyncio.get_running_loop().time() >= deadline:
-                    raise self._not_yet(f"{what}: no validated result for {entry.tx_id} yet; retry resumes it")
-                entry = await self._replace_batch(entry)
-                continue
-            _, result, ledger_index, _meta = found
-            if result != "tesSUCCESS":
-                await self._finish(entry, JournalStatus.FAILED, code=result, ledger_index=ledger_index)
-                await self._fill_batch_gaps(entry, outer_used=True)
-                raise to_domain_error(result, what, entry.tx_id)
-            inner = [await self._lookup(tx_id) for tx_id in entry.result["inner"]]
-            if all(item is not None and item[1] == "tesSUCCESS" for item in inner):
-                extras: dict[str, Any] = {"inner": list(entry.result["inner"])}
-                for item in inner:
-                    assert item is not None
-                    extras.update(
-                        {k: item[3][k] for k in ("nftoken_id", "offer_id", "mpt_issuance_id") if k in item[3]}
-                    )
-                await self._finish(
-                    entry, JournalStatus.CONFIRMED, code=result, ledger_index=ledger_index, extras=extras
-                )
-                return _outcome(entry)
-            # All or nothing: an inner transaction could not succeed, so none was applied.
-            detail = "an inner transaction failed, so the all-or-nothing batch applied none"
-            await self._finish(
-                entry, JournalStatus.FAILED, code="batch-rolled-back", detail=detail, ledger_index=ledger_index
-            )
-            await self._fill_batch_gaps(entry, outer_used=True)
-            raise to_domain_error("batch-rolled-back", what, entry.tx_id, detail)
-
-    async def _replace_batch(self, entry: JournalEntry) -> JournalEntry:
-        """The batch expired unincluded: re-sign it with the same sequences (none was used)."""
-        payer = entry.result["payer"]
-        if await self.chain_sequence(payer, "validated") > entry.result["sequences"][0]:
-            raise LedgerUnavailable(
-                f"sequence {entry.result['sequences'][0]} of {payer} was used but batch {entry.op_id} is not"
-                " found on this node; check a full-history node before retrying"
-            )
-        blob, digest, lls, inner_ids = await self._sign_batch(entry.result)
-        superseded = [*entry.result.get("superseded", []), entry.tx_id]
-        log.warning("batch %s expired unvalidated; replacing it with %s", entry.tx_id, digest)
-        entry.tx_id, entry.payload, entry.status = digest, blob, JournalStatus.PREPARED
-        entry.result = {**entry.result, "last_ledger_sequence": lls, "inner": inner_ids, "superseded": superseded}
-        entry.updated_at = datetime.now(UTC)
-        await self.journal.update(entry)
-        return entry
-
-    async def _fill_batch_gaps(self, entry: JournalEntry, *, outer_used: bool) -> None:
-        """The inner transactions of a batch that did not apply leave their sequences unused."""
-        accounts = [entry.result["payer"], *(intent["account"] for intent in entry.result["intents"])]
-        for index, (address, sequence) in enumerate(zip(accounts, entry.result["sequences"], strict=True)):
-            if index == 0 and outer_used:
-                continue
-            fields = entry.result["signers"][address]
-            signer = Signer(fields["wallet_id"], address, fields["public_key"])
-            await self._fill_sequence(f"{entry.op_id}#gap{index}", signer, sequence)
-
-
-_AUTOFILLED = ("Sequence", "Fee", "LastLedgerSequence", "SigningPubKey", "TxnSignature")
-
-
-def _signer_fields(signer: Signer) -> dict[str, str]:
-    """Who signs, kept with the entry so a restart can re-sign a replacement (public data only)."""
-    return {"wallet_id": signer.wallet_id, "public_key": signer.public_key}
-
-
-def _outcome(entry: JournalEntry) -> Outcome:
-    assert entry.tx_id is not None
-    return Outcome(
-        entry.tx_id,
-        entry.result.get("code", ""),
-        int(entry.result.get("ledger_index") or 0),
-        dict(entry.result.get("extras", {})),
-    )

@@ -17,7 +17,7 @@ from typing import Any
 
 from xrpl.models.requests import Ledger, ServerInfo, Tx
 
-from drexfy.adapters.xrpl.submission import Rpc
+from drexfy.adapters.xrpl.rpc import Rpc
 from drexfy.domain.ports import TransferPage, UnitTransfer
 
 WHOLE_LEDGER = 999_999
