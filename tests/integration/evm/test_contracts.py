@@ -379,14 +379,23 @@ class TestSettlement:
         assert suite.stablecoin.functions.balanceOf(buyer.address).call() == 0
         assert suite.stablecoin.functions.balanceOf(suite.issuer).call() == issuer_coins + 2500 * CENT
         assert suite.stablecoin.functions.allowance(buyer.address, suite.settlement.address).call() == 0
-        assert suite.settlement.functions.isSettled(order).call()
+        assert suite.settlement.functions.isNonceUsed(suite.nonce_of(order)).call()
+        # One stablecoin call, and still the two movements an auditor reads: minted to the buyer,
+        # paid by the buyer to the issuer.
+        moves = [
+            (e["args"]["from"], e["args"]["to"], e["args"]["value"])
+            for e in suite.stablecoin.events.Transfer().process_receipt(receipt, errors=DISCARD)
+            if e["address"] == suite.stablecoin.address
+        ]
+        zero = "0x" + "00" * 20
+        assert moves == [(zero, buyer.address, 2500 * CENT), (buyer.address, suite.issuer, 2500 * CENT)]
 
     def test_an_order_settles_once(self, suite: Suite) -> None:
         buyer = suite.investor(EU_ACC)
         order = Web3.keccak(text="order-2")
         suite.buy(buyer, 1, CENT, order=order)
         fn = suite.settle_call(order, buyer, 1, CENT)
-        assert revert_reason(fn, suite.relayer) == "OrderAlreadySettled"
+        assert revert_reason(fn, suite.relayer) == "NonceAlreadyUsed"
 
     @pytest.mark.parametrize(("cls", "error"), [(US_NON, "IneligibleReceiver"), (SANCTIONED, "SanctionedWallet")])
     def test_ineligible_buyer_gets_nothing_and_pays_nothing(self, suite: Suite, cls, error) -> None:
@@ -394,7 +403,7 @@ class TestSettlement:
         order = Web3.keccak(text="order-3")
         fn = suite.settle_call(order, buyer, 1, CENT)
         assert revert_reason(fn, suite.relayer) == error  # SANCTIONED: the stablecoin mint refuses first
-        assert not suite.settlement.functions.isSettled(order).call()
+        assert not suite.settlement.functions.isNonceUsed(suite.nonce_of(order)).call()
 
     def test_atomic_when_the_last_leg_fails(self, suite: Suite) -> None:
         buyer = suite.investor(EU_ACC)
@@ -461,7 +470,7 @@ class TestSettlement:
         assert revert_reason(fn, suite.relayer) == "InvalidAttestation"
         # Attested for 1 unit at 1 cent; the call asks for 5 units at 1 cent.
         payment, signature = suite.attest_payment(order, buyer.address, CENT, inst, 1)
-        fn = suite.settle_call(order, buyer, 5, CENT, attested=((*payment[:4], 5, payment[5]), signature))
+        fn = suite.settle_call(order, buyer, 5, CENT, attested=((*payment[:5], 5, payment[6]), signature))
         assert revert_reason(fn, suite.relayer) == "InvalidAttestation"
         expired = suite.attest_payment(order, buyer.address, CENT, inst, 1, deadline=past(suite))
         fn = suite.settle_call(order, buyer, 1, CENT, attested=expired)
