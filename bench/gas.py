@@ -185,10 +185,13 @@ def measure(node: AnvilNode) -> dict[str, dict[str, Any]]:
     # on ours, a mint on the baseline) and the buyer holds nothing.
     first = Account.create()
     c.gas(reg.functions.mint(first.address, EU_ACC))
-    c.gas(_settle(c, coin, settlement, inst, first, units=10, amount=10**9, order="bench-order-0"))
+    c.gas(_settle(c, coin, settlement, inst, first, units=10, amount=10**9, order="bench-order-0", nonce=0))
     buyer = Account.create()
     c.gas(reg.functions.mint(buyer.address, EU_ACC))
-    settle_gas = c.gas(_settle(c, coin, settlement, inst, buyer, units=10, amount=10**9, order="bench-order-1"))
+    # The store hands out consecutive nonces: the second purchase's bit is in the first one's word.
+    settle_gas = c.gas(
+        _settle(c, coin, settlement, inst, buyer, units=10, amount=10**9, order="bench-order-1", nonce=1)
+    )
     other = Account.create()
     node.fund(other.address)
     c.gas(erc20.functions.mint(c.issuer, 10**9), c.admin)
@@ -241,7 +244,9 @@ def measure(node: AnvilNode) -> dict[str, dict[str, Any]]:
     return rows
 
 
-def _settle(c: Chain, coin: Any, settlement: Any, inst: Any, buyer: Any, units: int, amount: int, order: str) -> Any:
+def _settle(
+    c: Chain, coin: Any, settlement: Any, inst: Any, buyer: Any, units: int, amount: int, order: str, nonce: int
+) -> Any:
     from eth_account.messages import encode_typed_data
 
     from drexfy.adapters.evm.attestations import payment_message
@@ -260,13 +265,14 @@ def _settle(c: Chain, coin: Any, settlement: Any, inst: Any, buyer: Any, units: 
     )
     sig = Account.sign_message(encode_typed_data(full_message=data), buyer.key)
     order_id = Web3.keccak(text=order)
-    payment = (order_id, buyer.address, amount, inst.address, units, deadline)
+    payment = (order_id, nonce, buyer.address, amount, inst.address, units, deadline)
     attestation = Account.sign_message(
         encode_typed_data(
             full_message=payment_message(
                 chain_id=chain_id,
                 settlement=settlement.address,
                 order_id=order_id,
+                nonce=nonce,
                 buyer=buyer.address,
                 amount=amount,
                 instrument=inst.address,

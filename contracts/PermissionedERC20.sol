@@ -131,6 +131,28 @@ abstract contract PermissionedERC20 is IERC20, IERC20Metadata, IERC20Errors, Del
         _update(address(0), to, value, true);
     }
 
+    /// @dev `_mint(payer, value)` then `_transfer(payer, to, value)` as one movement: the same rules
+    ///      (both parties checked, as sender and as receiver, before anything is written) and the
+    ///      same two `Transfer` events, but the payer's balance word, which would go x -> x + value
+    ///      -> x, is not written.
+    function _mintThrough(address payer, address to, uint256 value) internal {
+        if (payer == address(0)) revert ERC20InvalidReceiver(address(0));
+        if (to == address(0)) revert ERC20InvalidReceiver(address(0));
+        uint256 payerWord = _accounts[payer];
+        uint256 toWord = _accounts[to];
+        _enforce(payer, payerWord, to, toWord);
+        if (payerWord & PARTIAL_FLAG != 0) _checkUnfrozen(payer, (payerWord & BALANCE_MASK) + value, value);
+        uint256 supply = _totalSupply;
+        if (value > BALANCE_MASK - supply) revert SupplyOverflow(supply, value);
+        unchecked {
+            _totalSupply = supply + value;
+            // The supply cap keeps the sum below the flag bits (payer == to: the payer keeps it).
+            _accounts[to] = toWord + value;
+        }
+        emit Transfer(address(0), payer, value);
+        emit Transfer(payer, to, value);
+    }
+
     /// @dev Moves `value` from `from` to `to` (address(0) = mint / burn). When `enforce` is set the
     ///      compliance hook sees both parties' words before anything is written.
     function _update(address from, address to, uint256 value, bool enforce) internal {

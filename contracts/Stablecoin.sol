@@ -110,6 +110,26 @@ contract Stablecoin is PermissionedERC20, EIP712, Nonces, IERC20Permit {
         _transfer(owner, to, value);
     }
 
+    /// @notice Mint `value` to `buyer` (fiat received) and pay it on to `payee` on `buyer`'s
+    ///         ERC-2612 permit for the caller over exactly `value`, in one step: the same checks
+    ///         and events as {mint} to the buyer followed by {transferWithPermit} to the payee
+    ///         (`Transfer(0, buyer)`, then `Transfer(buyer, payee)`: the buyer screened as receiver
+    ///         and payer, the permit the buyer's, the caller screened as spender), without writing
+    ///         the buyer's balance, which ends where it started.
+    function mintWithPermit(
+        address buyer,
+        address payee,
+        uint256 value,
+        uint256 deadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external onlyRole(MINTER_ROLE) {
+        _screenParty(msg.sender);
+        if (!_usePermit(buyer, msg.sender, value, deadline, v, r, s)) _spendAllowance(buyer, msg.sender, value);
+        _mintThrough(buyer, payee, value);
+    }
+
     // ---------------------------------------------------------------- compliance and admin
 
     /// @notice Freeze or unfreeze `account` in this token.

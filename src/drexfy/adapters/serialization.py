@@ -22,6 +22,7 @@ from __future__ import annotations
 import enum
 import json
 import os
+import secrets
 import threading
 import time
 import typing
@@ -270,3 +271,10 @@ def dumps(data: Any) -> str:
 
 def loads(text: str) -> Any:
     return json.loads(text)
+
+
+def random_nonce_base() -> int:
+    """Where a store's settlement nonces start (`OperationJournal.order_nonce`): a random multiple
+    of 2^32 below 2^62 (fits SQLite's INTEGER), so two stores that share one Settlement contract do
+    not hand out the same nonces, while one store's nonces stay consecutive (shared bitmap words)."""
+    return (1 + secrets.randbelow((1 << 30) - 1)) << 32

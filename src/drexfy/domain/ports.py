@@ -402,6 +402,17 @@ class OperationJournal(Protocol):
         """PREPARED or SUBMITTED entries, oldest first, for recovery after a restart."""
         ...
 
+    async def order_nonce(self, order_id: str) -> int:
+        """The settlement nonce of `order_id`: the first call allocates the store's next one and
+        records it for the order in the same atomic write; every later call, from any process,
+        returns that number, forever (a retry, a resume, a new attempt or op id of the same order).
+        An EVM payment attestation carries it and Settlement uses each nonce once, so one order
+        can never be attested for two settlements. Nonces of one store are consecutive (they
+        share Settlement's bitmap words); each store starts at a random multiple of 2^32 (below
+        2^62), so two stores sharing one Settlement (tests, a store rebuilt empty) do not collide.
+        Independent of every account sequence: a no-op filling a relayer nonce frees nothing."""
+        ...
+
 
 # ================================================================================================
 # Keys

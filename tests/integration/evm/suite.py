@@ -50,6 +50,12 @@ class Suite:
     settlement: Contract
     distribution: Contract
     instrument: Contract
+    #: Each order's one settlement nonce, as the store allocates it (`OperationJournal.order_nonce`).
+    order_nonces: dict[bytes, int] = attrs.field(factory=dict)
+
+    def nonce_of(self, order: bytes) -> int:
+        """The order's settlement nonce: allocated on first use, consecutive (they share bitmap words)."""
+        return self.order_nonces.setdefault(order, len(self.order_nonces))
 
     @classmethod
     def deploy(cls, w3: Web3, node: AnvilNode, with_minter: bool = True) -> Suite:
@@ -153,13 +159,17 @@ class Suite:
         units: int,
         deadline: int | None = None,
         signer: Any = None,
+        nonce: int | None = None,
     ) -> tuple[tuple[Any, ...], bytes]:
-        """A `Payment` and its attestation (by the payments attestor unless `signer` is given)."""
+        """A `Payment` and its attestation (by the payments attestor unless `signer` is given; with
+        the order's own nonce unless `nonce` is given)."""
         deadline = deadline if deadline is not None else int(time.time()) + 3600
+        nonce = self.nonce_of(order) if nonce is None else nonce
         message = payment_message(
             chain_id=self.w3.eth.chain_id,
             settlement=self.settlement.address,
             order_id=order,
+            nonce=nonce,
             buyer=buyer,
             amount=amount,
             instrument=instrument,
@@ -167,7 +177,7 @@ class Suite:
             deadline=deadline,
         )
         signed = Account.sign_message(encode_typed_data(full_message=message), (signer or self.attestor).key)
-        return (order, buyer, amount, instrument, units, deadline), bytes(signed.signature)
+        return (order, nonce, buyer, amount, instrument, units, deadline), bytes(signed.signature)
 
     def settle_call(
         self,

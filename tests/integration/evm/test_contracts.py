@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from typing import Any
 
 import pytest
 from web3 import Web3
@@ -379,14 +380,23 @@ class TestSettlement:
         assert suite.stablecoin.functions.balanceOf(buyer.address).call() == 0
         assert suite.stablecoin.functions.balanceOf(suite.issuer).call() == issuer_coins + 2500 * CENT
         assert suite.stablecoin.functions.allowance(buyer.address, suite.settlement.address).call() == 0
-        assert suite.settlement.functions.isSettled(order).call()
+        assert suite.settlement.functions.isNonceUsed(suite.nonce_of(order)).call()
+        # One stablecoin call, and still the two movements an auditor reads: minted to the buyer,
+        # paid by the buyer to the issuer.
+        moves = [
+            (e["args"]["from"], e["args"]["to"], e["args"]["value"])
+            for e in suite.stablecoin.events.Transfer().process_receipt(receipt, errors=DISCARD)
+            if e["address"] == suite.stablecoin.address
+        ]
+        zero = "0x" + "00" * 20
+        assert moves == [(zero, buyer.address, 2500 * CENT), (buyer.address, suite.issuer, 2500 * CENT)]
 
     def test_an_order_settles_once(self, suite: Suite) -> None:
         buyer = suite.investor(EU_ACC)
         order = Web3.keccak(text="order-2")
         suite.buy(buyer, 1, CENT, order=order)
         fn = suite.settle_call(order, buyer, 1, CENT)
-        assert revert_reason(fn, suite.relayer) == "OrderAlreadySettled"
+        assert revert_reason(fn, suite.relayer) == "NonceAlreadyUsed"
 
     @pytest.mark.parametrize(("cls", "error"), [(US_NON, "IneligibleReceiver"), (SANCTIONED, "SanctionedWallet")])
     def test_ineligible_buyer_gets_nothing_and_pays_nothing(self, suite: Suite, cls, error) -> None:
@@ -394,7 +404,7 @@ class TestSettlement:
         order = Web3.keccak(text="order-3")
         fn = suite.settle_call(order, buyer, 1, CENT)
         assert revert_reason(fn, suite.relayer) == error  # SANCTIONED: the stablecoin mint refuses first
-        assert not suite.settlement.functions.isSettled(order).call()
+        assert not suite.settlement.functions.isNonceUsed(suite.nonce_of(order)).call()
 
     def test_atomic_when_the_last_leg_fails(self, suite: Suite) -> None:
         buyer = suite.investor(EU_ACC)
@@ -461,7 +471,7 @@ class TestSettlement:
         assert revert_reason(fn, suite.relayer) == "InvalidAttestation"
         # Attested for 1 unit at 1 cent; the call asks for 5 units at 1 cent.
         payment, signature = suite.attest_payment(order, buyer.address, CENT, inst, 1)
-        fn = suite.settle_call(order, buyer, 5, CENT, attested=((*payment[:4], 5, payment[5]), signature))
+        fn = suite.settle_call(order, buyer, 5, CENT, attested=((*payment[:5], 5, payment[6]), signature))
         assert revert_reason(fn, suite.relayer) == "InvalidAttestation"
         expired = suite.attest_payment(order, buyer.address, CENT, inst, 1, deadline=past(suite))
         fn = suite.settle_call(order, buyer, 1, CENT, attested=expired)
@@ -473,6 +483,61 @@ class TestSettlement:
         fn = suite.settle_call(Web3.keccak(text="o13"), buyer, 1, CENT, instrument=unlisted.address)
         assert revert_reason(fn, suite.relayer) == "UnregisteredInstrument"
         assert suite.instruments.functions.issuerOf(suite.instrument.address).call() == suite.issuer
+
+
+class TestMintWithPermit:
+    """`Stablecoin.mintWithPermit`: the purchase's mint and payment in one call keep every rule of
+    `mint(buyer)` followed by `transferWithPermit(buyer, payee)`."""
+
+    @pytest.fixture
+    def minter(self, suite: Suite) -> str:
+        send(suite.stablecoin.functions.setAllowListed(suite.minter, True), suite.admin)  # as Settlement is
+        return suite.minter
+
+    def call(self, suite: Suite, buyer: Any, value: int, permit: tuple[int, int, bytes, bytes] | None = None) -> Any:
+        deadline, v, r, s = permit or suite.permit(buyer, suite.minter, value)
+        return suite.stablecoin.functions.mintWithPermit(buyer.address, suite.issuer, value, deadline, v, r, s)
+
+    def test_minted_to_the_buyer_and_paid_on_to_the_payee(self, suite: Suite, minter: str) -> None:
+        buyer = suite.investor(EU_ACC)
+        coin = suite.stablecoin.functions
+        supply, payee = coin.totalSupply().call(), coin.balanceOf(suite.issuer).call()
+        receipt = send(self.call(suite, buyer, 7 * CENT), minter)
+        moves = [
+            (e["args"]["from"], e["args"]["to"], e["args"]["value"])
+            for e in suite.stablecoin.events.Transfer().process_receipt(receipt, errors=DISCARD)
+        ]
+        assert moves == [("0x" + "00" * 20, buyer.address, 7 * CENT), (buyer.address, suite.issuer, 7 * CENT)]
+        assert coin.totalSupply().call() == supply + 7 * CENT
+        assert coin.balanceOf(suite.issuer).call() == payee + 7 * CENT
+        assert coin.balanceOf(buyer.address).call() == 0
+        assert coin.nonces(buyer.address).call() == 1  # the buyer's permit was used
+
+    def test_only_a_minter_and_only_on_the_buyers_own_permit(self, suite: Suite, minter: str) -> None:
+        buyer, other = suite.investor(EU_ACC), suite.investor(EU_ACC)
+        assert revert_reason(self.call(suite, buyer, CENT), suite.relayer) == "AccessControlUnauthorizedAccount"
+        # Signed by another wallet, or for another value: not the buyer's permit for this payment.
+        deadline, v, r, s = suite.permit(other, suite.minter, CENT)
+        assert revert_reason(self.call(suite, buyer, CENT, (deadline, v, r, s)), minter) == "ERC2612InvalidSigner"
+        assert revert_reason(self.call(suite, buyer, 2 * CENT, suite.permit(buyer, minter, CENT)), minter) == (
+            "ERC2612InvalidSigner"
+        )
+        # A leftover allowance never stands in for the permit.
+        send(suite.stablecoin.functions.approve(minter, 10 * CENT), buyer)
+        bogus = (int(time.time()) + 3600, 27, b"\x01" * 32, b"\x02" * 32)
+        assert revert_reason(self.call(suite, buyer, CENT, bogus), minter) == "ERC2612InvalidSigner"
+
+    @pytest.mark.parametrize("state", ["unclassified", "sanctioned", "frozen in the registry", "frozen in the coin"])
+    def test_the_buyer_is_screened(self, suite: Suite, minter: str, state: str) -> None:
+        buyer = suite.investor(None if state == "unclassified" else SANCTIONED if state == "sanctioned" else EU_ACC)
+        if state == "frozen in the registry":
+            send(suite.registry.functions.setFrozen(buyer.address, True), suite.registrar)
+        if state == "frozen in the coin":
+            send(suite.stablecoin.functions.setFrozen(buyer.address, True), suite.registrar)
+        supply = suite.stablecoin.functions.totalSupply().call()
+        expected = {"unclassified": "UnclassifiedWallet", "sanctioned": "SanctionedWallet"}.get(state, "WalletFrozen")
+        assert revert_reason(self.call(suite, buyer, CENT), minter) == expected  # a valid permit of the buyer's
+        assert suite.stablecoin.functions.totalSupply().call() == supply
 
 
 # ================================================================ Distribution

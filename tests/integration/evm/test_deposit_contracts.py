@@ -38,10 +38,12 @@ def attest_balance_payment(
     suite: Suite, order: bytes, buyer: str, amount: int, units: int, signer: Any = None
 ) -> tuple[tuple[Any, ...], bytes]:
     deadline = int(time.time()) + 3600
+    nonce = suite.nonce_of(order)
     message = balance_payment_message(
         chain_id=suite.w3.eth.chain_id,
         settlement=suite.settlement.address,
         order_id=order,
+        nonce=nonce,
         buyer=buyer,
         amount=amount,
         instrument=suite.instrument.address,
@@ -49,7 +51,7 @@ def attest_balance_payment(
         deadline=deadline,
     )
     signed = Account.sign_message(encode_typed_data(full_message=message), (signer or suite.attestor).key)
-    return (order, buyer, amount, suite.instrument.address, units, deadline), bytes(signed.signature)
+    return (order, nonce, buyer, amount, suite.instrument.address, units, deadline), bytes(signed.signature)
 
 
 def balance_of(suite: Suite, address: str) -> int:
@@ -110,9 +112,9 @@ class TestBalancePayments:
         assert suite.instrument.functions.balanceOf(buyer.address).call() == 3
         assert balance_of(suite, buyer.address) == 2 * CENT
         assert suite.stablecoin.functions.totalSupply().call() == supply
-        assert suite.settlement.functions.isSettled(order).call()
+        assert suite.settlement.functions.isNonceUsed(payment[1]).call()
         again = suite.settlement.functions.settleFromBalance(payment, attestation, deadline, v, r, s)
-        assert revert_reason(again, suite.relayer) == "OrderAlreadySettled"
+        assert revert_reason(again, suite.relayer) == "NonceAlreadyUsed"
 
     def test_a_balance_attestation_never_mints_through_settle_nor_prices_other_terms(self, suite: Suite) -> None:
         buyer = suite.investor(EU_ACC)
@@ -121,7 +123,7 @@ class TestBalancePayments:
         permit = suite.permit(buyer, suite.settlement.address, CENT)
         fn = suite.settlement.functions.settle(payment, attestation, *permit)
         assert revert_reason(fn, suite.relayer) == "InvalidAttestation"
-        cheaper = (*payment[:4], 50, payment[5])  # 50 units for the attested 1 cent
+        cheaper = (*payment[:5], 50, payment[6])  # 50 units for the attested 1 cent
         fn = suite.settlement.functions.settleFromBalance(cheaper, attestation, *permit)
         assert revert_reason(fn, suite.relayer) == "InvalidAttestation"
         card_payment, card_attestation = suite.attest_payment(
@@ -139,5 +141,5 @@ class TestBalancePayments:
         permit = suite.permit(buyer, suite.settlement.address, CENT)
         fn = suite.settlement.functions.settleFromBalance(payment, attestation, *permit)
         assert revert_reason(fn, suite.relayer) == "ERC20InsufficientBalance"
-        assert not suite.settlement.functions.isSettled(order).call()
+        assert not suite.settlement.functions.isNonceUsed(payment[1]).call()
         assert suite.instrument.functions.balanceOf(buyer.address).call() == 0

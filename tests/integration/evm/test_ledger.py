@@ -457,7 +457,7 @@ async def test_other_reverts_become_ledger_rejections(env: Env) -> None:
     await env.ledger.settle_purchase("settle:o7", purchase("o7", buyer, env.instrument, 1))
     with pytest.raises(LedgerRejected) as refused:  # the same order under another op id
         await env.ledger.settle_purchase("settle:o7-again", purchase("o7", buyer, env.instrument, 1))
-    assert refused.value.reason == "OrderAlreadySettled"
+    assert refused.value.reason == "NonceAlreadyUsed"  # the order keeps its one nonce
     assert not isinstance(refused.value, ComplianceRejected)
     with pytest.raises(LedgerRejected) as refused:
         await env.ledger.settle_purchase("settle:o8", Purchase("o8", buyer, env.instrument, 1, Money(100, "USD")))

@@ -16,6 +16,7 @@ from drexfy.adapters.serialization import (
     loads,
     parse_optional_timestamp,
     parse_timestamp,
+    random_nonce_base,
 )
 from drexfy.domain.errors import NotFound
 from drexfy.domain.ports import JournalEntry, JournalStatus
@@ -36,7 +37,8 @@ def _put(table: Table, item: Item, condition: str) -> dict[str, Any]:
 class DynamoJournal:
     """Journal entries (PK JRN#<op id>; GSI1 lists the unfinished ones of a ledger) and account
     sequences (PK SEQ#<account>: the counter at SK A, compare-and-set, and the number each claim
-    was given at SK C#<claim>)."""
+    was given at SK C#<claim>); settlement nonces (PK ONONCE#<order id>, the counter at PK
+    ONONCE-NEXT)."""
 
     def __init__(self, table: Table) -> None:
         self.table = table
@@ -154,3 +156,41 @@ class DynamoJournal:
     async def unfinished(self, ledger: str) -> list[JournalEntry]:
         items = await self.table.query_items("#a_GSI1PK = :p", {":p": f"JOPEN#{ledger}"}, index="GSI1")
         return [self._entry(i) for i in items]
+
+    async def order_nonce(self, order_id: str) -> int:
+        """The order's nonce if it has one; else the counter's, written together with the order's
+        record in one transaction conditioned on the counter it read (retried on a race)."""
+        pk, counter_pk = f"ONONCE#{order_id}", "ONONCE-NEXT"
+        for attempt in range(64):
+            held = await self.table.get(pk)
+            if held is not None:
+                return int(held["nonce"])
+            counter = await self.table.get(counter_pk)
+            value = random_nonce_base() if counter is None else int(counter["next"])
+            record = {"PK": pk, "SK": "A", "type": "order_nonce", "order_id": order_id, "nonce": value}
+            if counter is None:
+                bump = _put(
+                    self.table,
+                    {"PK": counter_pk, "SK": "A", "type": "order_nonce_counter", "next": value + 1},
+                    "attribute_not_exists(#a_PK)",
+                )
+            else:
+                bump = {
+                    "Update": {
+                        "TableName": self.table.name,
+                        "Key": key(counter_pk),
+                        "UpdateExpression": "SET #a_next = :next",
+                        "ConditionExpression": "#a_next = :seen",
+                        "ExpressionAttributeNames": names_in("#a_next"),
+                        "ExpressionAttributeValues": to_av({":next": value + 1, ":seen": value}),
+                    }
+                }
+            try:
+                await self.table.transact([_put(self.table, record, "attribute_not_exists(#a_PK)"), bump], None)
+            except Exception as exc:
+                if error_code(exc) != "TransactionCanceledException":
+                    raise
+                await asyncio.sleep(random.uniform(0, 0.002 * min(attempt + 1, 16)))
+                continue
+            return value
+        raise StoreUnavailable(f"the settlement nonce of order {order_id} is contended; retry")

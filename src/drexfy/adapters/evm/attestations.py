@@ -1,7 +1,10 @@
 """EIP-712 attestations by the platform's duty keys (contracts/Settlement.sol, Distribution.sol).
 
-- The payments attestor signs a `Payment` (order id, buyer, amount, instrument, units, deadline)
-  when the fiat of an order was received: Settlement mints nothing without it.
+- The payments attestor signs a `Payment` (order id, nonce, buyer, amount, instrument, units,
+  deadline) when the fiat of an order was received: Settlement mints nothing without it. The nonce
+  is the order's one settlement nonce (`OperationJournal.order_nonce`, allocated once per order
+  and kept in the store); Settlement uses each nonce once (a bit in a shared bitmap word), so an
+  attestation is usable once and an order settles once.
 - The treasury signs a `Repayment` (instrument, period, total) when a repayment round is funded:
   Distribution pays no more than that total for the period.
 - The payments attestor signs a `Deposit` (deposit id, investor, amount, deadline) when a bank
@@ -32,6 +35,7 @@ PAYMENT_TYPES = {
     "EIP712Domain": _DOMAIN,
     "Payment": [
         {"name": "orderId", "type": "bytes32"},
+        {"name": "nonce", "type": "uint256"},
         {"name": "buyer", "type": "address"},
         {"name": "amount", "type": "uint256"},
         {"name": "instrument", "type": "address"},
@@ -77,6 +81,7 @@ def payment_message(
     chain_id: int,
     settlement: str,
     order_id: bytes,
+    nonce: int,
     buyer: str,
     amount: int,
     instrument: str,
@@ -86,6 +91,7 @@ def payment_message(
     """The EIP-712 message of a payment attestation for `settlement`."""
     body = {
         "orderId": order_id,
+        "nonce": nonce,
         "buyer": buyer,
         "amount": amount,
         "instrument": instrument,
@@ -100,6 +106,7 @@ def balance_payment_message(
     chain_id: int,
     settlement: str,
     order_id: bytes,
+    nonce: int,
     buyer: str,
     amount: int,
     instrument: str,
@@ -109,6 +116,7 @@ def balance_payment_message(
     """The EIP-712 message of an order paid from the buyer's balance, for `settlement`."""
     body = {
         "orderId": order_id,
+        "nonce": nonce,
         "buyer": buyer,
         "amount": amount,
         "instrument": instrument,

@@ -242,16 +242,21 @@ class EvmLedger:
         entry = await self.relayer.journal.get(op_id)
         attestation = b""
         attested_until = 0
+        nonce = 0
         if entry is None or entry.payload is None:
             if from_balance:
                 held = await self._read(self.stablecoin.functions.balanceOf(buyer))
                 if held < amount:  # a clear refusal rather than a reverted permit transfer
                     raise LedgerRejected("the buyer's balance does not cover the order", reason="InsufficientFunds")
             attested_until = int(time.time()) + PERMIT_TTL_S
+            # The order's one nonce, whichever op id or attempt asks: never a second attestation
+            # of the order that could settle it again.
+            nonce = await self.relayer.journal.order_nonce(purchase.order_id)
             message = message_of(
                 chain_id=self.relayer.chain_id,
                 settlement=self.settlement.address,
                 order_id=order,
+                nonce=nonce,
                 buyer=buyer,
                 amount=amount,
                 instrument=instrument,
@@ -259,7 +264,7 @@ class EvmLedger:
                 deadline=attested_until,
             )
             attestation = await sign_typed(self.relayer.vault, PAYMENTS_ATTESTOR_KEY, message)
-        payment = (order, buyer, amount, instrument, purchase.units, attested_until)
+        payment = (order, nonce, buyer, amount, instrument, purchase.units, attested_until)
 
         def build(deadline: int, r: bytes, s: bytes, v: int) -> tuple[Any, ...]:
             return (payment, attestation, deadline, v, r, s)

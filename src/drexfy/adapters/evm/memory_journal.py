@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 
+from drexfy.adapters.serialization import random_nonce_base
 from drexfy.domain.errors import NotFound
 from drexfy.domain.ports import JournalEntry, JournalStatus
 
@@ -19,6 +20,8 @@ class MemoryJournal:
         self._entries: dict[str, JournalEntry] = {}
         self._sequences: dict[str, int] = {}
         self._claims: dict[tuple[str, str], int] = {}
+        self._order_nonces: dict[str, int] = {}
+        self._next_order_nonce = random_nonce_base()
         self._lock = asyncio.Lock()
 
     async def get(self, op_id: str) -> JournalEntry | None:
@@ -73,3 +76,11 @@ class MemoryJournal:
             for e in sorted(self._entries.values(), key=lambda e: e.created_at)
             if e.ledger == ledger and e.status in (JournalStatus.PREPARED, JournalStatus.SUBMITTED)
         ]
+
+    async def order_nonce(self, order_id: str) -> int:
+        async with self._lock:
+            held = self._order_nonces.get(order_id)
+            if held is None:
+                held = self._order_nonces[order_id] = self._next_order_nonce
+                self._next_order_nonce += 1
+            return held

@@ -12,6 +12,7 @@ from drexfy.adapters.serialization import (
     loads,
     parse_optional_timestamp,
     parse_timestamp,
+    random_nonce_base,
 )
 from drexfy.adapters.sqlite.db import Database
 from drexfy.domain.errors import NotFound
@@ -159,3 +160,20 @@ class SqliteJournal:
             ).fetchall()
         )
         return [_entry(row) for row in rows]
+
+    async def order_nonce(self, order_id: str) -> int:
+        base = random_nonce_base()  # used only if the counter does not exist yet
+
+        def allocate(conn: Conn) -> int:
+            held = conn.execute("SELECT nonce FROM order_nonces WHERE order_id = ?", (order_id,)).fetchone()
+            if held is not None:
+                return int(held[0])
+            row = conn.execute(
+                "INSERT INTO order_nonce_counter (id, next) VALUES (1, ? + 1)"
+                " ON CONFLICT (id) DO UPDATE SET next = next + 1 RETURNING next - 1",
+                (base,),
+            ).fetchone()
+            conn.execute("INSERT INTO order_nonces (order_id, nonce) VALUES (?, ?)", (order_id, row[0]))
+            return int(row[0])
+
+        return await self._db.write(allocate)
