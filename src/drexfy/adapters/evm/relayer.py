@@ -1,7 +1,9 @@
 """The relayer: one signed transaction per operation id, journalled before broadcast.
-(About 720 lines on purpose: every path that claims, signs, journals, replaces, fills or confirms a
+(About 850 lines on purpose: every path that claims, signs, journals, replaces, fills or confirms a
 nonce is here, so the invariant "every claimed nonce is sent exactly once" can be checked in one
-place; permits are in `permits.py`, the contracts' calls in `ledger.py`.)
+place; permits are in `permits.py`, the contracts' calls in `ledger.py`, receipts by block in
+`confirmer.py`. The ~110 lines of raw JSON-RPC and per-block caches could move to a module of their
+own.)
 
 Every ledger write goes through `Relayer.execute(op_id, fingerprint, key_id, to, data)`:
 
