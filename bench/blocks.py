@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import signal
 import sqlite3
 import statistics
@@ -109,6 +110,7 @@ def run(
     run = Platform(directory, config)
     run.env["DREXFY_LEDGER__EVM__BLOCK_TIME_S"] = str(block_time)
     started = time.monotonic()
+    load_before = os.getloadavg()
     with CountingProxy(run.node.url) as proxy:
         run.env["DREXFY_LEDGER__EVM__RPC_URL"] = proxy.url
         try:
@@ -160,6 +162,9 @@ def run(
         "floor_presigned": floor,
         "share_of_floor": round(settled_per_s / floor["settlements_per_s"], 2) if floor["settlements_per_s"] else None,
         "total_wall_s": round(time.monotonic() - started, 1),
+        # The machine's 1/5/15-minute load averages before and after (2 cores shared with others).
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
     }
 
 
@@ -169,11 +174,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders", type=int, default=2, help="orders per investor")
     parser.add_argument("--block-time", type=float, default=6.0)
     parser.add_argument("--pay-concurrency", type=int, default=16, help="payment webhooks sent at once")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON result goes")
     args = parser.parse_args([] if argv is None else argv)  # `make bench` calls main() with defaults
     with tempfile.TemporaryDirectory(prefix="drexfy-bench-blocks-") as directory:
         result = run(args.investors, args.orders, args.block_time, Path(directory), args.pay_concurrency)
     print(json.dumps(result, indent=2))
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
     return 0 if result["settled"] == result["orders"] else 1
 
 

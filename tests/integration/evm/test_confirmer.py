@@ -93,3 +93,61 @@ async def test_a_call_gives_up_after_its_blocks_even_if_seconds_remain(
         with pytest.raises(LedgerUnavailable):
             await asyncio.wait_for(task, 10)
         assert loop.time() - started < 5
+
+
+async def test_waiting_settlements_are_confirmed_from_one_read_of_their_block(
+    patient: tuple[Env, collections.Counter[str]],
+    anvil_node: AnvilNode,  # noqa: F811
+) -> None:
+    """anvil serves eth_getBlockReceipts: the block that mines all of them is read once, and no
+    transaction is looked up on its own (the relayer announced each before its first broadcast)."""
+    of, counts = patient
+    buyers = [await of.wallet(f"blk{i}", EU_ACC) for i in range(WAITING)]
+    warm = await of.wallet("warm", EU_ACC)  # the confirmer has seen the head once
+    await of.ledger.settle_purchase("settle:warm", purchase("warm", warm, of.instrument, 1))
+    with not_mining(anvil_node):
+        counts.clear()
+        tasks = [
+            asyncio.create_task(of.ledger.settle_purchase(f"settle:b{i}", purchase(f"b{i}", b, of.instrument, 1)))
+            for i, b in enumerate(buyers)
+        ]
+        await asyncio.sleep(1.0)
+        assert not any(t.done() for t in tasks)
+        anvil_node.rpc("evm_mine")
+        await asyncio.wait_for(asyncio.gather(*tasks), 10)
+    assert [await of.ledger.units_of(of.instrument, b.address) for b in buyers] == [1] * WAITING
+    assert 1 <= counts["eth_getBlockReceipts"] <= 2, counts
+    assert counts["eth_getTransactionReceipt"] == 0, counts
+    assert counts["eth_getBlockByNumber"] <= 2, counts  # fee data once per block, not per settlement
+    assert counts["eth_getTransactionCount"] <= 2, counts  # the relayer's pending nonce, once per block
+
+
+async def test_a_node_that_refuses_block_receipts_still_confirms_per_transaction(
+    patient: tuple[Env, collections.Counter[str]],
+    anvil_node: AnvilNode,  # noqa: F811
+) -> None:
+    of, counts = patient
+    provider: Any = of.ledger.w3.provider
+    counting = provider._make_request
+
+    async def refusing(method: str, request_data: bytes) -> Any:
+        if method == "eth_getBlockReceipts":
+            counts[str(method)] += 1
+            return b'{"jsonrpc":"2.0","id":0,"error":{"code":-32601,"message":"Method not found"}}'
+        return await counting(method, request_data)
+
+    provider._make_request = refusing
+    counts.clear()
+    buyers = [await of.wallet(f"ref{i}", EU_ACC) for i in range(3)]
+    with not_mining(anvil_node):
+        tasks = [
+            asyncio.create_task(of.ledger.settle_purchase(f"settle:r{i}", purchase(f"r{i}", b, of.instrument, 1)))
+            for i, b in enumerate(buyers)
+        ]
+        await asyncio.sleep(0.5)
+        anvil_node.rpc("evm_mine")
+        await asyncio.wait_for(asyncio.gather(*tasks), 10)
+    assert [await of.ledger.units_of(of.instrument, b.address) for b in buyers] == [1] * 3
+    assert not of.ledger.relayer.confirmer.by_block
+    assert counts["eth_getBlockReceipts"] == 1, counts  # refused once, never asked again
+    assert counts["eth_getTransactionReceipt"] >= 3, counts

@@ -25,6 +25,7 @@ from drexfy.adapters.evm.attestations import (
     repayment_message,
     sign_typed,
 )
+from drexfy.adapters.evm.calldata import encode_call
 from drexfy.adapters.evm.deployment import (
     ADMIN_KEY,
     AGENT_KEY,
@@ -128,7 +129,7 @@ class EvmLedger:
     ) -> str:
         """Encode `fn(*args)` and run it through the relayer (`options`: see `Relayer.execute`)."""
         key = options.pop("key", RELAYER_KEY)
-        data = bytes.fromhex(contract.encode_abi(fn, args=list(args))[2:])
+        data = encode_call(contract, fn, args)
         outcome = await self.relayer.execute(op_id, fingerprint, key, contract.address, data, **options)
         return outcome.tx_id
 

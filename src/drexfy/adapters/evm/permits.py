@@ -15,11 +15,12 @@ import asyncio
 import time
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 from eth_utils.address import to_checksum_address
 from web3.contract import AsyncContract
 
+from drexfy.adapters.evm.calldata import encode_call
 from drexfy.adapters.evm.permit import permit_digest, permit_message
 from drexfy.adapters.evm.relayer import Relayer
 from drexfy.domain.errors import LedgerRejected, LedgerUnavailable
@@ -107,7 +108,7 @@ class Permits:
         in_flight = self._permits_in_flight.setdefault(owner, {})
         nonce: int | None = None
         try:
-            chain_nonce = int(await self._read(self.stablecoin.functions.nonces(owner)))
+            chain_nonce = await self._nonce(owner, "latest")
             # A permit of this wallet broadcast by another process and not mined yet shows in the
             # node's pending state: chain on it as on our own (if that transaction never mines,
             # this permit goes stale, which is a retry, never a refusal).
@@ -160,8 +161,17 @@ class Permits:
                 self._permits_in_flight.pop(owner, None)
 
     async def _pending_nonce(self, owner: str) -> int:
+        return await self._nonce(owner, "pending")
+
+    async def _nonce(self, owner: str, block: Literal["latest", "pending"]) -> int:
+        """The wallet's permit nonce at `block`. Over HTTP a plain eth_call with call data from
+        the encoder cache (`calldata.py`): web3's contract call costs ~15 ms of CPU, twice a
+        settlement, on cores shared with the node."""
         try:
-            return int(await self.stablecoin.functions.nonces(owner).call(block_identifier="pending"))
+            if not self.relayer.raw_rpc:
+                return int(await self.stablecoin.functions.nonces(owner).call(block_identifier=block))
+            data = "0x" + encode_call(self.stablecoin, "nonces", [owner]).hex()
+            return int(await self.relayer.rpc("eth_call", [{"to": self.stablecoin.address, "data": data}, block]), 16)
         except Exception as exc:
             raise LedgerUnavailable(f"EVM read failed: {type(exc).__name__}") from exc
 

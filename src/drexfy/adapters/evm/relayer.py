@@ -1,7 +1,9 @@
 """The relayer: one signed transaction per operation id, journalled before broadcast.
-(About 720 lines on purpose: every path that claims, signs, journals, replaces, fills or confirms a
+(About 850 lines on purpose: every path that claims, signs, journals, replaces, fills or confirms a
 nonce is here, so the invariant "every claimed nonce is sent exactly once" can be checked in one
-place; permits are in `permits.py`, the contracts' calls in `ledger.py`.)
+place; permits are in `permits.py`, the contracts' calls in `ledger.py`, receipts by block in
+`confirmer.py`. The ~110 lines of raw JSON-RPC and per-block caches could move to a module of their
+own.)
 
 Every ledger write goes through `Relayer.execute(op_id, fingerprint, key_id, to, data)`:
 
@@ -40,12 +42,13 @@ from eth_account.typed_transactions.typed_transaction import TypedTransaction
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
-from web3 import AsyncWeb3
-from web3.exceptions import TransactionNotFound
+from web3 import AsyncHTTPProvider, AsyncWeb3
+from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
+from web3.types import RPCEndpoint
 
 from drexfy.adapters.evm.abi import COMPLIANCE_ERRORS
 from drexfy.adapters.evm.config import EvmConfig
-from drexfy.adapters.evm.confirmer import Confirmer
+from drexfy.adapters.evm.confirmer import BlockReceiptsRefused, Confirmer
 from drexfy.adapters.evm.errors import decode_revert, revert_data
 from drexfy.adapters.secp256k1 import evm_address
 from drexfy.domain.errors import (
@@ -102,6 +105,22 @@ def _claim_of(entry: JournalEntry) -> str:
 def _attempts(entry: JournalEntry) -> dict[str, Any]:
     """What an entry's result keeps across attempts: the attempt number and the reverted hashes."""
     return {k: entry.result[k] for k in ("attempt", "reopened") if k in entry.result}
+
+
+def _versions(entry: JournalEntry) -> tuple[str, ...]:
+    """The hashes of the operation's transaction: the journalled one and those it replaced."""
+    return (str(entry.tx_id), *entry.result.get("superseded", []))
+
+
+def _receipt_fields(raw: dict[str, Any]) -> dict[str, Any]:
+    """What the relayer reads of a receipt, from the node's JSON (hex quantities)."""
+    return {
+        "transactionHash": HexBytes(raw["transactionHash"]),
+        "blockNumber": int(raw["blockNumber"], 16),
+        "gasUsed": int(raw["gasUsed"], 16),
+        "status": int(raw.get("status") or "0x0", 16),
+        "contractAddress": raw.get("contractAddress"),
+    }
 
 
 def _outcome(entry: JournalEntry) -> TxOutcome:
@@ -165,11 +184,89 @@ class Relayer:
         self.before_broadcast: Any = None
         #: (op id, nonce claim) of unsigned operations the keeper saw -> when it first saw them.
         self._unsigned_seen: dict[tuple[str, str], float] = {}
-        #: Waiting calls' receipts, looked up once per block for all of them (confirmer.py).
-        self.confirmer = Confirmer(self._head, self._receipt, config.poll_interval_s, _is_transient)
+        #: Waiting calls' receipts, read once per new block for all of them (confirmer.py).
+        #: Raw JSON-RPC on the hot path (`rpc`) over HTTP; the embedded tester chain keeps web3's.
+        self.raw_rpc = isinstance(getattr(w3, "provider", None), AsyncHTTPProvider)
+        self.confirmer = Confirmer(
+            self._head,
+            self._receipt,
+            config.poll_interval_s,
+            _is_transient,
+            block_receipts=self._block_receipts,
+            on_head=self._new_head,
+        )
+        #: Per-block caches (emptied when the confirmer sees a new head): the fee offer, the next
+        #: block's base fee, and each sender's pending transaction count.
+        self._fee_cache: dict[int, int] = {}
+        self._next_base_cache: dict[int, int] = {}
+        self._count_cache: dict[tuple[str, int], int] = {}
 
     async def _head(self) -> int:
+        if self.raw_rpc:
+            return int(await self.rpc("eth_blockNumber", []), 16)
         return int(await self.w3.eth.block_number)
+
+    async def rpc(self, method: str, params: list[Any]) -> Any:
+        """One JSON-RPC call straight through the provider, for the relayer's hot path: web3's
+        middlewares and formatters cost more CPU per settlement than the node's answer (about
+        15 ms a call on this machine), on cores shared with the node. An error answer is raised as
+        web3 would: a revert as ContractLogicError with its data (so `revert_data` reads it), any
+        other refusal as Web3RPCError."""
+        response: Any = await self.w3.provider.make_request(RPCEndpoint(method), params)
+        error = response.get("error")
+        if error is not None:
+            message = str(error.get("message", error)) if isinstance(error, dict) else str(error)
+            data = error.get("data") if isinstance(error, dict) else None
+            if data is not None or "revert" in message.lower():
+                raise ContractLogicError(message, data=data)
+            raise Web3RPCError(str(error), rpc_response=response)
+        return response.get("result")
+
+    async def _estimate_gas(self, call: dict[str, Any], block: str) -> int:
+        if not self.raw_rpc:
+            return int(await self.w3.eth.estimate_gas(call, block))  # type: ignore[arg-type]
+        params = {k: ("0x" + bytes(v).hex() if isinstance(v, bytes | bytearray) else v) for k, v in call.items()}
+        return int(await self.rpc("eth_estimateGas", [params, block]), 16)
+
+    async def _block_receipts(self, block: int) -> list[Any]:
+        """Every receipt of `block` in one request (`eth_getBlockReceipts`), straight from the
+        node's JSON: web3's formatters would cost more CPU than the request for a full block, and
+        only the few fields the relayer reads are converted (`_receipt_fields`)."""
+        response: Any = await self.w3.provider.make_request(RPCEndpoint("eth_getBlockReceipts"), [hex(block)])
+        error = response.get("error") if isinstance(response, dict) else None
+        if error is not None:
+            raise BlockReceiptsRefused(str(error.get("message", error) if isinstance(error, dict) else error))
+        result = response.get("result") if isinstance(response, dict) else None
+        if result is None:
+            raise ConnectionError(f"block {block} is not served yet")  # transient: the next poll asks again
+        return [_receipt_fields(r) for r in result]
+
+    def _new_head(self, _head: int) -> None:
+        self._fee_cache.clear()
+        self._next_base_cache.clear()
+        self._count_cache.clear()
+
+    def _current_block(self) -> int | None:
+        """The head the confirmer saw within the last poll or two (what the per-block caches are
+        keyed on), or None when it is not watching (then every read goes to the node)."""
+        c = self.confirmer
+        if c.head is not None and time.monotonic() - c.head_seen_at <= max(2 * c.poll_s, 0.5):
+            return c.head
+        return None
+
+    async def _chain_next(self, sender: str) -> int:
+        """The sender's pending transaction count, once per block: only a floor for the journal's
+        own nonce counter (`allocate_sequence` takes the larger), so a count a block old is safe."""
+        block = self._current_block()
+        if block is not None and (sender, block) in self._count_cache:
+            return self._count_cache[(sender, block)]
+        if self.raw_rpc:
+            count = int(await self.rpc("eth_getTransactionCount", [sender, "pending"]), 16)
+        else:
+            count = int(await self.w3.eth.get_transaction_count(sender, "pending"))  # type: ignore[arg-type]
+        if block is not None:
+            self._count_cache[(sender, block)] = count
+        return count
 
     async def address_of(self, key_id: str) -> str:
         """The address of a vault key (cached)."""
@@ -238,7 +335,7 @@ class Relayer:
             simulated["to"] = to
         claim = _claim_of(entry)
         try:
-            gas = await self.w3.eth.estimate_gas(simulated, call.simulate_at)  # type: ignore[arg-type]
+            gas = await self._estimate_gas(simulated, call.simulate_at)
         except Exception as exc:
             if _is_transient(exc):
                 raise
@@ -252,7 +349,7 @@ class Relayer:
             await self.journal.update(entry)
             raise error from None
         fees = await self._fees()  # a fee above the cap is refused before any nonce is taken
-        chain_next = await self.w3.eth.get_transaction_count(sender, "pending")  # type: ignore[arg-type]
+        chain_next = await self._chain_next(sender)
         nonce = await self.journal.allocate_sequence(sender, chain_next, claim)
         tx = self._transaction(nonce, to, data, gas * 5 // 4 + 20_000, fees)
         result = {**call.note, **_attempts(entry)}
@@ -310,6 +407,8 @@ class Relayer:
                 return _outcome(entry)
             if entry.status is JournalStatus.FAILED:
                 raise _stored_error(entry)
+        elif entry.status is JournalStatus.PREPARED:
+            self.confirmer.broadcasting(signed)  # ours, never broadcast yet: no block holds it
         if self.before_broadcast is not None:
             self.before_broadcast(entry)
         return await self._send_and_wait(entry, key_id, call)
@@ -352,8 +451,14 @@ class Relayer:
         }
 
     async def _fees(self) -> tuple[int, int]:
-        block = await self.w3.eth.get_block("latest")
-        base = int(block.get("baseFeePerGas", 0) or 0)
+        """The fee offer from the latest block's base fee, read once per block (`_current_block`)."""
+        head = self._current_block()
+        base = self._fee_cache.get(head) if head is not None else None
+        if base is None:
+            block = await self.w3.eth.get_block("latest")
+            base = int(block.get("baseFeePerGas", 0) or 0)
+            if head is not None:
+                self._fee_cache[head] = base
         tip = self.config.priority_fee_wei
         cap = self.config.max_fee_per_gas_wei
         if base + tip > cap:
@@ -362,7 +467,9 @@ class Relayer:
 
     async def _send_and_wait(self, entry: JournalEntry, key_id: str, call: _Call) -> TxOutcome:
         assert entry.payload is not None and entry.tx_id is not None
-        receipt = await self._any_receipt(entry)
+        known, receipt = self.confirmer.known(_versions(entry))
+        if not known:
+            receipt = await self._any_receipt(entry)
         if receipt is None:
             if entry.status is JournalStatus.SUBMITTED:
                 # Sent before and still not mined: it may be priced out by a risen base fee.
@@ -390,6 +497,7 @@ class Relayer:
             e.result = {**e.result, "block": block, "gas_used": gas_used, **extra}
             e.status = status
 
+        self.confirmer.forget(_versions(entry))  # recorded below: nothing more to keep in memory
         if int(receipt["status"]) == 1 and entry.result.get("filler"):
             raise await self._filled(entry)
         if int(receipt["status"]) == 1:
@@ -584,7 +692,10 @@ class Relayer:
     async def _broadcast(self, entry: JournalEntry) -> None:
         assert entry.payload is not None
         try:
-            await self.w3.eth.send_raw_transaction(HexBytes(entry.payload))
+            if self.raw_rpc:
+                await self.rpc("eth_sendRawTransaction", [entry.payload])
+            else:
+                await self.w3.eth.send_raw_transaction(HexBytes(entry.payload))
         except Exception as exc:
             if _is_transient(exc):
                 raise
@@ -619,8 +730,7 @@ class Relayer:
     async def _wait_receipt(self, entry: JournalEntry) -> Any:
         """The receipt of the transaction (any version), from the confirmer's once-per-block look."""
         assert entry.tx_id is not None
-        versions = (entry.tx_id, *entry.result.get("superseded", []))
-        receipt = await self.confirmer.receipt(versions, blocks=self._wait_blocks(), seconds=self._wait_s())
+        receipt = await self.confirmer.receipt(_versions(entry), blocks=self._wait_blocks(), seconds=self._wait_s())
         if receipt is None:
             raise LedgerPending(
                 f"transaction {entry.tx_id} not included yet; it stays journalled",
@@ -629,9 +739,15 @@ class Relayer:
         return receipt
 
     async def _next_base_fee(self) -> int:
-        """The base fee of the block being built (eth_feeHistory's last entry), else the latest's."""
+        """The base fee of the block being built (eth_feeHistory's last entry), else the latest's;
+        once per block (`_current_block`)."""
+        head = self._current_block()
+        if head is not None and head in self._next_base_cache:
+            return self._next_base_cache[head]
         try:
             history = await self.w3.eth.fee_history(1, "latest")
+            if head is not None:
+                self._next_base_cache[head] = int(history["baseFeePerGas"][-1])
             return int(history["baseFeePerGas"][-1])
         except Exception as exc:
             if _is_transient(exc):
@@ -681,6 +797,8 @@ class Relayer:
         return stored
 
     async def _wait_confirmations(self, block: int) -> None:
+        if self.config.confirmations <= 1:
+            return  # a receipt is one confirmation: no need to ask the head
         deadline = time.monotonic() + self._wait_s()
         while await self.w3.eth.block_number - block + 1 < self.config.confirmations:
             if time.monotonic() > deadline:
