@@ -41,7 +41,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 SECRET = "whsec_bench_secret"
 REQUESTS = int(os.environ.get("DREXFY_BENCH_HTTP_REQUESTS", "4000"))
 CONCURRENCY = int(os.environ.get("DREXFY_BENCH_HTTP_CONCURRENCY", "16"))
-ROUNDS = 3
+ROUNDS = int(os.environ.get("DREXFY_BENCH_HTTP_ROUNDS", "5"))
 ANVIL_ORDERS = int(os.environ.get("DREXFY_BENCH_HTTP_ANVIL_ORDERS", "300"))
 DUPLICATE_SHARE = 0.10
 #: Connections the open-loop generator may open: enough that it never waits for one (a capped pool
@@ -339,6 +339,42 @@ async def _floor(concurrency: int = CONCURRENCY, rate: float | None = None) -> d
     return result
 
 
+async def _floor_over_store() -> dict[str, Any]:
+    """Diagnostic: the floor's handler (stripe verify, json.loads, answer) writing through the
+    service's SQLite inbox (`store.inbox.add`: the queue_messages row, its indexes, the store's group
+    commit) instead of the floor's one-table writer. Between this and the floor lies the cost of
+    the store's write path; between this and the service, the cost of the service's HTTP layer."""
+    import stripe
+    from aiohttp import web
+
+    from drexfy.adapters.sqlite import open_sqlite_store
+    from drexfy.adapters.system import RANDOM, SystemClock
+    from drexfy.domain.ports import QueuedMessage
+
+    clock = SystemClock()
+    with tempfile.TemporaryDirectory(prefix="drexfy-bench-floor-store-") as directory:
+        store = await open_sqlite_store(Path(directory) / "store.db", clock)
+
+        async def handler(request: web.Request) -> web.Response:
+            body = await request.read()
+            try:
+                stripe.WebhookSignature.verify_header(body.decode(), request.headers["Stripe-Signature"], SECRET, 300)
+            except (stripe.SignatureVerificationError, KeyError):
+                return web.Response(status=401)
+            event = json.loads(body)
+            message = QueuedMessage(RANDOM.token_hex(16), event["id"], "payment.event", {"event": event}, clock.now())
+            new = await store.inbox.add(message)
+            return web.json_response({"status": "accepted" if new else "duplicate"}, status=202 if new else 200)
+
+        app = web.Application()
+        app.router.add_post("/webhooks/payments", handler)
+        try:
+            config = {"requests": REQUESTS, "concurrency": CONCURRENCY, "signed": True, "seed": 31}
+            return await _measure(app, "/webhooks/payments", config)
+        finally:
+            await store.close()
+
+
 class _NullQueue:
     """Diagnostic only: an inbox that stores nothing, to isolate the HTTP layer's own cost."""
 
@@ -592,10 +628,13 @@ async def _highest_open_loop_rate(run: Any, base_rate: float, fractions: tuple[f
 
 async def main() -> dict[str, Any]:
     bares, closeds, floors = [], [], []
-    for round_ in range(ROUNDS):  # interleaved, so all three see the same machine load
+    over_store, noops = [], []
+    for round_ in range(ROUNDS):  # interleaved, so all see the same machine load
         bares.append(await _bare())
         closeds.append(await _webhooks(seed=10 + round_, rate=None))
         floors.append(await _floor())
+        over_store.append(await _floor_over_store())
+        noops.append(await _webhooks(seed=5, rate=None, variant="noop"))
     bare, closed, floor = _median_run(bares), _median_run(closeds), _median_run(floors)
     # The target as restated for this machine (issue 10): closed loop at least 80 % of the floor
     # handler's, and p99 < 50 ms at 80 % of the highest open-loop rate at which the floor itself
@@ -619,7 +658,7 @@ async def main() -> dict[str, Any]:
             sustained.update(rate=rate, fraction_of_bare=fraction, run=run)
             break
     normal = await _webhooks(seed=4, rate=None, variant="normal")
-    noop = await _webhooks(seed=5, rate=None, variant="noop")
+    noop = _median_run(noops)
     floor_paced = await _floor(rate=paced_rate)
     floor_wide = await _floor(concurrency=64)
     bare_wide = await _bare(concurrency=64)
@@ -639,6 +678,8 @@ async def main() -> dict[str, Any]:
     except Exception as exc:  # anvil missing or the EVM adapter failing must not hide the other figures
         anvil = {"error": f"{type(exc).__name__}: {exc}"[:500]}
     ratio = closed["per_second"] / bare["per_second"]
+    per_round = [round(c["per_second"] / f["per_second"], 3) for c, f in zip(closeds, floors, strict=True)]
+    floor_ratio = statistics.median(per_round)
     result = {
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
         "method": {
@@ -648,7 +689,8 @@ async def main() -> dict[str, Any]:
             "duplicate_share": DUPLICATE_SHARE,
             "store": "SQLite, WAL, synchronous=FULL (fsync per commit)",
             "load_generator": "separate process, aiohttp client, loopback",
-            "reported": "median of interleaved rounds; all_per_second lists every round",
+            "reported": "median of interleaved rounds; all_per_second lists every round; the ratio to the floor"
+            " is the median of each round's ratio",
             "open_loop": f"paced arrivals for {PACED_SECONDS:g} s, up to {OPEN_LOOP_CONNECTIONS} connections",
         },
         "bare_handler": bare,
@@ -662,6 +704,10 @@ async def main() -> dict[str, Any]:
             "noop: the HTTP layer alone (verify, parse, encode, answer) without the inbox write",
             "c_load_generator": c_loadgen,
             "floor_minimal_durable_handler": floor,
+            "floor_handler_over_the_service_inbox": _median_run(over_store),
+            "decomposition_note": "rounds interleaved with the closed-loop runs: floor -> floor over the "
+            "service's inbox = the store write path's cost; webhooks with the inbox write a no-op = the "
+            "service's HTTP layer without it",
             "floor_minimal_durable_handler_open_loop_at_half_bare": {"target_rate": paced_rate, **floor_paced},
             "floor_minimal_durable_handler_64_in_flight": floor_wide,
             "bare_handler_64_in_flight": bare_wide,
@@ -672,11 +718,15 @@ async def main() -> dict[str, Any]:
         "settlements_on_anvil": anvil,
         "throughput_ratio_vs_bare": round(ratio, 3),
         "floor_closed_loop": {**floor, "all_per_second": [r["per_second"] for r in floors]},
-        "throughput_ratio_vs_floor": round(closed["per_second"] / floor["per_second"], 3),
+        # Each round's service run beside the floor run of the same round: on this shared machine
+        # the load swings between rounds (3x seen), which a ratio of two medians does not cancel.
+        "throughput_ratio_vs_floor": floor_ratio,
+        "throughput_ratio_vs_floor_per_round": per_round,
+        "throughput_ratio_of_medians_vs_floor": round(closed["per_second"] / floor["per_second"], 3),
         "floor_sustained_open_loop_p99_under_50ms": floor_sustained,
         "webhooks_open_loop_at_80pct_of_floor_sustained": at_80_of_floor,
         "targets": {
-            "closed_loop_at_least_80pct_of_floor": closed["per_second"] >= 0.8 * floor["per_second"],
+            "closed_loop_at_least_80pct_of_floor": floor_ratio >= 0.8,
             "p99_under_50ms_at_80pct_of_floor_sustained_rate": bool(
                 at_80_of_floor["target_rate"]
                 and at_80_of_floor["p99_ms"] < 50
@@ -709,6 +759,7 @@ def _print(result: dict[str, Any]) -> None:
         ("diag: inbox on synchronous=NORMAL", result["diagnostics"]["webhooks_sqlite_synchronous_normal"]),
         ("diag: inbox write replaced by a no-op", result["diagnostics"]["webhooks_inbox_write_noop"]),
         ("floor: minimal durable handler", result["diagnostics"]["floor_minimal_durable_handler"]),
+        ("floor handler over the service's inbox", result["diagnostics"]["floor_handler_over_the_service_inbox"]),
         (
             "floor: open loop at half the bare rate",
             result["diagnostics"]["floor_minimal_durable_handler_open_loop_at_half_bare"],
