@@ -30,6 +30,7 @@ uint = st.integers(min_value=0, max_value=2**256 - 1)
 @settings(max_examples=40, deadline=None)
 @given(
     order=st.binary(min_size=32, max_size=32),
+    nonce=uint,
     buyer=addresses,
     amount=uint,
     instrument=addresses,
@@ -39,11 +40,19 @@ uint = st.integers(min_value=0, max_value=2**256 - 1)
     v=st.integers(min_value=0, max_value=255),
 )
 def test_settle_call_data_is_webs3s(
-    order: bytes, buyer: str, amount: int, instrument: str, units: int, deadline: int, attestation: bytes, v: int
+    order: bytes,
+    nonce: int,
+    buyer: str,
+    amount: int,
+    instrument: str,
+    units: int,
+    deadline: int,
+    attestation: bytes,
+    v: int,
 ) -> None:
     settlement = _contract("Settlement")
     args = [
-        (order, buyer, amount, instrument, units, deadline),
+        (order, nonce, buyer, amount, instrument, units, deadline),
         attestation,
         deadline,
         v,

@@ -32,7 +32,7 @@ import copy
 import logging
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -200,6 +200,8 @@ class Relayer:
         self._fee_cache: dict[int, int] = {}
         self._next_base_cache: dict[int, int] = {}
         self._count_cache: dict[tuple[str, int], int] = {}
+        #: Reads under way, per cache key: concurrent jobs in one block share one request.
+        self._reads: dict[object, asyncio.Future[int]] = {}
 
     async def _head(self) -> int:
         if self.raw_rpc:
@@ -245,6 +247,16 @@ class Relayer:
         self._fee_cache.clear()
         self._next_base_cache.clear()
         self._count_cache.clear()
+        self._reads.clear()
+
+    async def _read_once(self, key: object, read: Callable[[], Awaitable[int]]) -> int:
+        """`read()` once for all the callers asking for `key` at the same time (single flight): a
+        burst of settlements in one block would otherwise each read before the first filled the cache."""
+        flight = self._reads.get(key)
+        if flight is None:
+            flight = self._reads[key] = asyncio.ensure_future(read())
+            flight.add_done_callback(lambda _f: self._reads.pop(key, None))  # keys carry the block
+        return await asyncio.shield(flight)
 
     def _current_block(self) -> int | None:
         """The head the confirmer saw within the last poll or two (what the per-block caches are
@@ -260,12 +272,16 @@ class Relayer:
         block = self._current_block()
         if block is not None and (sender, block) in self._count_cache:
             return self._count_cache[(sender, block)]
-        if self.raw_rpc:
-            count = int(await self.rpc("eth_getTransactionCount", [sender, "pending"]), 16)
-        else:
-            count = int(await self.w3.eth.get_transaction_count(sender, "pending"))  # type: ignore[arg-type]
-        if block is not None:
-            self._count_cache[(sender, block)] = count
+
+        async def read() -> int:
+            if self.raw_rpc:
+                return int(await self.rpc("eth_getTransactionCount", [sender, "pending"]), 16)
+            return int(await self.w3.eth.get_transaction_count(sender, "pending"))  # type: ignore[arg-type]
+
+        if block is None:
+            return await read()
+        count = await self._read_once(("count", sender, block), read)
+        self._count_cache[(sender, block)] = count
         return count
 
     async def address_of(self, key_id: str) -> str:
@@ -455,8 +471,12 @@ class Relayer:
         head = self._current_block()
         base = self._fee_cache.get(head) if head is not None else None
         if base is None:
-            block = await self.w3.eth.get_block("latest")
-            base = int(block.get("baseFeePerGas", 0) or 0)
+
+            async def read() -> int:
+                block = await self.w3.eth.get_block("latest")
+                return int(block.get("baseFeePerGas", 0) or 0)
+
+            base = await (read() if head is None else self._read_once(("fee", head), read))
             if head is not None:
                 self._fee_cache[head] = base
         tip = self.config.priority_fee_wei
