@@ -29,9 +29,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from eth_account import Account
-from eth_account.typed_transactions.typed_transaction import TypedTransaction
-from hexbytes import HexBytes
 from tests.soak.harness import Platform, SoakConfig, onboard, open_instrument, place_and_pay
 
 from bench.rpc_count import CountingProxy
@@ -59,45 +56,55 @@ def _stop_processes(run: Platform) -> None:
                 process.kill()
 
 
-def _signed_since(directory: Path, block: int) -> list[tuple[str, int, str]]:
-    """(sender, nonce, raw) of every platform transaction mined after `block`, in nonce order."""
-    with contextlib.closing(sqlite3.connect(directory / "drexfy.sqlite", timeout=10)) as conn:
-        rows = conn.execute(
-            "SELECT payload, result FROM journal WHERE ledger = 'evm' AND status = 'CONFIRMED' AND payload IS NOT NULL"
-        ).fetchall()
-    out = []
-    for payload, result in rows:
-        if int(json.loads(result).get("block", 0)) <= block:
-            continue
-        tx = TypedTransaction.from_bytes(HexBytes(payload))
-        sender = tx.sender if hasattr(tx, "sender") else Account.recover_transaction(payload)
-        out.append((str(sender), int(tx.as_dict()["nonce"]), str(payload)))
-    return sorted(out)
+def _mined_since(run: Platform, block: int) -> list[tuple[str, int, str]]:
+    """The raw bytes of every transaction mined after `block`, in block and index order, read from
+    the chain itself: the journal keeps only each operation's last transaction, and a settlement
+    that reverted (a permit overtaken) and was sent again under a new nonce would leave its first
+    nonce out of a replay, holding every later transaction of the relayer behind the hole."""
+    mined = []
+    head = int(run.node.rpc("eth_blockNumber"), 16)
+    for number in range(block + 1, head + 1):
+        for tx in run.node.rpc("eth_getBlockByNumber", hex(number), True)["transactions"]:
+            raw = str(run.node.rpc("eth_getRawTransactionByHash", tx["hash"]))
+            mined.append((str(tx["from"]), int(tx["nonce"], 16), raw))
+    return mined
 
 
-def _floor(run: Platform, snapshot: str, signed: list[tuple[str, int, str]], settlements: int) -> dict[str, Any]:
+def _floor(run: Platform, snapshot: str, mined: list[tuple[str, int, str]], settlements: int) -> dict[str, Any]:
     """The chain's limit on this machine: the same transactions, pre-signed, sent raw at once to
-    the node reverted to the state before the run, and the time and blocks until all are mined."""
+    the node reverted to the state before the run, and the time and blocks until all are mined.
+    A replay that does not finish (a transaction the node refuses, a nonce hole) is reported as
+    such, with no rate: a deadline is not a measurement."""
     run.node.rpc("evm_revert", snapshot)
-    last = {sender: nonce for sender, nonce, _ in signed}
+    last: dict[str, int] = {}
+    for sender, nonce, _ in mined:
+        last[sender] = max(last.get(sender, -1), nonce)
     start_block = int(run.node.rpc("eth_blockNumber"), 16)
     started = time.monotonic()
-    for _, _, raw in signed:
-        run.node.rpc("eth_sendRawTransaction", raw)
+    refused = 0
+    for _, _, raw in mined:
+        try:
+            run.node.rpc("eth_sendRawTransaction", raw)
+        except Exception:  # the node's refusal, counted: the replay is then not the floor
+            refused += 1
     sent_s = time.monotonic() - started
     deadline = time.monotonic() + 60 * run.config.block_time + 60
+    done = False
     while time.monotonic() < deadline:
         if all(int(run.node.rpc("eth_getTransactionCount", s, "latest"), 16) > n for s, n in last.items()):
+            done = True
             break
         time.sleep(0.1)
     wall = time.monotonic() - started
     blocks = int(run.node.rpc("eth_blockNumber"), 16) - start_block
     return {
-        "transactions": len(signed),
+        "transactions": len(mined),
+        "refused": refused,
+        "complete": done,
         "send_s": round(sent_s, 1),
         "mined_wall_s": round(wall, 1),
         "blocks": blocks,
-        "settlements_per_s": round(settlements / wall, 1) if wall else None,
+        "settlements_per_s": round(settlements / wall, 1) if wall and done else None,
     }
 
 
@@ -134,7 +141,7 @@ def run(
             settle_wall = time.monotonic() - paid_at
             requests = proxy.snapshot()
             _stop_processes(run)
-            floor = _floor(run, snapshot, _signed_since(directory, snapshot_block), len(blocks))
+            floor = _floor(run, snapshot, _mined_since(run, snapshot_block), len(blocks))
         finally:
             run.stop()
     per_block: dict[int, int] = {}

@@ -176,3 +176,77 @@ async def test_a_belief_not_mined_is_checked_again_after_a_few_blocks() -> None:
     receipt = await confirmer.receipt(("0xdup",), blocks=None, seconds=2)
     assert receipt is not None and receipt["blockNumber"] == 1
     await confirmer.close()
+
+
+async def test_a_chain_making_blocks_on_a_timer_says_when_the_next_block_is_due() -> None:
+    """Two head changes seen a block time apart while watching: the confirmer tells how long
+    until the next block (a worker's job then hands back at once instead of holding its slot)."""
+    chain = FakeChain()
+    confirmer = _confirmer(chain)
+    block_time = 0.3
+    watching = asyncio.create_task(confirmer.receipt(("0xwatch",), blocks=None, seconds=5))
+    assert confirmer.next_block_in(block_time) is None  # nothing measured yet
+    for _ in range(2):
+        await asyncio.sleep(block_time)
+        chain.mine()
+        await asyncio.sleep(0.05)  # a poll or two
+    assert confirmer.block_interval is not None and confirmer.block_interval >= 0.5 * block_time
+    due = confirmer.next_block_in(block_time)
+    assert due is not None and 0 < due <= block_time
+    # The same chain described as making a block every 10 s: the measured interval says otherwise.
+    assert confirmer.next_block_in(10 * block_time) is None
+    chain.pending.append("0xwatch")
+    chain.mine()
+    await watching
+    await confirmer.close()
+
+
+async def test_a_node_mining_each_transaction_at_once_has_no_block_time_and_one_look_finds_it() -> None:
+    """A development node mines every transaction as it arrives: head changes follow sends, not
+    a timer, so no block is 'due'; and one look at the chain (rounds=1) finds the receipt."""
+    chain = FakeChain()
+    confirmer = _confirmer(chain)
+    for i in range(3):
+        chain.pending.append(f"0x{i}")
+        chain.mine()  # mined as sent
+        receipt = await confirmer.receipt((f"0x{i}",), blocks=None, seconds=5, rounds=1)
+        assert receipt is not None and receipt["blockNumber"] == i + 1
+    assert confirmer.next_block_in(6.0) is None
+    # Not mined: one look, then None at once (not after the 5 s).
+    started = asyncio.get_running_loop().time()
+    assert await confirmer.receipt(("0xmissing",), blocks=None, seconds=5, rounds=1) is None
+    assert asyncio.get_running_loop().time() - started < 1.0
+    await confirmer.close()
+
+
+async def test_a_head_change_seen_after_a_pause_is_not_a_block_time() -> None:
+    chain = FakeChain()
+    confirmer = _confirmer(chain)
+    await _settle_head(confirmer)
+    await asyncio.sleep(1.3)  # nobody watches: no polls (longer than a poll and the 1 s slack)
+    chain.mine()
+    await _settle_head(confirmer)
+    assert confirmer.block_interval is None
+    assert confirmer.next_block_in(0.2) is None
+    await confirmer.close()
+
+
+async def test_a_broadcast_transaction_is_watched_while_no_call_waits_for_it() -> None:
+    """A job handed back right after broadcasting (nobody waits): the confirmer keeps reading
+    blocks while that transaction is not mined, so the job finds its receipt when it comes back,
+    with no lookup of its own; once nothing is left to watch, it stops asking the node."""
+    chain = FakeChain()
+    confirmer = _confirmer(chain)
+    await _settle_head(confirmer)
+    confirmer.broadcasting("0xa")
+    chain.pending.append("0xa")
+    await asyncio.sleep(0.05)
+    chain.mine()
+    await asyncio.sleep(0.1)  # a few polls: block 1 is read although no call waits
+    chain.calls.clear()
+    known, receipt = confirmer.known(("0xa",))
+    assert known and receipt is not None and receipt["blockNumber"] == 1
+    assert sum(chain.calls.values()) == 0
+    await asyncio.sleep(0.1)
+    assert chain.calls["eth_blockNumber"] == 0  # nothing left to watch: no polling
+    await confirmer.close()

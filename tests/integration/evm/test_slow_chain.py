@@ -312,3 +312,63 @@ async def test_the_keeper_sends_again_what_a_node_forgot(env: Env, anvil_node: A
         assert entry is not None and entry.status is JournalStatus.CONFIRMED
     finally:
         await ledger.close()
+
+
+@contextlib.contextmanager
+def mining_every(node: AnvilNode, seconds: int) -> Iterator[None]:
+    """The node makes a block every `seconds` (as Moonbeam does every 6 s), not one per transaction."""
+    node.rpc("evm_setIntervalMining", seconds)
+    try:
+        yield
+    finally:
+        node.rpc("evm_setIntervalMining", 0)
+        node.rpc("evm_setAutomine", True)
+
+
+async def test_on_a_chain_with_block_times_a_job_hands_back_at_once_and_comes_back_after_the_next_block(
+    env: Env,  # noqa: F811
+    anvil_node: AnvilNode,  # noqa: F811
+) -> None:
+    """A job's transaction cannot be included before the next block. When the chain is seen to make
+    a block every `block_time_s` and none is due within the job's short wait, the job hands back
+    after one look at the chain instead of holding its worker slot for the whole wait, and is told
+    to come back just after the next block is due; it then finds its receipt."""
+    import time
+
+    from drexfy.domain.errors import LedgerPending
+    from drexfy.domain.ports import LEDGER_WAIT
+
+    block_time = 2
+    config = attrs.evolve(env.config, block_time_s=float(block_time))
+    ledger = await build_evm_ledger(config, env.vault, env.store.journal)
+    buyer = await env.wallet("ivo", EU_ACC)
+    confirmer = ledger.relayer.confirmer  # type: ignore[attr-defined]
+    try:
+        with mining_every(anvil_node, block_time):
+            # Watch two blocks go by (the worker's confirmer does while anything waits), then start
+            # right after a new head: the next block is a whole block time away.
+            await confirmer.receipt(("0x" + "00" * 32,), blocks=2, seconds=10)
+            head = confirmer.head
+            while (await confirmer.receipt(("0x" + "00" * 32,), blocks=None, seconds=0.05, rounds=1)) is None:
+                if confirmer.head != head:
+                    break
+            token = LEDGER_WAIT.set(1.0)
+            started = time.monotonic()
+            try:
+                with pytest.raises(LedgerPending) as pending:
+                    await ledger.settle_purchase("settle:o50", purchase("o50", buyer, env.instrument, 1))
+            finally:
+                LEDGER_WAIT.reset(token)
+            # Not the whole 1 s wait (the old behaviour held the job that long for nothing).
+            assert time.monotonic() - started < 0.8
+            retry_after = pending.value.retry_after_s
+            assert 0.5 < retry_after <= block_time + 1.0
+            await asyncio.sleep(retry_after)
+            token = LEDGER_WAIT.set(1.0)
+            try:
+                await ledger.settle_purchase("settle:o50", purchase("o50", buyer, env.instrument, 1))
+            finally:
+                LEDGER_WAIT.reset(token)
+        assert await ledger.units_of(env.instrument, buyer.address) == 1
+    finally:
+        await ledger.close()

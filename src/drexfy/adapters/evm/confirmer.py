@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 MAX_SCAN_BLOCKS = 32
 #: Blocks a belief "not mined" is trusted before the transaction is looked up on its own again.
 TRUST_BLOCKS = 4
+#: Seconds a broadcast transaction is watched at most while no call waits for it (a chain that
+#: stopped is not polled for ever; the job that comes back asks again).
+WATCH_S = 60.0
 #: Receipts and beliefs kept (the oldest are forgotten first; forgetting costs one lookup).
 MAX_KEPT = 20_000
 
@@ -56,6 +59,7 @@ class _Waiter:
     future: asyncio.Future[Any]
     start: int | None = None  # the head when it was first checked
     checked_at: int | None = None  # the head at its last check
+    rounds: int | None = None  # give up after this many checks without the receipt (None: no limit)
 
 
 def _key(tx_id: str) -> str:
@@ -93,11 +97,17 @@ class Confirmer:
         #: The latest head seen, and when (monotonic seconds).
         self.head: int | None = None
         self.head_seen_at = 0.0
+        #: When the latest head was first seen, and the seconds per block measured between the last
+        #: two head changes seen while watching without a pause (None: not measured yet).
+        self.head_since = 0.0
+        self.block_interval: float | None = None
         self._scanned: int | None = None  # the last block whose receipts were read, this epoch
         self._epoch = 0
         self._mined: OrderedDict[str, Any] = OrderedDict()  # tx id -> receipt found in a scanned block
         #: tx id -> (epoch, block): not mined in any block up to `block`.
         self._unmined: OrderedDict[str, tuple[int, int]] = OrderedDict()
+        #: tx id -> (epoch, head, monotonic seconds) when broadcast: watched until mined (bounded).
+        self._watched: OrderedDict[str, tuple[int, int, float]] = OrderedDict()
 
     @property
     def by_block(self) -> bool:
@@ -107,9 +117,31 @@ class Confirmer:
     # -- what the relayer asks -----------------------------------------------------------------
 
     def broadcasting(self, tx_id: str) -> None:
-        """`tx_id` is about to reach the network for the first time: no block seen so far holds it."""
+        """`tx_id` is about to reach the network for the first time: no block seen so far holds it.
+        It is watched from now on (the blocks are read while it is not mined), so a job that hands
+        back and comes back a block later finds its receipt here, without asking the node."""
         if self.by_block and self.head is not None:
             self._believe_unmined(_key(tx_id), self.head)
+            self._watched[_key(tx_id)] = (self._epoch, self.head, time.monotonic())
+            self._watched.move_to_end(_key(tx_id))
+            self._ensure_running()
+
+    def _ensure_running(self) -> None:
+        self._wake.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="evm-confirmer")
+
+    def _watching(self) -> bool:
+        """Whether a transaction broadcast lately (within `TRUST_BLOCKS` blocks and `WATCH_S`
+        seconds) is not mined yet: the blocks are read for it although no call waits."""
+        now = time.monotonic()
+        while self._watched:
+            epoch, block, since = next(iter(self._watched.values()))
+            stale = epoch != self._epoch or self.head is None or self.head - block > TRUST_BLOCKS
+            if not stale and now - since <= WATCH_S:
+                return True
+            self._watched.popitem(last=False)
+        return False
 
     def known(self, tx_ids: Sequence[str]) -> tuple[bool, Any]:
         """(True, receipt) when a scanned block held one of `tx_ids`; (True, None) when none of them
@@ -125,15 +157,29 @@ class Confirmer:
         for tx in tx_ids:
             self._mined.pop(_key(tx), None)
             self._unmined.pop(_key(tx), None)
+            self._watched.pop(_key(tx), None)
 
-    async def receipt(self, tx_ids: Sequence[str], *, blocks: int | None, seconds: float) -> Any | None:
+    def next_block_in(self, block_time_s: float) -> float | None:
+        """Seconds until the next block is due, when the chain is seen to make a block every
+        `block_time_s` or so (the last two head changes, seen while watching, were at least half
+        that apart) and the current one is not late yet. None when that is not known: a chain that
+        mines each transaction as it comes (a development node), one never watched, or a late block."""
+        if self.head is None or self.block_interval is None or self.block_interval < 0.5 * block_time_s:
+            return None
+        age = time.monotonic() - self.head_since
+        return block_time_s - age if age < block_time_s else None
+
+    async def receipt(
+        self, tx_ids: Sequence[str], *, blocks: int | None, seconds: float, rounds: int | None = None
+    ) -> Any | None:
         """The receipt of any of `tx_ids` (versions of one transaction: one at most is mined), or
-        None after `blocks` new blocks (None: no block limit) or `seconds` without it."""
-        waiter = _Waiter(tuple(_key(tx) for tx in tx_ids), blocks, asyncio.get_running_loop().create_future())
+        None after `blocks` new blocks (None: no block limit), `rounds` looks at the chain, or
+        `seconds` without it."""
+        waiter = _Waiter(
+            tuple(_key(tx) for tx in tx_ids), blocks, asyncio.get_running_loop().create_future(), rounds=rounds
+        )
         self._waiters.add(waiter)
-        self._wake.set()
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="evm-confirmer")
+        self._ensure_running()
         try:
             return await asyncio.wait_for(asyncio.shield(waiter.future), timeout=max(seconds, 0.0))
         except TimeoutError:
@@ -153,7 +199,7 @@ class Confirmer:
     # -- the watcher ---------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        while self._waiters:
+        while self._waiters or self._watching():
             self._wake.clear()
             try:
                 await self._round()
@@ -165,7 +211,7 @@ class Confirmer:
                     self._waiters.clear()
                     return
                 log.debug("confirmer: node unreachable (%s); next poll", type(exc).__name__)
-            if not self._waiters:
+            if not self._waiters and not self._watching():
                 return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
@@ -175,7 +221,7 @@ class Confirmer:
         head = await self._head()
         self._saw_head(head)
         due = [w for w in self._waiters if w.checked_at != head and not w.future.done()]
-        if not due:
+        if not due and not self._watching():
             return
         await self._scan(head)
         ask = sorted({tx for w in due for tx in w.tx_ids if not self._answered(w, tx)})
@@ -191,10 +237,14 @@ class Confirmer:
                 waiter.start = head
             waiter.checked_at = head
             receipt = next((self._mined[tx] for tx in waiter.tx_ids if tx in self._mined), None)
+            if waiter.rounds is not None:
+                waiter.rounds -= 1
             if receipt is not None:
                 waiter.future.set_result(receipt)
-            elif waiter.blocks is not None and head - waiter.start >= waiter.blocks:
-                waiter.future.set_result(None)
+            else:
+                out_of_blocks = waiter.blocks is not None and head - waiter.start >= waiter.blocks
+                if out_of_blocks or (waiter.rounds is not None and waiter.rounds <= 0):
+                    waiter.future.set_result(None)
 
     def _answered(self, waiter: _Waiter, tx: str) -> bool:
         """Whether the scan already tells about `tx` for this waiter (found, or known not mined)."""
@@ -207,7 +257,15 @@ class Confirmer:
         if self._scanned is not None and head < self._scanned:
             self._new_epoch()  # the chain went back (a revert, a reorg): forget what was read
             self._mined.clear()
-        self.head, self.head_seen_at = head, time.monotonic()
+        now = time.monotonic()
+        if changed:
+            watching = now - self.head_seen_at <= 2 * self.poll_s + 1.0  # no pause since the last look
+            if watching and self.head is not None and head > self.head and self.head_since:
+                self.block_interval = (now - self.head_since) / (head - self.head)
+            elif not watching:
+                self.block_interval = None  # measured across a pause: not a block time
+            self.head_since = now
+        self.head, self.head_seen_at = head, now
         if changed and self._on_head is not None:
             self._on_head(head)
 
@@ -236,7 +294,7 @@ class Confirmer:
             wanted = {tx for w in self._waiters for tx in w.tx_ids}
             for receipt in receipts:
                 tx = _key(_hex(receipt["transactionHash"]))
-                if tx in wanted or tx in self._unmined:
+                if tx in wanted or tx in self._unmined or tx in self._watched:
                     self._keep(tx, receipt)
             self._scanned = block
 
@@ -258,6 +316,7 @@ class Confirmer:
 
     def _keep(self, tx: str, receipt: Any) -> None:
         self._unmined.pop(tx, None)
+        self._watched.pop(tx, None)
         self._mined[tx] = receipt
         while len(self._mined) > MAX_KEPT:
             self._mined.popitem(last=False)

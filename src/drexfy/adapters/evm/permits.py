@@ -108,11 +108,11 @@ class Permits:
         in_flight = self._permits_in_flight.setdefault(owner, {})
         nonce: int | None = None
         try:
-            chain_nonce = await self._nonce(owner, "latest")
             # A permit of this wallet broadcast by another process and not mined yet shows in the
             # node's pending state: chain on it as on our own (if that transaction never mines,
-            # this permit goes stale, which is a retry, never a refusal).
-            pending_nonce = await self._pending_nonce(owner)
+            # this permit goes stale, which is a retry, never a refusal). Both reads at once: each
+            # is a round trip to a node that is busy mining.
+            chain_nonce, pending_nonce = await asyncio.gather(self._nonce(owner, "latest"), self._pending_nonce(owner))
             in_flight.pop(op_id, None)
             ahead = await self._live_permits(owner, chain_nonce)
             nonce = max([chain_nonce, pending_nonce, *(n + 1 for n in ahead)])

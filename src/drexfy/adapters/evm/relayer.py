@@ -84,6 +84,10 @@ class TxOutcome:
 log = logging.getLogger("drexfy.evm.relayer")
 
 
+#: How long after a block is due a job that handed back looks again (the node's timer, and the
+#: confirmer's poll, run a little behind the nominal block time).
+NEXT_BLOCK_MARGIN_S = 0.5
+
 #: Node refusals meaning "the fee is below what the next block asks" (geth, anvil, Moonbeam/Frontier).
 _PRICED_OUT = ("less than block base fee", "underpriced", "fee cap less than", "max fee per gas less than")
 
@@ -748,13 +752,33 @@ class Relayer:
         return self.config.receipt_timeout_blocks if LEDGER_WAIT.get() is None else None
 
     async def _wait_receipt(self, entry: JournalEntry) -> Any:
-        """The receipt of the transaction (any version), from the confirmer's once-per-block look."""
+        """The receipt of the transaction (any version), from the confirmer's once-per-block look.
+
+        A worker's job waits only briefly (`LEDGER_WAIT`) and comes back later. On a chain seen to
+        make a block every `block_time_s` it does not even wait that long when no block is due
+        within the wait: after one look at the chain (a node that mines each transaction at once
+        has it already), it hands back at once, to come back just after the next block is due,
+        rather than hold its worker slot for nothing and come back a fixed block time later."""
         assert entry.tx_id is not None
-        receipt = await self.confirmer.receipt(_versions(entry), blocks=self._wait_blocks(), seconds=self._wait_s())
+        seconds = self._wait_s()
+        retry_after = self.config.block_time_s
+        if LEDGER_WAIT.get() is not None:
+            started = time.monotonic()
+            receipt = await self.confirmer.receipt(_versions(entry), blocks=None, seconds=seconds, rounds=1)
+            if receipt is not None:
+                return receipt
+            seconds -= time.monotonic() - started
+            due = self.confirmer.next_block_in(self.config.block_time_s)
+            if due is not None and due > seconds:
+                retry_after = due + NEXT_BLOCK_MARGIN_S + 2 * self.confirmer.poll_s
+                seconds = 0.0
+        receipt = None
+        if seconds > 0:
+            receipt = await self.confirmer.receipt(_versions(entry), blocks=self._wait_blocks(), seconds=seconds)
         if receipt is None:
             raise LedgerPending(
                 f"transaction {entry.tx_id} not included yet; it stays journalled",
-                retry_after_s=self.config.block_time_s,
+                retry_after_s=retry_after,
             )
         return receipt
 
