@@ -7,11 +7,15 @@ payment webhook. Reported: settlements per block (the busiest block and the mean
 that settled any), each order's latency in blocks from the block in which its payment webhook was
 accepted to its settlement's block (p50, p90, max), and the wall time. Issue target (1,000 orders from 500 investors at 6 s): at least 200
 settlements per block, p90 under 3 blocks. Settlement transactions are read from the journal.
+`--pay-rate N` sends the payment webhooks as a steady inflow of N a second instead of a burst (all
+1,000 accepted within seconds, so the p90 of a burst measures how fast the worker drains a backlog,
+and the latency at a rate the pipeline keeps up with is what a customer sees).
 
 Beside it, in the same run: node requests per settlement (the processes talk to anvil through a
 counting proxy, bench/rpc_count.py), and the chain's floor: the node is reverted to its state before
-the orders and the same signed transactions are sent raw at once; the time until all are mined is
-the best any relayer could do here (`share_of_floor`; issue target at least 0.5).
+the orders and the transactions the chain mined meanwhile (read from its blocks, reverted ones
+included, so no nonce is missing) are sent raw at once; the time until all are mined is the best
+any relayer could do here (`share_of_floor`; issue target at least 0.5).
 """
 
 from __future__ import annotations
@@ -118,7 +122,12 @@ def _floor(run: Platform, snapshot: str, mined: list[tuple[str, int, str]], sett
 
 
 def run(
-    investors: int, per_investor: int, block_time: float, directory: Path, pay_concurrency: int = 16
+    investors: int,
+    per_investor: int,
+    block_time: float,
+    directory: Path,
+    pay_concurrency: int = 16,
+    pay_rate: float | None = None,
 ) -> dict[str, Any]:
     config = SoakConfig(
         investors=investors, orders_per_investor=per_investor, kills=0, block_time=block_time, receipt_timeout=60.0
@@ -143,8 +152,15 @@ def run(
             proxy.reset()
             paid_at = time.monotonic()
             orders = place_and_pay(
-                run, ids, instrument["id"], per_investor, note_block=True, pay_concurrency=pay_concurrency
+                run,
+                ids,
+                instrument["id"],
+                per_investor,
+                note_block=True,
+                pay_concurrency=pay_concurrency,
+                pay_rate=pay_rate,
             )
+            paid_wall = time.monotonic() - paid_at
             deadline = time.monotonic() + 60 * block_time + 120
             blocks: dict[str, int] = {}
             while time.monotonic() < deadline:
@@ -170,6 +186,8 @@ def run(
         "orders": len(orders),
         "settled": len(blocks),
         "payment_webhooks_at_once": pay_concurrency,
+        "payment_rate_offered_per_s": pay_rate,
+        "payment_webhooks_wall_s": round(paid_wall, 1),
         "settlements_per_block_max": max(per_block.values(), default=0),
         "settlements_per_block_mean": round(statistics.mean(per_block.values()), 1) if per_block else 0,
         "blocks_with_settlements": len(per_block),
@@ -195,10 +213,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders", type=int, default=2, help="orders per investor")
     parser.add_argument("--block-time", type=float, default=6.0)
     parser.add_argument("--pay-concurrency", type=int, default=16, help="payment webhooks sent at once")
+    parser.add_argument(
+        "--pay-rate", type=float, default=None, help="payment webhooks per second (default: as fast as they go)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON result goes")
     args = parser.parse_args([] if argv is None else argv)  # `make bench` calls main() with defaults
     with tempfile.TemporaryDirectory(prefix="drexfy-bench-blocks-") as directory:
-        result = run(args.investors, args.orders, args.block_time, Path(directory), args.pay_concurrency)
+        result = run(args.investors, args.orders, args.block_time, Path(directory), args.pay_concurrency, args.pay_rate)
     print(json.dumps(result, indent=2))
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     return 0 if result["settled"] == result["orders"] else 1

@@ -365,11 +365,14 @@ def place_and_pay(
     per_investor: int,
     note_block: bool = False,
     pay_concurrency: int = 1,
+    pay_rate: float | None = None,
 ) -> list[dict[str, Any]]:
     """Each investor orders `per_investor` times; then every order is paid by a signed webhook, an
     investor's orders close together (their permits contend). With `note_block`, each order records
     the chain's block number when its payment webhook was accepted (`paid_at_block`).
-    `pay_concurrency` webhooks are sent at once (a payment provider delivers in parallel)."""
+    `pay_concurrency` webhooks are sent at once (a payment provider delivers in parallel); with
+    `pay_rate`, the n-th is sent no sooner than n / `pay_rate` seconds after the first (a steady
+    inflow rather than a burst)."""
     orders: list[dict[str, Any]] = []
     for round_ in range(per_investor):
         for investor_id in investors:
@@ -377,7 +380,12 @@ def place_and_pay(
             orders.append(run.api("POST", "/api/v1/orders", "investor", body, investor_id=investor_id))
     secret = run.secrets["stripe_webhook_secret"]
 
-    def pay(order: dict[str, Any]) -> None:
+    started = time.monotonic()
+
+    def pay(indexed: tuple[int, dict[str, Any]]) -> None:
+        index, order = indexed
+        if pay_rate:
+            time.sleep(max(0.0, started + index / pay_rate - time.monotonic()))
         body = sandbox.stripe_event(
             f"evt_{order['id']}",
             "payment_intent.succeeded",
@@ -389,7 +397,7 @@ def place_and_pay(
             order["paid_at_block"] = int(run.node.rpc("eth_blockNumber"), 16)
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, pay_concurrency)) as pool:
-        list(pool.map(pay, orders))
+        list(pool.map(pay, enumerate(orders)))
     return orders
 
 
