@@ -58,9 +58,9 @@ def _settled_blocks(directory: Path) -> dict[str, int]:
     return {row[0].removeprefix("settle:"): int(json.loads(row[1])["block"]) for row in rows}
 
 
-def _stop_processes(run: Platform) -> None:
-    """Stop the API and the worker, keep the node (the floor replays on it)."""
-    for process in (run.worker_process, run.api_process):
+def _stop_processes(run: Platform, extra: list[subprocess.Popen[bytes]]) -> None:
+    """Stop the API and the workers, keep the node (the floor replays on it)."""
+    for process in (*extra, run.worker_process, run.api_process):
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGTERM)
             try:
@@ -128,6 +128,7 @@ def run(
     directory: Path,
     pay_concurrency: int = 16,
     pay_rate: float | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
     config = SoakConfig(
         investors=investors, orders_per_investor=per_investor, kills=0, block_time=block_time, receipt_timeout=60.0
@@ -143,8 +144,12 @@ def run(
     load_before = os.getloadavg()
     with CountingProxy(run.node.url) as proxy:
         run.env["DREXFY_LEDGER__EVM__RPC_URL"] = proxy.url
+        extra: list[subprocess.Popen[bytes]] = []
         try:
             run.start()
+            # More worker processes on the same store (what an operator scales out with): they
+            # share the inbox through leases and the relayer's nonces through the journal.
+            extra = [run._drexfy("worker") for _ in range(workers - 1)]
             ids = onboard(run, investors)
             instrument = open_instrument(run)
             snapshot = run.node.rpc("evm_snapshot")
@@ -170,9 +175,10 @@ def run(
                 time.sleep(0.5)
             settle_wall = time.monotonic() - paid_at
             requests = proxy.snapshot()
-            _stop_processes(run)
+            _stop_processes(run, extra)
             floor = _floor(run, snapshot, _mined_since(run, snapshot_block), len(blocks))
         finally:
+            _stop_processes(run, extra)
             run.stop()
     per_block: dict[int, int] = {}
     for block in blocks.values():
@@ -187,6 +193,7 @@ def run(
         "settled": len(blocks),
         "payment_webhooks_at_once": pay_concurrency,
         "payment_rate_offered_per_s": pay_rate,
+        "worker_processes": workers,
         "payment_webhooks_wall_s": round(paid_wall, 1),
         "settlements_per_block_max": max(per_block.values(), default=0),
         "settlements_per_block_mean": round(statistics.mean(per_block.values()), 1) if per_block else 0,
@@ -216,10 +223,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--pay-rate", type=float, default=None, help="payment webhooks per second (default: as fast as they go)"
     )
+    parser.add_argument("--workers", type=int, default=1, help="worker processes on the one store")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON result goes")
     args = parser.parse_args([] if argv is None else argv)  # `make bench` calls main() with defaults
     with tempfile.TemporaryDirectory(prefix="drexfy-bench-blocks-") as directory:
-        result = run(args.investors, args.orders, args.block_time, Path(directory), args.pay_concurrency, args.pay_rate)
+        result = run(
+            args.investors,
+            args.orders,
+            args.block_time,
+            Path(directory),
+            args.pay_concurrency,
+            args.pay_rate,
+            args.workers,
+        )
     print(json.dumps(result, indent=2))
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     return 0 if result["settled"] == result["orders"] else 1
