@@ -156,6 +156,18 @@ contract InvestorClassification is DelayedAdmin, IERC721Metadata, IERC5192, IERC
         return (_status[a], _status[b]);
     }
 
+    /// @inheritdoc IComplianceRegistry
+    function statusOfMany(address[] calldata wallets) external view returns (uint256[] memory words) {
+        uint256 n = wallets.length;
+        words = new uint256[](n);
+        for (uint256 i; i < n; ) {
+            words[i] = _status[wallets[i]];
+            unchecked {
+                ++i;
+            }
+        }
+    }
+
     /// @notice The class code of `wallet` (0 when it holds no token).
     function classOf(address wallet) external view returns (uint8) {
         return uint8(_status[wallet] & Compliance.CLASS_MASK);
