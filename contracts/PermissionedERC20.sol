@@ -169,7 +169,14 @@ abstract contract PermissionedERC20 is IERC20, IERC20Metadata, IERC20Errors, Del
             uint256 value = amounts[i];
             if (to == address(0)) revert ERC20InvalidReceiver(address(0));
             uint256 word = _accounts[to];
-            _screenWord(to, word, statuses[i]);
+            uint256 status = statuses[i];
+            // Unfrozen here and in the registry with a clean class passes {_screenWord} whether or
+            // not the wallet is a platform one: one test for the common case, the full screen
+            // (and its precise error) otherwise.
+            if (
+                (word & FROZEN_FLAG) | (status & Compliance.FROZEN_BIT) != 0
+                    || (CLEAN_CLASSES >> (status & Compliance.CLASS_MASK)) & 1 == 0
+            ) _screenWord(to, word, status);
             if (value > BALANCE_MASK - supply) revert SupplyOverflow(supply, value);
             unchecked {
                 supply += value;

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from web3 import Web3
+from web3.exceptions import ContractLogicError
 from web3.logs import DISCARD
 
 from tests.integration.evm.suite import (
@@ -303,6 +304,13 @@ class TestStablecoin:
         assert expected == [(1 << 8) | EU_ACC, SANCTIONED, 0, (1 << 8) | EU_ACC]
         assert suite.registry.functions.statusOfMany(wallets).call() == expected
         assert suite.registry.functions.statusOfMany([]).call() == []
+        # An address word with dirty high bits is refused, as ABI decoding refuses it.
+        data = suite.registry.encode_abi("statusOfMany", args=[[a.address]])
+        clean = {"to": suite.registry.address, "data": data}
+        assert int.from_bytes(suite.w3.eth.call(clean)[-32:], "big") == expected[0]
+        dirty = data[:-64] + "01" + data[-62:]
+        with pytest.raises(ContractLogicError):
+            suite.w3.eth.call({"to": suite.registry.address, "data": dirty})
 
 
 # ================================================================ FinancialInstrument
