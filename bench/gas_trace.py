@@ -1,7 +1,8 @@
 """Where a repeat repayment's gas goes, per holder, beside the plain OpenZeppelin batch transfer.
 
 `python -m bench.gas_trace` starts anvil, deploys the suite and the baseline as bench/gas.py does,
-pays two groups of holders (20 and 40) twice on both sides, and traces each repeat transaction
+pays two groups of holders (20 and 40) twice on both sides and on the rules-kept floor
+(bench/contracts/RepaymentFloor.sol, `payTwoReads`), and traces each repeat transaction
 with anvil's struct logger (`debug_traceTransaction`, stack and memory off). Every step's own cost
 (a call's cost without what its callee spends) is put in a bucket by contract and kind (cold/warm
 SLOAD, SSTORE, LOG, call, keccak, the rest); the calldata's intrinsic cost is counted from the
@@ -118,15 +119,18 @@ def measure(node: AnvilNode) -> dict[str, Any]:
     c.gas(coin.functions.grantRole(role("MINTER_ROLE"), dist.address), c.admin)
     erc20 = c.deploy("BaselineERC20")
     c.gas(erc20.functions.mint(c.relayer, 10**30), c.admin)
+    floor = c.deploy("RepaymentFloor")
     results: dict[str, Any] = {}
     for n in (SMALL, LARGE):
         holders = fresh(n)
         c.fire([reg.functions.mint(h, EU_ACC) for h in holders], c.relayer)
         c.fire([inst.functions.forcedTransfer(c.issuer, h, 10) for h in holders], c.relayer)
+        c.gas(floor.functions.setUp(holders, EU_ACC, 10, 10**30), c.admin)
         amounts = [10**4] * n
         for label in ("first", "repeat"):
             ours = _send(c, _pay(c, dist, inst, f"trace-{label}-{n}", holders, amounts, []))
             base = _send(c, erc20.functions.batchTransfer(holders, amounts))
+            two_reads = _send(c, floor.functions.payTwoReads(holders, amounts))
         # The repeat transactions: Distribution calls the registry of instruments, the instrument
         # (retireBatch), then the stablecoin (mintBatch), which calls the identity registry once
         # (statusOfMany).
@@ -134,8 +138,10 @@ def measure(node: AnvilNode) -> dict[str, Any]:
         ours_frames += ["InvestorClassification"]
         results[f"ours {n}"] = (ours[2], breakdown(node, ours[0], ours_frames + ["?"] * 8, ours[1], ours[2]))
         results[f"base {n}"] = (base[2], breakdown(node, base[0], ["BaselineERC20"], base[1], base[2]))
+        floor_trace = breakdown(node, two_reads[0], ["RepaymentFloor"], two_reads[1], two_reads[2])
+        results[f"floor {n}"] = (two_reads[2], floor_trace)
     out: dict[str, Any] = {}
-    for side in ("ours", "base"):
+    for side in ("ours", "base", "floor"):
         small_gas, small = results[f"{side} {SMALL}"]
         large_gas, large = results[f"{side} {LARGE}"]
         keys = sorted(set(small) | set(large))

@@ -299,6 +299,34 @@ abstract contract PermissionedERC20 is IERC20, IERC20Metadata, IERC20Errors, Del
         }
     }
 
+    /// @dev `registry.statusOfMany(wallets)` through a raw call: the array goes out as it came in
+    ///      (one calldatacopy, no per-element re-encoding) and the answer's words are used where
+    ///      they land in memory (no per-element decoding). An answer that is not exactly
+    ///      `uint256[n]` ABI-encoded reverts. A repayment batch makes this call once.
+    function _statusOfMany(address[] calldata wallets) internal view returns (uint256[] memory words) {
+        address target = address(registry);
+        bytes4 selector = IComplianceRegistry.statusOfMany.selector;
+        assembly ("memory-safe") {
+            let n := wallets.length
+            let size := shl(5, n)
+            let ptr := mload(0x40)
+            mstore(ptr, selector)
+            mstore(add(ptr, 0x04), 0x20)
+            mstore(add(ptr, 0x24), n)
+            calldatacopy(add(ptr, 0x44), wallets.offset, size)
+            if iszero(staticcall(gas(), target, ptr, add(0x44, size), 0x00, 0x00)) {
+                returndatacopy(ptr, 0x00, returndatasize())
+                revert(ptr, returndatasize())
+            }
+            if iszero(eq(returndatasize(), add(0x40, size))) { revert(0x00, 0x00) }
+            // The answer: offset (0x20), length (n), n words; `words` takes length and words.
+            returndatacopy(ptr, 0x00, returndatasize())
+            if iszero(and(eq(mload(ptr), 0x20), eq(mload(add(ptr, 0x20)), n))) { revert(0x00, 0x00) }
+            words := add(ptr, 0x20)
+            mstore(0x40, add(words, add(0x20, size)))
+        }
+    }
+
     function _setFlag(address account, uint256 flag, bool value) internal {
         if (account == address(0)) revert ZeroAccount();
         uint256 word = _accounts[account];

@@ -60,11 +60,12 @@ contract Stablecoin is PermissionedERC20, EIP712, Nonces, IERC20Permit {
 
     /// @notice Mint to many wallets in one call (repayment pay-outs). Each recipient is checked as
     ///         by {mint} (frozen here or in the registry, sanctioned or unclassified: the whole batch
-    ///         reverts); the recipients' registry words are read in one {IComplianceRegistry-statusOfMany} call.
+    ///         reverts); the recipients' registry words are read in one
+    ///         {IComplianceRegistry-statusOfMany} call.
     function mintBatch(address[] calldata recipients, uint256[] calldata amounts) external onlyRole(MINTER_ROLE) {
         uint256 n = recipients.length;
         if (n != amounts.length) revert LengthMismatch(n, amounts.length);
-        _mintBatch(recipients, amounts, registry.statusOfMany(recipients));
+        _mintBatch(recipients, amounts, _statusOfMany(recipients));
     }
 
     /// @notice Burn `value` of the caller's own coins.

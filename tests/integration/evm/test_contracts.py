@@ -661,6 +661,16 @@ class TestDistribution:
         fn = suite.pay_call(Web3.keccak(text="h#2"), [a.address], [1], instrument=unlisted.address)
         assert revert_reason(fn, suite.relayer) == "UnregisteredInstrument"
 
+    def test_a_registered_instrument_without_code_pays_nobody(self, suite: Suite) -> None:
+        """The holder check is the instrument's answer: an instrument address that answers nothing
+        (its code gone) must not let a batch through unchecked."""
+        a = holder(suite, EU_ACC)
+        gone = suite.new_instrument(mask(EU_ACC), 100, "GONE")
+        suite.node.rpc("anvil_setCode", gone.address, "0x")
+        fn = suite.pay_call(Web3.keccak(text="gone#0"), [a.address], [1], instrument=gone.address)
+        with pytest.raises(ContractLogicError):
+            fn.estimate_gas({"from": suite.relayer})
+
 
 def test_baseline_contracts_are_not_part_of_the_suite(suite: Suite) -> None:
     with pytest.raises(FileNotFoundError):
