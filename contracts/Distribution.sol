@@ -131,6 +131,7 @@ contract Distribution is DelayedAdmin, EIP712 {
         uint256 length;
     }
 
+    /// @dev Where `a` sits in this call's calldata (solc checked on entry that it fits).
     function _region(address[] calldata a) private pure returns (Region memory r) {
         assembly ("memory-safe") {
             mstore(r, a.offset)
@@ -138,6 +139,7 @@ contract Distribution is DelayedAdmin, EIP712 {
         }
     }
 
+    /// @dev Where `a` sits in this call's calldata.
     function _region(uint256[] calldata a) private pure returns (Region memory r) {
         assembly ("memory-safe") {
             mstore(r, a.offset)

@@ -159,7 +159,7 @@ contract InvestorClassification is DelayedAdmin, IERC721Metadata, IERC5192, IERC
     /// @inheritdoc IComplianceRegistry
     /// @dev The loop is in assembly (the mapping's slot computed in scratch space, no per-element
     ///      bounds checks): it runs once per payee of every repayment batch, and the checked
-    ///      Solidity loop cost ~300 gas more per payee when measured (docs/evm.md section 6).
+    ///      Solidity loop cost ~240 gas more per payee when measured (docs/evm.md section 6).
     ///      An address with dirty high bits reverts, as ABI decoding would.
     function statusOfMany(address[] calldata wallets) external view returns (uint256[] memory words) {
         uint256 n = wallets.length;
