@@ -40,4 +40,8 @@ interface IComplianceRegistry {
 
     /// @notice The status words of two wallets in one call (a transfer's sender and receiver).
     function statusOfPair(address a, address b) external view returns (uint256, uint256);
+
+    /// @notice The status words of many wallets in one call (the payees of a repayment batch):
+    ///         `words[i]` is the word of `wallets[i]`.
+    function statusOfMany(address[] calldata wallets) external view returns (uint256[] memory words);
 }

@@ -119,18 +119,27 @@ contract FinancialInstrument is PermissionedERC20 {
         bool retire = values.length != 0;
         if (retire && n != values.length) revert LengthMismatch(n, values.length);
         _requireNotPaused();
+        if (!retire) {
+            // An interest-only round (every repeat payment): the holder check alone, in a lean loop.
+            for (uint256 i; i < n; ) {
+                address holder = holders[i];
+                if (_wordOf(holder) & BALANCE_MASK == 0) revert NotAHolder(holder);
+                unchecked {
+                    ++i;
+                }
+            }
+            return 0;
+        }
         for (uint256 i; i < n; ) {
             address holder = holders[i];
             uint256 word = _wordOf(holder);
             if (word & BALANCE_MASK == 0) revert NotAHolder(holder);
-            if (retire) {
-                uint256 value = values[i];
-                if (value != 0) {
-                    _update(holder, address(0), value, false);
-                    emit UnitsRetired(holder, value);
-                    total += value;
-                    if (word & PARTIAL_FLAG != 0) _capFrozen(holder);
-                }
+            uint256 value = values[i];
+            if (value != 0) {
+                _update(holder, address(0), value, false);
+                emit UnitsRetired(holder, value);
+                total += value;
+                if (word & PARTIAL_FLAG != 0) _capFrozen(holder);
             }
             unchecked {
                 ++i;

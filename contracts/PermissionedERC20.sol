@@ -153,6 +153,42 @@ abstract contract PermissionedERC20 is IERC20, IERC20Metadata, IERC20Errors, Del
         emit Transfer(payer, to, value);
     }
 
+    /// @dev `_mint(recipients[i], amounts[i])` for every i, with the same rules, writes and events,
+    ///      cheaper per recipient (a repayment batch): the pause is checked once, the supply read and
+    ///      written once, and each recipient is screened on its balance word and `statuses[i]`, its
+    ///      registry word (read for the whole batch in one call by the caller) as {_screenParty}
+    ///      screens a party. A recipient listed twice is credited twice (its word is re-read).
+    function _mintBatch(address[] calldata recipients, uint256[] calldata amounts, uint256[] memory statuses)
+        internal
+    {
+        _requireNotPaused();
+        uint256 supply = _totalSupply;
+        uint256 n = recipients.length;
+        for (uint256 i; i < n; ) {
+            address to = recipients[i];
+            uint256 value = amounts[i];
+            if (to == address(0)) revert ERC20InvalidReceiver(address(0));
+            uint256 word = _accounts[to];
+            uint256 status = statuses[i];
+            // Unfrozen here and in the registry with a clean class passes {_screenWord} whether or
+            // not the wallet is a platform one: one test for the common case, the full screen
+            // (and its precise error) otherwise.
+            if (
+                (word & FROZEN_FLAG) | (status & Compliance.FROZEN_BIT) != 0
+                    || (CLEAN_CLASSES >> (status & Compliance.CLASS_MASK)) & 1 == 0
+            ) _screenWord(to, word, status);
+            if (value > BALANCE_MASK - supply) revert SupplyOverflow(supply, value);
+            unchecked {
+                supply += value;
+                // The supply cap keeps the sum below the flag bits.
+                _accounts[to] = word + value;
+                ++i;
+            }
+            emit Transfer(address(0), to, value);
+        }
+        _totalSupply = supply;
+    }
+
     /// @dev Moves `value` from `from` to `to` (address(0) = mint / burn). When `enforce` is set the
     ///      compliance hook sees both parties' words before anything is written.
     function _update(address from, address to, uint256 value, bool enforce) internal {
@@ -214,8 +250,11 @@ abstract contract PermissionedERC20 is IERC20, IERC20Metadata, IERC20Errors, Del
     /// @dev Refuses an approver or spender that is frozen (here or in the registry) or, unless a
     ///      platform wallet, unclassified or sanctioned.
     function _screenParty(address account) internal view {
-        uint256 word = _accounts[account];
-        uint256 status = _statusOf(account);
+        _screenWord(account, _accounts[account], _statusOf(account));
+    }
+
+    /// @dev {_screenParty} on a balance word and a registry word already read.
+    function _screenWord(address account, uint256 word, uint256 status) internal view {
         if (_isPlatform(account, word)) {
             if (word & FROZEN_FLAG != 0 || status & Compliance.FROZEN_BIT != 0) revert WalletFrozen(account);
         } else {
@@ -257,6 +296,34 @@ abstract contract PermissionedERC20 is IERC20, IERC20Metadata, IERC20Errors, Del
             if lt(returndatasize(), 0x40) { revert(0x00, 0x00) }
             wordA := mload(ptr)
             wordB := mload(add(ptr, 0x20))
+        }
+    }
+
+    /// @dev `registry.statusOfMany(wallets)` through a raw call: the array goes out as it came in
+    ///      (one calldatacopy, no per-element re-encoding) and the answer's words are used where
+    ///      they land in memory (no per-element decoding). An answer that is not exactly
+    ///      `uint256[n]` ABI-encoded reverts. A repayment batch makes this call once.
+    function _statusOfMany(address[] calldata wallets) internal view returns (uint256[] memory words) {
+        address target = address(registry);
+        bytes4 selector = IComplianceRegistry.statusOfMany.selector;
+        assembly ("memory-safe") {
+            let n := wallets.length
+            let size := shl(5, n)
+            let ptr := mload(0x40)
+            mstore(ptr, selector)
+            mstore(add(ptr, 0x04), 0x20)
+            mstore(add(ptr, 0x24), n)
+            calldatacopy(add(ptr, 0x44), wallets.offset, size)
+            if iszero(staticcall(gas(), target, ptr, add(0x44, size), 0x00, 0x00)) {
+                returndatacopy(ptr, 0x00, returndatasize())
+                revert(ptr, returndatasize())
+            }
+            if iszero(eq(returndatasize(), add(0x40, size))) { revert(0x00, 0x00) }
+            // The answer: offset (0x20), length (n), n words; `words` takes length and words.
+            returndatacopy(ptr, 0x00, returndatasize())
+            if iszero(and(eq(mload(ptr), 0x20), eq(mload(add(ptr, 0x20)), n))) { revert(0x00, 0x00) }
+            words := add(ptr, 0x20)
+            mstore(0x40, add(words, add(0x20, size)))
         }
     }
 

@@ -58,16 +58,14 @@ contract Stablecoin is PermissionedERC20, EIP712, Nonces, IERC20Permit {
         _mint(to, value);
     }
 
-    /// @notice Mint to many wallets in one call (repayment pay-outs). Each recipient is checked.
+    /// @notice Mint to many wallets in one call (repayment pay-outs). Each recipient is checked as
+    ///         by {mint} (frozen here or in the registry, sanctioned or unclassified: the whole batch
+    ///         reverts); the recipients' registry words are read in one
+    ///         {IComplianceRegistry-statusOfMany} call.
     function mintBatch(address[] calldata recipients, uint256[] calldata amounts) external onlyRole(MINTER_ROLE) {
         uint256 n = recipients.length;
         if (n != amounts.length) revert LengthMismatch(n, amounts.length);
-        for (uint256 i; i < n; ) {
-            _mint(recipients[i], amounts[i]);
-            unchecked {
-                ++i;
-            }
-        }
+        _mintBatch(recipients, amounts, _statusOfMany(recipients));
     }
 
     /// @notice Burn `value` of the caller's own coins.

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from web3 import Web3
+from web3.exceptions import ContractLogicError
 from web3.logs import DISCARD
 
 from tests.integration.evm.suite import (
@@ -248,6 +249,68 @@ class TestStablecoin:
         a = suite.investor(EU_ACC)
         fn = suite.stablecoin.functions.mintBatch([a.address], [1, 2])
         assert revert_reason(fn, suite.minter) == "LengthMismatch"
+
+    def test_mint_batch_screens_every_recipient_as_mint_does(self, suite: Suite) -> None:
+        coin, ok = suite.stablecoin, suite.investor(EU_ACC)
+        frozen_globally, frozen_here = suite.investor(EU_ACC), suite.investor(EU_ACC)
+        send(suite.registry.functions.setFrozen(frozen_globally.address, True), suite.registrar)
+        send(coin.functions.setFrozen(frozen_here.address, True), suite.registrar)
+        platform, frozen_platform = suite.investor(None), suite.investor(None)  # allow-listed, unclassified
+        for wallet in (platform, frozen_platform):
+            send(coin.functions.setAllowListed(wallet.address, True), suite.admin)
+        send(suite.registry.functions.setFrozen(frozen_platform.address, True), suite.registrar)
+        refused = [
+            (frozen_globally, "WalletFrozen"),
+            (frozen_here, "WalletFrozen"),
+            (frozen_platform, "WalletFrozen"),
+            (suite.investor(SANCTIONED), "SanctionedWallet"),
+            (suite.investor(None), "UnclassifiedWallet"),
+        ]
+        for wallet, error in refused:
+            assert revert_reason(coin.functions.mint(wallet.address, 1), suite.minter) == error
+            fn = coin.functions.mintBatch([ok.address, wallet.address, ok.address], [1, 1, 1])
+            assert revert_reason(fn, suite.minter) == error
+        fn = coin.functions.mintBatch([ok.address, "0x" + "00" * 20], [1, 1])
+        assert revert_reason(fn, suite.minter) == "ERC20InvalidReceiver"
+        supply = coin.functions.totalSupply().call()
+        receipt = send(coin.functions.mintBatch([ok.address, platform.address, ok.address], [1, 2, 3]), suite.minter)
+        assert coin.functions.balanceOf(ok.address).call() == 4  # listed twice: credited twice
+        assert coin.functions.balanceOf(platform.address).call() == 2
+        assert coin.functions.totalSupply().call() == supply + 6
+        events = [e["args"] for e in coin.events.Transfer().process_receipt(receipt, errors=DISCARD)]
+        zero = "0x" + "00" * 20
+        assert [(e["from"], e["to"], e["value"]) for e in events] == [
+            (zero, ok.address, 1),
+            (zero, platform.address, 2),
+            (zero, ok.address, 3),
+        ]
+
+    def test_mint_batch_stops_while_paused_and_caps_the_supply(self, suite: Suite) -> None:
+        coin, a = suite.stablecoin, suite.investor(EU_ACC)
+        send(coin.functions.pause(), suite.admin)
+        try:
+            assert revert_reason(coin.functions.mintBatch([a.address], [1]), suite.minter) == "EnforcedPause"
+        finally:
+            send(coin.functions.unpause(), suite.admin)
+        too_much = (1 << 248) - coin.functions.totalSupply().call()
+        fn = coin.functions.mintBatch([a.address, a.address], [1, too_much])
+        assert revert_reason(fn, suite.minter) == "SupplyOverflow"
+
+    def test_registry_reads_many_status_words_in_one_call(self, suite: Suite) -> None:
+        a, b, c = suite.investor(EU_ACC), suite.investor(SANCTIONED), suite.investor(None)
+        send(suite.registry.functions.setFrozen(a.address, True), suite.registrar)
+        wallets = [a.address, b.address, c.address, a.address]
+        expected = [suite.registry.functions.statusOf(w).call() for w in wallets]
+        assert expected == [(1 << 8) | EU_ACC, SANCTIONED, 0, (1 << 8) | EU_ACC]
+        assert suite.registry.functions.statusOfMany(wallets).call() == expected
+        assert suite.registry.functions.statusOfMany([]).call() == []
+        # An address word with dirty high bits is refused, as ABI decoding refuses it.
+        data = suite.registry.encode_abi("statusOfMany", args=[[a.address]])
+        clean = {"to": suite.registry.address, "data": data}
+        assert int.from_bytes(suite.w3.eth.call(clean)[-32:], "big") == expected[0]
+        dirty = data[:-64] + "01" + data[-62:]
+        with pytest.raises(ContractLogicError):
+            suite.w3.eth.call({"to": suite.registry.address, "data": dirty})
 
 
 # ================================================================ FinancialInstrument
@@ -597,6 +660,16 @@ class TestDistribution:
         unlisted = suite.new_instrument(mask(EU_ACC), 100, "UNL", register=False)
         fn = suite.pay_call(Web3.keccak(text="h#2"), [a.address], [1], instrument=unlisted.address)
         assert revert_reason(fn, suite.relayer) == "UnregisteredInstrument"
+
+    def test_a_registered_instrument_without_code_pays_nobody(self, suite: Suite) -> None:
+        """The holder check is the instrument's answer: an instrument address that answers nothing
+        (its code gone) must not let a batch through unchecked."""
+        a = holder(suite, EU_ACC)
+        gone = suite.new_instrument(mask(EU_ACC), 100, "GONE")
+        suite.node.rpc("anvil_setCode", gone.address, "0x")
+        fn = suite.pay_call(Web3.keccak(text="gone#0"), [a.address], [1], instrument=gone.address)
+        with pytest.raises(ContractLogicError):
+            fn.estimate_gas({"from": suite.relayer})
 
 
 def test_baseline_contracts_are_not_part_of_the_suite(suite: Suite) -> None:
