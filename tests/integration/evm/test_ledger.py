@@ -522,6 +522,36 @@ async def test_distribution_to_many_holders_in_batches(env: Env) -> None:
         await env.ledger.distribute("repay:1", env.instrument, payouts[:-1])
 
 
+async def test_the_chunks_of_a_distribution_go_out_together_in_one_block(
+    env: Env,
+    anvil_node: AnvilNode,  # noqa: F811
+) -> None:
+    """The chunks are pipelined: each is broadcast once the one before is, without waiting for its
+    receipt, so one block takes them all (one chunk per block made a 100,000-holder repayment
+    take a block per 250 holders). With mining paused, all three must be waiting at once."""
+    holders = [await env.wallet(f"p{i}", EU_ACC) for i in range(20)]
+    for i, wallet in enumerate(holders):
+        await env.ledger.settle_purchase(f"settle:p{i}", purchase(f"op{i}", wallet, env.instrument, 1))
+    payouts = [Payout(w, eur(100 + i)) for i, w in enumerate(holders)]
+    anvil_node.rpc("evm_setAutomine", False)
+    sending = asyncio.ensure_future(env.ledger.distribute("repay:pipelined", env.instrument, payouts))
+    try:
+        for _ in range(200):
+            if int(anvil_node.rpc("txpool_status")["pending"], 16) >= 3 or sending.done():
+                break
+            await asyncio.sleep(0.05)
+        assert int(anvil_node.rpc("txpool_status")["pending"], 16) == 3, "the chunks were not all sent at once"
+        anvil_node.rpc("evm_mine")
+        result = await asyncio.wait_for(sending, 30)
+    finally:
+        anvil_node.rpc("evm_setAutomine", True)
+        sending.cancel()
+    receipts = [await env.ledger.w3.eth.get_transaction_receipt(tx) for tx in result.tx_ids]  # type: ignore[arg-type]
+    assert len(receipts) == 3 and len({r["blockNumber"] for r in receipts}) == 1
+    assert [await env.ledger.stablecoin_balance(w.address) for w in holders] == [eur(100 + i) for i in range(20)]
+    assert await env.ledger.distribute("repay:pipelined", env.instrument, payouts) == result
+
+
 async def test_redemption_burns_all_units(env: Env) -> None:
     a, b = await env.wallet("ka", EU_ACC), await env.wallet("kb", US_ACC)
     await env.ledger.settle_purchase("settle:ka", purchase("oka", a, env.instrument, 6))

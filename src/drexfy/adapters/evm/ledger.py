@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
@@ -335,7 +336,11 @@ class EvmLedger:
             total=repayment[2],
         )
         attestation: bytes | None = None
-        tx_ids = []
+        # The chunks are pipelined: each goes out once the one before is broadcast (nonces in
+        # order), without waiting for its receipt, so a block holds as many as its gas allows
+        # instead of one per block. A chunk refused before it was sent stops the chunks after it
+        # (as when they went one by one); what was sent is awaited before anything is raised.
+        sends: list[asyncio.Future[str]] = []
         for n, i in enumerate(range(0, len(rows), self.batch_size)):
             batch = rows[i : i + self.batch_size]
             holders = [r[0] for r in batch]
@@ -347,8 +352,9 @@ class EvmLedger:
             entry = await self.relayer.journal.get(batch_op)
             if attestation is None and (entry is None or entry.payload is None):
                 attestation = await sign_typed(self.relayer.vault, TREASURY_KEY, message)
-            tx_ids.append(
-                await self._send(
+            sent = asyncio.Event()
+            send = asyncio.ensure_future(
+                self._send(
                     batch_op,
                     fp,
                     self.distribution,
@@ -359,9 +365,31 @@ class EvmLedger:
                     holders,
                     amounts,
                     units,
+                    on_sent=sent.set,
                 )
             )
-        return LedgerResult(tuple(tx_ids))
+            sends.append(send)
+            broadcast = asyncio.ensure_future(sent.wait())
+            try:
+                await asyncio.wait([send, broadcast], return_when=asyncio.FIRST_COMPLETED)
+            except BaseException:  # cancelled: like a crash, the journal knows what went out
+                for started in sends:
+                    started.cancel()
+                raise
+            finally:
+                broadcast.cancel()
+            if send.done() and send.exception() is not None:
+                break
+        try:
+            outcomes = await asyncio.gather(*sends, return_exceptions=True)
+        except BaseException:
+            for started in sends:
+                started.cancel()
+            raise
+        for outcome in outcomes:  # the first chunk's error, in chunk order
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return LedgerResult(tuple(str(o) for o in outcomes))
 
     async def _chunk_op(self, positional: str, fingerprint: str) -> str:
         """The op id of one on-chain batch of a distribution. A chunk keeps its id while its holders
