@@ -15,13 +15,14 @@ from drexfy.domain.model import AllocationStatus, ComplianceState, RepaymentStat
 from drexfy.domain.money import Money
 from drexfy.domain.ports import Store
 from drexfy.domain.processes import queries as q
+from drexfy.entrypoints.config import DEFAULT_EVM_BATCH, MAX_DYNAMODB_BATCH
 from tests.support.holders import address_of, holder_id, seed_holders, seed_instrument, services_over
 
 #: Past the 1,170 shares that filled a DynamoDB item; SQLite is fast enough to go further here.
 HOLDERS = {"SqliteStore": 5_000, "DynamoStore": 1_200}
 UNITS_EACH = 3
-#: The automatic batch sizes: one DynamoDB transaction per batch; SQLite takes larger ones.
-BATCH = {"SqliteStore": 200, "DynamoStore": 45}
+#: The automatic batch sizes: one DynamoDB transaction per batch; SQLite (with the EVM ledger) larger ones.
+BATCH = {"SqliteStore": DEFAULT_EVM_BATCH, "DynamoStore": MAX_DYNAMODB_BATCH}
 
 
 async def test_a_repayment_to_thousands_of_holders_pays_each_once_and_holds_back_the_blocked(

@@ -164,8 +164,9 @@ class ProcessesSection:
     # held it died): the longest stall a crash can cause. Takeovers are safe (the ledger operation
     # id), so keep it short; about one receipt wait.
     settlement_lease_s: Annotated[float, Range(low=1.0, high=3600.0)] = 45.0
-    # Holders per ledger batch of a repayment; 0 = the store's largest safe size (200 on SQLite, 90
-    # on DynamoDB, whose transactions hold at most 100 items).
+    # Holders per ledger batch of a repayment; 0 = automatic: 45 on DynamoDB (its transactions hold
+    # at most 100 items), else 1,500 with the EVM ledger (sent as chunks of 250 in one block) and
+    # 200 with the others.
     distribution_batch_size: Annotated[int, Range(low=0, high=MAX_BATCH)] = 0
     # Residences outside the US and EU/EEA mapped explicitly, e.g. {"CH": "EU"}.
     region_overrides: dict[Country, Region] = attrs.field(factory=dict)

@@ -26,7 +26,13 @@ from drexfy.domain.errors import ConfigurationError
 from drexfy.domain.ports import BankFiles, KeyVault, KycProvider, Ledger, Notifier, PaymentGateway, Store
 from drexfy.domain.processes import ProcessSettings, Services
 from drexfy.entrypoints.adapter_config import evm_config, stripe_config, sumsub_config, xrpl_config
-from drexfy.entrypoints.config import DEFAULT_BATCH, MAX_DYNAMODB_BATCH, Settings, process_local_ledger
+from drexfy.entrypoints.config import (
+    DEFAULT_BATCH,
+    DEFAULT_EVM_BATCH,
+    MAX_DYNAMODB_BATCH,
+    Settings,
+    process_local_ledger,
+)
 
 log = logging.getLogger("drexfy.container")
 
@@ -240,7 +246,11 @@ def _bank(settings: Settings) -> BankFiles | None:
 
 def _process_settings(settings: Settings) -> ProcessSettings:
     batch = settings.get("processes.distribution_batch_size") or (
-        MAX_DYNAMODB_BATCH if settings.get("store.kind") == "dynamodb" else DEFAULT_BATCH
+        MAX_DYNAMODB_BATCH
+        if settings.get("store.kind") == "dynamodb"
+        else DEFAULT_EVM_BATCH
+        if settings.get("ledger.kind") == "evm"
+        else DEFAULT_BATCH
     )
     return ProcessSettings(
         reservation=timedelta(minutes=settings.get("processes.reservation_minutes")),

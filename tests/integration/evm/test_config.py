@@ -51,3 +51,19 @@ def test_settings_are_carried_over(tmp_path: Path) -> None:
 def test_timeouts_out_of_bounds_are_refused_naming_the_setting(tmp_path: Path, key: str, value: object) -> None:
     with pytest.raises(ConfigurationError, match=f"ledger.evm.{key}"):
         load_settings(env={}, overrides={"data_dir": str(tmp_path), f"ledger.evm.{key}": value})
+
+
+def test_repayment_batches_fill_a_block_on_the_evm_ledger(tmp_path: Path) -> None:
+    """0 means automatic: on the EVM ledger a repayment batch is several on-chain chunks (sent
+    together, one block for all), each within the contract's 250; elsewhere the store's size."""
+    from drexfy.entrypoints.container import _process_settings
+
+    def settings(**overrides: object) -> object:
+        return load_settings(env={}, overrides={"data_dir": str(tmp_path), **overrides})
+
+    evm = settings(**{"ledger.kind": "evm"})
+    assert _process_settings(evm).distribution_batch_size == 1500  # type: ignore[arg-type]
+    assert evm_config(evm).batch_size == DEFAULT_BATCH_SIZE == 250  # type: ignore[arg-type]
+    assert _process_settings(settings(**{"ledger.kind": "memory"})).distribution_batch_size == 200  # type: ignore[arg-type]
+    chosen = settings(**{"ledger.kind": "evm", "processes.distribution_batch_size": 40})
+    assert _process_settings(chosen).distribution_batch_size == 40  # type: ignore[arg-type]
