@@ -198,6 +198,26 @@ async def test_a_rejected_request_never_takes_effect(api):
     assert investor["compliance"] == "BLOCKED"
 
 
+async def test_each_request_and_decision_is_in_the_audit_trail_as_the_persons(api):
+    investor_id = await _blocked_investor(api)
+    rejected = await _request_unblock(api, investor_id)
+    assert (await _decide(api, rejected["id"], "reject", "officer-2"))[0] == 200
+    approved = await _request_unblock(api, investor_id, subject="officer-3")
+    assert (await _decide(api, approved["id"], "approve", "officer-4"))[0] == 200
+    _, page = await api.call("GET", f"/api/v1/audit?subject={investor_id}", "auditor")
+    decisions = [
+        (e["action"], e["actor"], e["role"], e["reason"]) for e in page["items"] if e["action"].startswith("Approval")
+    ]
+    assert decisions == [
+        ("ApprovalRequested", "officer-1", "compliance", "false positive"),
+        ("ApprovalRejected", "officer-2", "compliance", "looked at it"),
+        ("ApprovalRequested", "officer-3", "compliance", "false positive"),
+        ("ApprovalGranted", "officer-4", "compliance", "looked at it"),
+    ]
+    actions = [e["action"] for e in page["items"]]
+    assert actions.index("ApprovalGranted") < actions.index("InvestorUnblocked")  # the decision, then its effect
+
+
 async def test_an_expired_request_cannot_be_approved(services, aiohttp_client):
     app = create_app(services, http_settings(access=AccessSettings(approval_ttl_s=0)), notifier=None)
     api = Api(await aiohttp_client(app), None, None)  # type: ignore[arg-type]
