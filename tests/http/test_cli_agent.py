@@ -50,14 +50,14 @@ def _books(pool: str, *investors: str) -> list[tuple[int, int]]:
     return asyncio.run(books())
 
 
-def _enrol(*names: str) -> dict[str, tuple[str, str]]:
-    """Admins enrolled as `drexfy operators add` does: name -> (operator id, TOTP secret)."""
+def _enrol(*names: str, role: str = "admin") -> dict[str, tuple[str, str]]:
+    """Operators enrolled as `drexfy operators add` does: name -> (operator id, TOTP secret)."""
     from drexfy.entrypoints.identity.operators import OperatorDirectory
 
     async def enrol() -> dict[str, tuple[str, str]]:
         async with cli_common.open_services(load_settings()) as svc:
             directory = OperatorDirectory(svc.store.access, svc.clock, svc.ids, svc.vault)
-            added = {n: await directory.add(n, ["admin"], PASSWORD) for n in names}
+            added = {n: await directory.add(n, [role], PASSWORD) for n in names}
             return {n: (o.id, o.totp_secret) for n, o in added.items()}
 
     return asyncio.run(enrol())
@@ -99,7 +99,7 @@ def test_forced_transfer_and_wallet_recovery_wait_for_a_second_signed_in_admin(
 
     # Nobody asks without signing in; a wrong code is refused; nothing is recorded or moved.
     assert main([*argv, "--reason", "court order 9/2026"]) == 2
-    assert "needs a second admin's approval" in capsys.readouterr().err
+    assert "needs a second person's approval (admin role)" in capsys.readouterr().err
     _signs_in(monkeypatch, carol_totp, password="not the password")
     assert main([*argv, "--reason", "court order 9/2026", "--operator", "carol"]) == 2
     assert "the name, password or code is wrong" in capsys.readouterr().err

@@ -4,7 +4,8 @@
     drexfy approvals approve ID --reason TEXT --operator NAME
     drexfy approvals reject ID --reason TEXT --operator NAME
 
-A sensitive command (`drexfy agent force-transfer|recover-wallet`) records a pending request, as
+A sensitive command (`drexfy agent force-transfer|recover-wallet`, `drexfy compliance dismiss`,
+`drexfy bank assign`, `drexfy repayments trigger` above the threshold) records a pending request, as
 the API does (docs/http.md, "Four-eyes approvals"), and a second operator approves it here. Both
 sign in as local operators (`drexfy operators add`): the password and the TOTP code are read from
 the terminal, or from stdin's first two lines when it is not one. The requester and the approver
@@ -80,28 +81,36 @@ async def sign_in(services: Any, settings: Any, name: str, role: str) -> ap.Acto
 
 
 async def request(
-    services: Any, settings: Any, args: argparse.Namespace, kind: str, subject: str, params: dict[str, Any]
+    services: Any,
+    settings: Any,
+    args: argparse.Namespace,
+    kind: str,
+    subject: str,
+    params: dict[str, Any],
+    reason: str | None = None,
 ) -> ap.Approval | None:
-    """If `kind` needs a second person (`approvals.required`), sign `--operator` in as an admin and
-    record the pending request; None when the kind acts at once (as `--operator`, signed in, if given)."""
+    """If `kind` needs a second person (`approvals.required`), sign `--operator` in (in the role that
+    may ask for it) and record the pending request; None when the kind acts at once (as
+    `--operator`, signed in, if given). `reason` defaults to `params["reason"]`."""
     from drexfy.entrypoints.approval_actions import ACTIONS
     from drexfy.entrypoints.runtime.access import build_access_settings
 
     a = build_access_settings(settings)
+    role = sorted(ACTIONS[kind].request_roles)[0]
     if kind not in a.approvals_required:
         if args.operator:
-            await sign_in(services, settings, args.operator, "admin")
+            await sign_in(services, settings, args.operator, role)
         return None
     if not args.operator:
-        raise ap.ApprovalRefused(f"{kind} needs a second admin's approval: sign in with --operator NAME to request it")
-    actor = await sign_in(services, settings, args.operator, "admin")
+        raise ap.ApprovalRefused(f"{kind} needs a second person's approval ({role} role): ask with --operator NAME")
+    actor = await sign_in(services, settings, args.operator, role)
     return await ap.request_approval(
         services,
         ACTIONS,
         kind,
         subject,
         {**params, "requested_by": actor.subject},
-        str(params["reason"]),
+        str(params["reason"]) if reason is None else reason,
         actor,
         timedelta(seconds=a.approval_ttl_s),
     )
@@ -111,7 +120,10 @@ def print_pending(approval: ap.Approval, out: TextIO) -> None:
     print(
         f"approval {approval.id} {approval.status.value} ({approval.kind}, asked by {approval.requested_by})", file=out
     )
-    print(f"a second admin approves it: drexfy approvals approve {approval.id} --reason TEXT --operator NAME", file=out)
+    print(
+        f"another {approval.requested_role} approves it: drexfy approvals approve {approval.id} --operator NAME",
+        file=out,
+    )
 
 
 def cmd_list(args: argparse.Namespace) -> int:
