@@ -15,8 +15,8 @@ async def _get(api, query: str = "", role: str = "compliance", **headers: str):
     return await api.call("GET", f"/api/v1/audit{query}", role, headers=headers or None)
 
 
-async def test_only_compliance_and_admins_read_the_trail(api):
-    for role in ("compliance", "admin"):
+async def test_only_compliance_admins_and_auditors_read_the_trail(api):
+    for role in ("compliance", "admin", "auditor"):
         status, page = await _get(api, role=role)
         assert status == 200 and page == {"items": [], "next": None}
     for role in ("frontend", "investor"):

@@ -114,6 +114,10 @@ def test_issued_tokens_are_listed_and_revoked_by_id(cli, capsys):
     assert cli("token", "list", "--all") == 0
     assert "revoked" in capsys.readouterr().out
     assert cli("token", "revoke", "tok_nobody") == 1
+    assert [(e.action, e.subject) for e in asyncio.run(_audit_entries())] == [
+        ("TokenIssued", token_id),
+        ("TokenRevoked", token_id),
+    ]
 
 
 def test_operators_are_added_listed_and_disabled(cli, capsys, monkeypatch):
@@ -138,6 +142,20 @@ def test_operators_are_added_listed_and_disabled(cli, capsys, monkeypatch):
     assert cli("operators", "list") == 0
     assert "DISABLED" in capsys.readouterr().out
     assert cli("operators", "disable", "nobody") == 1
+    # enrolment and disabling are audit entries of the host login that ran them
+    entries = asyncio.run(_audit_entries())
+    assert [(e.action, e.actor.startswith("cli:")) for e in entries] == [
+        ("OperatorEnrolled", True),
+        ("OperatorDisabled", True),
+    ]
+
+
+async def _audit_entries() -> list[Any]:
+    from drexfy.domain.audit import AuditFilter
+
+    async with cli_common.open_services(load_settings()) as svc:
+        entries, _ = await svc.store.audit.list(AuditFilter(), after=0, limit=100)
+        return list(entries)
 
 
 def test_an_investor_token_needs_the_investor(cli, capsys):

@@ -67,6 +67,14 @@ async def test_an_operator_signs_in_with_password_and_code_and_acts_as_themselve
         "disabled": False,
         "created_at": ana.created_at.isoformat(),
     }
+    # the sign-in is in the audit trail as hers (the refused one is not: it changed nothing)
+    assert await _audited(api, "OperatorSignedIn") == [(ana.id, ana.id, "auditor")]
+
+
+async def _audited(api: Api, action: str) -> list[tuple[str, str, str]]:
+    """(subject, actor, role) of the audit trail's entries for `action`."""
+    _, page = await api.call("GET", f"/api/v1/audit?action={action}", "auditor")
+    return [(e["subject"], e["actor"], e["role"]) for e in page["items"]]
 
 
 @pytest.mark.parametrize("case", ["wrong password", "wrong code", "unknown name", "role not held"])
@@ -122,6 +130,8 @@ async def test_a_revoked_token_is_refused_at_once(api):
     assert "token" not in record
     status, revoked = await api.call("POST", f"/api/v1/tokens/{minted['token_id']}/revoke", "admin")
     assert status == 200 and revoked["revoked_at"] and revoked["revoked_by"] == "admin"
+    assert await _audited(api, "TokenIssued") == [(minted["token_id"], "frontend", "frontend")]
+    assert await _audited(api, "TokenRevoked") == [(minted["token_id"], "admin", "admin")]
     response = await api.client.get(f"/api/v1/investors/{investor_id}", headers=bearer(token))
     assert response.status == 401
     assert (await response.json())["type"].endswith("/token-revoked")
@@ -198,6 +208,26 @@ async def test_a_rejected_request_never_takes_effect(api):
     assert investor["compliance"] == "BLOCKED"
 
 
+async def test_each_request_and_decision_is_in_the_audit_trail_as_the_persons(api):
+    investor_id = await _blocked_investor(api)
+    rejected = await _request_unblock(api, investor_id)
+    assert (await _decide(api, rejected["id"], "reject", "officer-2"))[0] == 200
+    approved = await _request_unblock(api, investor_id, subject="officer-3")
+    assert (await _decide(api, approved["id"], "approve", "officer-4"))[0] == 200
+    _, page = await api.call("GET", f"/api/v1/audit?subject={investor_id}", "auditor")
+    decisions = [
+        (e["action"], e["actor"], e["role"], e["reason"]) for e in page["items"] if e["action"].startswith("Approval")
+    ]
+    assert decisions == [
+        ("ApprovalRequested", "officer-1", "compliance", "false positive"),
+        ("ApprovalRejected", "officer-2", "compliance", "looked at it"),
+        ("ApprovalRequested", "officer-3", "compliance", "false positive"),
+        ("ApprovalGranted", "officer-4", "compliance", "looked at it"),
+    ]
+    actions = [e["action"] for e in page["items"]]
+    assert actions.index("ApprovalGranted") < actions.index("InvestorUnblocked")  # the decision, then its effect
+
+
 async def test_an_expired_request_cannot_be_approved(services, aiohttp_client):
     app = create_app(services, http_settings(access=AccessSettings(approval_ttl_s=0)), notifier=None)
     api = Api(await aiohttp_client(app), None, None)  # type: ignore[arg-type]
@@ -249,6 +279,7 @@ async def test_granting_a_role_waits_for_a_second_admin(api):
     assert (await _decide(api, request["id"], "approve", "admin-1", role="admin"))[0] == 403
     status, done = await _decide(api, request["id"], "approve", "admin-2", role="admin")
     assert status == 200 and done["result"]["roles"] == ["compliance", "auditor"]
+    assert await _audited(api, "OperatorRoleGranted") == [(ana.id, "admin-2", "admin")]
 
 
 async def test_a_large_repayment_waits_and_a_small_one_does_not(services, aiohttp_client):

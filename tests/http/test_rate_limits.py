@@ -12,7 +12,13 @@ from drexfy.adapters.webhooks import sandbox
 from drexfy.entrypoints.config import load_settings
 from drexfy.entrypoints.http import Role, create_app, issue_token
 from drexfy.entrypoints.http.ratelimit import TokenBuckets
-from drexfy.entrypoints.runtime.access import AccessSettings, Bucket, RateLimits, build_access_settings
+from drexfy.entrypoints.runtime.access import (
+    AccessSettings,
+    Bucket,
+    RateLimits,
+    build_access_settings,
+    proxy_networks,
+)
 from drexfy.entrypoints.runtime.settings import HttpSettings
 from tests.http.conftest import JWT_SECRET, STRIPE_SECRET, http_settings
 
@@ -95,3 +101,40 @@ async def test_sign_in_attempts_are_limited_per_address(services, aiohttp_client
     body = {"name": "nobody", "password": "whatever-password", "code": "123456"}
     statuses = [(await client.post("/api/v1/operators/sign-in", json=body)).status for _ in range(3)]
     assert statuses == [401, 401, 429]
+
+
+async def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket(services, aiohttp_client):
+    """The test client connects from 127.0.0.1: as a trusted proxy, the address it appended to
+    X-Forwarded-For is the client's; a client cannot pick a fresh bucket by writing the header."""
+    proxies = proxy_networks("127.0.0.0/8, ::1")
+    client = await aiohttp_client(_app(services, address=Bucket(2, 0.01), trusted_proxies=proxies))
+
+    async def get(forwarded: str) -> int:
+        headers = {**_bearer(), "X-Forwarded-For": forwarded}
+        return int((await client.get("/api/v1/instruments", headers=headers)).status)
+
+    assert [await get("203.0.113.7") for _ in range(3)] == [200, 200, 429]
+    assert await get("198.51.100.9") == 200  # another client behind the same proxy
+    assert await get("1.2.3.4, 203.0.113.7") == 429  # a spoofed first hop changes nothing
+    assert await get("not-an-address, 10.9.9.9") == 200  # the last hop the proxy saw decides
+
+
+async def test_without_trusted_proxies_x_forwarded_for_is_ignored(services, aiohttp_client):
+    client = await aiohttp_client(_app(services, address=Bucket(2, 0.01)))
+    statuses = [
+        (await client.get("/api/v1/instruments", headers={**_bearer(), "X-Forwarded-For": f"203.0.113.{n}"})).status
+        for n in range(3)
+    ]
+    assert statuses == [200, 200, 429]  # one peer, one bucket, whatever the header says
+
+
+def test_trusted_proxies_are_validated_naming_the_setting():
+    from drexfy.domain.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=r"rate_limits\.trusted_proxies"):
+        load_settings(env={"DREXFY_RATE_LIMITS__TRUSTED_PROXIES": "10.0.0.0/8, example.com"})
+    settings = load_settings(env={"DREXFY_RATE_LIMITS__TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.1"})
+    assert [str(n) for n in build_access_settings(settings).rate_limits.trusted_proxies] == [
+        "10.0.0.0/8",
+        "192.0.2.1/32",
+    ]

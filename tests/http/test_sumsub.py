@@ -179,6 +179,20 @@ async def test_a_final_rejection_rejects_and_a_pending_review_is_tracked(api, su
     assert (rejected.kyc_status, rejected.kyc_reasons) == (KycStatus.REJECTED, ("FORGERY",))
 
 
+@pytest.mark.parametrize(
+    ("kind", "progress"),
+    [("applicantPending", "PENDING"), ("applicantOnHold", "ON_HOLD"), ("applicantReset", "RESET")],
+)
+async def test_each_review_progress_is_tracked_and_changes_nothing_else(api, sumsub, kind, progress):
+    investor_id = await register(api)
+    session = await start(api, investor_id)
+    status, _ = await webhook(api, sumsub, sumsub.progress(session["applicant_id"], kind))
+    assert status == 202
+    await api.drain()
+    seen = await investor(api, investor_id)
+    assert (seen.kyc_status, seen.kyc_progress, seen.wallet) == (KycStatus.PENDING_KYC, progress, None)
+
+
 async def test_a_recheck_with_a_sanctions_label_becomes_an_aml_alert_that_blocks_an_active_investor(api, sumsub):
     investor_id = await register(api)
     session = await start(api, investor_id)

@@ -1,7 +1,7 @@
 """No tipping-off: an investor blocked by AML monitoring, and the frontend acting for them, see a
 neutral RESTRICTED state and a support message on every endpoint they may call, in every error and
-in every notification, never the reason, the alert or a SANCTIONED class. Compliance and admins
-still see the reason.
+in every notification, never the reason, the alert or a SANCTIONED class. Compliance, admins and
+auditors still see the reason.
 
 The test walks the route table: every endpoint open to the frontend or investor role is called for
 the blocked investor with both tokens, and every body is scanned."""
@@ -116,9 +116,9 @@ async def test_no_investor_facing_answer_or_notification_carries_the_reason(api)
     )
 
 
-async def test_compliance_and_admins_still_see_the_reason(api):
+async def test_compliance_admins_and_auditors_still_see_the_reason(api):
     ids = await _blocked_holder(api)
-    for role in ("compliance", "admin"):
+    for role in ("compliance", "admin", "auditor"):
         status, seen = await api.call("GET", f"/api/v1/investors/{ids['investor_id']}", role)
         assert status == 200
         assert (seen["compliance"], seen["blocked_reason"]) == ("BLOCKED", REASON)

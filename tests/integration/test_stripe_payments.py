@@ -15,7 +15,7 @@ import pytest
 from drexfy.adapters.payments import StripeConfig, StripeGateway, checkout_expiry
 from drexfy.adapters.webhooks import parse_payment, sign_stripe, verify_stripe
 from drexfy.domain import processes as p
-from drexfy.domain.errors import PaymentRefused, ProviderError
+from drexfy.domain.errors import CheckoutCompleted, PaymentRefused, ProviderError
 from drexfy.domain.model import Order, OrderStatus
 from drexfy.domain.money import Money
 from drexfy.entrypoints.config import load_settings
@@ -130,6 +130,29 @@ async def test_a_card_payment_settles_and_its_redelivery_changes_nothing(svc, st
         )
         == 2
     )
+
+
+@pytest.mark.parametrize("delayed", [False, True], ids=["card", "sepa"])
+async def test_an_order_paid_at_the_gateway_is_not_paid_again_from_the_balance(svc, stripe_fake, delayed):
+    """The investor paid by card (or a SEPA debit is under way) and, before Stripe's event arrived,
+    asks to pay from the balance: refused, nothing taken; the card payment then settles the order."""
+    investor_id = await onboard(svc, "dup")
+    instrument_id = await instrument(svc)
+    order = await p.create_order(svc, p.CreateOrder(investor_id, instrument_id, 2))
+    wallet = (await _investor(svc, investor_id)).wallet
+    await svc.ledger.mint_deposit("dep:dep_dup", wallet, order.amount, "dep_dup")
+    stripe_fake.pay(order.checkout_ref, delayed=delayed)  # its event is still on its way
+    with pytest.raises(CheckoutCompleted):
+        await p.pay_from_balance(svc, order.id)
+    assert (await order_of(svc, order.id)).status is OrderStatus.CREATED
+    assert await svc.ledger.stablecoin_balance(wallet.address) == order.amount
+    await deliver(svc, stripe_fake)
+    if delayed:
+        stripe_fake.settle_delayed(order.checkout_ref, succeeded=True)
+        await deliver(svc, stripe_fake)
+    settled = await order_of(svc, order.id)
+    assert settled.status is OrderStatus.SETTLED and not settled.funded_from_balance
+    assert await svc.ledger.stablecoin_balance(wallet.address) == order.amount  # the balance is untouched
 
 
 async def _instrument(svc: p.Services, instrument_id: str) -> Any:

@@ -154,6 +154,11 @@ class FakeSumsub:
     def pending(self, applicant_id: str) -> bytes:
         return self._webhook("applicantPending", self.applicants[applicant_id], reviewStatus="pending")
 
+    def progress(self, applicant_id: str, kind: str) -> bytes:
+        """applicantPending, applicantOnHold or applicantReset (Sumsub's review statuses for them)."""
+        status = {"applicantPending": "pending", "applicantOnHold": "onHold", "applicantReset": "init"}[kind]
+        return self._webhook(kind, self.applicants[applicant_id], reviewStatus=status)
+
     def _webhook(self, kind: str, applicant: dict[str, Any], **extra: Any) -> bytes:
         body = {
             "applicantId": applicant["id"],

@@ -48,9 +48,21 @@ class DictAccess:
         return rows[:limit]
 
 
+class ListAudit:
+    """The audit log port, as a list: what each request and decision appended."""
+
+    def __init__(self) -> None:
+        self.records: list[Any] = []
+
+    async def append(self, records: list[Any]) -> list[Any]:
+        self.records.extend(records)
+        return list(records)
+
+
 @attrs.define
 class Env:
     access: DictAccess = attrs.field(factory=DictAccess)
+    audit: ListAudit = attrs.field(factory=ListAudit)
     at: datetime = T0
     n: int = 0
 
@@ -135,3 +147,11 @@ async def _play(steps: list[Any], concurrent: int) -> None:
         assert len(runs) == 1
     if final.status in (ap.ApprovalStatus.REJECTED, ap.ApprovalStatus.PENDING):
         assert runs == []
+    # The audit trail: the request, then one decision per decision that took (granted once at most,
+    # each as its decider's), never one by the requester.
+    audited = [(r.action, r.actor) for r in env.audit.records]
+    assert audited[0] == ("ApprovalRequested", "requester")
+    assert [a for a, _ in audited].count("ApprovalGranted") <= 1
+    assert all(actor != "requester" for _, actor in audited[1:])
+    if runs:
+        assert ("ApprovalGranted", final.decided_by) in audited

@@ -48,6 +48,7 @@ EXPECTED = {
     "VaultIntegrityError": 500,
     "ProviderError": 502,
     "PaymentRefused": 502,  # the gateway refused (inherits ProviderError)
+    "CheckoutCompleted": 409,  # the checkout was paid already: that payment decides the order
     "InvalidWebhook": 400,
     "ConfigurationError": 500,
     "StoreUnavailable": 503,

@@ -261,6 +261,13 @@ class PaymentRefused(ProviderError):
     transient = False
 
 
+class CheckoutCompleted(PaymentRefused):
+    """The order's checkout was already paid, or a delayed payment (SEPA Direct Debit) is under way:
+    that payment decides the order, so it cannot end the checkout and be paid another way."""
+
+    code = "checkout-completed"
+
+
 class InvalidWebhook(DomainError):
     """A webhook's content does not describe a valid event."""
 

@@ -498,7 +498,8 @@ class PaymentGateway(Protocol):
 
     async def expire_checkout(self, order: Order) -> None:
         """End the order's open checkout so it can no longer be paid (the order was cancelled or
-        expired); nothing to do if it already ended."""
+        expired); nothing to do if it already ended unpaid. CheckoutCompleted if it was paid (or a
+        delayed payment is under way), whether or not its event has arrived yet."""
         ...
 
     async def refund(self, order: Order) -> str:

@@ -17,6 +17,7 @@ from drexfy.domain.deposit import DepositStatus
 from drexfy.domain.errors import IllegalTransition
 from drexfy.domain.money import Money
 from drexfy.domain.processes.approvals import Actor, ApprovalAction, ApprovalRefused
+from drexfy.domain.processes.audit import record_action
 from drexfy.entrypoints.identity.operators import OperatorDirectory
 from drexfy.entrypoints.runtime.jobs import queue_repayment
 
@@ -63,6 +64,7 @@ async def grant_role(svc: p.Services, operator_id: str, params: Mapping[str, Any
     operator = await OperatorDirectory(svc.store.access, svc.clock, svc.ids, svc.vault).grant(
         operator_id, str(params["role"])
     )
+    await record_action(svc, "OperatorRoleGranted", operator_id, "", {"role": str(params["role"])})
     return {"operator_id": operator.id, "roles": list(operator.roles)}
 
 

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "drexfy.entrypoints.cli_people",
     "drexfy.entrypoints.cli_repayments",
     "drexfy.entrypoints.cli_agent",
+    "drexfy.entrypoints.cli_approvals",
     "drexfy.entrypoints.cli_bank",
     "drexfy.entrypoints.cli_refunds",
     "drexfy.entrypoints.demo_http",

@@ -1,11 +1,15 @@
 """`drexfy agent`: the agent's forced transfer and wallet recovery, from an operator's shell.
 
-    drexfy agent force-transfer --instrument ID --from INVESTOR --to INVESTOR --units N --reason TEXT
-    drexfy agent recover-wallet INVESTOR --reason TEXT
+    drexfy agent force-transfer --instrument ID --from INVESTOR --to INVESTOR --units N --reason TEXT --operator NAME
+    drexfy agent recover-wallet INVESTOR --reason TEXT --operator NAME
 
-Each command is one operation: its id is printed first; run the command again with
+Four-eyes, as at the API: while the kind (`forced_transfer`, `wallet_recovery`) is in
+`approvals.required` (the default), the command signs `--operator` in (password and TOTP code) and
+records a pending request; a second admin approves it with `drexfy approvals approve ID`, and only
+then do the units move (the record names both). A kind left out of `approvals.required` acts at
+once: the command is then one operation whose id is printed first; run it again with
 `--operation-id` to finish one that was interrupted (nothing is done twice). The actor recorded is
-`--actor`, by default `cli:<login name>`.
+then the signed-in operator, else `--actor`, by default `cli:<login name>`.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from typing import Any, TextIO
 
 from drexfy.domain import processes as p
 from drexfy.domain.errors import DomainError
+from drexfy.domain.processes import queries as q
+from drexfy.entrypoints import cli_approvals
 from drexfy.entrypoints.cli_common import add_config_option, load, open_services
 
 
@@ -42,10 +48,15 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reason", required=True, help="why (recorded with the actor)")
     parser.add_argument("--actor", help="who acts (default: cli:<login name>)")
     parser.add_argument("--operation-id", help="finish an interrupted operation of this id")
+    cli_approvals.add_operator_option(parser)
     add_config_option(parser)
 
 
 def _actor(args: argparse.Namespace) -> str:
+    from drexfy.domain.audit import AUDIT_ACTOR
+
+    if args.operator:  # signed in (cli_approvals.sign_in set the actor): the operator's id
+        return AUDIT_ACTOR.get().subject
     return str(args.actor or f"cli:{getpass.getuser()}")
 
 
@@ -54,11 +65,24 @@ def cmd_force_transfer(args: argparse.Namespace) -> int:
 
 
 async def _force_transfer(args: argparse.Namespace, out: TextIO) -> int:
-    async with open_services(load(args)) as services:
+    settings = load(args)
+    async with open_services(settings) as services:
         op = args.operation_id or services.ids.new("agt")
-        print(f"operation {op}", file=out, flush=True)
-        cmd = p.ForceTransfer(op, args.instrument, args.sender, args.receiver, args.units, args.reason, _actor(args))
         try:
+            instrument = await q.get_instrument(services, args.instrument)  # unknown: refused before a request
+            params = {
+                "operation_id": op,
+                "from_investor_id": args.sender,
+                "to_investor_id": args.receiver,
+                "units": args.units,
+                "reason": args.reason,
+            }
+            pending = await cli_approvals.request(services, settings, args, "forced_transfer", instrument.id, params)
+            if pending is not None:
+                cli_approvals.print_pending(pending, out)
+                return 0
+            print(f"operation {op}", file=out, flush=True)
+            cmd = p.ForceTransfer(op, instrument.id, args.sender, args.receiver, args.units, args.reason, _actor(args))
             done = await p.force_transfer(services, cmd)
         except DomainError as error:
             print(f"agent force-transfer: {error.message}", file=sys.stderr)
@@ -72,10 +96,18 @@ def cmd_recover_wallet(args: argparse.Namespace) -> int:
 
 
 async def _recover_wallet(args: argparse.Namespace, out: TextIO) -> int:
-    async with open_services(load(args)) as services:
+    settings = load(args)
+    async with open_services(settings) as services:
         op = args.operation_id or services.ids.new("agt")
-        print(f"operation {op}", file=out, flush=True)
         try:
+            async with services.store.unit_of_work() as uow:
+                await uow.investors.get(args.investor_id)  # unknown: refused before a request
+            params = {"operation_id": op, "reason": args.reason}
+            pending = await cli_approvals.request(services, settings, args, "wallet_recovery", args.investor_id, params)
+            if pending is not None:
+                cli_approvals.print_pending(pending, out)
+                return 0
+            print(f"operation {op}", file=out, flush=True)
             investor = await p.recover_wallet(
                 services, p.RecoverWallet(op, args.investor_id, args.reason, _actor(args))
             )

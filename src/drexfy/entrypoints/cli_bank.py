@@ -3,14 +3,16 @@
     drexfy bank payouts --out FILE [--execution 2026-12-03]   # pain.001 of the withdrawals owed
     drexfy bank import FILE                                    # a camt.053/054 statement
     drexfy bank deposits [--status UNMATCHED|MATCHED|MINTED] [--retry]
-    drexfy bank assign DEPOSIT INVESTOR --operator NAME       # an unmatched credit to an investor
+    drexfy bank assign DEPOSIT INVESTOR --operator NAME       # an unmatched credit to an investor (four-eyes)
 
 `payouts` writes the credit-transfer file for the bank and marks its withdrawals SENT; `import`
 marks each withdrawal the statement shows as debited PAID_OUT, mints each credit naming an investor
 to that investor (and each returned payout back to its investor), once per bank entry (importing
 it again changes nothing), and lists what it could not match. A malformed statement is refused
 naming the line or element. `deposits` lists the credits an operator must look at (`--retry`
-mints those a ledger outage left waiting first); `assign` gives one to an investor and mints it.
+mints those a ledger outage left waiting first); `assign` asks to give one to an investor: the
+signed-in `--operator` records an `assign_deposit` request, and it is assigned and minted when a
+second admin approves it (`drexfy approvals approve ID --operator NAME`).
 """
 
 from __future__ import annotations
@@ -22,9 +24,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
 
+from drexfy.domain import audit
 from drexfy.domain import processes as p
 from drexfy.domain.deposit import Deposit, DepositStatus
 from drexfy.domain.errors import DomainError
+from drexfy.domain.processes.deposits import check_assignment
+from drexfy.entrypoints import cli_approvals
 from drexfy.entrypoints.cli_common import add_config_option, load, open_services
 
 
@@ -45,10 +50,11 @@ def register(subparsers: Any) -> None:
     deposits.add_argument("--retry", action="store_true", help="mint the matched deposits still waiting first")
     add_config_option(deposits)
     deposits.set_defaults(func=lambda args: asyncio.run(_deposits(args, sys.stdout)))
-    assign = sub.add_parser("assign", help="assign an unmatched bank credit to an investor (minted at once)")
+    assign = sub.add_parser("assign", help="ask to assign an unmatched bank credit to an investor (four-eyes)")
     assign.add_argument("deposit")
     assign.add_argument("investor")
-    assign.add_argument("--operator", required=True, help="who decides (recorded)")
+    assign.add_argument("--reason", help="why the credit is theirs (default: names the credit and the investor)")
+    cli_approvals.add_operator_option(assign)
     add_config_option(assign)
     assign.set_defaults(func=lambda args: asyncio.run(_assign(args, sys.stdout)))
 
@@ -116,9 +122,21 @@ async def _deposits(args: argparse.Namespace, out: TextIO) -> int:
 
 
 async def _assign(args: argparse.Namespace, out: TextIO) -> int:
-    async with open_services(load(args)) as services:
+    """Minting money to someone waits for a second admin (`assign_deposit`), as at the API."""
+    settings = load(args)
+    async with open_services(settings) as services:
         try:
-            deposit = await p.assign_deposit(services, args.deposit, args.investor, args.operator)
+            deposit = await check_assignment(services, args.deposit, args.investor)
+            reason = args.reason or f"bank credit {deposit.bank_ref} ({deposit.amount}) belongs to {args.investor}"
+            params = {"investor_id": args.investor}
+            pending = await cli_approvals.request(
+                services, settings, args, "assign_deposit", deposit.id, params, reason
+            )
+            if pending is not None:
+                cli_approvals.print_pending(pending, out)
+                return 0
+            who = args.operator and audit.AUDIT_ACTOR.get().subject  # the signed-in operator's id
+            deposit = await p.assign_deposit(services, deposit.id, args.investor, who or "cli")
         except DomainError as error:
             print(f"bank assign: {error.message}", file=sys.stderr)
             return 2

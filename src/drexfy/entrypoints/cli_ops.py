@@ -107,7 +107,7 @@ async def _record_token(args: argparse.Namespace, token_id: str) -> None:
     """Put the token's id in the record, so `token list` shows it and `token revoke` can stop it."""
     from datetime import UTC, datetime, timedelta
 
-    from drexfy.entrypoints.cli_people import open_store
+    from drexfy.entrypoints.cli_people import audited, open_store
     from drexfy.entrypoints.identity import tokens
 
     now = datetime.now(UTC)
@@ -117,6 +117,7 @@ async def _record_token(args: argparse.Namespace, token_id: str) -> None:
     )
     async with open_store(args) as store:
         await tokens.record(store.access, record)
+        await audited(store, "TokenIssued", token_id, {"role": args.role, "subject": subject})
 
 
 def cmd_jobs_list(args: argparse.Namespace) -> int:

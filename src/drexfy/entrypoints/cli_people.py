@@ -71,11 +71,22 @@ async def open_directory(args: argparse.Namespace) -> AsyncIterator[tuple[Any, A
         yield store, OperatorDirectory(store.access, SystemClock(), UuidIds(), vault)
 
 
+async def audited(store: Any, action: str, subject: str, detail: dict[str, Any]) -> None:
+    """The command's change in the audit trail (operators and tokens live outside the aggregates)."""
+    from datetime import UTC, datetime
+
+    from drexfy.domain.processes.audit import append_action
+
+    await append_action(store, datetime.now(UTC), action, subject, "", detail)
+
+
 @contextlib.asynccontextmanager
 async def _opened(args: argparse.Namespace, *, with_vault: bool) -> AsyncIterator[tuple[Any, Any]]:
+    from drexfy.entrypoints.cli_common import cli_actor
     from drexfy.entrypoints.container import build_container
 
     container = build_container(load(args))
+    cli_actor()  # the audit entries below are the host login's (`cli:<login>`)
     try:
         store = await container.store()
         yield store, (await container.vault()) if with_vault else None
@@ -98,12 +109,13 @@ async def _add(args: argparse.Namespace) -> int:
     import pyotp
 
     password = _password(args)
-    async with open_directory(args) as (_, directory):
+    async with open_directory(args) as (store, directory):
         try:
             operator = await directory.add(args.name, args.role, password)
         except DomainError as exc:
             print(f"cannot add the operator: {exc.message}", file=sys.stderr)
             return 2
+        await audited(store, "OperatorEnrolled", operator.id, {"roles": list(operator.roles)})
     uri = pyotp.TOTP(operator.totp_secret).provisioning_uri(name=operator.name, issuer_name="Drexfy")
     print(f"operator {operator.name}: id {operator.id}, roles {', '.join(operator.roles)}")
     print("TOTP secret (add it to the operator's authenticator app now; it is not shown again):")
@@ -146,6 +158,7 @@ async def _disable(args: argparse.Namespace) -> int:
             if len(page) < 500:
                 break
             after = page[-1].id
+        await audited(store, "OperatorDisabled", operator.id, {"tokens_revoked": revoked})
     print(f"operator {operator.name} ({operator.id}) disabled; {revoked} live token(s) revoked")
     return 0
 
@@ -184,6 +197,8 @@ async def _token_revoke(args: argparse.Namespace) -> int:
 
     async with open_store(args) as store:
         revoked = await tokens.revoke(store.access, args.token_id, "cli", datetime.now(UTC))
+        if revoked is not None:
+            await audited(store, "TokenRevoked", revoked.id, {"role": revoked.role, "subject": revoked.subject})
     if revoked is None:
         print(f"no token {args.token_id} in the record", file=sys.stderr)
         return 1

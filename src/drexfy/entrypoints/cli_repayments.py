@@ -9,7 +9,9 @@ the same store picks it up, snapshots the holders, allocates the shares and pays
 finds it impossible, e.g. no holders, ends it FAILED with the reason, and the command exits 1). A
 repayment whose job went to the dead letter (a fault no retry fixed) stands still: the line says so
 with the job's error and how to resume it (`drexfy jobs retry JOB_ID`), and the command exits 1
-rather than follow a repayment that will not move.
+rather than follow a repayment that will not move. A repayment above
+`approvals.repayment_threshold_minor` waits for a second admin, as at the API: `trigger --operator
+NAME` signs in and records the request; `drexfy approvals approve ID` records and queues it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from drexfy.domain.model import AllocationStatus, Repayment, RepaymentStatus
 from drexfy.domain.money import Money
 from drexfy.domain.ports import MessageStatus, QueuedMessage
 from drexfy.domain.processes import queries as q
+from drexfy.entrypoints import cli_approvals
 from drexfy.entrypoints.cli_common import add_config_option, load, open_services
 from drexfy.entrypoints.runtime.jobs import queue_repayment, repayment_job
 
@@ -42,6 +45,7 @@ def register(subparsers: Any) -> None:
     trigger.add_argument("--principal", default="0", help="principal (whole units at the unit price)")
     trigger.add_argument("--final", action="store_true", help="redeem every unit (maturity)")
     trigger.add_argument("--wait", action="store_true", help="draw the progress until it completes")
+    cli_approvals.add_operator_option(trigger)  # above approvals.repayment_threshold_minor: four-eyes
     add_config_option(trigger)
     trigger.set_defaults(func=cmd_trigger)
     status = sub.add_parser("status", help="a repayment's progress")
@@ -113,6 +117,9 @@ async def _trigger(args: argparse.Namespace, out: TextIO) -> int:
                 Money.parse(args.principal, instrument.currency),
                 args.final,
             )
+            if pending := await _needs_approval(services, settings, args, command):
+                cli_approvals.print_pending(pending, out)
+                return 0
             repayment = await p.request_repayment(services, command)
         except DomainError as error:
             print(f"repayments trigger: {error.message}", file=sys.stderr)
@@ -125,6 +132,24 @@ async def _trigger(args: argparse.Namespace, out: TextIO) -> int:
             print(progress_line(repayment), file=out)
         job = await repayment_job(services, repayment.id)
     return 1 if repayment.status is RepaymentStatus.FAILED or stalled(repayment, job) else 0
+
+
+async def _needs_approval(services: Any, settings: Any, args: argparse.Namespace, cmd: p.TriggerRepayment) -> Any:
+    """A repayment above `approvals.repayment_threshold_minor` waits for a second admin, as at the
+    API (checked first, so a refusal needs no approval); the approval records and queues it."""
+    from drexfy.entrypoints.runtime.access import build_access_settings
+
+    if cmd.interest.minor + cmd.principal.minor <= build_access_settings(settings).repayment_threshold_minor:
+        return None
+    await p.check_repayment(services, cmd)
+    money = {
+        n: {"minor": m.minor, "currency": m.currency}
+        for n, m in (("interest", cmd.interest), ("principal", cmd.principal))
+    }
+    params = {"period": cmd.period, **money, "final": cmd.final}
+    return await cli_approvals.request(
+        services, settings, args, "large_repayment", cmd.instrument_id, params, f"repayment {cmd.period}"
+    )
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -213,7 +213,7 @@ def _validate_worker(settings: Settings) -> None:
 
 def _validate_access(settings: Settings) -> None:
     """Rules across the operators and approvals settings (their types and bounds: config_schema)."""
-    from drexfy.entrypoints.runtime.access import APPROVAL_KINDS
+    from drexfy.entrypoints.runtime.access import APPROVAL_KINDS, proxy_networks
 
     oidc = settings.get("operators.oidc")
     if oidc["issuer"] and not (oidc["audience"] and oidc["jwks_url"]):
@@ -223,3 +223,7 @@ def _validate_access(settings: Settings) -> None:
     unknown = sorted(set(kinds) - set(APPROVAL_KINDS))
     if unknown:
         raise ConfigurationError(f"approvals.required: unknown kind(s) {', '.join(unknown)}")
+    try:
+        proxy_networks(settings.get("rate_limits.trusted_proxies"))
+    except ValueError as exc:
+        raise ConfigurationError(f"rate_limits.trusted_proxies: {exc}") from None

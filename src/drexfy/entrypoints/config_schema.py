@@ -259,6 +259,10 @@ class RateLimitsSection:
     #: "process": each API process counts its own (token buckets in memory); "store": every process
     #: on the store shares one count (fixed windows in SQLite or DynamoDB), for several replicas.
     kind: Annotated[str, OneOf(("process", "store"))] = "process"
+    #: The reverse proxies / load balancers in front of the API (comma-separated addresses or CIDR
+    #: networks, e.g. "10.0.0.0/8"). A request from one of them is counted against the client address
+    #: it appended to X-Forwarded-For; empty: the header is ignored (anyone could write it).
+    trusted_proxies: str = ""
 
 
 @attrs.frozen

@@ -176,7 +176,8 @@ async def _evm_ledger(settings: Settings, vault: KeyVault, store: Store) -> Asyn
     config = evm_config(settings)
     # The embedded chain does not outlive the process, so neither does its journal.
     journal = MemoryJournal() if config.embedded else store.journal
-    ledger = await build_evm_ledger(config, vault, journal)
+    production = settings.get("mode") == "production"
+    ledger = await build_evm_ledger(config, vault, journal, require_duty_keys=production)
     try:
         yield ledger
     finally:

@@ -15,13 +15,20 @@ import pytest
 from eth_utils.crypto import keccak
 
 from drexfy.adapters.evm import EvmConfig, EvmLedger, build_evm_ledger, connect, deploy_suite
-from drexfy.adapters.evm.deployment import ADMIN_KEY, ISSUER_KEY, RELAYER_KEY
+from drexfy.adapters.evm.deployment import ADMIN_KEY, ISSUER_KEY, RELAYER_KEY, TREASURY_KEY
 from drexfy.adapters.evm.relayer import Relayer
 from drexfy.adapters.local_vault import LocalVault
 from drexfy.adapters.secp256k1 import evm_address
 from drexfy.adapters.sqlite import SqliteStore, open_sqlite_store
 from drexfy.domain.classification import Classification
-from drexfy.domain.errors import ComplianceRejected, LedgerRejected, LedgerUnavailable, OperationConflict
+from drexfy.domain.errors import (
+    ComplianceRejected,
+    ConfigurationError,
+    KeyNotFound,
+    LedgerRejected,
+    LedgerUnavailable,
+    OperationConflict,
+)
 from drexfy.domain.model import Wallet
 from drexfy.domain.money import Money
 from drexfy.domain.ports import InstrumentSpec, JournalStatus, Payout, Purchase
@@ -769,3 +776,42 @@ async def test_a_distribution_in_chunks_resent_without_a_refused_holder_pays_eac
             await one_per_tx.distribute(op, env.instrument, rest[1:])
     finally:
         await one_per_tx.close()
+
+
+class _WithoutKey:
+    """A vault that has lost one key (a restore without it, the wrong KMS account)."""
+
+    def __init__(self, inner: LocalVault, missing: str) -> None:
+        self._inner, self._missing = inner, missing
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+    async def public_key(self, wallet_id: str) -> bytes:
+        if wallet_id == self._missing:
+            raise KeyNotFound(f"no key for wallet {wallet_id}")
+        return await self._inner.public_key(wallet_id)
+
+
+async def test_production_refuses_to_start_without_the_attestor_or_treasury_key(
+    anvil_node: AnvilNode,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    cfg, vault, store = await make_env(anvil_node, tmp_path)
+    try:
+        ledger = await build_evm_ledger(cfg, vault, store.journal, require_duty_keys=True)  # intact: starts
+        await ledger.close()
+        lost = _WithoutKey(vault, TREASURY_KEY)
+        with pytest.raises(ConfigurationError, match=r"vault: holds no treasury key \(platform:treasury\)"):
+            await build_evm_ledger(cfg, lost, store.journal, require_duty_keys=True)  # type: ignore[arg-type]
+        recorded = json.loads(cfg.deployment_file.read_text())
+        cfg.deployment_file.write_text(json.dumps({**recorded, "payments_attestor": recorded["relayer"]}))
+        with pytest.raises(ConfigurationError, match=r"vault: its payments attestor key .* is not the one"):
+            await build_evm_ledger(cfg, vault, store.journal, require_duty_keys=True)
+        cfg.deployment_file.write_text(json.dumps({**recorded, "treasury": ""}))
+        with pytest.raises(ConfigurationError, match=r"ledger.evm.deployment_file .*names no treasury key"):
+            await build_evm_ledger(cfg, vault, store.journal, require_duty_keys=True)
+        ledger = await build_evm_ledger(cfg, vault, store.journal)  # outside production: not checked here
+        await ledger.close()
+    finally:
+        await store.close()

@@ -14,11 +14,11 @@ from web3 import AsyncHTTPProvider, AsyncWeb3
 
 from drexfy.adapters.evm.abi import load_artifact
 from drexfy.adapters.evm.config import EvmConfig
-from drexfy.adapters.evm.deployment import ADMIN_KEY, PLATFORM_KEYS, Deployment
+from drexfy.adapters.evm.deployment import ADMIN_KEY, PAYMENTS_ATTESTOR_KEY, PLATFORM_KEYS, TREASURY_KEY, Deployment
 from drexfy.adapters.evm.ledger import EvmLedger
 from drexfy.adapters.evm.relayer import Relayer, TxOutcome
 from drexfy.adapters.secp256k1 import evm_address
-from drexfy.domain.errors import ConfigurationError, LedgerUnavailable
+from drexfy.domain.errors import ConfigurationError, KeyNotFound, LedgerUnavailable
 from drexfy.domain.ports import JournalStatus, KeyVault, OperationJournal
 
 log = logging.getLogger(__name__)
@@ -206,12 +206,35 @@ async def deploy_suite(
     )
 
 
-async def build_evm_ledger(config: EvmConfig, vault: KeyVault, journal: OperationJournal) -> EvmLedger:
+async def check_duty_keys(deployment: Deployment, vault: KeyVault, config: EvmConfig) -> None:
+    """Every mint of dEUR needs the payments attestor's signature and every repayment the
+    treasury's: a production start without either is refused here, naming what to fix, rather than
+    at the first payment."""
+    where = f"ledger.evm.deployment_file ({config.deployment_file})"
+    for duty, key_id, recorded in (
+        ("payments attestor", PAYMENTS_ATTESTOR_KEY, deployment.payments_attestor),
+        ("treasury", TREASURY_KEY, deployment.treasury),
+    ):
+        if not recorded:
+            raise ConfigurationError(f"{where}: names no {duty} key; deploy the suite with `drexfy contracts deploy`")
+        try:
+            held = evm_address(await vault.public_key(key_id))
+        except KeyNotFound:
+            raise ConfigurationError(f"vault: holds no {duty} key ({key_id}) for {where}") from None
+        if held.lower() != recorded.lower():
+            raise ConfigurationError(f"vault: its {duty} key ({key_id}) is not the one {where} names")
+
+
+async def build_evm_ledger(
+    config: EvmConfig, vault: KeyVault, journal: OperationJournal, *, require_duty_keys: bool = False
+) -> EvmLedger:
     """The container's factory.
 
     Embedded: a fresh in-process chain with the suite deployed on it (the container gives it an
     in-memory journal, since the chain does not outlive the process). RPC: reads the deployment
-    file written by `drexfy contracts deploy` and checks it names this chain."""
+    file written by `drexfy contracts deploy` and checks it names this chain. `require_duty_keys`
+    (production): the deployment names a payments attestor and a treasury and the vault holds both
+    keys (`check_duty_keys`)."""
     w3 = await connect(config)
     try:
         if config.embedded:
@@ -225,6 +248,8 @@ async def build_evm_ledger(config: EvmConfig, vault: KeyVault, journal: Operatio
             deployment = Deployment.load(config.deployment_file)
             if deployment.chain_id != config.chain_id:
                 raise ConfigurationError(f"{config.deployment_file} is for chain {deployment.chain_id}")
+        if require_duty_keys:
+            await check_duty_keys(deployment, vault, config)
         chain_id = await w3.eth.chain_id
         relayer = Relayer(w3, chain_id, vault, journal, config)
         await _ensure_funded(w3, [a for a in (deployment.relayer, deployment.registrar) if a])

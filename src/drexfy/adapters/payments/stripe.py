@@ -7,8 +7,9 @@
   the order id, so a retried request gets the first session back instead of a second one; every
   parameter, `expires_at` included, comes from the order alone, so a retry sends the same request
   (Stripe refuses a key reused with other parameters).
-- `expire_checkout`: `POST /v1/checkout/sessions/{id}/expire`; a session that already ended
-  (complete or expired) is fine.
+- `expire_checkout`: `POST /v1/checkout/sessions/{id}/expire`; a session that already expired is
+  fine; a completed one (paid, or a SEPA debit under way) -> CheckoutCompleted: the order is not
+  paid a second way (from the balance) while its card payment's event is still on its way.
 - `refund`: `POST /v1/refunds` of the whole PaymentIntent, idempotency key `refund-<order>-<attempt>`.
 - Errors: network trouble, rate limits, 5xx and authentication -> ProviderError (transient; the
   client's own retries, `max_network_retries`, come first); the API refusing the request (invalid
@@ -22,7 +23,7 @@ from typing import Any
 import attrs
 import stripe
 
-from drexfy.domain.errors import ConfigurationError, PaymentRefused, ProviderError
+from drexfy.domain.errors import CheckoutCompleted, ConfigurationError, PaymentRefused, ProviderError
 from drexfy.domain.model import Investor, Order
 from drexfy.domain.ports import Checkout
 
@@ -130,8 +131,13 @@ class StripeGateway:
         try:
             await self._call(sessions.expire_async(order.checkout_ref))
         except PaymentRefused:
-            # Only open sessions can be expired: one that completed or expired already is done.
+            # Only open sessions can be expired: one that expired already is done; a completed one
+            # was paid (or a bank debit is under way), and that payment decides the order.
             session = await self._call(sessions.retrieve_async(order.checkout_ref))
+            if session.status == "complete":
+                raise CheckoutCompleted(
+                    f"order {order.id}: its checkout was already paid (or a bank debit is under way)"
+                ) from None
             if session.status == "open":
                 raise
 

@@ -13,6 +13,10 @@ finishes an interrupted unblock). A permanent refusal (the investor is no longer
 Adding an action kind is one `ApprovalAction` entry in the table the caller passes (see
 `drexfy.entrypoints.approval_actions.ACTIONS`): the roles that may request and approve it and a
 plain async function `run(services, subject, params, actor) -> result`.
+
+The audit trail records the request (`ApprovalRequested`), each decision (`ApprovalGranted`,
+`ApprovalRejected`, `ApprovalRetried`) as the person's who made it, with their reason, the kind and
+the request's id; the action's own changes follow as entries of the approver.
 """
 
 from __future__ import annotations
@@ -24,9 +28,11 @@ from typing import Any
 
 import attrs
 
+from drexfy.domain import audit
 from drexfy.domain.bounds import check_text
 from drexfy.domain.errors import Conflict, DomainError, IllegalTransition, NotFound, ValidationFailed
 from drexfy.domain.ports import AccessRecord
+from drexfy.domain.processes.audit import record_action
 from drexfy.domain.processes.base import Services
 
 KIND = "approval"
@@ -209,7 +215,14 @@ async def request_approval(
     )
     if not await svc.store.access.create(KIND, approval.id, _to_data(approval)):
         raise Conflict("approval id collision; retry")
+    await _audit(svc, "ApprovalRequested", approval, requester, approval.reason)
     return attrs.evolve(approval, version=1)
+
+
+async def _audit(svc: Services, action: str, approval: Approval, actor: Actor, reason: str) -> None:
+    """One audit entry for a request or a decision, as the person's who made it."""
+    with audit.acting_as(audit.Actor(actor.subject, actor.role)):
+        await record_action(svc, action, approval.subject, reason, {"approval_id": approval.id, "kind": approval.kind})
 
 
 async def get_approval(svc: Services, approval_id: str) -> Approval:
@@ -258,6 +271,7 @@ async def reject(
     )
     if not await svc.store.access.replace(KIND, approval.id, _to_data(rejected), approval.version):
         raise ApprovalDecided("the request was decided meanwhile")
+    await _audit(svc, "ApprovalRejected", approval, actor, why)
     return attrs.evolve(rejected, version=approval.version + 1)
 
 
@@ -295,6 +309,8 @@ async def approve(
         raise ApprovalDecided(f"the request is {approval.status.value}")
     if not await svc.store.access.replace(KIND, approval.id, _to_data(claimed), approval.version):
         raise ApprovalDecided("the request was decided meanwhile")
+    retried = approval.status is ApprovalStatus.EXECUTING
+    await _audit(svc, "ApprovalRetried" if retried else "ApprovalGranted", approval, actor, why)
     claimed = attrs.evolve(claimed, version=approval.version + 1)
     try:
         result = await action.run(svc, approval.subject, approval.params, actor)

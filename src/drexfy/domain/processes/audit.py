@@ -4,6 +4,7 @@ pages for the API and the CLI."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 from drexfy.domain.audit import AuditEntry, AuditFilter, AuditRecord, ChainProblem, verify_chain
@@ -45,8 +46,14 @@ async def verify_audit_with_anchors(svc: Services) -> tuple[int, int, ChainProbl
 async def record_action(svc: Services, action: str, subject: str, reason: str, detail: dict[str, Any]) -> AuditEntry:
     """Append an operator or machine action that changed no aggregate (a job put back in its queue),
     as the current actor's."""
-    record = AuditRecord.of_action(action, subject, reason, svc.clock.now(), detail)
-    (entry,) = await svc.store.audit.append([record])
+    return await append_action(svc.store, svc.clock.now(), action, subject, reason, detail)
+
+
+async def append_action(
+    store: Store, at: datetime, action: str, subject: str, reason: str, detail: dict[str, Any]
+) -> AuditEntry:
+    """`record_action` for callers that hold only the store (the operator and token commands)."""
+    (entry,) = await store.audit.append([AuditRecord.of_action(action, subject, reason, at, detail)])
     return entry
 
 

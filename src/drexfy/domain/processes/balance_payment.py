@@ -39,7 +39,8 @@ async def pay_from_balance(svc: Services, order_id: str) -> Order:
     if balance < order.amount:
         raise InsufficientFunds(f"the stablecoin balance ({balance}) does not cover the order ({order.amount})")
     if order.checkout_ref is not None:
-        # A ProviderError here writes nothing: the order stays payable either way.
+        # A ProviderError here writes nothing: the order stays payable either way. CheckoutCompleted:
+        # the card (or a SEPA debit) paid it already, and that payment's event settles it.
         await svc.payments.expire_checkout(order)
 
     async def pay(uow: UnitOfWork) -> Order:

@@ -3,13 +3,16 @@ revocation, and rate limits. One `AccessControl` per app (in `AppState.access`).
 
 Rate limits (token buckets per process, or fixed windows shared through the store with
 `rate_limits.kind = "store"`; see ratelimit.py): every `/api/v1` request counts against its client
-address and, once authenticated, against its token id; provider webhooks count against their
+address (behind a load balancer: the address it appended to X-Forwarded-For, for the proxies in
+`rate_limits.trusted_proxies`) and, once authenticated, against its token id; provider webhooks count against their
 address in a separate, generous bucket; sign-in attempts against a small one per address. A
 refusal is `429 rate-limited` (problem+json) with `Retry-After`, counted in
 `drexfy_http_requests_total{status="429"}` and, for webhooks, `drexfy_webhooks_rejected_total{reason="rate-limited"}`.
 """
 
 from __future__ import annotations
+
+from ipaddress import IPv4Network, IPv6Network, ip_address
 
 import jwt
 from aiohttp import web
@@ -37,6 +40,20 @@ class AccessControl:
         self.by_address = _limiter(limits, "address", access)
         self.webhooks = _limiter(limits, "webhook", access)
         self.sign_ins = _limiter(limits, "sign_in", access)
+        self.proxies = limits.trusted_proxies
+
+    def client(self, request: web.Request) -> str:
+        """The client's address: the peer's, or, when the peer is a trusted proxy, the last address
+        in X-Forwarded-For that is not one of ours (what a client writes there itself comes before
+        what the proxies appended, so it can only name a hop, never pick its own bucket)."""
+        peer = request.remote or "-"
+        if not self.proxies or not _trusted(peer, self.proxies):
+            return peer
+        hops = [h.strip() for v in request.headers.getall("X-Forwarded-For", []) for h in v.split(",") if h.strip()]
+        for hop in reversed(hops):
+            if not _trusted(hop, self.proxies):
+                return hop[:64]
+        return peer
 
     async def authenticate(self, request: web.Request) -> Principal:
         """The caller of an API request, or Problem 401 (a revoked token: `token-revoked`)."""
@@ -63,12 +80,12 @@ class AccessControl:
             return
         path = request.path
         if path.startswith("/webhooks/"):
-            wait = await self.webhooks.acquire(request.remote or "-")
+            wait = await self.webhooks.acquire(self.client(request))
             if wait:
                 self.metrics.webhooks_rejected.inc(source=path.rsplit("/", 1)[-1], reason="rate-limited")
                 raise _too_many(wait, "webhooks from this address")
         elif path.startswith("/api/v1/"):
-            wait = await self.by_address.acquire(request.remote or "-")
+            wait = await self.by_address.acquire(self.client(request))
             if wait:
                 raise _too_many(wait, "requests from this address")
 
@@ -82,9 +99,17 @@ class AccessControl:
     async def limit_sign_in(self, request: web.Request) -> None:
         if not self.limits_on:
             return
-        wait = await self.sign_ins.acquire(request.remote or "-")
+        wait = await self.sign_ins.acquire(self.client(request))
         if wait:
             raise _too_many(wait, "sign-in attempts from this address")
+
+
+def _trusted(address: str, proxies: tuple[IPv4Network | IPv6Network, ...]) -> bool:
+    try:
+        ip = ip_address(address)
+    except ValueError:
+        return False  # not an address (a unix socket, a garbled header): never a proxy of ours
+    return any(ip in network for network in proxies)
 
 
 def _limiter(limits: RateLimits, name: str, access: AccessRecords) -> Limiter:

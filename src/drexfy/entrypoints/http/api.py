@@ -48,8 +48,8 @@ from drexfy.entrypoints.http.validation import field_error
 from drexfy.entrypoints.runtime.jobs import queue_repayment, repayment_job
 
 Reply = tuple[int, Any]
-#: Roles that see why an investor is blocked. issue-14a adds the auditor role: add `Role.AUDITOR` here.
-SEES_AML_REASONS = frozenset({Role.ADMIN, Role.COMPLIANCE})
+#: Roles that see why an investor is blocked: compliance, admins and auditors (internal audit, regulators).
+SEES_AML_REASONS = frozenset({Role.ADMIN, Role.COMPLIANCE, Role.AUDITOR})
 
 
 @attrs.frozen

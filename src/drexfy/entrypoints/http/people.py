@@ -16,8 +16,10 @@ from typing import Annotated, Any
 import attrs
 from aiohttp import web
 
+from drexfy.domain.audit import Actor, acting_as
 from drexfy.domain.processes import approvals as ap
 from drexfy.domain.processes.approvals import ApprovalStatus
+from drexfy.domain.processes.audit import record_action
 from drexfy.entrypoints.approval_actions import ACTIONS
 from drexfy.entrypoints.http.api import Call, Reply, _enum_query, _limit
 from drexfy.entrypoints.http.auth import Role, issue_token, new_token_id
@@ -96,6 +98,8 @@ async def sign_in(request: web.Request) -> web.Response:
         svc.store.access,
         TokenRecord(token_id, role, operator.id, now, now + timedelta(seconds=ttl), issued_by="sign-in"),
     )
+    with acting_as(Actor(operator.id, role)):
+        await record_action(svc, "OperatorSignedIn", operator.id, "", {"token_id": token_id, "role": role})
     return web.json_response(
         {
             "token": token,
@@ -122,7 +126,9 @@ async def grant_operator_role(call: Call) -> Reply:
         return pending
     if call.principal.subject == operator.id:
         raise ap.ApprovalRefused("nobody grants a role to themselves")
-    return 200, (await directory(call.state).grant(operator.id, b.role)).public()
+    granted = await directory(call.state).grant(operator.id, b.role)
+    await record_action(call.svc, "OperatorRoleGranted", operator.id, b.reason, {"role": b.role})
+    return 200, granted.public()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -145,6 +151,7 @@ async def revoke_api_token(call: Call) -> Reply:
     revoked = await tokens.revoke(call.svc.store.access, token_id, call.principal.subject, call.svc.clock.now())
     if revoked is None:
         raise Problem(404, "token-not-found", "No such token.")
+    await record_action(call.svc, "TokenRevoked", token_id, "", {"role": revoked.role, "subject": revoked.subject})
     return 200, token_view(revoked)
 
 
@@ -178,6 +185,7 @@ async def mint_investor_token(call: Call) -> Reply:
             issued_by=call.principal.subject,
         ),
     )
+    await record_action(call.svc, "TokenIssued", token_id, "", {"role": Role.INVESTOR.value, "subject": investor_id})
     return 201, {"token": token, "token_type": "Bearer", "expires_in": ttl, "token_id": token_id}
 
 

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from drexfy.domain.errors import (
     AmountOutOfRange,
+    CheckoutCompleted,
     ConfigurationError,
     Conflict,
     DomainError,
@@ -45,6 +46,7 @@ STATUS_OF: dict[type[DomainError], int] = {
     OperationConflict: 409,
     LedgerError: 502,
     ProviderError: 502,
+    CheckoutCompleted: 409,
     VaultRejected: 502,
     LedgerUnavailable: 503,
     VaultError: 503,

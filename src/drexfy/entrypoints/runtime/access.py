@@ -4,6 +4,7 @@ rate limits (the `operators`, `approvals` and `rate_limits` sections of the conf
 from __future__ import annotations
 
 from collections.abc import Mapping
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -61,6 +62,8 @@ class RateLimits:
     sign_in: Bucket = Bucket(10, 0.2)
     #: "process": token buckets in each process; "store": fixed windows shared through the store.
     kind: str = "process"
+    #: Proxies whose X-Forwarded-For names the client (`rate_limits.trusted_proxies`).
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
 
 
 @attrs.frozen
@@ -119,5 +122,11 @@ def build_access_settings(settings: Settings) -> AccessSettings:
             webhook=_bucket(limits, "webhook"),
             sign_in=_bucket(limits, "sign_in"),
             kind=str(limits["kind"]),
+            trusted_proxies=proxy_networks(str(limits["trusted_proxies"])),
         ),
     )
+
+
+def proxy_networks(text: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """`rate_limits.trusted_proxies`: comma-separated addresses or networks (ValueError if not)."""
+    return tuple(ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip())
