@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -527,6 +528,92 @@ async def test_distribution_to_many_holders_in_batches(env: Env) -> None:
     assert await env.ledger.distribute("repay:1", env.instrument, payouts) == result
     with pytest.raises(OperationConflict):
         await env.ledger.distribute("repay:1", env.instrument, payouts[:-1])
+
+
+async def _wait_pending(node: AnvilNode, count: int, task: asyncio.Future[Any]) -> int:
+    """How many transactions wait in the node's pool once `count` do (or `task` ended)."""
+    for _ in range(200):
+        if int(node.rpc("txpool_status")["pending"], 16) >= count or task.done():
+            break
+        await asyncio.sleep(0.05)
+    return int(node.rpc("txpool_status")["pending"], 16)
+
+
+async def test_the_chunks_of_a_distribution_go_out_together_in_one_block(
+    env: Env,
+    anvil_node: AnvilNode,  # noqa: F811
+) -> None:
+    """The chunks are pipelined: each is broadcast once the one before is, without waiting for its
+    receipt, so one block takes them all (one chunk per block made a 100,000-holder repayment take
+    a block per 250 holders). With mining paused, all three must be waiting at once."""
+    holders = [await env.wallet(f"p{i}", EU_ACC) for i in range(20)]
+    for i, wallet in enumerate(holders):
+        await env.ledger.settle_purchase(f"settle:p{i}", purchase(f"op{i}", wallet, env.instrument, 1))
+    payouts = [Payout(w, eur(100 + i)) for i, w in enumerate(holders)]
+    anvil_node.rpc("evm_setAutomine", False)
+    sending = asyncio.ensure_future(env.ledger.distribute("repay:pipelined", env.instrument, payouts))
+    try:
+        assert await _wait_pending(anvil_node, 3, sending) == 3, "the chunks were not all sent at once"
+        anvil_node.rpc("evm_mine")
+        result = await asyncio.wait_for(sending, 30)
+    finally:
+        anvil_node.rpc("evm_setAutomine", True)
+        sending.cancel()
+    receipts = [await env.ledger.w3.eth.get_transaction_receipt(tx) for tx in result.tx_ids]  # type: ignore[arg-type]
+    assert len(receipts) == 3 and len({r["blockNumber"] for r in receipts}) == 1
+    assert [await env.ledger.stablecoin_balance(w.address) for w in holders] == [eur(100 + i) for i in range(20)]
+    assert await env.ledger.distribute("repay:pipelined", env.instrument, payouts) == result
+
+
+async def test_a_chunk_reverting_when_mined_while_later_chunks_were_paid_is_resent_without_its_refused_holder(
+    env: Env,
+    anvil_node: AnvilNode,  # noqa: F811
+) -> None:
+    """Pipelined, chunk 0 passes its simulation, then a holder of it is frozen before it is mined
+    (an AML alert during a repayment); chunks 1 and 2, behind it, are paid. The repayment holds the
+    refused holder back and calls again with the others: the paid chunks are recognised (their
+    holders are read back from the journalled transactions, not cut again from the shorter list,
+    which would shift them by one holder into an OperationConflict), chunk 0's other holders are
+    paid as its next attempt, and nobody is paid twice."""
+    holders = [await env.wallet(f"q{i}", EU_ACC) for i in range(20)]
+    for i, wallet in enumerate(holders):
+        await env.ledger.settle_purchase(f"settle:q{i}", purchase(f"oq{i}", wallet, env.instrument, 1))
+    payouts = [Payout(w, eur(200 + i)) for i, w in enumerate(holders)]
+    frozen = holders[1]
+    anvil_node.rpc("evm_setAutomine", False)
+    sending = asyncio.ensure_future(env.ledger.distribute("repay:refused", env.instrument, payouts))
+    freezing: asyncio.Future[Any] | None = None
+    try:
+        assert await _wait_pending(anvil_node, 3, sending) == 3
+        chunks = [await env.store.journal.get(f"repay:refused#{n}") for n in range(3)]
+        assert all(c is not None and c.payload is not None for c in chunks)
+        # Take the chunks out of the pool (all three signed and journalled), freeze a holder of
+        # chunk 0 in a block of its own, then let the same signed chunks go: chunk 0 reverts, 1
+        # and 2 are paid.
+        anvil_node.rpc("anvil_dropAllTransactions")
+        freezing = asyncio.ensure_future(env.ledger.set_frozen("freeze:q1", frozen, True, [env.instrument]))
+        assert await _wait_pending(anvil_node, 1, freezing) == 1
+        anvil_node.rpc("evm_mine")
+        await asyncio.wait_for(freezing, 30)
+        for chunk in chunks:
+            assert chunk is not None
+            anvil_node.rpc("eth_sendRawTransaction", chunk.payload)
+        anvil_node.rpc("evm_mine")
+        with pytest.raises(ComplianceRejected) as refused:
+            await asyncio.wait_for(sending, 30)
+    finally:
+        anvil_node.rpc("evm_setAutomine", True)
+        sending.cancel()
+    assert refused.value.party == frozen.address
+    paid_behind = [await env.ledger.stablecoin_balance(w.address) for w in holders[8:]]
+    assert paid_behind == [eur(200 + i) for i in range(8, 20)]  # chunks 1 and 2 were paid
+    again = [p for p in payouts if p.wallet is not frozen]
+    result = await env.ledger.distribute("repay:refused", env.instrument, again)
+    assert len(result.tx_ids) == 3
+    for i, wallet in enumerate(holders):
+        expected = eur(0) if wallet is frozen else eur(200 + i)
+        assert await env.ledger.stablecoin_balance(wallet.address) == expected, i  # once each
+    assert await env.ledger.distribute("repay:refused", env.instrument, again) == result
 
 
 async def test_redemption_burns_all_units(env: Env) -> None:

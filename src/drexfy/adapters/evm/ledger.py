@@ -5,14 +5,17 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any
 
+from eth_account.typed_transactions.typed_transaction import TypedTransaction
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
+from hexbytes import HexBytes
 from web3 import AsyncHTTPProvider, AsyncWeb3
 from web3.contract import AsyncContract
 
@@ -26,6 +29,7 @@ from drexfy.adapters.evm.attestations import (
     sign_typed,
 )
 from drexfy.adapters.evm.calldata import encode_call
+from drexfy.adapters.evm.chunks import holders_of_call, plan_chunks, send_pipelined
 from drexfy.adapters.evm.deployment import (
     ADMIN_KEY,
     AGENT_KEY,
@@ -64,6 +68,11 @@ SCALE: int = 10 ** (STABLECOIN_DECIMALS - MINOR_UNITS[CURRENCY])
 
 #: The keys that send transactions (the attestors only sign messages the relayer carries).
 SENDING_KEYS = (RELAYER_KEY, REGISTRAR_KEY, ADMIN_KEY)
+
+
+def _attempt_op(op_id: str, position: int, attempt: int) -> str:
+    """The operation id of a chunk's attempt (`_chunk_op`'s naming)."""
+    return f"{op_id}#{position}" if attempt == 0 else f"{op_id}#{position}.{attempt}"
 
 
 def _fingerprint(*parts: Any) -> str:
@@ -335,33 +344,46 @@ class EvmLedger:
             total=repayment[2],
         )
         attestation: bytes | None = None
-        tx_ids = []
-        for n, i in enumerate(range(0, len(rows), self.batch_size)):
-            batch = rows[i : i + self.batch_size]
-            holders = [r[0] for r in batch]
-            amounts = [r[1] for r in batch]
-            units = [r[2] for r in batch] if any(r[2] for r in batch) else []
-            fp = _fingerprint("distribute-batch", instrument, batch)
-            batch_op = await self._chunk_op(f"{op_id}#{n}", fp)
-            batch_id = _id32(batch_op)
+        # Chunks of `batch_size` holders, planned from what went out before (chunks.py), sent
+        # pipelined: one block takes as many as its gas allows.
+        starts: list[Callable[[Callable[[], None]], Awaitable[str]]] = []
+        for position, chunk in plan_chunks(rows, self.batch_size, await self._sent_chunks(op_id)):
+            fp = _fingerprint("distribute-batch", instrument, chunk)
+            batch_op = await self._chunk_op(f"{op_id}#{position}", fp)
             entry = await self.relayer.journal.get(batch_op)
             if attestation is None and (entry is None or entry.payload is None):
                 attestation = await sign_typed(self.relayer.vault, TREASURY_KEY, message)
-            tx_ids.append(
-                await self._send(
-                    batch_op,
-                    fp,
-                    self.distribution,
-                    "pay",
-                    batch_id,
-                    repayment,
-                    attestation or b"",
-                    holders,
-                    amounts,
-                    units,
-                )
+            call = (
+                _id32(batch_op),
+                repayment,
+                attestation or b"",
+                [r[0] for r in chunk],
+                [r[1] for r in chunk],
+                [r[2] for r in chunk] if any(r[2] for r in chunk) else [],
             )
-        return LedgerResult(tuple(tx_ids))
+            starts.append(functools.partial(self._send_chunk, batch_op, fp, call))
+        return LedgerResult(tuple(await send_pipelined(starts)))
+
+    async def _send_chunk(self, op_id: str, fp: str, call: tuple[Any, ...], on_sent: Callable[[], None]) -> str:
+        return await self._send(op_id, fp, self.distribution, "pay", *call, on_sent=on_sent)
+
+    async def _sent_chunks(self, op_id: str) -> dict[int, frozenset[str]]:
+        """Position -> holders of every chunk of `op_id` that went out, or may have (an attempt
+        signed and not failed), read back from its journalled transaction."""
+        kept: dict[int, frozenset[str]] = {}
+        position = 0
+        while True:
+            attempt = 0
+            while (entry := await self.relayer.journal.get(_attempt_op(op_id, position, attempt))) is not None:
+                if entry.status is not JournalStatus.FAILED:
+                    if entry.payload is not None and not entry.result.get("filler"):
+                        data = TypedTransaction.from_bytes(HexBytes(entry.payload)).as_dict()["data"]
+                        kept[position] = holders_of_call(self.distribution.decode_function_input(HexBytes(data)))
+                    break
+                attempt += 1
+            if attempt == 0 and entry is None:
+                return kept  # no attempt at this position: none after it either
+            position += 1
 
     async def _chunk_op(self, positional: str, fingerprint: str) -> str:
         """The op id of one on-chain batch of a distribution. A chunk keeps its id while its holders
