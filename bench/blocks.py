@@ -69,6 +69,17 @@ def _stop_processes(run: Platform, extra: list[subprocess.Popen[bytes]]) -> None
                 process.kill()
 
 
+def _first_base_fee(run: Platform, block: int) -> int | None:
+    """The base fee of the first block after `block` that holds a transaction: the fee level the
+    relayer priced its first settlements at."""
+    head = int(run.node.rpc("eth_blockNumber"), 16)
+    for number in range(block + 1, head + 1):
+        found = run.node.rpc("eth_getBlockByNumber", hex(number), False)
+        if found["transactions"]:
+            return int(found.get("baseFeePerGas") or "0x0", 16)
+    return None
+
+
 def _mined_since(run: Platform, block: int) -> list[tuple[str, int, str]]:
     """The raw bytes of every transaction mined after `block`, in block and index order, read from
     the chain itself: the journal keeps only each operation's last transaction, and a settlement
@@ -83,12 +94,19 @@ def _mined_since(run: Platform, block: int) -> list[tuple[str, int, str]]:
     return mined
 
 
-def _floor(run: Platform, snapshot: str, mined: list[tuple[str, int, str]], settlements: int) -> dict[str, Any]:
+def _floor(
+    run: Platform, snapshot: str, mined: list[tuple[str, int, str]], settlements: int, base_fee: int | None
+) -> dict[str, Any]:
     """The chain's limit on this machine: the same transactions, pre-signed, sent raw at once to
     the node reverted to the state before the run, and the time and blocks until all are mined.
-    A replay that does not finish (a transaction the node refuses, a nonce hole) is reported as
-    such, with no rate: a deadline is not a measurement."""
+    The next block's base fee is set to the one the first settlements were mined at: while the
+    orders were placed, empty blocks lowered it, and the relayer priced its transactions (at most
+    twice the base fee) for that level, which the reverted node's fee would exceed. A replay that
+    does not finish (a transaction the node refuses, a nonce hole) is reported as such, with no
+    rate: a deadline is not a measurement."""
     run.node.rpc("evm_revert", snapshot)
+    if base_fee is not None:
+        run.node.rpc("anvil_setNextBlockBaseFeePerGas", hex(base_fee))
     last: dict[str, int] = {}
     for sender, nonce, _ in mined:
         last[sender] = max(last.get(sender, -1), nonce)
@@ -176,7 +194,13 @@ def run(
             settle_wall = time.monotonic() - paid_at
             requests = proxy.snapshot()
             _stop_processes(run, extra)
-            floor = _floor(run, snapshot, _mined_since(run, snapshot_block), len(blocks))
+            floor = _floor(
+                run,
+                snapshot,
+                _mined_since(run, snapshot_block),
+                len(blocks),
+                _first_base_fee(run, snapshot_block),
+            )
         finally:
             _stop_processes(run, extra)
             run.stop()
