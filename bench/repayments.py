@@ -358,7 +358,14 @@ async def _ledger_alone(ledger: TimedLedger, op: str, ref: str, payouts: list[Pa
     funding = RepaymentFunding(op, Money(sum(x.amount.minor for x in payouts), EUR))
     tx_ids: list[str] = []
     for n, i in enumerate(range(0, len(payouts), batch)):
-        result = await ledger.distribute(f"{op}:{n}", ref, payouts[i : i + batch], funding)
+        while True:
+            try:
+                result = await ledger.distribute(f"{op}:{n}", ref, payouts[i : i + batch], funding)
+                break
+            except LedgerPending as pending:
+                # Back to back, the batches fill the blocks and raise the base fee until a chunk
+                # is priced out; the worker's next attempt replaces it with a higher fee, so does this.
+                print(f"  pending past the receipt timeout, sent again as the worker would: {pending}", flush=True)
         tx_ids += result.tx_ids
     return tx_ids
 

@@ -61,19 +61,10 @@ def _credentials(stdin: TextIO) -> tuple[str, str]:
 async def sign_in(services: Any, settings: Any, name: str, role: str) -> ap.Actor:
     """The operator `name` signed in with `role` (password and TOTP code), as an approval actor; the
     changes the command makes are recorded as theirs. SignInFailed / SignInLocked otherwise."""
-    from drexfy.entrypoints.identity.operators import OperatorDirectory
+    from drexfy.entrypoints.identity.operators import operator_directory
     from drexfy.entrypoints.runtime.access import build_access_settings
 
-    a = build_access_settings(settings)
-    directory = OperatorDirectory(
-        services.store.access,
-        services.clock,
-        services.ids,
-        services.vault,
-        max_failures=a.signin_max_failures,
-        lockout=timedelta(seconds=a.signin_lockout_s),
-        max_lockout=timedelta(seconds=a.signin_max_lockout_s),
-    )
+    directory = operator_directory(services, build_access_settings(settings))
     password, code = _credentials(sys.stdin)
     operator, acting = await directory.sign_in(name, password, code, role)
     audit.AUDIT_ACTOR.set(audit.Actor(operator.id, acting))

@@ -30,7 +30,7 @@ from drexfy.entrypoints.http.problems import Problem
 from drexfy.entrypoints.http.state import STATE, AppState
 from drexfy.entrypoints.http.validation import Bounds, parse_json, structure
 from drexfy.entrypoints.identity import tokens
-from drexfy.entrypoints.identity.operators import OperatorDirectory, SignInFailed, SignInLocked
+from drexfy.entrypoints.identity.operators import OperatorDirectory, SignInFailed, SignInLocked, operator_directory
 from drexfy.entrypoints.identity.tokens import TokenRecord
 
 OperatorRole = Annotated[str, Bounds(enum=("admin", "compliance", "auditor"))]
@@ -54,16 +54,7 @@ class GrantRoleBody:
 
 
 def directory(state: AppState) -> OperatorDirectory:
-    a, svc = state.settings.access, state.services
-    return OperatorDirectory(
-        svc.store.access,
-        svc.clock,
-        svc.ids,
-        svc.vault,
-        max_failures=a.signin_max_failures,
-        lockout=timedelta(seconds=a.signin_lockout_s),
-        max_lockout=timedelta(seconds=a.signin_max_lockout_s),
-    )
+    return operator_directory(state.services, state.settings.access)
 
 
 # ------------------------------------------------------------------------------------------------

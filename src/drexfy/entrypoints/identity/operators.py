@@ -26,7 +26,7 @@ import functools
 import hmac
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pyotp
@@ -35,6 +35,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from drexfy.domain.errors import Conflict, DomainError, DuplicateEntity, NotFound, ValidationFailed
 from drexfy.domain.ports import AccessRecord, AccessRecords, Clock, IdGenerator, KeyVault
+
+if TYPE_CHECKING:
+    from drexfy.domain.processes import Services
+    from drexfy.entrypoints.runtime.access import AccessSettings
 
 KIND = "operator"
 NAME_KIND = "operator-name"
@@ -330,3 +334,17 @@ def _matching_step(secret: str, code: str, now: datetime) -> int | None:
         if hmac.compare_digest(totp.generate_otp(step), code):
             return step
     return None
+
+
+def operator_directory(services: Services, access: AccessSettings) -> OperatorDirectory:
+    """The operator directory of `services`, with the sign-in limits of `access` (the API and the
+    commands that sign a person in use the same)."""
+    return OperatorDirectory(
+        services.store.access,
+        services.clock,
+        services.ids,
+        services.vault,
+        max_failures=access.signin_max_failures,
+        lockout=timedelta(seconds=access.signin_lockout_s),
+        max_lockout=timedelta(seconds=access.signin_max_lockout_s),
+    )
