@@ -17,7 +17,7 @@ import pytest
 
 from drexfy.adapters.evm import build_evm_ledger
 from drexfy.domain.errors import LedgerRejected, LedgerUnavailable
-from drexfy.domain.ports import JournalStatus
+from drexfy.domain.ports import LEDGER_WAIT, JournalStatus
 from tests.integration.evm.test_ledger import (
     EU_ACC,
     Crash,
@@ -40,6 +40,16 @@ def not_mining(node: AnvilNode) -> Iterator[None]:
         yield
     finally:
         node.rpc("evm_setAutomine", True)
+
+
+@contextlib.contextmanager
+def as_a_job(seconds: float) -> Iterator[None]:
+    """Calls made inside wait `seconds` for inclusion, as the worker's jobs do (`LEDGER_WAIT`)."""
+    token = LEDGER_WAIT.set(seconds)
+    try:
+        yield
+    finally:
+        LEDGER_WAIT.reset(token)
 
 
 @pytest.fixture
@@ -257,20 +267,15 @@ async def test_a_job_hands_back_after_its_short_wait_and_an_operator_call_waits_
     import time
 
     from drexfy.domain.errors import LedgerPending
-    from drexfy.domain.ports import LEDGER_WAIT
 
     config = attrs.evolve(env.config, receipt_timeout_s=2.0, block_time_s=6.0)
     ledger = await build_evm_ledger(config, env.vault, env.store.journal)
     buyer = await env.wallet("hal", EU_ACC)
     try:
         with not_mining(anvil_node):
-            token = LEDGER_WAIT.set(0.2)
             started = time.monotonic()
-            try:
-                with pytest.raises(LedgerPending) as pending:
-                    await ledger.settle_purchase("settle:o30", purchase("o30", buyer, env.instrument, 1))
-            finally:
-                LEDGER_WAIT.reset(token)
+            with as_a_job(0.2), pytest.raises(LedgerPending) as pending:
+                await ledger.settle_purchase("settle:o30", purchase("o30", buyer, env.instrument, 1))
             assert time.monotonic() - started < 1.5 and pending.value.retry_after_s == 6.0
             started = time.monotonic()
             with pytest.raises(LedgerPending):  # no job context: the receipt timeout
@@ -287,19 +292,13 @@ async def test_the_keeper_sends_again_what_a_node_forgot(env: Env, anvil_node: A
     """A node restarted and lost its pool: the journalled transaction waits forever unless someone
     broadcasts it again. The keeper does, for the oldest nonce of the account (the one the others
     wait for), once it has waited past the grace period."""
-    from drexfy.domain.ports import LEDGER_WAIT
-
     config = attrs.evolve(env.config, keeper_grace_s=0.1)
     ledger = await build_evm_ledger(config, env.vault, env.store.journal)
     buyer = await env.wallet("ida", EU_ACC)
     try:
         with not_mining(anvil_node):
-            token = LEDGER_WAIT.set(0.2)
-            try:
-                with pytest.raises(LedgerUnavailable):
-                    await ledger.settle_purchase("settle:o40", purchase("o40", buyer, env.instrument, 1))
-            finally:
-                LEDGER_WAIT.reset(token)
+            with as_a_job(0.2), pytest.raises(LedgerUnavailable):
+                await ledger.settle_purchase("settle:o40", purchase("o40", buyer, env.instrument, 1))
             anvil_node.rpc("anvil_dropAllTransactions")  # the node forgot its queue
             anvil_node.rpc("evm_mine")
             assert await ledger.units_of(env.instrument, buyer.address) == 0
@@ -336,7 +335,6 @@ async def test_on_a_chain_with_block_times_a_job_hands_back_at_once_and_comes_ba
     import time
 
     from drexfy.domain.errors import LedgerPending
-    from drexfy.domain.ports import LEDGER_WAIT
 
     block_time = 2
     config = attrs.evolve(env.config, block_time_s=float(block_time))
@@ -352,23 +350,16 @@ async def test_on_a_chain_with_block_times_a_job_hands_back_at_once_and_comes_ba
             while (await confirmer.receipt(("0x" + "00" * 32,), blocks=None, seconds=0.05, rounds=1)) is None:
                 if confirmer.head != head:
                     break
-            token = LEDGER_WAIT.set(1.0)
             started = time.monotonic()
-            try:
-                with pytest.raises(LedgerPending) as pending:
-                    await ledger.settle_purchase("settle:o50", purchase("o50", buyer, env.instrument, 1))
-            finally:
-                LEDGER_WAIT.reset(token)
+            with as_a_job(1.0), pytest.raises(LedgerPending) as pending:
+                await ledger.settle_purchase("settle:o50", purchase("o50", buyer, env.instrument, 1))
             # Not the whole 1 s wait (the old behaviour held the job that long for nothing).
             assert time.monotonic() - started < 0.8
             retry_after = pending.value.retry_after_s
             assert 0.5 < retry_after <= block_time + 1.0
             await asyncio.sleep(retry_after)
-            token = LEDGER_WAIT.set(1.0)
-            try:
+            with as_a_job(1.0):
                 await ledger.settle_purchase("settle:o50", purchase("o50", buyer, env.instrument, 1))
-            finally:
-                LEDGER_WAIT.reset(token)
         assert await ledger.units_of(env.instrument, buyer.address) == 1
     finally:
         await ledger.close()
